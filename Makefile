@@ -1,0 +1,54 @@
+# The two commands of the README: `make plan` (offline plan of prod) and `make test`.
+# Both create ./venv and install what they need, Debian packages included, on a fresh machine.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := venv
+PY := $(VENV)/bin/python
+STACK ?= prod
+# graphviz draws the plan's graph; shellcheck, cloud-init and ufw validate and run what nodes get;
+# iproute2 builds the network namespaces of the firewall test.
+APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2
+
+.PHONY: plan test lint typecheck unit preview up system-deps config-reference clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+plan: $(VENV)/.installed system-deps
+	$(PY) -m offline --stack $(STACK)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed system-deps
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+config-reference: $(VENV)/.installed
+	$(PY) -m tools.config_reference --write README.md
+
+# A real preview of prod: needs the Pulumi CLI, a login and the stack's secrets (see README).
+preview: $(VENV)/.installed
+	pulumi preview --stack $(STACK) --diff
+
+up: $(VENV)/.installed
+	pulumi up --stack $(STACK)
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,398 @@
+"""The one place that reads and validates stack config.
+
+Every key is read once into frozen dataclasses. All problems are collected and raised together as a
+`ConfigError` (a `pulumi.RunError`, which the CLI prints without a traceback) before any resource is
+created. Defaults live in Pulumi.yaml only: the CLI (and the offline harness) applies them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Collection, Mapping
+from typing import Literal, cast
+
+import pulumi
+
+from components import config_checks as check
+from components.config_model import (
+    AppsConfig,
+    Credentials,
+    EdgeConfig,
+    EtcdS3Config,
+    FlannelBackend,
+    K3sConfig,
+    KubeProxyMode,
+    NodesConfig,
+    Secret,
+    ServicesConfig,
+    SslMode,
+    StackConfig,
+)
+
+NAMESPACE = "honeydue"
+Kind = Literal["string", "integer", "boolean", "array"]
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem of the stack config, one line each; raised before anything is created."""
+
+    def __init__(self, problems: list[str], missing_secrets: list[str]) -> None:
+        self.problems = problems
+        self.missing_secrets = missing_secrets
+        lines = [f"the stack config has {len(problems) + len(missing_secrets)} problem(s):"]
+        lines += [f"  - {p}" for p in problems]
+        if missing_secrets:
+            lines.append("  - required secrets are not set; set each with:")
+            lines += [f"      pulumi config set --secret {NAMESPACE}:{k} <value>" for k in missing_secrets]
+        super().__init__("\n".join(lines))
+
+
+class _Reader:
+    """Reads raw string values by key, converting and collecting problems instead of raising."""
+
+    def __init__(self, values: Mapping[str, str], secret_keys: Collection[str]) -> None:
+        self.values = values
+        self.secret_keys = secret_keys
+        self.problems: list[str] = []
+        self.missing_secrets: list[str] = []
+        self.kinds: dict[str, tuple[Kind, bool]] = {}
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{NAMESPACE}:{key}: {message}")
+
+    def _raw(self, key: str, kind: Kind, *, secret: bool = False) -> str | None:
+        self.kinds[key] = (kind, secret)
+        return self.values.get(key)
+
+    def string(self, key: str, *, optional: bool = False) -> str:
+        value = self._raw(key, "string")
+        if value is None or (value == "" and not optional):
+            if not optional:
+                self.problem(key, f"is required; set it with: pulumi config set {NAMESPACE}:{key} <value>")
+            return ""
+        return value
+
+    def integer(self, key: str, *, minimum: int = 1) -> int:
+        value = self._raw(key, "integer")
+        if value is None:
+            self.problem(key, f"is required; set it with: pulumi config set {NAMESPACE}:{key} <number>")
+            return minimum
+        try:
+            number = int(value)
+        except ValueError:
+            self.problem(key, f"must be an integer, got {value!r}")
+            return minimum
+        if number < minimum:
+            self.problem(key, f"must be at least {minimum}, got {number}")
+        return number
+
+    def boolean(self, key: str) -> bool:
+        value = self._raw(key, "boolean")
+        if value in ("true", "false"):
+            return value == "true"
+        self.problem(key, "is required (true or false)" if value is None else f"must be true or false, got {value!r}")
+        return False
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._raw(key, "array")
+        if value is None:
+            self.problem(key, f"is required; set it with: pulumi config set --path '{NAMESPACE}:{key}[0]' <value>")
+            return ()
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.problem(key, "must be a list of strings")
+            return ()
+        return tuple(items)
+
+    def secret(self, key: str, *, required: bool = True) -> Secret:
+        value = self._raw(key, "string", secret=True)
+        if not value:
+            if required:
+                self.missing_secrets.append(key)
+            return Secret(key, "")
+        if key not in self.secret_keys:
+            self.problem(
+                key, f"is stored in plaintext; re-set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
+            )
+        return Secret(key, value)
+
+    def one_of(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.string(key)
+        if value and value not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def check(self, key: str, problem: str | None) -> None:
+        if problem:
+            self.problem(key, problem)
+
+    def unknown_keys(self) -> None:
+        for key in sorted(set(self.values) - set(self.kinds)):
+            self.problem(key, "is not a key this program reads (typo?); see the README's configuration reference")
+
+
+def load_stack_config(values: Mapping[str, str], *, secret_keys: Collection[str], stack: str) -> StackConfig:
+    """Reads and validates every key; `values` are raw strings by key without the namespace prefix."""
+    r = _Reader(values, secret_keys)
+    config = _read_all(r, stack)
+    r.unknown_keys()
+    if r.problems or r.missing_secrets:
+        raise ConfigError(r.problems, r.missing_secrets)
+    return config
+
+
+def key_kinds() -> dict[str, tuple[Kind, bool]]:
+    """Every key the program reads, with its kind and whether it is a secret (for the schema test)."""
+    r = _Reader({}, ())
+    _read_all(r, "")
+    return r.kinds
+
+
+def _read_all(r: _Reader, stack: str) -> StackConfig:
+    config = StackConfig(
+        stack=stack,
+        credentials=Credentials(
+            hcloud_token=r.secret("hcloudToken"), cloudflare_api_token=r.secret("cloudflareApiToken")
+        ),
+        nodes=_read_nodes(r),
+        k3s=_read_k3s(r),
+        apps=_read_apps(r),
+        services=_read_services(r),
+        edge=_read_edge(r),
+    )
+    _check_networks(r, config)
+    _check_hostnames(r, config)
+    return config
+
+
+def _read_nodes(r: _Reader) -> NodesConfig:
+    location = r.one_of("location", tuple(check.HETZNER_LOCATIONS))
+    network_zone = r.one_of("networkZone", tuple(sorted(set(check.HETZNER_LOCATIONS.values()))))
+    if location in check.HETZNER_LOCATIONS and network_zone and check.HETZNER_LOCATIONS[location] != network_zone:
+        r.problem("networkZone", f"location {location} is in {check.HETZNER_LOCATIONS[location]}, not {network_zone}")
+    server_type = r.string("serverType")
+    if server_type and not check.SERVER_TYPE.match(server_type):
+        r.problem("serverType", f"{server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
+    server_image = r.string("serverImage")
+    if server_image and not check.IMAGE_NAME.match(server_image):
+        r.problem("serverImage", f"{server_image!r} is not a Hetzner image name (e.g. ubuntu-24.04)")
+    server_count = r.integer("serverCount")
+    if server_count % 2 == 0:
+        r.problem("serverCount", f"must be odd so embedded etcd keeps quorum (1, 3, 5 …), got {server_count}")
+    ssh_keys = r.strings("sshPublicKeys")
+    if not ssh_keys and r.values.get("sshPublicKeys") is not None:
+        r.problem("sshPublicKeys", "must hold at least one operator key")
+    for i, key in enumerate(ssh_keys):
+        r.check(f"sshPublicKeys[{i}]", check.ssh_public_key(key))
+    admin_cidrs = r.strings("adminCidrs")
+    if not admin_cidrs and r.values.get("adminCidrs") is not None:
+        r.problem("adminCidrs", "must hold at least one network, or nobody can reach SSH and the API")
+    return NodesConfig(
+        location=location,
+        network_zone=network_zone,
+        server_type=server_type,
+        server_image=server_image,
+        server_count=server_count,
+        ssh_public_keys=ssh_keys,
+        admin_cidrs=_source_cidrs(r, "adminCidrs", admin_cidrs),
+        deployer_cidrs=_source_cidrs(r, "deployerCidrs", r.strings("deployerCidrs")),
+        private_network_cidr=r.string("privateNetworkCidr"),
+        private_subnet_cidr=r.string("privateSubnetCidr"),
+        hcloud_firewall=r.boolean("hcloudFirewall"),
+        origin_lockdown=r.boolean("originLockdown"),
+        protect=r.boolean("protectServers"),
+    )
+
+
+def _source_cidrs(r: _Reader, key: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+    """Networks allowed to SSH/the API: valid, and never the whole internet."""
+    for i, cidr in enumerate(cidrs):
+        net, problem = check.parse_network(cidr)
+        r.check(f"{key}[{i}]", problem)
+        if net is not None and net.prefixlen == 0:
+            r.problem(f"{key}[{i}]", f"{cidr} would open SSH and the Kubernetes API to the whole internet")
+    return cidrs
+
+
+def _read_k3s(r: _Reader) -> K3sConfig:
+    version = r.string("k3sVersion")
+    if version:
+        r.check("k3sVersion", check.k3s_version(version))
+    api_dns_name = r.string("apiDnsName", optional=True) or None
+    schedule = r.string("etcdSnapshotSchedule")
+    if schedule:
+        r.check("etcdSnapshotSchedule", check.cron_schedule(schedule))
+    return K3sConfig(
+        version=version,
+        cluster_cidr=r.string("clusterCidr"),
+        service_cidr=r.string("serviceCidr"),
+        kube_proxy_mode=cast(KubeProxyMode, r.one_of("kubeProxyMode", check.KUBE_PROXY_MODES)),
+        flannel_backend=cast(FlannelBackend, r.one_of("flannelBackend", check.FLANNEL_BACKENDS)),
+        api_dns_name=api_dns_name,
+        etcd_snapshot_schedule=schedule,
+        etcd_snapshot_retention=r.integer("etcdSnapshotRetention"),
+        etcd_s3=_read_etcd_s3(r),
+    )
+
+
+def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
+    bucket = r.string("etcdS3Bucket", optional=True)
+    folder = r.string("etcdS3Folder", optional=True)
+    endpoint = r.string("etcdS3Endpoint", optional=True)
+    region = r.string("etcdS3Region", optional=True)
+    access_key = r.secret("etcdS3AccessKey", required=bool(bucket))
+    secret_key = r.secret("etcdS3SecretKey", required=bool(bucket))
+    if not bucket:
+        return None
+    if not endpoint:
+        r.problem("etcdS3Endpoint", "is required when etcdS3Bucket is set")
+    else:
+        r.check("etcdS3Endpoint", check.s3_endpoint_host(endpoint))
+    if not region:
+        r.problem("etcdS3Region", "is required when etcdS3Bucket is set")
+    return EtcdS3Config(
+        bucket=bucket, folder=folder, endpoint=endpoint, region=region, access_key=access_key, secret_key=secret_key
+    )
+
+
+def _read_apps(r: _Reader) -> AppsConfig:
+    images = {key: r.string(key) for key in ("apiImage", "adminImage", "workerImage", "redisImage")}
+    for key, image in images.items():
+        if image:
+            r.check(key, check.image_reference(image))
+    storage = r.string("redisStorageSize")
+    if storage and not check.QUANTITY.match(storage):
+        r.problem("redisStorageSize", f"{storage!r} is not a size like 5Gi (Mi, Gi or Ti)")
+    namespace = r.string("appNamespace")
+    if namespace and not check.DNS_LABEL.match(namespace):
+        r.problem("appNamespace", f"{namespace!r} is not a valid Kubernetes namespace name")
+    registry = r.string("imageRegistry")
+    if registry:
+        r.check("imageRegistry", check.dns_name(registry))
+    return AppsConfig(
+        namespace=namespace,
+        domain=r.string("domain"),
+        api_hostname=r.string("apiHostname"),
+        admin_hostname=r.string("adminHostname"),
+        api_image=images["apiImage"],
+        admin_image=images["adminImage"],
+        worker_image=images["workerImage"],
+        redis_image=images["redisImage"],
+        api_replicas=r.integer("apiReplicas"),
+        admin_replicas=r.integer("adminReplicas"),
+        api_startup_failure_threshold=r.integer("apiStartupFailureThreshold"),
+        admin_startup_failure_threshold=r.integer("adminStartupFailureThreshold"),
+        redis_storage_size=storage,
+        image_registry=registry,
+        registry_username=r.string("registryUsername"),
+        registry_password=r.secret("registryPassword"),
+    )
+
+
+def _read_services(r: _Reader) -> ServicesConfig:
+    database_url = r.secret("databaseUrl")
+    if database_url.value:
+        r.check("databaseUrl", check.neon_pooler_url(database_url.value))
+    b2_endpoint = r.string("b2Endpoint")
+    if b2_endpoint:
+        r.check("b2Endpoint", check.s3_endpoint_host(b2_endpoint))
+    smtp_host = r.string("smtpHost")
+    if smtp_host:
+        r.check("smtpHost", check.dns_name(smtp_host))
+    smtp_port = r.integer("smtpPort")
+    if smtp_port > 65535:
+        r.problem("smtpPort", f"must be a TCP port (1-65535), got {smtp_port}")
+    app_secret_key = r.secret("appSecretKey")
+    if app_secret_key.value and len(app_secret_key.value) < 32:
+        r.problem("appSecretKey", "must be at least 32 characters long")
+    return ServicesConfig(
+        database_url=database_url,
+        b2_bucket=r.string("b2Bucket"),
+        b2_endpoint=b2_endpoint,
+        b2_region=r.string("b2Region"),
+        b2_key_id=r.secret("b2KeyId"),
+        b2_application_key=r.secret("b2ApplicationKey"),
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_username=r.secret("smtpUsername"),
+        smtp_password=r.secret("smtpPassword"),
+        app_secret_key=app_secret_key,
+    )
+
+
+def _read_edge(r: _Reader) -> EdgeConfig:
+    validity = r.integer("originCertValidityDays")
+    if validity not in check.ORIGIN_CERT_VALIDITIES:
+        allowed = ", ".join(str(v) for v in check.ORIGIN_CERT_VALIDITIES)
+        r.problem("originCertValidityDays", f"must be one of {allowed} (Cloudflare Origin CA), got {validity}")
+    return EdgeConfig(
+        zone_id=r.string("cloudflareZoneId", optional=True) or None,
+        ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
+        origin_cert_validity_days=validity,
+    )
+
+
+def _check_networks(r: _Reader, config: StackConfig) -> None:
+    """Cluster networks parse, are IPv4 and don't overlap; the node subnet fits the nodes."""
+    named = {
+        "privateNetworkCidr": config.nodes.private_network_cidr,
+        "clusterCidr": config.k3s.cluster_cidr,
+        "serviceCidr": config.k3s.service_cidr,
+    }
+    nets = {key: net for key, value in named.items() if value and (net := _ipv4_network(r, key, value))}
+    keys = list(nets)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            if nets[a].overlaps(nets[b]):
+                r.problem(b, f"{nets[b]} overlaps {a} {nets[a]}")
+    network = nets.get("privateNetworkCidr")
+    subnet_value = config.nodes.private_subnet_cidr
+    subnet = _ipv4_network(r, "privateSubnetCidr", subnet_value) if subnet_value else None
+    if subnet is None or network is None:
+        return
+    if not subnet.subnet_of(network):
+        r.problem("privateSubnetCidr", f"{subnet_value} is not inside privateNetworkCidr {network}")
+    # Hetzner keeps the subnet's first address for its gateway; nodes start at .2.
+    elif subnet.num_addresses - 3 < config.nodes.server_count:
+        r.problem("privateSubnetCidr", f"{subnet_value} has no room for {config.nodes.server_count} servers")
+
+
+def _ipv4_network(r: _Reader, key: str, value: str) -> ipaddress.IPv4Network | None:
+    net, problem = check.parse_network(value)
+    r.check(key, problem)
+    if isinstance(net, ipaddress.IPv6Network):
+        r.problem(key, f"{value} must be IPv4 (the cluster is single-stack IPv4 inside)")
+        return None
+    return net
+
+
+def _check_hostnames(r: _Reader, config: StackConfig) -> None:
+    domain = config.apps.domain
+    if not domain:
+        return
+    problem = check.dns_name(domain)
+    r.check("domain", problem)
+    if problem:
+        return
+    hostnames = {"apiHostname": config.apps.api_hostname, "adminHostname": config.apps.admin_hostname}
+    if config.k3s.api_dns_name:
+        hostnames["apiDnsName"] = config.k3s.api_dns_name
+    for key, hostname in hostnames.items():
+        if hostname:
+            r.check(key, check.hostname_under(hostname, domain))
+
+
+def load_from_pulumi() -> StackConfig:
+    """Reads this program's namespace of the stack config the engine passed in."""
+    from pulumi.runtime import config as runtime_config
+
+    prefix = NAMESPACE + ":"
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
+    values = {k[len(prefix) :]: str(v) for k, v in everything.items() if k.startswith(prefix)}
+    secrets = {k[len(prefix) :] for k in secret_keys if k.startswith(prefix)}
+    return load_stack_config(values, secret_keys=secrets, stack=pulumi.get_stack())

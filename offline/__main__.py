@@ -1,0 +1,35 @@
+"""`make plan`: evaluate the program offline and write the plan of a stack to build/plan/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pulumi
+
+from offline.harness import PROJECT_DIR, run_program
+from offline.plan import write_plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline", description=__doc__)
+    parser.add_argument("--stack", default="prod")
+    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "plan")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        plan = run_program(args.stack)
+    except pulumi.RunError as error:  # the CLI prints these without a traceback; so do we
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    files = write_plan(plan, args.out)
+    elapsed = time.perf_counter() - started
+    summary = f"{len(plan.registrations)} resources, {len(files)} files in {args.out}"
+    print(f"plan of stack {args.stack}: {summary} ({elapsed:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""What the providers would answer, made up deterministically for the offline plan.
+
+Addresses come from documentation ranges (RFC 5737 / RFC 3849). Every made-up secret (a private key,
+a password) is recorded in `known_secrets` so the plan writer can prove it never prints one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+# Cloudflare's published ranges (www.cloudflare.com/ips, 15 IPv4 and 7 IPv6), as the provider's
+# getIpRanges returns them; the etag is made up.
+CLOUDFLARE_IPV4 = [
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+]  # fmt: skip
+CLOUDFLARE_IPV6 = [
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+    "2a06:98c0::/29", "2c0f:f248::/32",
+]  # fmt: skip
+CLOUDFLARE_ETAG = "offline-plan-etag-1"
+ZONE_ID = "0123456789abcdef0123456789abcdef"
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha256("::".join(parts).encode()).digest()
+
+
+def _host_number(name: str) -> int:
+    return 10 + zlib.crc32(name.encode()) % 240
+
+
+def fake_ed25519_public_key(name: str) -> str:
+    """A well-formed OpenSSH ed25519 public key derived from `name`."""
+    key_type = b"ssh-ed25519"
+    blob = len(key_type).to_bytes(4, "big") + key_type + (32).to_bytes(4, "big") + _digest("pub", name)
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+def _tls_private_key(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    # One line, so it survives being indented into YAML and can be redacted by plain replacement.
+    private = f"FAKE-PRIVATE-KEY-{name}-{_digest('priv', name).hex()[:24]}"
+    secrets[private] = f"private key of {name}"
+    public = fake_ed25519_public_key(name)
+    return {
+        "privateKeyOpenssh": private,
+        "privateKeyPem": private,
+        "privateKeyPemPkcs8": private,
+        "publicKeyOpenssh": public + "\n",
+        "publicKeyPem": f"FAKE-PUBLIC-KEY-PEM-{name}",
+        "publicKeyFingerprintSha256": "SHA256:" + base64.b64encode(_digest("fp", name)).decode().rstrip("="),
+    }
+
+
+def _random_password(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    value = f"FAKE-RANDOM-{name}-{_digest('rnd', name).hex()[:24]}"
+    secrets[value] = f"random value of {name}"
+    return {"result": value, "bcryptHash": f"FAKE-BCRYPT-{name}"}
+
+
+def _hcloud_server(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    n = _host_number(name)
+    return {
+        "ipv4Address": f"203.0.113.{n}",
+        "ipv6Address": f"2001:db8:{n:x}::1",
+        "ipv6Network": f"2001:db8:{n:x}::/64",
+        "status": "running",
+    }
+
+
+OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any]]] = {
+    "tls:index/privateKey:PrivateKey": _tls_private_key,
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "hcloud:index/server:Server": _hcloud_server,
+}
+
+
+def outputs_for(type_: str, name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """Provider-computed outputs of a resource (inputs are echoed by the caller)."""
+    make = OUTPUTS.get(type_)
+    return make(name, inputs, secrets) if make else {}
+
+
+def invoke(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Data-source answers."""
+    if token == "cloudflare:index/getIpRanges:getIpRanges":
+        return {
+            "ipv4Cidrs": list(CLOUDFLARE_IPV4),
+            "ipv6Cidrs": list(CLOUDFLARE_IPV6),
+            "etag": CLOUDFLARE_ETAG,
+            "chinaIpv4Cidrs": [],
+            "chinaIpv6Cidrs": [],
+            "id": "cloudflare-ip-ranges",
+        }
+    if token == "cloudflare:index/getZone:getZone":
+        name = (args.get("filter") or {}).get("name", "")
+        return {"id": ZONE_ID, "zoneId": ZONE_ID, "name": name, "status": "active"}
+    return {}

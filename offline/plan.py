@@ -1,0 +1,186 @@
+"""Writes one evaluation of the program to `build/plan/` for review.
+
+resources.md (every resource by component), k8s/ (one YAML per Kubernetes object, Secret data
+redacted), nodes/ (cloud-init documents and every script that runs on a node), outputs.json (stack
+outputs, secrets redacted) and graph.dot/.svg/.png (components and dependencies). Deterministic:
+everything is sorted and nothing carries a time or a random name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from offline.harness import UNKNOWN, Plan, Registration, SecretValue, Unknown
+
+STACK_URN_PART = "pulumi:pulumi:Stack"
+
+
+def redacted(value: Any) -> Any:
+    """Plain data with secrets as '[secret]' and unknowns as '[unknown]'."""
+    if isinstance(value, SecretValue):
+        return "[secret]"
+    if isinstance(value, Unknown):
+        return "[unknown]"
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def revealed(value: Any) -> Any:
+    """Plain data with secret wrappers removed (callers must redact known secrets after)."""
+    if isinstance(value, SecretValue):
+        return revealed(value.value)
+    if isinstance(value, Unknown):
+        return "[unknown]"
+    if isinstance(value, dict):
+        return {k: revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [revealed(v) for v in value]
+    return value
+
+
+def component_of(reg: Registration, by_urn: dict[str, Registration]) -> str:
+    """The name of the nearest parent component ('stack' at the top)."""
+    parent = by_urn.get(reg.parent)
+    while parent is not None and parent.custom:
+        parent = by_urn.get(parent.parent)
+    return f"{parent.type} {parent.name}" if parent else "stack"
+
+
+def resources_markdown(plan: Plan) -> str:
+    by_urn = plan.by_urn()
+    groups: dict[str, list[Registration]] = defaultdict(list)
+    for reg in plan.registrations:
+        groups[component_of(reg, by_urn)].append(reg)
+    lines = [f"# Resources of stack `{plan.stack}` ({len(plan.registrations)})", ""]
+    for group in sorted(groups):
+        lines += [f"## {group}", "", "| type | name | protect | ignoreChanges | depends on |", "|---|---|---|---|---|"]
+        for reg in sorted(groups[group], key=lambda r: (r.type, r.name)):
+            deps = ", ".join(sorted(by_urn[d].name for d in reg.dependencies if d in by_urn)) or "-"
+            ignore = ", ".join(reg.ignore_changes) or "-"
+            lines.append(f"| `{reg.type}` | {reg.name} | {'yes' if reg.protect else '-'} | {ignore} | {deps} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def kubernetes_manifest(reg: Registration) -> dict[str, Any]:
+    """The object a Kubernetes registration describes, Secret data always redacted."""
+    inputs = redacted(reg.inputs)
+    group_version, kind = reg.type.removeprefix("kubernetes:").rsplit(":", 1)
+    manifest: dict[str, Any] = {"apiVersion": group_version.removeprefix("core/"), "kind": kind}
+    manifest.update({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")})
+    if kind == "Secret":
+        for field_name in ("data", "stringData"):
+            if isinstance(manifest.get(field_name), dict):
+                manifest[field_name] = {k: "[secret]" for k in manifest[field_name]}
+    return manifest
+
+
+def _is_kubernetes_object(reg: Registration) -> bool:
+    return reg.type.startswith("kubernetes:") and not reg.type.startswith("kubernetes:helm.sh/")
+
+
+def _file_name(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "--".join(p for p in parts if p)).lower()
+
+
+def node_documents(plan: Plan) -> dict[str, str]:
+    """File name -> text of every cloud-init document and script that runs on a node."""
+    docs: dict[str, str] = {}
+    for reg in plan.by_type("hcloud:index/server:Server"):
+        user_data = revealed(reg.inputs.get("userData"))
+        if not isinstance(user_data, str):
+            continue
+        docs[f"{reg.name}/cloud-init.yaml"] = user_data
+        document = yaml.safe_load(user_data) or {}
+        for item in document.get("write_files") or []:
+            docs[f"{reg.name}/files{item['path']}"] = str(item.get("content", ""))
+    for reg in plan.by_type("command:remote:Command"):
+        for step in ("create", "update", "delete"):
+            script = revealed(reg.inputs.get(step))
+            if isinstance(script, str):
+                docs[f"commands/{reg.name}.{step}.sh"] = script
+    return {name: plan.redact(text) for name, text in docs.items()}
+
+
+def graph_dot(plan: Plan) -> str:
+    """Components as clusters, custom resources as boxes, dependencies as edges."""
+    by_urn = plan.by_urn()
+    children: dict[str, list[Registration]] = defaultdict(list)
+    for reg in plan.registrations:
+        children[reg.parent if reg.parent in by_urn else ""].append(reg)
+    ids = {reg.urn: f"n{i}" for i, reg in enumerate(sorted(plan.registrations, key=lambda r: r.urn))}
+    lines = [
+        "digraph plan {",
+        '  rankdir=LR; compound=true; fontname="Helvetica"; node [fontname="Helvetica", fontsize=10];',
+        f'  label="honeydue / {plan.stack}: {len(plan.registrations)} resources"; labelloc=t;',
+    ]
+
+    def emit(parent: str, indent: str) -> None:
+        for reg in sorted(children[parent], key=lambda r: (r.type, r.name)):
+            short = reg.type.split(":")[-1]
+            if reg.custom:
+                style = ', style="filled", fillcolor="#e8f0fe"' if reg.protect else ""
+                lines.append(f'{indent}{ids[reg.urn]} [shape=box, label="{short}\\n{reg.name}"{style}];')
+            else:
+                lines.append(f"{indent}subgraph cluster_{ids[reg.urn]} {{")
+                lines.append(f'{indent}  label="{reg.type}\\n{reg.name}"; style=rounded; color="#888888";')
+                lines.append(f"{indent}  {ids[reg.urn]} [shape=point, width=0.05];")
+                emit(reg.urn, indent + "  ")
+                lines.append(f"{indent}}}")
+
+    emit("", "  ")
+    for reg in sorted(plan.registrations, key=lambda r: r.urn):
+        for dep in reg.dependencies:
+            if dep in ids and dep != reg.parent:
+                lines.append(f"  {ids[dep]} -> {ids[reg.urn]};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def outputs_json(plan: Plan) -> str:
+    return json.dumps(redacted(plan.outputs), indent=2, sort_keys=True) + "\n"
+
+
+def write_plan(plan: Plan, out: Path, *, render_graph: bool = True) -> list[Path]:
+    """Writes every artifact under `out` (emptied first) and returns the files written."""
+    if out.exists():
+        shutil.rmtree(out)
+    files: dict[str, str] = {
+        "resources.md": resources_markdown(plan),
+        "outputs.json": outputs_json(plan),
+        "graph.dot": graph_dot(plan),
+    }
+    for reg in plan.registrations:
+        if _is_kubernetes_object(reg):
+            manifest = kubernetes_manifest(reg)
+            meta = manifest.get("metadata") or {}
+            name = _file_name(meta.get("namespace", "cluster"), manifest["kind"], meta.get("name", reg.name))
+            files[f"k8s/{name}.yaml"] = yaml.safe_dump(manifest, sort_keys=True)
+    for name, text in node_documents(plan).items():
+        files[f"nodes/{name}"] = text
+    written = []
+    for rel, text in sorted(files.items()):
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    if render_graph:
+        for fmt in ("svg", "png"):
+            target = out / f"graph.{fmt}"
+            subprocess.run(["dot", f"-T{fmt}", "-o", str(target), str(out / "graph.dot")], check=True)
+            written.append(target)
+    return written
+
+
+__all__ = ["UNKNOWN", "write_plan"]
