@@ -1,0 +1,204 @@
+"""Hetzner nodes: SSH keys, spread placement group, private network, servers with pinned host keys."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_command as command
+import pulumi_hcloud as hcloud
+import pulumi_tls as tls
+
+from components.cloud_init import NodeBootstrap, render_cloud_init
+from components.config_model import NodesConfig
+
+# Fields that make Hetzner REPLACE a server (or power it off to resize). On running nodes a config
+# edit of these must never take effect silently: roll a node on purpose with `pulumi up --replace`.
+SERVER_IGNORE_CHANGES = ["userData", "sshKeys", "image", "location", "serverType"]
+SSH_USER = "root"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodesArgs:
+    config: NodesConfig
+    """Hetzner settings of the nodes (validated)."""
+    firewall_script: str
+    """The UFW script every node runs at first boot."""
+    firewall_ids: Sequence[pulumi.Input[int]] = ()
+    """Hetzner Cloud Firewalls to attach (the outer layer), if any."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels on every Hetzner resource."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One server and how to reach it."""
+
+    index: int
+    """1-based position; server 1 starts the cluster."""
+    name: str
+    """Server (and host) name."""
+    server: hcloud.Server
+    """The server resource."""
+    private_ip: str
+    """Fixed address on the private network."""
+    public_ipv4: pulumi.Output[str]
+    """Public IPv4 address."""
+    public_ipv6: pulumi.Output[str]
+    """Public IPv6 address."""
+    host_public_key: pulumi.Output[str]
+    """The SSH host key the node was given, pinned by every connection."""
+
+
+def private_ip(subnet_cidr: str, index: int) -> str:
+    """Server n gets the (n+1)th address of the subnet: Hetzner keeps the first for its gateway."""
+    return str(ipaddress.ip_network(subnet_cidr).network_address + 1 + index)
+
+
+def operator_key_name(prefix: str, public_key: str) -> str:
+    """Named by a digest of the key, so removing one key never renames (replaces) the others."""
+    return f"{prefix}-operator-{hashlib.sha256(public_key.split()[1].encode()).hexdigest()[:10]}"
+
+
+class Nodes(pulumi.ComponentResource):
+    """The K3s servers on Hetzner and what they stand on."""
+
+    nodes: list[Node]
+    network_id: pulumi.Output[int]
+    deploy_private_key: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("honeydue:nodes:Nodes", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        # Long-lived resources: Pulumi refuses to delete them while protected.
+        lasting = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        labels = dict(args.labels)
+
+        # The key pulumi-command logs in with; its private half never leaves state unencrypted.
+        deploy_key = tls.PrivateKey(f"{name}-deploy", algorithm="ED25519", opts=child)
+        ssh_keys = [
+            hcloud.SshKey(
+                f"{name}-deploy",
+                name=f"{name}-deploy",
+                public_key=deploy_key.public_key_openssh,
+                labels=labels,
+                opts=child,
+            ),
+        ] + [
+            hcloud.SshKey(key_name, name=key_name, public_key=key, labels=labels, opts=child)
+            for key in cfg.ssh_public_keys
+            for key_name in [operator_key_name(name, key)]
+        ]
+        placement = hcloud.PlacementGroup(
+            f"{name}-spread", name=f"{name}-spread", type="spread", labels=labels, opts=child
+        )
+        network = hcloud.Network(
+            f"{name}-private",
+            name=f"{name}-private",
+            ip_range=cfg.private_network_cidr,
+            delete_protection=cfg.protect,
+            labels=labels,
+            opts=lasting,
+        )
+        network_id = network.id.apply(int)
+        subnet = hcloud.NetworkSubnet(
+            f"{name}-nodes",
+            network_id=network_id,
+            type="cloud",
+            network_zone=cfg.network_zone,
+            ip_range=cfg.private_subnet_cidr,
+            opts=child,
+        )
+
+        self.nodes = [
+            self._server(name, index, args, ssh_keys, placement, network_id, subnet)
+            for index in range(1, cfg.server_count + 1)
+        ]
+        self.network_id = network_id
+        self.deploy_private_key = pulumi.Output.secret(deploy_key.private_key_openssh)
+        self.register_outputs(
+            {
+                "networkId": self.network_id,
+                "nodes": {
+                    n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "private": n.private_ip} for n in self.nodes
+                },
+            }
+        )
+
+    def _server(
+        self,
+        name: str,
+        index: int,
+        args: NodesArgs,
+        ssh_keys: list[hcloud.SshKey],
+        placement: hcloud.PlacementGroup,
+        network_id: pulumi.Output[int],
+        subnet: hcloud.NetworkSubnet,
+    ) -> Node:
+        cfg = args.config
+        server_name = f"{name}-{index}"
+        host_key = tls.PrivateKey(
+            f"{server_name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
+        )
+        # The document carries the private host key: secret end to end.
+        user_data = pulumi.Output.secret(
+            pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
+                lambda keys: render_cloud_init(
+                    NodeBootstrap(
+                        hostname=server_name,
+                        host_private_key=keys[0],
+                        host_public_key=keys[1],
+                        firewall_script=args.firewall_script,
+                    )
+                )
+            )
+        )
+        ip = private_ip(cfg.private_subnet_cidr, index)
+        server = hcloud.Server(
+            server_name,
+            name=server_name,
+            server_type=cfg.server_type,
+            image=cfg.server_image,
+            location=cfg.location,
+            ssh_keys=[key.name for key in ssh_keys],
+            placement_group_id=placement.id.apply(int),
+            networks=[hcloud.ServerNetworkArgs(network_id=network_id, ip=ip)],
+            public_nets=[hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv6_enabled=True)],
+            firewall_ids=list(args.firewall_ids),
+            user_data=user_data,
+            labels={**args.labels, "role": "k3s-server", "node": server_name},
+            delete_protection=cfg.protect,
+            rebuild_protection=cfg.protect,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=cfg.protect,
+                ignore_changes=SERVER_IGNORE_CHANGES,
+                # Attaching to the network fails until the subnet exists.
+                depends_on=[subnet],
+            ),
+        )
+        return Node(
+            index=index,
+            name=server_name,
+            server=server,
+            private_ip=ip,
+            public_ipv4=server.ipv4_address,
+            public_ipv6=server.ipv6_address,
+            host_public_key=host_key.public_key_openssh.apply(lambda key: key.strip()),
+        )
+
+    def connection(self, node: Node) -> command.remote.ConnectionArgs:
+        """SSH to a node as the deploy key, host key pinned, waiting out a booting sshd."""
+        return command.remote.ConnectionArgs(
+            host=node.public_ipv4,
+            user=SSH_USER,
+            private_key=self.deploy_private_key,
+            host_key=node.host_public_key,
+            # The default gives up after ~11 s while sshd is still starting; custom_timeouts bound it.
+            dial_error_limit=-1,
+            per_dial_timeout=10,
+        )

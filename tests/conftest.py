@@ -1,0 +1,31 @@
+"""Shared fixtures: the prod stack config as the CLI would pass it, and one offline evaluation of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config import NAMESPACE, load_stack_config
+from components.config_model import StackConfig
+from offline.harness import Plan, run_program, stack_config
+
+PREFIX = NAMESPACE + ":"
+
+
+def prod_values(overrides: dict[str, Any | None] | None = None) -> tuple[dict[str, str], set[str]]:
+    """Short-key raw values and secret keys of prod, with placeholders for secrets."""
+    config, secret_keys = stack_config("prod", overrides)
+    values = {k.removeprefix(PREFIX): v for k, v in config.items()}
+    return values, {k.removeprefix(PREFIX) for k in secret_keys}
+
+
+def load_prod(overrides: dict[str, Any | None] | None = None) -> StackConfig:
+    values, secret_keys = prod_values(overrides)
+    return load_stack_config(values, secret_keys=secret_keys, stack="prod")
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> Plan:
+    """The whole program evaluated once for prod (update mode)."""
+    return run_program("prod")

@@ -1,0 +1,142 @@
+"""The stack config: prod loads; every bad value is reported with its key, all at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config import ConfigError, load_stack_config
+from tests.conftest import load_prod, prod_values
+
+VALID_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIECUwGq7vWFf8uDoyI1J6+OeIMS3IKpHbVCCYQkeXJOo x"
+RSA_BODY_AS_ED25519 = "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 x"
+
+
+def test_prod_config_loads_with_the_production_facts() -> None:
+    config = load_prod()
+    assert (config.nodes.location, config.nodes.server_type, config.nodes.server_count) == ("nbg1", "cx33", 3)
+    assert config.k3s.version == "v1.34.6+k3s1"
+    assert config.k3s.kube_proxy_mode == "ipvs"
+    assert config.apps.api_startup_failure_threshold == 48
+    assert config.apps.admin_startup_failure_threshold == 24
+    assert config.edge.ssl_mode == "flexible"
+    assert config.k3s.etcd_s3 is not None and config.k3s.etcd_s3.endpoint == "s3.eu-central-003.backblazeb2.com"
+
+
+def test_secrets_never_show_in_repr() -> None:
+    config = load_prod()
+    assert "PLACEHOLDER" not in repr(config)
+
+
+# (overrides, key that the message must name, a fragment of what is wrong)
+BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
+    ({"serverCount": 2}, "serverCount", "odd"),
+    ({"serverCount": 0}, "serverCount", "at least 1"),
+    ({"serverCount": "three"}, "serverCount", "integer"),
+    ({"k3sVersion": "1.34.6"}, "k3sVersion", "vX.Y.Z+k3sN"),
+    ({"k3sVersion": "v1.34.6-k3s1"}, "k3sVersion", "vX.Y.Z+k3sN"),
+    ({"k3sVersion": None}, "k3sVersion", "required"),
+    ({"serverType": ""}, "serverType", "required"),
+    ({"serverType": "CX 33"}, "serverType", "server type"),
+    ({"location": "nbg9"}, "location", "one of"),
+    ({"location": "ash"}, "networkZone", "us-east"),
+    ({"serverImage": "Ubuntu 24.04"}, "serverImage", "image name"),
+    ({"privateNetworkCidr": "10.0.0.0/33"}, "privateNetworkCidr", "not a CIDR"),
+    ({"privateNetworkCidr": "10.42.0.0/15"}, "clusterCidr", "overlaps"),
+    ({"serviceCidr": "10.42.128.0/17"}, "serviceCidr", "overlaps"),
+    ({"clusterCidr": "fd00:42::/56"}, "clusterCidr", "IPv4"),
+    ({"privateSubnetCidr": "10.9.1.0/24", "privateNetworkCidr": "10.0.0.0/16"}, "privateSubnetCidr", "not inside"),
+    ({"privateSubnetCidr": "10.0.1.0/30", "serverCount": 3}, "privateSubnetCidr", "no room"),
+    ({"adminCidrs": ["198.51.100.7/24"]}, "adminCidrs[0]", "host bits"),
+    ({"adminCidrs": ["198.51.100.0/24", "not-a-cidr"]}, "adminCidrs[1]", "not a CIDR"),
+    ({"adminCidrs": ["0.0.0.0/0"]}, "adminCidrs[0]", "whole internet"),
+    ({"adminCidrs": []}, "adminCidrs", "at least one"),
+    ({"adminCidrs": "198.51.100.0/24"}, "adminCidrs", "list of strings"),
+    ({"deployerCidrs": ["::/0"]}, "deployerCidrs[0]", "whole internet"),
+    ({"sshPublicKeys": ["hello"]}, "sshPublicKeys[0]", "OpenSSH public key"),
+    ({"sshPublicKeys": [RSA_BODY_AS_ED25519]}, "sshPublicKeys[0]", "another key type"),
+    ({"domain": "honeydue_app"}, "domain", "DNS name"),
+    ({"apiHostname": "api.example.com"}, "apiHostname", "not under the zone"),
+    ({"adminHostname": "admin..honeydue.app"}, "adminHostname", "DNS name"),
+    ({"apiDnsName": "k8s.other.app"}, "apiDnsName", "not under the zone"),
+    ({"apiImage": "ghcr.io/honeydue/api:latest"}, "apiImage", "latest"),
+    ({"adminImage": "ghcr.io/honeydue/admin"}, "adminImage", "neither tag nor digest"),
+    ({"workerImage": "GHCR.io/Honeydue/Worker:1"}, "workerImage", "image reference"),
+    ({"redisImage": "redis@sha256:1234"}, "redisImage", "image reference"),
+    ({"apiReplicas": 0}, "apiReplicas", "at least 1"),
+    ({"adminReplicas": -1}, "adminReplicas", "at least 1"),
+    ({"apiStartupFailureThreshold": 0}, "apiStartupFailureThreshold", "at least 1"),
+    ({"adminStartupFailureThreshold": "x"}, "adminStartupFailureThreshold", "integer"),
+    ({"sslMode": "full_strict"}, "sslMode", "flexible, full, strict"),
+    ({"originCertValidityDays": 100}, "originCertValidityDays", "5475"),
+    ({"kubeProxyMode": "userspace"}, "kubeProxyMode", "one of"),
+    ({"flannelBackend": "wireguard"}, "flannelBackend", "one of"),
+    ({"redisStorageSize": "5GB"}, "redisStorageSize", "size"),
+    ({"etcdSnapshotSchedule": "every 6 hours"}, "etcdSnapshotSchedule", "cron"),
+    ({"etcdSnapshotRetention": 0}, "etcdSnapshotRetention", "at least 1"),
+    ({"etcdS3Endpoint": "https://s3.eu-central-003.backblazeb2.com"}, "etcdS3Endpoint", "not a URL"),
+    ({"etcdS3Region": ""}, "etcdS3Region", "required when etcdS3Bucket"),
+    ({"b2Endpoint": "https://s3.eu-central-003.backblazeb2.com/"}, "b2Endpoint", "not a URL"),
+    ({"smtpPort": 70000}, "smtpPort", "1-65535"),
+    ({"hcloudFirewall": "yes"}, "hcloudFirewall", "true or false"),
+    ({"appNamespace": "Honeydue"}, "appNamespace", "namespace"),
+    ({"databaseUrl": "postgresql://u:p@ep-cool-123.eu-central-1.aws.neon.tech/db"}, "databaseUrl", "-pooler"),
+    ({"appSecretKey": "short"}, "appSecretKey", "32 characters"),
+    ({"serverCuont": 3}, "serverCuont", "typo"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key", "fragment"), BAD_CONFIGS, ids=[c[1] for c in BAD_CONFIGS])
+def test_bad_config_names_the_key(overrides: dict[str, Any | None], key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_prod(overrides)
+    lines = [line for line in str(caught.value).splitlines() if f"honeydue:{key}:" in line]
+    assert lines, f"no line names honeydue:{key}:\n{caught.value}"
+    assert any(fragment in line for line in lines), f"{fragment!r} not in {lines}"
+
+
+def test_config_error_is_a_run_error_so_the_cli_prints_no_traceback() -> None:
+    assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_prod({"serverCount": 4, "sslMode": "off", "apiImage": "api:latest", "adminCidrs": ["bad"]})
+    assert len(caught.value.problems) == 4
+    for key in ("serverCount", "sslMode", "apiImage", "adminCidrs[0]"):
+        assert f"honeydue:{key}:" in str(caught.value)
+
+
+def test_missing_secrets_are_listed_with_the_command_that_sets_each() -> None:
+    values, secret_keys = prod_values({"databaseUrl": None, "smtpPassword": None, "hcloudToken": None})
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(values, secret_keys=secret_keys, stack="prod")
+    message = str(caught.value)
+    for key in ("databaseUrl", "smtpPassword", "hcloudToken"):
+        assert f"pulumi config set --secret honeydue:{key} <value>" in message
+    assert sorted(caught.value.missing_secrets) == ["databaseUrl", "hcloudToken", "smtpPassword"]
+
+
+def test_a_secret_stored_in_plaintext_is_rejected() -> None:
+    values, secret_keys = prod_values()
+    with pytest.raises(ConfigError) as caught:
+        load_stack_config(values, secret_keys=secret_keys - {"b2ApplicationKey"}, stack="prod")
+    assert "honeydue:b2ApplicationKey: is stored in plaintext" in str(caught.value)
+
+
+def test_messages_never_quote_a_secret_value() -> None:
+    bad_url = "postgresql://user:hunter2-very-secret@db.example.com/x"
+    with pytest.raises(ConfigError) as caught:
+        load_prod({"databaseUrl": bad_url, "appSecretKey": "tiny-secret"})
+    assert "hunter2" not in str(caught.value)
+    assert "tiny-secret" not in str(caught.value)
+
+
+def test_etcd_s3_secrets_are_required_only_when_the_bucket_is_set() -> None:
+    config = load_prod({"etcdS3Bucket": "", "etcdS3AccessKey": None, "etcdS3SecretKey": None})
+    assert config.k3s.etcd_s3 is None
+    with pytest.raises(ConfigError) as caught:
+        load_prod({"etcdS3AccessKey": None})
+    assert caught.value.missing_secrets == ["etcdS3AccessKey"]
