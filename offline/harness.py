@@ -170,6 +170,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if value == rpc.UNKNOWN:
         return UNKNOWN
+    # protobuf Structs carry every number as a float; Kubernetes and Hetzner fields are integers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -186,7 +189,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return fakes.invoke(args.token, args.args), None
+        return fakes.invoke(args.token, args.args), []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -1,0 +1,75 @@
+"""The node firewall: one rule model rendered as the UFW script and, optionally, a Hetzner Cloud Firewall."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_hcloud as hcloud
+
+from components.config import ConfigError
+from components.config_model import K3sConfig, NodesConfig
+from components.firewall_rules import (
+    FirewallPolicy,
+    FirewallRule,
+    hcloud_rules,
+    node_firewall_rules,
+    render_ufw_script,
+    validate_rules,
+)
+
+
+def firewall_policy(nodes: NodesConfig, k3s: K3sConfig, web_sources: tuple[str, ...] | None) -> FirewallPolicy:
+    """The policy of every node, from validated config and (with origin lockdown) Cloudflare's ranges."""
+    return FirewallPolicy(
+        admin_cidrs=nodes.admin_cidrs,
+        deployer_cidrs=nodes.deployer_cidrs,
+        private_network_cidr=nodes.private_network_cidr,
+        cluster_cidr=k3s.cluster_cidr,
+        service_cidr=k3s.service_cidr,
+        web_sources=web_sources if nodes.origin_lockdown else None,
+        wireguard=k3s.flannel_backend == "wireguard-native",
+    )
+
+
+def checked_rules(policy: FirewallPolicy) -> tuple[FirewallRule, ...]:
+    """The rules of a policy; a rule that opens etcd, kubelet or VXLAN beyond the cluster is a config error."""
+    rules = node_firewall_rules(policy)
+    private = (policy.private_network_cidr, policy.cluster_cidr, policy.service_cidr)
+    problems = validate_rules(rules, private_cidrs=private)
+    if problems:
+        raise ConfigError([f"firewall: {p}" for p in problems], [])
+    return rules
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeFirewallArgs:
+    rules: tuple[FirewallRule, ...]
+    """The validated rule model (see checked_rules)."""
+    hcloud_firewall: bool
+    """Also create the Hetzner Cloud Firewall as an outer layer."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels on the Hetzner firewall."""
+
+
+class NodeFirewall(pulumi.ComponentResource):
+    """Both layers of the node firewall, rendered from the same rules so they can never disagree."""
+
+    ufw_script: str
+    firewall_ids: list[pulumi.Output[int]]
+
+    def __init__(self, name: str, args: NodeFirewallArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("honeydue:firewall:NodeFirewall", name, None, opts)
+        self.ufw_script = render_ufw_script(args.rules)
+        self.firewall_ids = []
+        if args.hcloud_firewall:
+            firewall = hcloud.Firewall(
+                name,
+                name=name,
+                rules=[hcloud.FirewallRuleArgs(**rule) for rule in hcloud_rules(args.rules)],  # type: ignore[arg-type]
+                labels=dict(args.labels),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.firewall_ids = [firewall.id.apply(int)]
+        self.register_outputs({"rules": len(args.rules), "firewallIds": self.firewall_ids})
