@@ -67,7 +67,7 @@ class NodeFirewall(pulumi.ComponentResource):
             firewall = hcloud.Firewall(
                 name,
                 name=name,
-                rules=[hcloud.FirewallRuleArgs(**rule) for rule in hcloud_rules(args.rules)],  # type: ignore[arg-type]
+                rules=[hcloud.FirewallRuleArgs(**rule) for rule in hcloud_rules(args.rules)],
                 labels=dict(args.labels),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -144,19 +144,22 @@ class Nodes(pulumi.ComponentResource):
         host_key = tls.PrivateKey(
             f"{server_name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
         )
-        # The document carries the private host key: secret end to end.
-        user_data = pulumi.Output.secret(
-            pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
-                lambda keys: render_cloud_init(
-                    NodeBootstrap(
-                        hostname=server_name,
-                        host_private_key=keys[0],
-                        host_public_key=keys[1],
-                        firewall_script=args.firewall_script,
-                    )
-                )
+
+        def render(keys: list[str]) -> str:
+            bootstrap = NodeBootstrap(
+                hostname=server_name,
+                host_private_key=keys[0],
+                host_public_key=keys[1],
+                firewall_script=args.firewall_script,
             )
-        )
+            return render_cloud_init(bootstrap)
+
+        # The document carries the private host key: secret end to end.
+        rendered: pulumi.Output[str] = pulumi.Output.all(
+            host_key.private_key_openssh, host_key.public_key_openssh
+        ).apply(render)
+        # The SDK's Input[U] signature can't infer U from an Output.
+        user_data: pulumi.Output[str] = pulumi.Output.secret(rendered)  # type: ignore[arg-type]
         ip = private_ip(cfg.private_subnet_cidr, index)
         server = hcloud.Server(
             server_name,
