@@ -158,8 +158,7 @@ class Nodes(pulumi.ComponentResource):
         rendered: pulumi.Output[str] = pulumi.Output.all(
             host_key.private_key_openssh, host_key.public_key_openssh
         ).apply(render)
-        # The SDK's Input[U] signature can't infer U from an Output.
-        user_data: pulumi.Output[str] = pulumi.Output.secret(rendered)  # type: ignore[arg-type]
+        user_data: pulumi.Output[str] = pulumi.Output.secret(rendered)
         ip = private_ip(cfg.private_subnet_cidr, index)
         server = hcloud.Server(
             server_name,
