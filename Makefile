@@ -6,11 +6,13 @@ PYTHON ?= python3
 VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
+# e.g. make plan PLAN_ARGS='--set sslMode=strict' to see a config change offline
+PLAN_ARGS ?=
 # graphviz draws the plan's graph; shellcheck, cloud-init and ufw validate and run what nodes get;
 # iproute2 builds the network namespaces of the firewall test.
 APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2
 
-.PHONY: plan test lint typecheck unit preview up system-deps config-reference clean
+.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +28,7 @@ system-deps:
 	fi
 
 plan: $(VENV)/.installed system-deps
-	$(PY) -m offline --stack $(STACK)
+	$(PY) -m offline --stack $(STACK) $(PLAN_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -52,3 +54,7 @@ up: $(VENV)/.installed
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+
+# The README's picture of the stack, from the offline plan.
+docs-graph: plan
+	cp build/plan/graph.png build/plan/graph.dot docs/

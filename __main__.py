@@ -12,7 +12,6 @@ config = load_from_pulumi()
 providers = make_providers(config.credentials)
 edge = cloudflare_edge_ranges(providers.cloudflare)
 labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
-hcloud_opts = pulumi.ResourceOptions(providers=[providers.hcloud])
 
 firewall = NodeFirewall(
     "honeydue-firewall",
@@ -21,14 +20,14 @@ firewall = NodeFirewall(
         hcloud_firewall=config.nodes.hcloud_firewall,
         labels=labels,
     ),
-    hcloud_opts,
+    providers.options(),
 )
 nodes = Nodes(
     "honeydue",
     NodesArgs(
         config=config.nodes, firewall_script=firewall.ufw_script, firewall_ids=firewall.firewall_ids, labels=labels
     ),
-    hcloud_opts,
+    providers.options(),
 )
 
 pulumi.export(

@@ -48,8 +48,10 @@ def cloud_init_document(node: NodeBootstrap) -> dict[str, Any]:
         "preserve_hostname": False,
         # Our own host key instead of generated ones: its public half is pinned by pulumi-command
         # before the first connection, so the bootstrap can't be talked into a man-in-the-middle.
+        # cloud-init generates only the listed types whose key file is missing, and ed25519 is
+        # written from ssh_keys first: no other host key exists (the schema forbids an empty list).
         "ssh_deletekeys": True,
-        "ssh_genkeytypes": [],
+        "ssh_genkeytypes": ["ed25519"],
         "ssh_keys": {
             "ed25519_private": node.host_private_key.rstrip("\n") + "\n",
             "ed25519_public": node.host_public_key.strip(),

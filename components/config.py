@@ -350,6 +350,9 @@ def _check_networks(r: _Reader, config: StackConfig) -> None:
             if nets[a].overlaps(nets[b]):
                 r.problem(b, f"{nets[b]} overlaps {a} {nets[a]}")
     network = nets.get("privateNetworkCidr")
+    if network is not None and not network.is_private:
+        # The firewall opens etcd, kubelet and VXLAN to this network: it must never be public space.
+        r.problem("privateNetworkCidr", f"{network} is not a private (RFC 1918) range")
     subnet_value = config.nodes.private_subnet_cidr
     subnet = _ipv4_network(r, "privateSubnetCidr", subnet_value) if subnet_value else None
     if subnet is None or network is None:

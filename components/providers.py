@@ -1,4 +1,4 @@
-"""The explicit cloud providers every resource takes (no ambient credentials, no default providers)."""
+"""The explicit providers every resource takes (no ambient credentials, no default providers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_cloudflare as cloudflare
+import pulumi_command as command
 import pulumi_hcloud as hcloud
+import pulumi_random as random
+import pulumi_tls as tls
 
 from components.config_model import Credentials
 
@@ -17,14 +20,23 @@ class Providers:
     """Hetzner Cloud, with the project token."""
     cloudflare: cloudflare.Provider
     """Cloudflare, with the zone token."""
+    tls: tls.Provider
+    """Local key and CSR generation."""
+    random: random.Provider
+    """Local random values (the cluster token)."""
+    command: command.Provider
+    """Remote commands over SSH."""
+
+    def options(self) -> pulumi.ResourceOptions:
+        """Options for a component: its children pick the provider of their package."""
+        return pulumi.ResourceOptions(providers=[self.hcloud, self.cloudflare, self.tls, self.random, self.command])
 
 
 def make_providers(credentials: Credentials) -> Providers:
     return Providers(
         hcloud=hcloud.Provider("hcloud", token=credentials.hcloud_token.output()),
         cloudflare=cloudflare.Provider("cloudflare", api_token=credentials.cloudflare_api_token.output()),
+        tls=tls.Provider("tls"),
+        random=random.Provider("random"),
+        command=command.Provider("command"),
     )
-
-
-def invoke_options(provider: pulumi.ProviderResource) -> pulumi.InvokeOptions:
-    return pulumi.InvokeOptions(provider=provider)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pulumi
+import yaml
 
 from offline.harness import PROJECT_DIR, run_program
 from offline.plan import write_plan
@@ -17,10 +18,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline", description=__doc__)
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "plan")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="try a config change offline: --set sslMode=strict --set 'adminCidrs=[198.51.100.0/24]'",
+    )
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        # Lists as YAML; everything else verbatim, as `pulumi config set` would store it.
+        overrides[key.removeprefix("honeydue:")] = yaml.safe_load(value) if value.startswith("[") else value
     started = time.perf_counter()
     try:
-        plan = run_program(args.stack)
+        plan = run_program(args.stack, overrides)
     except pulumi.RunError as error:  # the CLI prints these without a traceback; so do we
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -57,6 +57,7 @@ class Registration:
     """One RegisterResource request as the engine would receive it."""
 
     urn: str
+    id: str
     type: str
     name: str
     parent: str
@@ -202,15 +203,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(_registration(request, response.urn))
+            self.registrations.append(_registration(request, response.urn, response.id))
         return response
 
 
-def _registration(request: Any, urn: str) -> Registration:
+def _registration(request: Any, urn: str, resource_id: str) -> Registration:
     inputs = _plain(json_format.MessageToDict(request.object)) if request.HasField("object") else {}
     timeouts = request.customTimeouts
     return Registration(
         urn=urn,
+        id=resource_id,
         type=request.type,
         name=request.name,
         parent=request.parent,
@@ -244,12 +246,17 @@ def run_program(
     *,
     preview: bool = False,
     program: Path | Callable[[], None] = PROGRAM,
+    into: Plan | None = None,
 ) -> Plan:
-    """Evaluates the program once under mocks and returns what it registered and exported."""
+    """Evaluates the program once under mocks and returns what it registered and exported.
+
+    `into` receives the registrations as they happen, so a caller can inspect a failed evaluation.
+    """
     config, secret_keys = stack_config(stack, overrides)
-    known = {v: f"secret:{k.split(':', 1)[1]}" for k, v in config.items() if k in secret_keys}
-    plan = Plan(stack=stack, preview=preview, known_secrets=known)
+    plan = into if into is not None else Plan(stack=stack, preview=preview)
+    plan.known_secrets.update({v: f"secret:{k.split(':', 1)[1]}" for k, v in config.items() if k in secret_keys})
     monitor = RecordingMonitor(PlanMocks(plan.known_secrets))
+    plan.registrations = monitor.registrations
 
     settings.ROOT.set(None)  # a fresh root Stack per evaluation, also when tests run many
     pulumi.runtime.set_all_config(config, secret_keys)
@@ -265,5 +272,6 @@ def run_program(
     _sync_await(run_pulumi_func(evaluate))
     exported = getattr(root, "outputs", {})
     plan.outputs = {name: _sync_await(_resolve(value)) for name, value in sorted(exported.items())}
-    plan.registrations = monitor.registrations
+    # The mock monitor serves registrations from a thread pool: their order is not the program's.
+    plan.registrations.sort(key=lambda r: r.urn)
     return plan

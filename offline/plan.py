@@ -120,6 +120,7 @@ def graph_dot(plan: Plan) -> str:
     for reg in plan.registrations:
         children[reg.parent if reg.parent in by_urn else ""].append(reg)
     ids = {reg.urn: f"n{i}" for i, reg in enumerate(sorted(plan.registrations, key=lambda r: r.urn))}
+    depended_on = {dep for reg in plan.registrations for dep in reg.dependencies}
     lines = [
         "digraph plan {",
         '  rankdir=LR; compound=true; fontname="Helvetica"; node [fontname="Helvetica", fontsize=10];',
@@ -135,7 +136,8 @@ def graph_dot(plan: Plan) -> str:
             else:
                 lines.append(f"{indent}subgraph cluster_{ids[reg.urn]} {{")
                 lines.append(f'{indent}  label="{reg.type}\\n{reg.name}"; style=rounded; color="#888888";')
-                lines.append(f"{indent}  {ids[reg.urn]} [shape=point, width=0.05];")
+                if reg.urn in depended_on:  # an anchor for edges to the component as a whole
+                    lines.append(f"{indent}  {ids[reg.urn]} [shape=point, width=0.05];")
                 emit(reg.urn, indent + "  ")
                 lines.append(f"{indent}}}")
 

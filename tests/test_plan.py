@@ -1,0 +1,78 @@
+"""The offline plan: complete, deterministic, free of secrets, and the README's picture is current."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from offline.harness import PROJECT_DIR, Plan
+from offline.plan import graph_dot, write_plan
+from tests.validators import require_tool
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_plan_is_deterministic_and_holds_no_secret(prod_plan: Plan, tmp_path: Path) -> None:
+    require_tool("dot")
+    first, second = tmp_path / "a", tmp_path / "b"
+    write_plan(prod_plan, first)
+    write_plan(prod_plan, second)
+    assert _tree(first) == _tree(second)
+    for name, data in _tree(first).items():
+        if name.endswith(".png"):
+            continue
+        text = data.decode()
+        assert "PLACEHOLDER" not in text, name
+        assert not [s for s in prod_plan.known_secrets if s in text], name
+
+
+def test_plan_lists_every_resource_and_the_node_documents(prod_plan: Plan, tmp_path: Path) -> None:
+    write_plan(prod_plan, tmp_path, render_graph=False)
+    resources = (tmp_path / "resources.md").read_text()
+    for reg in prod_plan.registrations:
+        assert f"| `{reg.type}` | {reg.name} |" in resources
+    for node in ("honeydue-1", "honeydue-2", "honeydue-3"):
+        assert (tmp_path / "nodes" / node / "cloud-init.yaml").is_file()
+        assert (tmp_path / "nodes" / node / "files/usr/local/sbin/honeydue-firewall").is_file()
+    outputs = json.loads((tmp_path / "outputs.json").read_text())
+    assert outputs["k3sVersion"] == "v1.34.6+k3s1"
+
+
+def test_readme_graph_is_current(prod_plan: Plan) -> None:
+    committed = (PROJECT_DIR / "docs" / "graph.dot").read_text()
+    assert committed == graph_dot(prod_plan), "docs/graph.dot is stale: run `make docs-graph`"
+
+
+def test_make_plan_entry_point_reports_bad_config_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "offline", "--out", str(tmp_path), "--set", "serverCount=2", "--set", "sslMode=off"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "honeydue:serverCount: must be odd" in result.stderr
+    assert "honeydue:sslMode: must be one of" in result.stderr
+
+
+def test_make_plan_entry_point_writes_the_plan(tmp_path: Path) -> None:
+    require_tool("dot")
+    result = subprocess.run(
+        [sys.executable, "-m", "offline", "--out", str(tmp_path / "plan")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in ("resources.md", "outputs.json", "graph.svg", "graph.png"):
+        assert (tmp_path / "plan" / name).is_file()
+    assert not filecmp.dircmp(tmp_path / "plan", tmp_path / "plan").diff_files

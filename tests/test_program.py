@@ -1,0 +1,90 @@
+"""`__main__.py` as it is, under the mock engine: shape, providers, secrets, failure before creation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError
+from offline.harness import Plan, SecretValue, run_program
+
+COMPONENT_TYPE = re.compile(r"^honeydue:[a-z0-9]+:[A-Z][A-Za-z0-9]+$")
+
+
+def _plaintext_strings(value: Any) -> list[str]:
+    """Every string in registered inputs that is not inside a secret."""
+    if isinstance(value, SecretValue):
+        return []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _plaintext_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _plaintext_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_components_follow_the_house_anatomy(prod_plan: Plan) -> None:
+    components = [r for r in prod_plan.registrations if not r.custom]
+    assert components, "the program creates no component"
+    for component in components:
+        assert COMPONENT_TYPE.match(component.type), component.type
+
+
+def test_every_resource_lives_in_a_component_except_providers(prod_plan: Plan) -> None:
+    by_urn = prod_plan.by_urn()
+    for reg in prod_plan.registrations:
+        if reg.custom and not reg.type.startswith("pulumi:providers:"):
+            parent = by_urn.get(reg.parent)
+            assert parent is not None and not parent.custom, f"{reg.type} {reg.name} has no component parent"
+
+
+def test_every_resource_uses_an_explicit_provider(prod_plan: Plan) -> None:
+    providers = {r.urn for r in prod_plan.registrations if r.type.startswith("pulumi:providers:")}
+    for reg in prod_plan.registrations:
+        if reg.custom and not reg.type.startswith("pulumi:providers:"):
+            assert reg.provider, f"{reg.type} {reg.name} uses a default provider"
+            # A provider reference is "<provider urn>::<provider id>".
+            assert reg.provider.rsplit("::", 1)[0] in providers, f"{reg.type} {reg.name}: {reg.provider}"
+
+
+def test_provider_credentials_are_secret(prod_plan: Plan) -> None:
+    hcloud = prod_plan.get("pulumi:providers:hcloud", "hcloud")
+    cloudflare = prod_plan.get("pulumi:providers:cloudflare", "cloudflare")
+    assert isinstance(hcloud.inputs["token"], SecretValue)
+    assert isinstance(cloudflare.inputs["apiToken"], SecretValue)
+
+
+def test_no_secret_value_is_registered_in_plaintext(prod_plan: Plan) -> None:
+    secrets = set(prod_plan.known_secrets)
+    assert len(secrets) > 10  # config placeholders and every made-up private key
+    for reg in prod_plan.registrations:
+        for text in _plaintext_strings(reg.inputs):
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"{reg.type} {reg.name} holds {[prod_plan.known_secrets[s] for s in leaked]}"
+
+
+def test_bad_config_fails_before_any_resource_is_registered() -> None:
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError) as caught:
+        run_program("prod", {"serverCount": 2, "databaseUrl": None}, preview=True, into=plan)
+    assert plan.registrations == []
+    assert "honeydue:serverCount" in str(caught.value)
+    assert "pulumi config set --secret honeydue:databaseUrl" in str(caught.value)
+
+
+def test_outputs_hold_no_secret_in_plaintext(prod_plan: Plan) -> None:
+    text = repr(prod_plan.outputs)
+    assert not [s for s in prod_plan.known_secrets if s in text]
+    assert prod_plan.outputs["k3sVersion"] == "v1.34.6+k3s1"
+    assert set(prod_plan.outputs["nodes"]) == {"honeydue-1", "honeydue-2", "honeydue-3"}
+
+
+def test_preview_registers_the_same_resources_as_an_update(prod_plan: Plan) -> None:
+    preview = run_program("prod", preview=True)
+    assert [(r.type, r.name) for r in preview.registrations] == [(r.type, r.name) for r in prod_plan.registrations]
+
+
+def test_two_evaluations_register_identical_inputs(prod_plan: Plan) -> None:
+    again = run_program("prod")
+    assert again.registrations == prod_plan.registrations
