@@ -292,7 +292,7 @@ def permits(
 
 
 def _ufw_address(cidr: str) -> str:
-    # `ufw show added` prints host routes as a bare address.
+    # `ufw show added` prints a /32 or /128 as the bare address; render it the same way.
     net = _network(cidr)
     return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
 
