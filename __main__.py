@@ -35,3 +35,5 @@ pulumi.export(
 )
 pulumi.export("hetznerNetworkId", nodes.network_id)
 pulumi.export("k3sVersion", config.k3s.version)
+# The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.
+pulumi.export("deploySshPrivateKey", nodes.deploy_private_key)

@@ -36,7 +36,7 @@ PLACEHOLDER = "PLACEHOLDER"
 class SecretValue:
     """A value the engine would encrypt; `str()` never shows it."""
 
-    value: Any
+    value: Any = field(repr=False)
 
     def __str__(self) -> str:
         return "[secret]"

@@ -78,6 +78,12 @@ def test_outputs_hold_no_secret_in_plaintext(prod_plan: Plan) -> None:
     assert not [s for s in prod_plan.known_secrets if s in text]
     assert prod_plan.outputs["k3sVersion"] == "v1.34.6+k3s1"
     assert set(prod_plan.outputs["nodes"]) == {"honeydue-1", "honeydue-2", "honeydue-3"}
+    assert isinstance(prod_plan.outputs["deploySshPrivateKey"], SecretValue)
+
+
+def test_private_keys_are_marked_secret_on_their_resources(prod_plan: Plan) -> None:
+    for key in prod_plan.by_type("tls:index/privateKey:PrivateKey"):
+        assert {"privateKeyOpenssh", "privateKeyPem"} <= set(key.additional_secret_outputs)
 
 
 def test_preview_registers_the_same_resources_as_an_update(prod_plan: Plan) -> None:
