@@ -1,0 +1,318 @@
+"""What one K3s server is given over SSH: its config.yaml, its env file, and the remote command text.
+
+Pure: plain values in, text out; no Pulumi import. The K3sCluster component renders these over Outputs and
+runs them with pulumi-command. Scripts live in scripts/k3s/*.sh as real files (shellcheck-able) and read
+their inputs from the env file rendered here, never from values spliced into shell code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
+ENV_PATH = "/etc/honeydue/k3s.env"
+KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts" / "k3s"
+SCRIPT_NAMES = ("wait-cloud-init", "install", "wait-ready", "upgrade", "remove", "fetch-kubeconfig")
+
+_DELIMITER = "HONEYDUE_EOF"
+_MODE = re.compile(r"0?[0-7]{3}")
+# Paths are our own constants; the pattern keeps them free of anything a shell would interpret.
+_PATH = re.compile(r"(/[A-Za-z0-9_.+-]+)+")
+_ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EtcdS3Settings:
+    """Off-site etcd snapshots to an S3-compatible store (Backblaze B2)."""
+
+    bucket: str
+    """Bucket name."""
+    folder: str
+    """Folder in the bucket."""
+    endpoint: str
+    """Endpoint host, not a URL (B2: s3.<region>.backblazeb2.com)."""
+    region: str
+    """Region."""
+    access_key: str
+    """Key id (plain here; the component keeps the rendered config secret)."""
+    secret_key: str
+    """Application key (plain here; the component keeps the rendered config secret)."""
+
+    def __post_init__(self) -> None:
+        if "://" in self.endpoint or "/" in self.endpoint:
+            raise ValueError(f"etcd S3 endpoint must be a host, not a URL: {self.endpoint!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class K3sNodeSettings:
+    """Everything one K3s server needs; identical cluster flags on every server."""
+
+    node_name: str
+    """Kubernetes node name, e.g. honeydue-1."""
+    role: Literal["init", "join"]
+    """init = server 1 (cluster-init); join = servers 2..n, which join server 1."""
+    join_url: str | None
+    """https://<server 1 private IP>:6443 for join, None for init."""
+    node_ip: str
+    """Private IP: node-ip and advertise-address; install.sh finds the flannel NIC by it."""
+    external_ips: tuple[str, ...]
+    """Public IPv4 and IPv6 (node-external-ip)."""
+    tls_sans: tuple[str, ...]
+    """Every public and private IP of every server, and the API DNS name."""
+    cluster_cidr: str
+    """Pod network, e.g. 10.42.0.0/16."""
+    service_cidr: str
+    """Service network, e.g. 10.43.0.0/16."""
+    kube_proxy_mode: Literal["ipvs", "iptables", "nftables"]
+    """kube-proxy mode (ipvs in prod; deprecated from Kubernetes 1.35)."""
+    flannel_backend: Literal["vxlan", "wireguard-native"]
+    """Flannel backend."""
+    etcd_snapshot_schedule: str
+    """Cron schedule of etcd snapshots."""
+    etcd_snapshot_retention: int
+    """Number of snapshots kept."""
+    etcd_s3: EtcdS3Settings | None
+    """Off-site snapshots, or None when off."""
+    version: str
+    """K3s release, e.g. v1.34.6+k3s1."""
+    ready_timeout: int = 600
+    """Seconds wait-ready.sh (and upgrade.sh) wait for the node to report Ready."""
+    drain_timeout: int = 600
+    """Seconds a drain may take (kubectl drain --timeout); PodDisruptionBudgets can hold it that long."""
+    start_timeout: int = 600
+    """Seconds one `systemctl restart k3s` may take (the K3s unit has TimeoutStartSec=0, i.e. none)."""
+    cloud_init_timeout: int = 900
+    """Seconds wait-cloud-init.sh waits for the first boot to finish."""
+    iface_timeout: int = 120
+    """Seconds install.sh waits for the NIC holding node_ip to come up."""
+    join_attempts: int = 10
+    """Starts tried while etcd reports "too many learner members" (join only)."""
+    retry_delay: int = 10
+    """First backoff in seconds between those starts; doubles up to 60."""
+    poll_interval: float = 5.0
+    """Seconds between polls of the node's state."""
+
+    def __post_init__(self) -> None:
+        if (self.role == "join") != (self.join_url is not None):
+            raise ValueError(f"{self.node_name}: join_url is required for role join and forbidden for role init")
+        if self.join_url is not None and not self.join_url.startswith("https://"):
+            raise ValueError(f"{self.node_name}: join_url must be an https URL: {self.join_url!r}")
+        for ip in (self.node_ip, *self.external_ips):
+            ipaddress.ip_address(ip)  # raises ValueError naming the bad address
+        for name in ("ready_timeout", "drain_timeout", "start_timeout", "cloud_init_timeout", "join_attempts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{self.node_name}: {name} must be at least 1")
+        if self.retry_delay < 0 or self.poll_interval < 0 or self.iface_timeout < 0:
+            raise ValueError(f"{self.node_name}: retry_delay, poll_interval and iface_timeout must not be negative")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file the remote command writes before it runs its script."""
+
+    path: str
+    """Absolute path on the node."""
+    mode: str
+    """Octal permissions, e.g. "0600"."""
+    content: str
+    """Exact content (no NUL bytes)."""
+
+
+def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
+    """The config.yaml keys that must be identical on every server.
+
+    K3s refuses a joining server whose critical flags (CIDRs, disable, flannel backend, secrets
+    encryption) differ from the cluster's; the rest is kept identical so that any server can take
+    snapshots and serve the API under every name.
+    """
+    flags: dict[str, Any] = {
+        "cluster-cidr": s.cluster_cidr,
+        "service-cidr": s.service_cidr,
+        # servicelb's svclb pods bind hostPorts 80/443, which the hostNetwork Traefik DaemonSet holds.
+        "disable": ["servicelb"],
+        # Only takes effect at the cluster's first start; turning it on later needs `k3s secrets-encrypt`.
+        "secrets-encryption": True,
+        "flannel-backend": s.flannel_backend,
+        # No ipvs-strict-arp: strict ARP only matters when an L2 load balancer (MetalLB, kube-vip in ARP
+        # mode) announces Service IPs; we have none (servicelb off, Traefik on each node's own address),
+        # and Hetzner's private network is routed, so kube-ipvs0 addresses are never ARPed for.
+        "kube-proxy-arg": [f"proxy-mode={s.kube_proxy_mode}"],
+        # The kubeconfig holds the cluster-admin client key.
+        "write-kubeconfig-mode": "0600",
+        "tls-san": list(s.tls_sans),
+        "etcd-snapshot-schedule-cron": s.etcd_snapshot_schedule,
+        "etcd-snapshot-retention": s.etcd_snapshot_retention,
+    }
+    if s.etcd_s3 is not None:
+        flags |= {
+            "etcd-s3": True,
+            "etcd-s3-endpoint": s.etcd_s3.endpoint,
+            "etcd-s3-bucket": s.etcd_s3.bucket,
+            "etcd-s3-folder": s.etcd_s3.folder,
+            "etcd-s3-region": s.etcd_s3.region,
+            "etcd-s3-access-key": s.etcd_s3.access_key,
+            "etcd-s3-secret-key": s.etcd_s3.secret_key,
+        }
+    return flags
+
+
+def node_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
+    """config.yaml of one server as a dict (see k3s_config_yaml)."""
+    if not token:
+        raise ValueError("the cluster token must not be empty")
+    config = cluster_flags(s) | {
+        "token": token,
+        "node-name": s.node_name,
+        "node-ip": s.node_ip,
+        "advertise-address": s.node_ip,
+        "node-external-ip": list(s.external_ips),
+    }
+    if s.role == "init":
+        config["cluster-init"] = True
+    else:
+        config["server"] = s.join_url
+    return config
+
+
+def k3s_config_yaml(s: K3sNodeSettings, token: str) -> str:
+    """/etc/rancher/k3s/config.yaml of one server: sorted keys, deterministic; carries the token and S3 keys.
+
+    flannel-iface is absent on purpose: install.sh finds the NIC holding node_ip on the node and writes it
+    into config.yaml.d/10-flannel-iface.yaml, so no interface name is guessed here.
+    """
+    return yaml.safe_dump(node_config(s, token), sort_keys=True, default_flow_style=False, width=1000)
+
+
+def render_env(values: Mapping[str, str]) -> str:
+    """KEY=value lines, each value shell-quoted, for scripts to source."""
+    lines = ["# Rendered by Pulumi (components/k3s_node.py); sourced by the scripts in scripts/k3s/."]
+    for key, value in values.items():
+        if not _ENV_KEY.fullmatch(key):
+            raise ValueError(f"not a shell variable name: {key!r}")
+        lines.append(f"{key}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def node_env(s: K3sNodeSettings) -> str:
+    """/etc/honeydue/k3s.env: the values every script reads."""
+    return render_env(
+        {
+            "K3S_VERSION": s.version,
+            "NODE_NAME": s.node_name,
+            "NODE_IP": s.node_ip,
+            "ROLE": s.role,
+            "READY_TIMEOUT": str(s.ready_timeout),
+            "DRAIN_TIMEOUT": str(s.drain_timeout),
+            "START_TIMEOUT": str(s.start_timeout),
+            "CLOUD_INIT_TIMEOUT": str(s.cloud_init_timeout),
+            "IFACE_TIMEOUT": str(s.iface_timeout),
+            "JOIN_ATTEMPTS": str(s.join_attempts),
+            "RETRY_DELAY": str(s.retry_delay),
+            "POLL_INTERVAL": f"{s.poll_interval:g}",
+        }
+    )
+
+
+def node_files(s: K3sNodeSettings, token: str) -> tuple[RemoteFile, RemoteFile]:
+    """config.yaml (0600: token and S3 keys) and the env file (0644: nothing secret)."""
+    return (
+        RemoteFile(CONFIG_PATH, "0600", k3s_config_yaml(s, token)),
+        RemoteFile(ENV_PATH, "0644", node_env(s)),
+    )
+
+
+def config_warnings(s: K3sNodeSettings) -> tuple[str, ...]:
+    """Things the component should warn about (pulumi.log.warn), e.g. the IPVS deprecation."""
+    if s.kube_proxy_mode == "ipvs":
+        return (
+            f"{s.node_name}: kube-proxy IPVS mode is deprecated from Kubernetes 1.35; "
+            "plan the switch to nftables before upgrading past 1.34",
+        )
+    return ()
+
+
+def script(name: str) -> str:
+    """Text of scripts/k3s/<name>.sh."""
+    if name not in SCRIPT_NAMES:
+        raise ValueError(f"unknown K3s script {name!r}; one of {', '.join(SCRIPT_NAMES)}")
+    return (SCRIPTS_DIR / f"{name}.sh").read_text(encoding="utf-8")
+
+
+def _delimiter(texts: Sequence[str]) -> str:
+    """A heredoc delimiter that occurs nowhere in any text, so no content line can end a heredoc early."""
+    candidate, n = _DELIMITER, 0
+    while any(candidate in text for text in texts):
+        n += 1
+        candidate = f"{_DELIMITER}_{n}"
+    return candidate
+
+
+def _heredoc(target: str, text: str, delimiter: str) -> list[str]:
+    """Shell lines writing `text` byte for byte to the file named by shell variable `target`."""
+    body = text if not text or text.endswith("\n") else text + "\n"
+    lines = [f"cat >\"${target}\" <<'{delimiter}'\n{body}{delimiter}"]
+    if body != text:
+        # A heredoc always ends with a newline; drop the one the content did not have.
+        lines.append(f'truncate -s -1 "${target}"')
+    return lines
+
+
+def remote_command(files: Sequence[RemoteFile], script: str) -> str:
+    """The text pulumi-command runs over SSH: write `files` atomically, then run `script` with bash.
+
+    POSIX sh, so it works whatever the login shell. Contents go through quoted heredocs only, never
+    through shell parsing. Every path is prefixed with $HONEYDUE_ROOT (unset on nodes) so tests can
+    run the same text in a throwaway root. Deterministic.
+    """
+    for f in files:
+        if not _PATH.fullmatch(f.path) or "/../" in f.path + "/" or "/./" in f.path + "/":
+            raise ValueError(f"not a plain absolute path: {f.path!r}")
+        if not _MODE.fullmatch(f.mode):
+            raise ValueError(f"{f.path}: mode must be octal like 0600, got {f.mode!r}")
+        if "\0" in f.content:
+            raise ValueError(f"{f.path}: content must not contain NUL bytes")
+    if "\0" in script:
+        raise ValueError("script must not contain NUL bytes")
+    delimiter = _delimiter([f.content for f in files] + [script])
+    lines = [
+        "set -eu",
+        'root="${HONEYDUE_ROOT:-}"',
+        # A failed run must not leave a half-written file (config.yaml holds the token) behind.
+        'tmp=""',
+        'run=""',
+        'trap \'rm -f ${tmp:+"$tmp"} ${run:+"$run"}\' EXIT',
+        # A dropped SSH session (HUP) or a kill still goes through the EXIT trap.
+        "trap 'exit 129' HUP",
+        "trap 'exit 130' INT",
+        "trap 'exit 143' TERM",
+    ]
+    for f in files:
+        path = shlex.quote(f.path)
+        directory = shlex.quote(str(Path(f.path).parent))
+        name = shlex.quote(f".{Path(f.path).name}.XXXXXX")
+        lines += [
+            # Only a missing directory is created: an existing one keeps its owner's mode.
+            f'[ -d "$root"{directory} ] || install -d -m 0755 "$root"{directory}',
+            # Same directory as the target, so the mv below is an atomic rename.
+            f'tmp="$(mktemp "$root"{directory}/{name})"',
+            *_heredoc("tmp", f.content, delimiter),
+            f'chmod {f.mode} "$tmp"',
+            f'mv -f "$tmp" "$root"{path}',
+            'tmp=""',
+        ]
+    lines += [
+        'run="$(mktemp)"',
+        *_heredoc("run", script, delimiter),
+        # From a file, not stdin: a command in the script that reads stdin would swallow the rest of it.
+        'bash "$run" </dev/null',
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Install K3s at K3S_VERSION with /etc/rancher/k3s/config.yaml, or do nothing when that is already done.
+#
+# Inputs: /etc/honeydue/k3s.env (K3S_VERSION, NODE_NAME, NODE_IP, ROLE, START_TIMEOUT, IFACE_TIMEOUT,
+# JOIN_ATTEMPTS, RETRY_DELAY, POLL_INTERVAL) and /etc/rancher/k3s/config.yaml, both written by the same
+# remote command just before this script. HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
+#
+# A node already running another version is left alone: upgrade.sh changes versions, because only it
+# drains the node first.
+set -euo pipefail
+
+root=${HONEYDUE_ROOT:-}
+env_file=$root/etc/honeydue/k3s.env
+[[ -r $env_file ]] || { echo "install.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+# shellcheck source=/dev/null
+. "$env_file"
+
+config_dir=$root/etc/rancher/k3s
+# K3s merges config.yaml.d/*.yaml over config.yaml, so the node-local NIC name needs no edit of the
+# rendered config (whose checksum Pulumi owns).
+dropin=$config_dir/config.yaml.d/10-flannel-iface.yaml
+state_dir=$root/var/lib/honeydue
+checksum_file=$state_dir/k3s-config.sha256
+installer=""
+trap 'rm -f ${installer:+"$installer"}' EXIT
+
+say() { printf 'install.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
+die() { printf 'install.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+
+# The NIC that holds NODE_IP. Found by address because Hetzner names the private NIC differently per
+# server type (enp7s0, ens10, ...).
+private_iface() {
+    local addrs
+    addrs=$(ip -o -4 addr show)
+    awk -v ip="$NODE_IP" '{ split($4, a, "/"); if (a[1] == ip) { sub(/@.*/, "", $2); print $2; exit } }' <<<"$addrs"
+}
+
+wait_for_iface() {
+    local iface deadline=$((SECONDS + IFACE_TIMEOUT))
+    while :; do
+        iface=$(private_iface)
+        if [[ -n $iface ]]; then
+            printf '%s\n' "$iface"
+            return 0
+        fi
+        ((SECONDS < deadline)) ||
+            die "no network interface holds NODE_IP $NODE_IP after ${IFACE_TIMEOUT}s (ip -o -4 addr show); is the private network attached?"
+        sleep "$POLL_INTERVAL"
+    done
+}
+
+# Replace a file atomically, and not at all when the content is already there.
+write_file() {
+    local path=$1 mode=$2 content=$3 tmp
+    mkdir -p "$(dirname "$path")"
+    tmp=$(mktemp "$path.XXXXXX")
+    printf '%s' "$content" >"$tmp"
+    if cmp -s "$tmp" "$path"; then
+        rm -f "$tmp"
+        return 0
+    fi
+    chmod "$mode" "$tmp"
+    mv -f "$tmp" "$path"
+}
+
+installed_version() {
+    command -v k3s >/dev/null 2>&1 || return 0
+    k3s --version | awk 'NR == 1 { print $3 }'
+}
+
+# The checksum of everything K3s reads as config: config.yaml and its drop-ins.
+config_checksum() {
+    (
+        cd "$config_dir"
+        shopt -s nullglob
+        sha256sum config.yaml config.yaml.d/*.yaml
+    ) | sha256sum | cut -d' ' -f1
+}
+
+run_installer() {
+    # The install script of the release tag itself, not get.k3s.io's moving one, so a re-run years
+    # later installs the same way. '+' is encoded as it is in GitHub's tag URLs.
+    local url="https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION//+/%2B}/install.sh"
+    installer=$(mktemp)
+    say "installing k3s $K3S_VERSION (installer $url)"
+    curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"
+    # The installer only installs the binary and the unit: start_k3s starts it, so that the start (the
+    # step that can meet etcd's learner limit) is retried in one place. Everything else comes from
+    # config.yaml, so re-running the installer cannot drop a flag that was only given on its command line.
+    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=server INSTALL_K3S_SKIP_START=true sh "$installer"
+}
+
+# (Re)start k3s. A joining server is refused while another one is still an etcd learner (etcd admits
+# one learner at a time); that refusal is retried with backoff, every other failure stops here.
+start_k3s() {
+    local attempt=1 delay=$RETRY_DELAY since rc journal
+    while :; do
+        since=$(date +%s)
+        rc=0
+        # The K3s unit has TimeoutStartSec=0: without a bound a start that never finishes hangs the deploy.
+        timeout "$START_TIMEOUT" systemctl restart k3s || rc=$?
+        ((rc != 0)) || return 0
+        journal=$(journalctl -u k3s --since "@$since" --no-pager -q -o cat 2>&1 || true)
+        if [[ $ROLE == join && $journal == *"too many learner members"* ]]; then
+            ((attempt < JOIN_ATTEMPTS)) ||
+                die "etcd still refused $NODE_NAME after $attempt starts ('too many learner members'): another server is stuck joining"
+            say "etcd is still promoting another learner; start $attempt/$JOIN_ATTEMPTS failed, retrying in ${delay}s"
+            sleep "$delay"
+            attempt=$((attempt + 1))
+            delay=$((delay * 2 > 60 ? 60 : delay * 2))
+            continue
+        fi
+        if ((rc == 124)); then
+            die "k3s did not start within ${START_TIMEOUT}s; journal: $(tail -n 20 <<<"$journal")"
+        fi
+        die "k3s failed to start (systemctl exit $rc); journal: $(tail -n 20 <<<"$journal")"
+    done
+}
+
+record_checksum() {
+    write_file "$checksum_file" 0644 "$1"$'\n'
+}
+
+[[ -f $config_dir/config.yaml ]] || die "$config_dir/config.yaml is missing; the remote command writes it first"
+iface=$(wait_for_iface)
+write_file "$dropin" 0600 "flannel-iface: $iface"$'\n'
+
+current=$(installed_version)
+checksum=$(config_checksum)
+recorded=$(cat "$checksum_file" 2>/dev/null || true)
+
+if [[ -z $current ]]; then
+    run_installer
+    start_k3s
+elif [[ $current != "$K3S_VERSION" ]]; then
+    say "k3s $current is installed, K3S_VERSION is $K3S_VERSION: left to upgrade.sh, which drains the node first"
+    exit 0
+elif [[ $checksum != "$recorded" ]]; then
+    say "k3s $K3S_VERSION is installed but its config changed: restarting k3s"
+    start_k3s
+elif ! systemctl is-active --quiet k3s; then
+    say "k3s $K3S_VERSION is installed with this config but not running: starting it"
+    start_k3s
+else
+    say "k3s $K3S_VERSION is installed and running with this config: nothing to do"
+    exit 0
+fi
+record_checksum "$checksum"
+say "k3s $K3S_VERSION started (flannel-iface $iface)"

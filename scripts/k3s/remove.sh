@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Take this server out of the cluster before it is destroyed: drain it, delete its Node (K3s's etcd
+# member controller then removes its etcd member), then uninstall K3s. Safe to re-run at every step.
+#
+# Inputs: /etc/honeydue/k3s.env (NODE_NAME, DRAIN_TIMEOUT). HONEYDUE_ROOT (unset on nodes) prefixes every
+# path for tests. Servers only: an agent has no admin kubeconfig to drain itself with.
+set -euo pipefail
+
+root=${HONEYDUE_ROOT:-}
+env_file=$root/etc/honeydue/k3s.env
+[[ -r $env_file ]] || { echo "remove.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+# shellcheck source=/dev/null
+. "$env_file"
+
+state_dir=$root/var/lib/honeydue
+# Once the Node is deleted this server's etcd member goes and its API server stops answering, so a
+# re-run after that point must not ask the API again: this marker says the Node is already gone.
+deleted_marker=$state_dir/k3s-node-deleted
+
+say() { printf 'remove.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
+die() { printf 'remove.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+
+if ! command -v k3s >/dev/null 2>&1 && ! command -v k3s-uninstall.sh >/dev/null 2>&1; then
+    say "k3s is not installed: nothing to remove"
+    exit 0
+fi
+
+# Without the k3s binary there is no API client left; only an uninstall script to finish with.
+if [[ ! -e $deleted_marker ]] && command -v k3s >/dev/null 2>&1; then
+    present=$(k3s kubectl get node "$NODE_NAME" --request-timeout=30s --ignore-not-found -o name) ||
+        die "cannot ask the API server about $NODE_NAME; delete the node from another server, then re-run"
+    if [[ -n $present ]]; then
+        # Evictions respect PodDisruptionBudgets; a blocked drain stops the destroy here, before any harm.
+        k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
+            die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); nothing removed"
+        # --wait=false: the delete removes this server's etcd member, after which the local API server
+        # cannot confirm anything.
+        k3s kubectl delete node "$NODE_NAME" --wait=false
+        say "node $NODE_NAME deleted; K3s removes its etcd member"
+    else
+        say "node $NODE_NAME is not in the cluster"
+    fi
+    mkdir -p "$state_dir"
+    : >"$deleted_marker"
+fi
+
+if command -v k3s-uninstall.sh >/dev/null 2>&1; then
+    k3s-uninstall.sh
+fi
+rm -f "$deleted_marker"
+say "k3s uninstalled"

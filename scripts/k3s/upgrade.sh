@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Move an installed node to K3S_VERSION: cordon, drain (PodDisruptionBudgets respected), install, wait
+# until Ready at the new version, uncordon. A node already at K3S_VERSION is left alone.
+#
+# Inputs: /etc/honeydue/k3s.env (K3S_VERSION, NODE_NAME, READY_TIMEOUT, DRAIN_TIMEOUT, START_TIMEOUT,
+# POLL_INTERVAL); the installer reads /etc/rancher/k3s/config.yaml as on first install. HONEYDUE_ROOT
+# (unset on nodes) prefixes every path for tests.
+#
+# A marker file records an upgrade in flight, so a re-run after a failure between install and uncordon
+# finishes the job instead of seeing "versions match" and leaving the node cordoned.
+set -euo pipefail
+
+root=${HONEYDUE_ROOT:-}
+env_file=$root/etc/honeydue/k3s.env
+[[ -r $env_file ]] || { echo "upgrade.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+# shellcheck source=/dev/null
+. "$env_file"
+
+config_dir=$root/etc/rancher/k3s
+state_dir=$root/var/lib/honeydue
+marker=$state_dir/k3s-upgrade-in-progress
+# install.sh compares against this checksum; the installer restart below applies the current config too.
+checksum_file=$state_dir/k3s-config.sha256
+installer=""
+trap 'rm -f ${installer:+"$installer"}' EXIT
+
+say() { printf 'upgrade.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
+die() { printf 'upgrade.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+
+installed_version() {
+    command -v k3s >/dev/null 2>&1 || return 0
+    k3s --version | awk 'NR == 1 { print $3 }'
+}
+
+config_checksum() {
+    (
+        cd "$config_dir"
+        shopt -s nullglob
+        sha256sum config.yaml config.yaml.d/*.yaml
+    ) | sha256sum | cut -d' ' -f1
+}
+
+# Same pinned installer as install.sh: the script of the release tag, not get.k3s.io's moving one.
+run_installer() {
+    local url="https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION//+/%2B}/install.sh"
+    installer=$(mktemp)
+    say "installing k3s $K3S_VERSION (installer $url)"
+    curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"
+    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=server INSTALL_K3S_SKIP_START=true sh "$installer"
+    local rc=0
+    # The K3s unit has TimeoutStartSec=0: bound the restart. An existing etcd member never meets the
+    # learner limit, so no retry here.
+    timeout "$START_TIMEOUT" systemctl restart k3s || rc=$?
+    ((rc == 0)) || die "k3s $K3S_VERSION failed to start (systemctl exit $rc); $NODE_NAME stays cordoned: see journalctl -u k3s"
+    mkdir -p "$state_dir"
+    config_checksum >"$checksum_file"
+}
+
+# Ready at the new version: the kubelet reports its version only after it restarted on the new binary.
+wait_ready() {
+    local query out version status reason message last="no answer from the API server"
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'
+    while :; do
+        if out=$(k3s kubectl get node "$NODE_NAME" --request-timeout=10s -o jsonpath="$query" 2>&1); then
+            IFS='|' read -r version status reason message <<<"$out"
+            if [[ $status == True && $version == "$K3S_VERSION" ]]; then
+                return 0
+            fi
+            last="kubelet ${version:-?}, Ready=${status:-<no condition yet>} ${reason} ${message}"
+        else
+            last=$(tail -n 1 <<<"$out")
+        fi
+        if ((SECONDS >= deadline)); then
+            die "node $NODE_NAME not Ready at $K3S_VERSION after ${READY_TIMEOUT}s (it stays cordoned); last seen: $last"
+        fi
+        sleep "$POLL_INTERVAL"
+    done
+}
+
+current=$(installed_version)
+[[ -n $current ]] || die "k3s is not installed on $NODE_NAME; install.sh installs it, upgrade.sh only changes versions"
+if [[ $current == "$K3S_VERSION" && ! -e $marker ]]; then
+    say "k3s $K3S_VERSION is installed: nothing to do"
+    exit 0
+fi
+
+if [[ $current != "$K3S_VERSION" ]]; then
+    say "upgrading k3s $current -> $K3S_VERSION"
+    mkdir -p "$state_dir"
+    printf '%s -> %s\n' "$current" "$K3S_VERSION" >"$marker"
+    k3s kubectl cordon "$NODE_NAME"
+    # Evictions, not deletions (no --disable-eviction): a PodDisruptionBudget can hold the drain, and
+    # --timeout bounds how long. DaemonSet pods (Traefik) stay; emptyDir data is scratch by definition.
+    if ! k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s"; then
+        # Nothing was changed yet: give the node back rather than leave capacity cordoned.
+        k3s kubectl uncordon "$NODE_NAME" || true
+        rm -f "$marker"
+        die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); node uncordoned, k3s left at $current"
+    fi
+    run_installer
+else
+    say "finishing the upgrade to $K3S_VERSION recorded in $marker"
+fi
+
+wait_ready
+k3s kubectl uncordon "$NODE_NAME"
+rm -f "$marker"
+say "k3s $K3S_VERSION is running and $NODE_NAME is Ready and uncordoned"
