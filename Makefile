@@ -9,8 +9,8 @@ STACK ?= prod
 # e.g. make plan PLAN_ARGS='--set sslMode=strict' to see a config change offline
 PLAN_ARGS ?=
 # graphviz draws the plan's graph; shellcheck, cloud-init and ufw validate and run what nodes get;
-# iproute2 builds the network namespaces of the firewall test.
-APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2
+# iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
+APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
 
 .PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
 

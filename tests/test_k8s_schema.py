@@ -1,0 +1,82 @@
+"""Every built Kubernetes object validates against the Kubernetes 1.34 strict schemas, offline.
+
+`kubernetes-validate -k 1.34.0 --strict` with the schemas shipped inside the package (no network).
+The CLI only warns, with exit code 0, about a kind it has no schema for: so the tests also count one
+`passed` line per object, or a typo'd kind would slip through as a warning.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.k8s_manifests import AppsSpec, all_objects
+from components.traefik_values import helm_chart_config
+from tests.test_k8s_manifests import CLOUDFLARE, FLEXIBLE, STRICT
+
+K8S_VERSION = "1.34.0"
+
+
+def validate(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "kubernetes_validate", "-k", K8S_VERSION, "--strict", *map(str, files)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def dump(objects: list[dict[str, Any]], directory: Path) -> list[Path]:
+    files = []
+    for index, obj in enumerate(objects):
+        meta = obj["metadata"]
+        path = directory / f"{index:02d}-{obj['kind'].lower()}-{meta.get('namespace', '_')}-{meta['name']}.yaml"
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        files.append(path)
+    return files
+
+
+def test_the_1_34_strict_schemas_ship_inside_the_package() -> None:
+    schemas = resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{K8S_VERSION}-local-strict"
+    for kind in ("deployment-apps-v1", "statefulset-apps-v1", "networkpolicy-networking-v1", "ingress-networking-v1"):
+        assert (schemas / f"{kind}.json").is_file(), kind
+
+
+@pytest.mark.parametrize("spec", [FLEXIBLE, STRICT], ids=["flexible", "strict"])
+def test_every_object_validates_against_kubernetes_1_34_strict(spec: AppsSpec, tmp_path: Path) -> None:
+    objects = all_objects(spec)
+    run = validate(dump(objects, tmp_path))
+    problems = [line for line in run.stdout.splitlines() if not line.startswith("INFO ")]
+    assert run.returncode == 0 and not problems, "\n".join(problems) or run.stderr
+    passed = [line for line in run.stdout.splitlines() if f"against version {K8S_VERSION[:4]}" in line]
+    assert len(passed) == len(objects)
+
+
+def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
+    """The control: the same run fails on a misspelt field, so a pass above means something."""
+    deployment = next(o for o in all_objects(FLEXIBLE) if o["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+    run = validate(dump([deployment], tmp_path))
+    assert run.returncode != 0 and "readinesProbe" in run.stdout
+
+
+def test_a_different_replica_count_still_validates(tmp_path: Path) -> None:
+    objects = all_objects(replace(FLEXIBLE, api_replicas=1, admin_replicas=5))
+    assert validate(dump(objects, tmp_path)).returncode == 0
+
+
+@pytest.mark.parametrize("tls", [None, "honeydue-origin-tls"])
+def test_helm_chart_config_is_a_crd_so_its_values_are_checked_instead(tls: str | None) -> None:
+    """HelmChartConfig (helm.cattle.io/v1) is K3s's CRD: the Kubernetes schemas have no entry for it,
+    so kubernetes-validate would only warn. Its payload, valuesContent, is checked here instead."""
+    config = helm_chart_config(CLOUDFLARE, tls)
+    assert set(config) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(config["spec"]) == {"valuesContent"}
+    values = yaml.safe_load(config["spec"]["valuesContent"])
+    expected = {"deployment", "hostNetwork", "updateStrategy", "service", "ports", "securityContext", "ingressRoute"}
+    assert expected <= set(values)
+    assert {"web", "websecure", "traefik", "metrics"} <= set(values["ports"])
+    assert ("tlsStore" in values) == (tls is not None)
