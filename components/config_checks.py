@@ -137,3 +137,18 @@ def neon_pooler_url(value: str) -> str | None:
     if not host or "-pooler." not in host:
         return "must use Neon's pooled host (<endpoint>-pooler.<region>.aws.neon.tech)"
     return None
+
+
+def k3s_upgrade(previous: str | None, target: str) -> str | None:
+    """A change of release goes forward one minor at a time (Kubernetes' version-skew policy)."""
+    old, new = K3S_VERSION.match(previous or ""), K3S_VERSION.match(target)
+    if old is None or new is None or previous == target:
+        return None
+    old_v, new_v = tuple(int(x) for x in old.groups()), tuple(int(x) for x in new.groups())
+    if new_v < old_v:
+        return f"{target} is older than the running {previous}; K3s can't be downgraded in place (restore a snapshot)"
+    if new_v[0] != old_v[0] or new_v[1] > old_v[1] + 1:
+        return (
+            f"{previous} -> {target} skips a minor version; upgrade one minor at a time (v{old_v[0]}.{old_v[1] + 1}.x)"
+        )
+    return None

@@ -52,6 +52,7 @@ __all__ = [
     "configmap",
     "dockerconfigjson",
     "ingress",
+    "ingress_tls",
     "namespace",
     "network_policies",
     "redis_objects",
@@ -181,13 +182,7 @@ def dockerconfigjson(registry: str, username: str, password: str) -> str:
     return json.dumps({"auths": {registry: {"username": username, "password": password, "auth": auth}}}, sort_keys=True)
 
 
-def ingress(spec: AppsSpec) -> Manifest:
-    """Apex and www → api (landing page), api host → api, admin host → admin, on the bundled Traefik.
-
-    Flexible SSL: Cloudflare reaches the origin over HTTP, so the routes live on `web` and there is no
-    TLS block. Full/strict: Cloudflare reaches it over HTTPS only, so the routes live on `websecure`
-    with the Origin CA certificate.
-    """
+def _ingress_rules(spec: AppsSpec) -> tuple[list[str], list[dict[str, Any]]]:
     hosts = [(spec.domain, API), (f"www.{spec.domain}", API), (spec.api_hostname, API), (spec.admin_hostname, ADMIN)]
     rules = [
         {
@@ -204,24 +199,53 @@ def ingress(spec: AppsSpec) -> Manifest:
         }
         for host, service in hosts
     ]
-    annotations = {"traefik.ingress.kubernetes.io/router.entrypoints": "web"}
-    body: dict[str, Any] = {"ingressClassName": "traefik", "rules": rules}
-    if spec.tls_secret_name is not None:
-        annotations = {
-            "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
-            "traefik.ingress.kubernetes.io/router.tls": "true",
-        }
-        body["tls"] = [{"hosts": [host for host, _ in hosts], "secretName": spec.tls_secret_name}]
+    return [host for host, _ in hosts], rules
+
+
+def ingress(spec: AppsSpec) -> Manifest:
+    """Apex and www → api (landing page), api host → api, admin host → admin, over HTTP (`web`).
+
+    It exists in every SSL mode: flexible needs it, and keeping it in full/strict means a switch of mode
+    in either direction never leaves Cloudflare's current scheme without a route (see `ingress_tls`).
+    """
+    _, rules = _ingress_rules(spec)
     meta = metadata(PART_OF, spec.namespace, _shared_labels(spec.namespace, "ingress"))
-    meta["annotations"] = annotations
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}
+    meta["annotations"] = {"traefik.ingress.kubernetes.io/router.entrypoints": "web"}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta,
+        "spec": {"ingressClassName": "traefik", "rules": rules},
+    }
+
+
+def ingress_tls(spec: AppsSpec) -> list[Manifest]:
+    """The same routes over HTTPS (`websecure`) with the Origin CA certificate; none in flexible mode.
+
+    A separate object because Traefik's `router.tls` makes a router match TLS requests only: one Ingress
+    can't serve both schemes, and Cloudflare must find its scheme served while the SSL mode changes.
+    """
+    if spec.tls_secret_name is None:
+        return []
+    hosts, rules = _ingress_rules(spec)
+    meta = metadata(f"{PART_OF}-tls", spec.namespace, _shared_labels(spec.namespace, "ingress"))
+    meta["annotations"] = {
+        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+    }
+    body = {
+        "ingressClassName": "traefik",
+        "rules": rules,
+        "tls": [{"hosts": hosts, "secretName": spec.tls_secret_name}],
+    }
+    return [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}]
 
 
 def all_objects(spec: AppsSpec) -> list[Manifest]:
     """Every object but Traefik's HelmChartConfig, in apply order.
 
     Namespace first; then config and secret shells; then the NetworkPolicies, so no pod ever runs
-    unfenced; redis before its clients; the Ingress last, once its backends exist.
+    unfenced; redis before its clients; the Ingresses last, once their backends exist.
     """
     secrets = [secret_shell(name, keys, spec.namespace) for name, keys in SECRET_KEYS.items()]
     return [
@@ -236,4 +260,5 @@ def all_objects(spec: AppsSpec) -> list[Manifest]:
         *admin_objects(spec),
         *worker_objects(spec),
         ingress(spec),
+        *ingress_tls(spec),
     ]

@@ -73,10 +73,44 @@ def _hcloud_server(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -
     }
 
 
+def _fake_pem(label: str, *parts: str) -> str:
+    body = base64.b64encode(_digest(label, *parts) * 3).decode()  # 128 characters: two PEM lines of 64
+    return f"-----BEGIN {label}-----\n{body[:64]}\n{body[64:]}\n-----END {label}-----\n"
+
+
+def _tls_cert_request(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    # Holds only the public half, like a real CSR: nothing to record in `secrets`.
+    common_name = str((inputs.get("subject") or {}).get("commonName", ""))
+    return {"certRequestPem": _fake_pem("CERTIFICATE REQUEST", name, common_name)}
+
+
+def _origin_ca_certificate(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    hostnames = ",".join(str(h) for h in inputs.get("hostnames") or [])
+    return {"certificate": _fake_pem("CERTIFICATE", name, hostnames), "expiresOn": "2040-11-23T00:00:00Z"}
+
+
+def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    if not name.endswith("-kubeconfig"):
+        return {"stdout": "", "stderr": ""}
+    # What K3s writes to /etc/rancher/k3s/k3s.yaml, with a made-up client key.
+    client_key = f"FAKE-CLIENT-KEY-{name}-{_digest('kube', name).hex()[:24]}"
+    secrets[client_key] = f"cluster-admin key read by {name}"
+    kubeconfig = (
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: RkFLRS1DQQ==\n"
+        "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n"
+        "    user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  user:\n"
+        f"    client-certificate-data: RkFLRS1DRVJU\n    client-key-data: {client_key}\n"
+    )
+    return {"stdout": kubeconfig, "stderr": ""}
+
+
 OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any]]] = {
     "tls:index/privateKey:PrivateKey": _tls_private_key,
     "random:index/randomPassword:RandomPassword": _random_password,
     "hcloud:index/server:Server": _hcloud_server,
+    "command:remote:Command": _remote_command,
+    "tls:index/certRequest:CertRequest": _tls_cert_request,
+    "cloudflare:index/originCaCertificate:OriginCaCertificate": _origin_ca_certificate,
 }
 
 

@@ -180,10 +180,14 @@ def _plain(value: Any) -> Any:
 class PlanMocks(pulumi.runtime.Mocks):
     """Deterministic ids and outputs: the same program and config always give the same plan."""
 
-    def __init__(self, known_secrets: dict[str, str]) -> None:
+    def __init__(self, known_secrets: dict[str, str], previous_outputs: Mapping[str, Any]) -> None:
         self.known_secrets = known_secrets
+        self.previous_outputs = dict(previous_outputs)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == "pulumi:pulumi:StackReference":
+            # The stack's own last outputs, as the backend would serve them ({} before the first update).
+            return args.name, {"name": args.name, "outputs": self.previous_outputs, "secretOutputNames": []}
         state = dict(args.inputs)
         state.update(fakes.outputs_for(args.typ, args.name, args.inputs, self.known_secrets))
         resource_id = args.resource_id or str(zlib.crc32(f"{args.typ}::{args.name}".encode()) % 10_000_000)
@@ -247,15 +251,17 @@ def run_program(
     preview: bool = False,
     program: Path | Callable[[], None] = PROGRAM,
     into: Plan | None = None,
+    previous_outputs: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Evaluates the program once under mocks and returns what it registered and exported.
 
     `into` receives the registrations as they happen, so a caller can inspect a failed evaluation.
+    `previous_outputs` are the outputs of the stack's last update (none: the first deployment).
     """
     config, secret_keys = stack_config(stack, overrides)
     plan = into if into is not None else Plan(stack=stack, preview=preview)
     plan.known_secrets.update({v: f"secret:{k.split(':', 1)[1]}" for k, v in config.items() if k in secret_keys})
-    monitor = RecordingMonitor(PlanMocks(plan.known_secrets))
+    monitor = RecordingMonitor(PlanMocks(plan.known_secrets, previous_outputs or {}))
     plan.registrations = monitor.registrations
 
     settings.ROOT.set(None)  # a fresh root Stack per evaluation, also when tests run many

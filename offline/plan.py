@@ -2,7 +2,8 @@
 
 resources.md (every resource by component), k8s/ (one YAML per Kubernetes object, Secret data
 redacted), nodes/ (cloud-init documents and every script that runs on a node), outputs.json (stack
-outputs, secrets redacted) and graph.dot/.svg/.png (components and dependencies). Deterministic:
+outputs, secrets redacted), graph.dot/.svg/.png (components and how they depend on each other) and
+graph-resources.dot/.svg (every resource and dependency). Deterministic:
 everything is sorted and nothing carries a time or a random name.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from offline.graph import overview_dot, resources_dot
 from offline.harness import UNKNOWN, Plan, Registration, SecretValue, Unknown
 
 STACK_URN_PART = "pulumi:pulumi:Stack"
@@ -113,43 +115,6 @@ def node_documents(plan: Plan) -> dict[str, str]:
     return {name: plan.redact(text) for name, text in docs.items()}
 
 
-def graph_dot(plan: Plan) -> str:
-    """Components as clusters, custom resources as boxes, dependencies as edges."""
-    by_urn = plan.by_urn()
-    children: dict[str, list[Registration]] = defaultdict(list)
-    for reg in plan.registrations:
-        children[reg.parent if reg.parent in by_urn else ""].append(reg)
-    ids = {reg.urn: f"n{i}" for i, reg in enumerate(sorted(plan.registrations, key=lambda r: r.urn))}
-    depended_on = {dep for reg in plan.registrations for dep in reg.dependencies}
-    lines = [
-        "digraph plan {",
-        '  rankdir=LR; compound=true; fontname="Helvetica"; node [fontname="Helvetica", fontsize=10];',
-        f'  label="honeydue / {plan.stack}: {len(plan.registrations)} resources"; labelloc=t;',
-    ]
-
-    def emit(parent: str, indent: str) -> None:
-        for reg in sorted(children[parent], key=lambda r: (r.type, r.name)):
-            short = reg.type.split(":")[-1]
-            if reg.custom:
-                style = ', style="filled", fillcolor="#e8f0fe"' if reg.protect else ""
-                lines.append(f'{indent}{ids[reg.urn]} [shape=box, label="{short}\\n{reg.name}"{style}];')
-            else:
-                lines.append(f"{indent}subgraph cluster_{ids[reg.urn]} {{")
-                lines.append(f'{indent}  label="{reg.type}\\n{reg.name}"; style=rounded; color="#888888";')
-                if reg.urn in depended_on:  # an anchor for edges to the component as a whole
-                    lines.append(f"{indent}  {ids[reg.urn]} [shape=point, width=0.05];")
-                emit(reg.urn, indent + "  ")
-                lines.append(f"{indent}}}")
-
-    emit("", "  ")
-    for reg in sorted(plan.registrations, key=lambda r: r.urn):
-        for dep in reg.dependencies:
-            if dep in ids and dep != reg.parent:
-                lines.append(f"  {ids[dep]} -> {ids[reg.urn]};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def outputs_json(plan: Plan) -> str:
     return json.dumps(redacted(plan.outputs), indent=2, sort_keys=True) + "\n"
 
@@ -161,7 +126,8 @@ def write_plan(plan: Plan, out: Path, *, render_graph: bool = True) -> list[Path
     files: dict[str, str] = {
         "resources.md": resources_markdown(plan),
         "outputs.json": outputs_json(plan),
-        "graph.dot": graph_dot(plan),
+        "graph.dot": overview_dot(plan),
+        "graph-resources.dot": resources_dot(plan),
     }
     for reg in plan.registrations:
         if _is_kubernetes_object(reg):
@@ -178,9 +144,9 @@ def write_plan(plan: Plan, out: Path, *, render_graph: bool = True) -> list[Path
         path.write_text(text)
         written.append(path)
     if render_graph:
-        for fmt in ("svg", "png"):
-            target = out / f"graph.{fmt}"
-            subprocess.run(["dot", f"-T{fmt}", "-o", str(target), str(out / "graph.dot")], check=True)
+        for source, fmt in (("graph", "svg"), ("graph", "png"), ("graph-resources", "svg")):
+            target = out / f"{source}.{fmt}"
+            subprocess.run(["dot", f"-T{fmt}", "-o", str(target), str(out / f"{source}.dot")], check=True)
             written.append(target)
     return written
 

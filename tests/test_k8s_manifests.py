@@ -24,6 +24,7 @@ from components.k8s_manifests import (
     all_objects,
     dockerconfigjson,
     ingress,
+    ingress_tls,
     redis_url,
     worker_objects,
 )
@@ -462,14 +463,21 @@ def test_flexible_mode_has_no_tls_block_and_routes_on_web() -> None:
     route = ingress(FLEXIBLE)
     assert "tls" not in route["spec"]
     assert route["metadata"]["annotations"] == {"traefik.ingress.kubernetes.io/router.entrypoints": "web"}
+    assert ingress_tls(FLEXIBLE) == []
 
 
 def test_full_or_strict_mode_serves_every_host_with_the_origin_certificate_on_websecure() -> None:
-    route = ingress(STRICT)
+    (route,) = ingress_tls(STRICT)
     (tls,) = route["spec"]["tls"]
     assert tls["secretName"] == "honeydue-origin-tls"
     assert set(tls["hosts"]) == {rule["host"] for rule in route["spec"]["rules"]}
     assert route["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.entrypoints"] == "websecure"
+    assert route["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.tls"] == "true"
+
+
+def test_the_http_routes_stay_in_every_mode_so_a_mode_switch_never_drops_a_scheme() -> None:
+    assert ingress(STRICT) == ingress(FLEXIBLE)
+    assert ingress_tls(STRICT)[0]["spec"]["rules"] == ingress(STRICT)["spec"]["rules"]
 
 
 # --- network policies: the flows, evaluated with NetworkPolicy semantics ---------------------------

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from offline.graph import overview_dot
 from offline.harness import PROJECT_DIR, Plan
-from offline.plan import graph_dot, write_plan
+from offline.plan import write_plan
 from tests.validators import require_tool
 
 
@@ -45,7 +46,7 @@ def test_plan_lists_every_resource_and_the_node_documents(prod_plan: Plan, tmp_p
 
 def test_readme_graph_is_current(prod_plan: Plan) -> None:
     committed = (PROJECT_DIR / "docs" / "graph.dot").read_text()
-    assert committed == graph_dot(prod_plan), "docs/graph.dot is stale: run `make docs-graph`"
+    assert committed == overview_dot(prod_plan), "docs/graph.dot is stale: run `make docs-graph`"
 
 
 def test_make_plan_entry_point_reports_bad_config_without_a_traceback(tmp_path: Path) -> None:

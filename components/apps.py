@@ -1,0 +1,144 @@
+"""The app layer in namespace honeydue: api, admin, worker, redis, their config, secrets, ingress,
+budgets and network policies, from the pure builders in k8s_manifests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from components import k8s_manifests as manifests
+from components.anatomy import child_options
+from components.config_model import AppsConfig, ServicesConfig
+from components.k8s_objects import create_object
+
+PHASES = ["namespace", "setup", "workloads", "routes"]
+PHASE_OF = {"Namespace": "namespace", "Deployment": "workloads", "StatefulSet": "workloads", "Ingress": "routes"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OriginTls:
+    """The Origin CA certificate served in full/strict SSL mode."""
+
+    certificate_pem: pulumi.Input[str]
+    """Certificate chain (PEM)."""
+    private_key_pem: pulumi.Input[str]
+    """Its private key (PEM), secret."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppsArgs:
+    spec: manifests.AppsSpec
+    """Plain description of every object (tls_secret_name set in full/strict mode)."""
+    apps: AppsConfig
+    """Registry credential."""
+    services: ServicesConfig
+    """Secrets of the outside services."""
+    origin_tls: OriginTls | None = None
+    """The certificate, required when spec.tls_secret_name is set."""
+
+
+class Apps(pulumi.ComponentResource):
+    """Every object of the app layer, each with an explicit name, through the cluster's provider."""
+
+    objects: dict[str, pulumi.CustomResource]
+    tls_objects: list[pulumi.CustomResource]
+    namespace: str
+
+    def __init__(self, name: str, args: AppsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("honeydue:apps:Apps", name, None, opts)
+        spec = args.spec
+        if (spec.tls_secret_name is None) != (args.origin_tls is None):
+            raise ValueError("origin_tls is required exactly when spec.tls_secret_name is set")
+        # Redis's password goes into a redis config line: alphanumeric only.
+        redis_password = random.RandomPassword(
+            f"{name}-redis-password", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+        ).result
+        secret_values = self._secret_values(args, redis_password)
+
+        self.objects = {}
+        # Apply order in phases: the namespace; what pods read or are fenced by; the workloads; the routes.
+        waits_for: dict[str, list[pulumi.Resource]] = {phase: [] for phase in PHASES}
+        for manifest in manifests.all_objects(spec):
+            meta, kind = manifest["metadata"], manifest["kind"]
+            phase = PHASE_OF.get(kind, "setup")
+            values = secret_values.get((meta.get("namespace", ""), meta["name"])) if kind == "Secret" else None
+            resource = create_object(manifest, child_options(self, opts, depends_on=waits_for[phase]), values)
+            self.objects[f"{kind}/{meta.get('namespace', '')}/{meta['name']}"] = resource
+            for later in PHASES[PHASES.index(phase) + 1 :]:
+                waits_for[later].append(resource)
+        # What serves the origin certificate: the TLS Secrets and the HTTPS Ingress (none in flexible mode).
+        self.tls_objects = [
+            resource
+            for key, resource in self.objects.items()
+            if spec.tls_secret_name is not None
+            and ((key.startswith("Secret/") and key.endswith("/" + spec.tls_secret_name)) or (key.startswith("Ingress/")
+                 and key.endswith("-tls")))
+        ]  # fmt: skip
+        self.namespace = spec.namespace
+        self.register_outputs({"namespace": self.namespace, "objects": sorted(self.objects)})
+
+    def _secret_values(
+        self, args: AppsArgs, redis_password: pulumi.Output[str]
+    ) -> dict[tuple[str, str], Mapping[str, pulumi.Input[str]]]:
+        spec, services, apps = args.spec, args.services, args.apps
+        values: dict[tuple[str, str], Mapping[str, pulumi.Input[str]]] = {
+            (spec.namespace, manifests.APP_SECRET): {
+                "DATABASE_URL": services.database_url.output(),
+                "APP_SECRET_KEY": services.app_secret_key.output(),
+                "SMTP_USERNAME": services.smtp_username.output(),
+                "SMTP_PASSWORD": services.smtp_password.output(),
+                "B2_KEY_ID": services.b2_key_id.output(),
+                "B2_APPLICATION_KEY": services.b2_application_key.output(),
+            },
+            (spec.namespace, manifests.REDIS_SECRET): {
+                "REDIS_PASSWORD": redis_password,
+                "REDIS_URL": redis_password.apply(lambda p: manifests.redis_url(p, spec.namespace)),
+            },
+            (spec.namespace, manifests.REGISTRY_SECRET): {
+                ".dockerconfigjson": apps.registry_password.output().apply(
+                    lambda token: manifests.dockerconfigjson(apps.image_registry, apps.registry_username, token)
+                ),
+            },
+        }
+        if spec.tls_secret_name is not None and args.origin_tls is not None:
+            tls_values = {"tls.crt": args.origin_tls.certificate_pem, "tls.key": args.origin_tls.private_key_pem}
+            for namespace in (spec.namespace, manifests.TRAEFIK_NAMESPACE):
+                values[(namespace, spec.tls_secret_name)] = tls_values
+        return values
+
+
+def apps_spec(
+    apps: AppsConfig,
+    services: ServicesConfig,
+    *,
+    cluster_cidr: str,
+    node_cidrs: tuple[str, ...],
+    tls_secret_name: str | None,
+) -> manifests.AppsSpec:
+    """The plain description of the app layer from validated config."""
+    return manifests.AppsSpec(
+        namespace=apps.namespace,
+        domain=apps.domain,
+        api_hostname=apps.api_hostname,
+        admin_hostname=apps.admin_hostname,
+        api_image=apps.api_image,
+        admin_image=apps.admin_image,
+        worker_image=apps.worker_image,
+        redis_image=apps.redis_image,
+        api_replicas=apps.api_replicas,
+        admin_replicas=apps.admin_replicas,
+        api_startup_failure_threshold=apps.api_startup_failure_threshold,
+        admin_startup_failure_threshold=apps.admin_startup_failure_threshold,
+        redis_storage_size=apps.redis_storage_size,
+        cluster_cidr=cluster_cidr,
+        node_cidrs=node_cidrs,
+        tls_secret_name=tls_secret_name,
+        smtp_host=services.smtp_host,
+        smtp_port=services.smtp_port,
+        b2_bucket=services.b2_bucket,
+        b2_endpoint=services.b2_endpoint,
+        b2_region=services.b2_region,
+    )

@@ -1,0 +1,134 @@
+"""Proxied DNS records of every public hostname to every node, and the DNS-only Kubernetes API name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+
+from components.anatomy import child_options
+
+# ttl 1 is Cloudflare's "automatic", the only TTL a proxied record has (the edge answers for it).
+PROXIED_TTL = 1
+DNS_ONLY_TTL = 300
+
+RecordType = Literal["A", "AAAA"]
+
+
+def managed_comment(project: str, stack: str) -> str:
+    """The comment that marks a DNS record as owned by this stack."""
+    return f"managed by pulumi ({project}/{stack})"
+
+
+def host_label(hostname: str, domain: str) -> str:
+    """A resource-name-safe label of a hostname under `domain`: 'apex', 'www', 'api', 'a-b' for a.b.<domain>."""
+    if hostname == domain:
+        return "apex"
+    suffix = "." + domain
+    if not hostname.endswith(suffix) or hostname == suffix:
+        raise ValueError(f"{hostname!r} is not under the zone {domain!r}")
+    return hostname.removesuffix(suffix).replace(".", "-")
+
+
+class RecordSpec(NamedTuple):
+    """One DNS record to create."""
+
+    resource_name: str
+    """Pulumi name, `<component>-<host label>-<a|aaaa>-<server>` (API records: `-a-<n>`)."""
+    hostname: str
+    """FQDN of the record."""
+    type: RecordType
+    """Record type."""
+    content: pulumi.Input[str]
+    """The address."""
+    proxied: bool
+    """Orange-cloud (through Cloudflare) or DNS-only."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeDnsArgs:
+    zone_id: pulumi.Input[str]
+    """Cloudflare zone id (see `cloudflare_zone_id`)."""
+    domain: str
+    """The zone's name, e.g. honeydue.app."""
+    hostnames: tuple[str, ...]
+    """FQDNs served through Cloudflare's proxy: the apex, www, the api and admin hosts."""
+    servers: Sequence[tuple[str, pulumi.Input[str], pulumi.Input[str]]]
+    """(name, public IPv4, public IPv6) of every node; each hostname points at all of them (round-robin)."""
+    api_dns_name: str | None = None
+    """FQDN of the Kubernetes API, DNS-only; None = no record."""
+    api_addresses: Sequence[pulumi.Input[str]] = ()
+    """IPv4 addresses the API name resolves to."""
+
+    def __post_init__(self) -> None:
+        for hostname in (*self.hostnames, *([self.api_dns_name] if self.api_dns_name else [])):
+            host_label(hostname, self.domain)
+        if len(set(self.hostnames)) != len(self.hostnames):
+            raise ValueError(f"hostnames repeat: {self.hostnames}")
+        if self.api_dns_name in self.hostnames:
+            raise ValueError(f"{self.api_dns_name} can't be both proxied and DNS-only")
+        if self.api_dns_name and not self.api_addresses:
+            raise ValueError(f"{self.api_dns_name} needs at least one address")
+        names = [server[0] for server in self.servers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"server names repeat: {names}")
+
+
+def _by_family(ipv4: pulumi.Input[str], ipv6: pulumi.Input[str]) -> list[tuple[RecordType, pulumi.Input[str]]]:
+    return [("A", ipv4), ("AAAA", ipv6)]
+
+
+def dns_records(name: str, args: EdgeDnsArgs) -> list[RecordSpec]:
+    """Every record of `args`: hostname × family × server proxied, then the API name's A records."""
+    records = [
+        RecordSpec(f"{name}-{label}-{family.lower()}-{server}", hostname, family, address, proxied=True)
+        for hostname in args.hostnames
+        for label in [host_label(hostname, args.domain)]
+        for server, ipv4, ipv6 in args.servers
+        for family, address in _by_family(ipv4, ipv6)
+    ]
+    if args.api_dns_name:
+        # DNS-only: kubectl and joining nodes speak TLS to 6443 directly; Cloudflare's proxy doesn't carry it.
+        label = host_label(args.api_dns_name, args.domain)
+        records += [
+            RecordSpec(f"{name}-{label}-a-{index}", args.api_dns_name, "A", address, proxied=False)
+            for index, address in enumerate(args.api_addresses, start=1)
+        ]
+    return records
+
+
+class EdgeDns(pulumi.ComponentResource):
+    """Proxied A/AAAA records of every hostname to every node, and the optional DNS-only API record."""
+
+    records: list[cloudflare.DnsRecord]
+    """Every record, proxied and DNS-only."""
+    record_names: list[str]
+    """Resource names of the records."""
+    fqdns: list[str]
+    """Every name the component publishes."""
+
+    def __init__(self, name: str, args: EdgeDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("honeydue:edge:EdgeDns", name, None, opts)
+        child = child_options(self, opts)
+        comment = managed_comment(pulumi.get_project(), pulumi.get_stack())
+        specs = dns_records(name, args)
+        self.records = [
+            cloudflare.DnsRecord(
+                spec.resource_name,
+                zone_id=args.zone_id,
+                name=spec.hostname,
+                type=spec.type,
+                content=spec.content,
+                proxied=spec.proxied,
+                ttl=PROXIED_TTL if spec.proxied else DNS_ONLY_TTL,
+                comment=comment,
+                opts=child,
+            )
+            for spec in specs
+        ]
+        self.record_names = [spec.resource_name for spec in specs]
+        self.fqdns = [*args.hostnames, *([args.api_dns_name] if args.api_dns_name else [])]
+        self.register_outputs({"recordNames": self.record_names, "fqdns": self.fqdns})

@@ -1,0 +1,55 @@
+"""Re-applies the node firewall over SSH when its rules change (e.g. Cloudflare publishes new ranges).
+
+cloud-init runs the script once at first boot and user_data is held by ignore_changes, so without this
+step a change of the rule model would never reach running nodes. No server is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from components.cloud_init import FIREWALL_SCRIPT_PATH
+from components.k3s_node import RemoteFile, remote_command
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirewallTarget:
+    index: int
+    """Node position (names the step)."""
+    connection: command.remote.ConnectionArgs
+    """SSH with the pinned host key."""
+    after: pulumi.Resource
+    """What must finish first (cloud-init's own first run of the script)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirewallSyncArgs:
+    ufw_script: str
+    """The rendered script (components.firewall.NodeFirewall.ufw_script)."""
+    ranges_etag: str
+    """Cloudflare's etag of its published ranges: a change re-runs the script everywhere."""
+    targets: Sequence[FirewallTarget]
+    """The nodes."""
+
+
+class FirewallSync(pulumi.ComponentResource):
+    """One remote step per node that installs the current script and converges UFW onto it."""
+
+    def __init__(self, name: str, args: FirewallSyncArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("honeydue:firewall:FirewallSync", name, None, opts)
+        # The node keeps its copy current, and the script itself is the step (it is idempotent).
+        text = remote_command([RemoteFile(FIREWALL_SCRIPT_PATH, "0755", args.ufw_script)], args.ufw_script)
+        for target in args.targets:
+            command.remote.Command(
+                f"{name}-{target.index}",
+                connection=target.connection,
+                create=text,
+                triggers=[args.ranges_etag],
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[target.after]),
+            )
+        self.register_outputs({"etag": args.ranges_etag})

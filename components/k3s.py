@@ -1,0 +1,231 @@
+"""K3s HA with embedded etcd, bootstrapped over SSH with pulumi-command; the cluster's Kubernetes provider.
+
+Per server, a chain of remote commands: wait for cloud-init -> write config and install -> wait Ready ->
+upgrade (a no-op until k3sVersion changes). Server 1 starts the cluster; server n joins after server
+n-1 is Ready, so etcd admits one learner at a time. A separate command per server carries only the
+`delete` step that drains the node and takes it out of the cluster before its server is destroyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import k3s_node
+from components.config import ConfigError
+from components.config_checks import k3s_upgrade
+from components.config_model import K3sConfig
+from components.k3s_node import EtcdS3Settings, K3sNodeSettings, RemoteFile, node_env, node_files, remote_command
+from components.kubeconfig import api_server_url, rewrite_server
+from components.nodes import Node
+
+# Bounds of each remote step (a booting server, a drain); the scripts have their own, shorter timeouts.
+STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
+
+
+@dataclass(frozen=True, kw_only=True)
+class K3sServer:
+    """A node to run a K3s server on, and how to reach it."""
+
+    node: Node
+    """The Hetzner server."""
+    connection: command.remote.ConnectionArgs
+    """SSH with the pinned host key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class K3sClusterArgs:
+    config: K3sConfig
+    """Validated K3s settings."""
+    servers: Sequence[K3sServer]
+    """The servers in join order; the first one starts the cluster."""
+    previous_version: pulumi.Input[str | None] = None
+    """The release the stack last deployed (from its own outputs); an upgrade must go forward one minor."""
+
+
+def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: list[str]) -> K3sNodeSettings:
+    """Settings of server `index` (0-based); `ips` are every server's public IPv4 then IPv6, in order."""
+    node = servers[index].node
+    count = len(servers)
+    public_v4, public_v6 = ips[:count], ips[count:]
+    s3 = cfg.etcd_s3
+    return K3sNodeSettings(
+        node_name=node.name,
+        role="init" if index == 0 else "join",
+        join_url=None if index == 0 else api_server_url(servers[0].node.private_ip),
+        node_ip=node.private_ip,
+        # IPv4 only: the cluster is single-stack IPv4 inside, and K3s rejects address families its CIDRs
+        # lack; the IPv6 addresses are still in tls-san and served by the hostNetwork Traefik.
+        external_ips=(public_v4[index],),
+        tls_sans=tuple([*public_v4, *public_v6, *(s.node.private_ip for s in servers)])
+        + ((cfg.api_dns_name,) if cfg.api_dns_name else ()),
+        cluster_cidr=cfg.cluster_cidr,
+        service_cidr=cfg.service_cidr,
+        kube_proxy_mode=cfg.kube_proxy_mode,
+        flannel_backend=cfg.flannel_backend,
+        etcd_snapshot_schedule=cfg.etcd_snapshot_schedule,
+        etcd_snapshot_retention=cfg.etcd_snapshot_retention,
+        etcd_s3=None
+        if s3 is None
+        else EtcdS3Settings(
+            bucket=s3.bucket,
+            folder=s3.folder,
+            endpoint=s3.endpoint,
+            region=s3.region,
+            access_key=s3.access_key.value,
+            secret_key=s3.secret_key.value,
+        ),
+        version=cfg.version,
+    )
+
+
+def _checked_version(previous: str | None, target: str) -> str:
+    problem = k3s_upgrade(previous, target)
+    if problem:
+        raise ConfigError([f"honeydue:k3sVersion: {problem}"], [])
+    return target
+
+
+class K3sCluster(pulumi.ComponentResource):
+    """The cluster on the given servers, and the one Kubernetes provider every Kubernetes resource takes."""
+
+    kubeconfig: pulumi.Output[str]
+    api_server: pulumi.Output[str]
+    provider: k8s.Provider
+    first_server_ready: command.remote.Command
+    cloud_init_done: list[command.remote.Command]
+
+    def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
+        cfg, servers = args.config, list(args.servers)
+        if cfg.kube_proxy_mode == "ipvs":
+            pulumi.log.warn(
+                "kube-proxy IPVS mode is deprecated from Kubernetes 1.35: switch kubeProxyMode to "
+                "nftables before upgrading past 1.34",
+                self,
+            )
+        # Joining servers present this token; 64 alphanumerics, secret in state.
+        token = random.RandomPassword(
+            f"{name}-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        # Every server's public addresses go into every server's tls-san.
+        public_ips = pulumi.Output.all(*[s.node.public_ipv4 for s in servers], *[s.node.public_ipv6 for s in servers])
+        version = pulumi.Output.from_input(args.previous_version).apply(
+            lambda prev: _checked_version(prev, cfg.version)
+        )
+
+        previous_ready: command.remote.Command | None = None
+        previous_upgrade: command.remote.Command | None = None
+        ready_commands = []
+        self.cloud_init_done = []
+        for index, server in enumerate(servers):
+            # values = [every public IP, the checked version]; the version only gates the settings.
+            def settings_of(values: list[Any], i: int = index) -> K3sNodeSettings:
+                return _settings(cfg, servers, i, values[0])
+
+            settings = pulumi.Output.all(public_ips, version).apply(settings_of)
+            cloud_init, ready, upgrade = self._server_chain(
+                name, server, settings, token.result, previous_ready, previous_upgrade
+            )
+            self.cloud_init_done.append(cloud_init)
+            previous_ready, previous_upgrade = ready, upgrade
+            ready_commands.append(ready)
+        self.first_server_ready = ready_commands[0]
+
+        first = servers[0]
+        fetch = command.remote.Command(
+            f"{name}-kubeconfig",
+            connection=first.connection,
+            create=remote_command([], k3s_node.script("fetch-kubeconfig")),
+            # The kubeconfig holds the cluster-admin key: never in logs, never plaintext in state.
+            logging=command.remote.Logging.NONE,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[ready_commands[0]], additional_secret_outputs=["stdout", "stderr"]
+            ),
+        )
+        endpoint = pulumi.Output.from_input(cfg.api_dns_name or first.node.public_ipv4)
+        self.api_server = endpoint.apply(api_server_url)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(fetch.stdout, endpoint).apply(lambda v: rewrite_server(v[0], v[1]))
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # Objects that already exist in the running cluster are adopted instead of failing.
+            upsert_existing_objects=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"apiServer": self.api_server, "kubeconfig": self.kubeconfig})
+
+    def _server_chain(
+        self,
+        name: str,
+        server: K3sServer,
+        settings: pulumi.Output[K3sNodeSettings],
+        token: pulumi.Output[str],
+        previous_ready: command.remote.Command | None,
+        previous_upgrade: command.remote.Command | None,
+    ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command]:
+        node = server.node
+        prefix = f"{name}-{node.index}"
+        env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
+        # config.yaml carries the token and the S3 keys: the whole command text is secret.
+        rendered: pulumi.Output[list[RemoteFile]] = pulumi.Output.all(settings, token).apply(
+            lambda v: list(node_files(v[0], v[1]))
+        )
+        files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
+
+        def step(script: str, with_files: pulumi.Output[list[RemoteFile]]) -> pulumi.Output[str]:
+            return with_files.apply(lambda fs: remote_command(fs, k3s_node.script(script)))
+
+        def opts(*depends_on: pulumi.Resource | None, secret_output: bool = False) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[d for d in depends_on if d is not None],
+                custom_timeouts=STEP_TIMEOUTS,
+                additional_secret_outputs=["stdout", "stderr"] if secret_output else None,
+            )
+
+        common = {"connection": server.connection, "add_previous_output_in_env": False}
+        cloud_init = command.remote.Command(
+            f"{prefix}-cloud-init", create=step("wait-cloud-init", env), **common, opts=opts(node.server)
+        )
+        # Install re-runs on any change of its text (config edits restart k3s here, one server at a time
+        # along the join chain); a new release is left to the upgrade step below.
+        install = command.remote.Command(
+            f"{prefix}-install",
+            create=step("install", files),
+            **common,
+            opts=opts(cloud_init, previous_ready, secret_output=True),
+        )
+        ready = command.remote.Command(
+            f"{prefix}-ready",
+            create=step("wait-ready", env),
+            # Wait again after every install or upgrade of this server.
+            triggers=[settings.apply(lambda s: s.version)],
+            **common,
+            opts=opts(install),
+        )
+        # cordon -> drain -> install -> Ready -> uncordon, one server after the other; a no-op at creation.
+        upgrade = command.remote.Command(
+            f"{prefix}-upgrade",
+            create=step("upgrade", files),
+            **common,
+            opts=opts(ready, previous_upgrade, secret_output=True),
+        )
+        # Only a delete step: drain the node and take it out of the cluster (and etcd) before its server
+        # goes. It has no triggers, so a config edit updates it in place and never runs the delete.
+        command.remote.Command(
+            f"{prefix}-remove",
+            delete=step("remove", env),
+            **common,
+            opts=opts(ready),
+        )
+        return cloud_init, ready, upgrade

@@ -1,0 +1,63 @@
+"""Plain manifests from the pure builders, registered as typed pulumi-kubernetes resources."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+# The kinds our builders produce; a new kind must be added here on purpose.
+KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+}
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def resource_name(manifest: Mapping[str, Any]) -> str:
+    """Stable logical name: namespace, kind and object name (the object name itself is explicit)."""
+    meta = manifest["metadata"]
+    return "-".join(p for p in (meta.get("namespace"), manifest["kind"].lower(), meta["name"]) if p)
+
+
+def create_object(
+    manifest: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+    string_data: Mapping[str, pulumi.Input[str]] | None = None,
+) -> pulumi.CustomResource:
+    """Registers one manifest; `string_data` fills a Secret shell with secret Outputs."""
+    api_version, kind = manifest["apiVersion"], manifest["kind"]
+    if kind == "HelmChartConfig":
+        custom: pulumi.CustomResource = k8s.apiextensions.CustomResource(
+            resource_name(manifest),
+            api_version=api_version,
+            kind=kind,
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=opts,
+        )
+        return custom
+    cls = KINDS.get((api_version, kind))
+    if cls is None:
+        raise ValueError(f"no resource class for {api_version} {kind}; add it to KINDS")
+    fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    if kind == "Secret":
+        shell_keys = set(fields.get("string_data") or {})
+        if set(string_data or {}) != shell_keys:
+            raise ValueError(f"secret {manifest['metadata']['name']}: values for {sorted(shell_keys)} expected")
+        fields["string_data"] = {k: pulumi.Output.secret(v) for k, v in (string_data or {}).items()}
+    return cls(resource_name(manifest), **fields, opts=opts)

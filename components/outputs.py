@@ -1,0 +1,36 @@
+"""The stack outputs other teams read through StackReference: a contract (docs/outputs.md).
+
+Names and shapes are locked by tests/test_outputs.py; a rename is a deliberate, reviewed break.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.apps import Apps
+from components.config_model import StackConfig
+from components.k3s import K3sCluster
+from components.nodes import Nodes
+
+
+def public_hostnames(config: StackConfig) -> list[str]:
+    domain = config.apps.domain
+    return [domain, f"www.{domain}", config.apps.api_hostname, config.apps.admin_hostname]
+
+
+def export_outputs(
+    *, config: StackConfig, nodes: Nodes, cluster: K3sCluster, apps: Apps, zone_id: pulumi.Input[str]
+) -> None:
+    pulumi.export(
+        "nodes",
+        {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "privateIp": n.private_ip} for n in nodes.nodes},
+    )
+    pulumi.export("apiServerUrl", cluster.api_server)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("appNamespace", apps.namespace)
+    pulumi.export("publicHostnames", public_hostnames(config))
+    pulumi.export("cloudflareZoneId", zone_id)
+    pulumi.export("hetznerNetworkId", nodes.network_id)
+    pulumi.export("k3sVersion", config.k3s.version)
+    # The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.
+    pulumi.export("deploySshPrivateKey", nodes.deploy_private_key)

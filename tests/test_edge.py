@@ -1,0 +1,313 @@
+"""The Cloudflare edge components as they register (mock engine): DNS records, zone settings, Origin CA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import product
+from typing import Any
+
+import pulumi
+import pulumi_cloudflare as cloudflare
+import pulumi_tls as tls
+import pytest
+
+from components.config_model import SslMode
+from components.edge import (
+    EdgeDns,
+    EdgeDnsArgs,
+    EdgeTls,
+    EdgeTlsArgs,
+    OriginCertificate,
+    OriginCertificateArgs,
+    cloudflare_zone_id,
+    dns_records,
+    host_label,
+)
+from offline import fakes
+from offline.harness import Plan, PlanMocks, Registration, SecretValue, run_program
+from offline.plan import revealed
+
+DOMAIN = "honeydue.app"
+HOSTNAMES = (DOMAIN, f"www.{DOMAIN}", f"api.{DOMAIN}", f"admin.{DOMAIN}")
+API_DNS_NAME = f"k8s.{DOMAIN}"
+SERVERS = {
+    "honeydue-1": ("203.0.113.11", "2001:db8:11::1"),
+    "honeydue-2": ("203.0.113.12", "2001:db8:12::1"),
+    "honeydue-3": ("203.0.113.13", "2001:db8:13::1"),
+}
+CONFIGURED_ZONE = "fedcba9876543210fedcba9876543210"
+RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+KEY = "tls:index/privateKey:PrivateKey"
+CSR = "tls:index/certRequest:CertRequest"
+CERT = "cloudflare:index/originCaCertificate:OriginCaCertificate"
+COMMENT = "managed by pulumi (honeydue/prod)"
+
+
+def edge_program(
+    *,
+    ssl_mode: SslMode = "strict",
+    api_dns_name: str | None = API_DNS_NAME,
+    zone_id: str | None = None,
+    validity_days: int = 5475,
+) -> Callable[[], None]:
+    """The edge as the stack wires it, with explicit providers and stand-ins for the nodes and the origin."""
+
+    def program() -> None:
+        token = pulumi.Config("honeydue").require_secret("cloudflareApiToken")
+        cf = cloudflare.Provider("cloudflare", api_token=token)
+        local = tls.Provider("tls")
+        opts = pulumi.ResourceOptions(providers=[cf, local])
+        zone = cloudflare_zone_id(cf, DOMAIN, zone_id)
+        servers = [
+            (name, pulumi.Output.from_input(v4), pulumi.Output.from_input(v6)) for name, (v4, v6) in SERVERS.items()
+        ]
+        EdgeDns(
+            "honeydue-edge",
+            EdgeDnsArgs(
+                zone_id=zone,
+                domain=DOMAIN,
+                hostnames=HOSTNAMES,
+                servers=servers,
+                api_dns_name=api_dns_name,
+                api_addresses=[v4 for _, v4, _ in servers],
+            ),
+            opts,
+        )
+        cert = OriginCertificate(
+            "honeydue-origin", OriginCertificateArgs(domain=DOMAIN, validity_days=validity_days), opts
+        )
+        # Stand-in for what serves the certificate at the origin (TLS Secret, Traefik, Ingress).
+        served = tls.PrivateKey("origin-served", algorithm="ED25519", opts=pulumi.ResourceOptions(provider=local))
+        tls_opts = pulumi.ResourceOptions(providers=[cf], depends_on=[served] if ssl_mode != "flexible" else [])
+        edge_tls = EdgeTls("honeydue-edge", EdgeTlsArgs(zone_id=zone, ssl_mode=ssl_mode), tls_opts)
+        # Stand-in for a Kubernetes object ordered after the mode (going back to flexible).
+        after = pulumi.ResourceOptions(provider=local, depends_on=[edge_tls.ssl_setting])
+        tls.PrivateKey("after-ssl", algorithm="ED25519", opts=after)
+        pulumi.export("certificatePem", cert.certificate_pem)
+        pulumi.export("privateKeyPem", cert.private_key_pem)
+
+    return program
+
+
+@pytest.fixture(scope="module")
+def strict_plan() -> Plan:
+    return run_program("prod", program=edge_program())
+
+
+def component(plan: Plan, type_: str, name: str) -> Registration:
+    return plan.get(f"honeydue:edge:{type_}", name)
+
+
+# ------------------------------------------------------------------------------------------- DNS
+
+
+def test_proxied_records_for_every_host_family_and_server(strict_plan: Plan) -> None:
+    dns = component(strict_plan, "EdgeDns", "honeydue-edge")
+    proxied = [r for r in strict_plan.by_type(RECORD) if r.inputs["proxied"]]
+    expected = {
+        (host, family, SERVERS[server][family == "AAAA"])
+        for host, server, family in product(HOSTNAMES, SERVERS, ("A", "AAAA"))
+    }
+    assert len(proxied) == len(expected) == 4 * 3 * 2
+    assert {(r.inputs["name"], r.inputs["type"], r.inputs["content"]) for r in proxied} == expected
+    for record in proxied:
+        assert record.inputs["ttl"] == 1 and record.inputs["comment"] == COMMENT
+        assert record.inputs["zoneId"] == fakes.ZONE_ID
+        assert record.parent == dns.urn and record.provider.startswith(
+            strict_plan.get("pulumi:providers:cloudflare", "cloudflare").urn
+        )
+
+
+def test_record_names_are_readable_and_deterministic(strict_plan: Plan) -> None:
+    names = {r.name for r in strict_plan.by_type(RECORD) if r.inputs["proxied"]}
+    assert "honeydue-edge-apex-a-honeydue-1" in names and "honeydue-edge-admin-aaaa-honeydue-3" in names
+    assert names == {
+        f"honeydue-edge-{label}-{family}-{server}"
+        for label, family, server in product(("apex", "www", "api", "admin"), ("a", "aaaa"), SERVERS)
+    }
+    again = run_program("prod", program=edge_program())
+    assert [(r.name, r.inputs) for r in again.by_type(RECORD)] == [
+        (r.name, r.inputs) for r in strict_plan.by_type(RECORD)
+    ]
+
+
+def test_dns_only_api_record_when_configured(strict_plan: Plan) -> None:
+    api = sorted((r for r in strict_plan.by_type(RECORD) if not r.inputs["proxied"]), key=lambda r: r.name)
+    assert [r.name for r in api] == ["honeydue-edge-k8s-a-1", "honeydue-edge-k8s-a-2", "honeydue-edge-k8s-a-3"]
+    assert [r.inputs["content"] for r in api] == [v4 for v4, _ in SERVERS.values()]
+    for record in api:
+        assert (record.inputs["name"], record.inputs["type"], record.inputs["ttl"]) == (API_DNS_NAME, "A", 300)
+        assert record.inputs["proxied"] is False and record.inputs["comment"] == COMMENT
+
+
+def test_preview_registers_the_same_edge(strict_plan: Plan) -> None:
+    preview = run_program("prod", preview=True, program=edge_program())
+    assert [r.urn for r in preview.registrations] == [r.urn for r in strict_plan.registrations]
+
+
+def test_no_api_record_without_an_api_name() -> None:
+    plan = run_program("prod", program=edge_program(api_dns_name=None))
+    records = plan.by_type(RECORD)
+    assert len(records) == 24 and all(r.inputs["proxied"] for r in records)
+    assert all(r.inputs["name"] != API_DNS_NAME for r in records)
+
+
+def test_host_labels_and_args_are_checked() -> None:
+    assert [host_label(h, DOMAIN) for h in (*HOSTNAMES, "a.b.honeydue.app")] == ["apex", "www", "api", "admin", "a-b"]
+    for bad in ("honeydue.app.evil.com", "xhoneydue.app", ".honeydue.app"):
+        with pytest.raises(ValueError, match="not under the zone"):
+            host_label(bad, DOMAIN)
+    base: dict[str, Any] = {"zone_id": "z", "domain": DOMAIN, "hostnames": HOSTNAMES, "servers": [("n", "1", "2")]}
+    with pytest.raises(ValueError, match="both proxied and DNS-only"):
+        EdgeDnsArgs(**base, api_dns_name=f"api.{DOMAIN}", api_addresses=["1"])
+    with pytest.raises(ValueError, match="needs at least one address"):
+        EdgeDnsArgs(**base, api_dns_name=API_DNS_NAME)
+    with pytest.raises(ValueError, match="not under the zone"):
+        EdgeDnsArgs(**{**base, "hostnames": ("example.org",)})
+    args = EdgeDnsArgs(**base, api_dns_name=API_DNS_NAME, api_addresses=["1"])
+    assert [(s.resource_name, s.proxied) for s in dns_records("e", args)][-1] == ("e-k8s-a-1", False)
+
+
+# ------------------------------------------------------------------------------------------- zone
+
+
+def record_invokes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any], str]]:
+    calls: list[tuple[str, dict[str, Any], str]] = []
+    original = PlanMocks.call
+
+    def call(self: PlanMocks, args: pulumi.runtime.MockCallArgs) -> Any:
+        calls.append((args.token, dict(args.args), args.provider))
+        return original(self, args)
+
+    monkeypatch.setattr(PlanMocks, "call", call)
+    return calls
+
+
+def test_zone_id_from_config_skips_the_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_invokes(monkeypatch)
+    plan = run_program("prod", program=edge_program(zone_id=CONFIGURED_ZONE))
+    assert {r.inputs["zoneId"] for r in plan.by_type(RECORD) + plan.by_type(SETTING)} == {CONFIGURED_ZONE}
+    assert [c for c in calls if c[0] == "cloudflare:index/getZone:getZone"] == []
+
+
+def test_zone_id_is_looked_up_by_the_domain_through_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_invokes(monkeypatch)
+    plan = run_program("prod", program=edge_program(zone_id=None))
+    lookups = [c for c in calls if c[0] == "cloudflare:index/getZone:getZone"]
+    assert [args["filter"] for _, args, _ in lookups] == [{"name": DOMAIN}]
+    provider = plan.get("pulumi:providers:cloudflare", "cloudflare")
+    assert lookups[0][2] == f"{provider.urn}::{provider.id}"
+    assert {r.inputs["zoneId"] for r in plan.by_type(RECORD) + plan.by_type(SETTING)} == {fakes.ZONE_ID}
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize("mode", ["flexible", "full", "strict"])
+def test_zone_settings_in_each_mode(mode: SslMode) -> None:
+    plan = run_program("prod", program=edge_program(ssl_mode=mode))
+    tls_component = component(plan, "EdgeTls", "honeydue-edge")
+    settings = {r.inputs["settingId"]: r for r in plan.by_type(SETTING)}
+    assert {k: r.inputs["value"] for k, r in settings.items()} == {
+        "ssl": mode,
+        "always_use_https": "on",
+        "min_tls_version": "1.2",
+        "tls_1_3": "on",
+    }
+    assert {r.name for r in settings.values()} == {
+        "honeydue-edge-ssl", "honeydue-edge-always-use-https", "honeydue-edge-min-tls-version", "honeydue-edge-tls-1-3"
+    }  # fmt: skip
+    assert all(r.parent == tls_component.urn for r in settings.values())
+
+
+def test_flipping_the_mode_changes_only_the_ssl_value_and_its_ordering(strict_plan: Plan) -> None:
+    flexible = run_program("prod", program=edge_program(ssl_mode="flexible"))
+
+    def inputs(plan: Plan) -> dict[str, Any]:
+        return {r.urn: r.inputs for r in plan.registrations if r.type != SETTING or r.inputs["settingId"] != "ssl"}
+
+    assert inputs(flexible) == inputs(strict_plan)
+    assert flexible.get(SETTING, "honeydue-edge-ssl").inputs["value"] == "flexible"
+
+
+def test_strict_settings_wait_for_the_origin_and_flexible_ones_do_not(strict_plan: Plan) -> None:
+    served = strict_plan.get(KEY, "origin-served").urn
+    for setting in strict_plan.by_type(SETTING):
+        assert served in setting.dependencies, setting.name
+    flexible = run_program("prod", program=edge_program(ssl_mode="flexible"))
+    for setting in flexible.by_type(SETTING):
+        assert flexible.get(KEY, "origin-served").urn not in setting.dependencies
+
+
+def test_callers_can_order_after_the_ssl_setting(strict_plan: Plan) -> None:
+    ssl = strict_plan.get(SETTING, "honeydue-edge-ssl")
+    assert ssl.urn in strict_plan.get(KEY, "after-ssl").dependencies
+
+
+# ------------------------------------------------------------------------------------------- Origin CA
+
+
+def test_origin_certificate_covers_the_domain_and_its_wildcard(strict_plan: Plan) -> None:
+    cert = strict_plan.get(CERT, "honeydue-origin-cert")
+    assert cert.inputs["hostnames"] == [DOMAIN, f"*.{DOMAIN}"]
+    assert cert.inputs["requestType"] == "origin-ecc" and cert.inputs["requestedValidity"] == 5475
+    key = strict_plan.get(KEY, "honeydue-origin-key")
+    assert (key.inputs["algorithm"], key.inputs["ecdsaCurve"]) == ("ECDSA", "P256")
+    csr = strict_plan.get(CSR, "honeydue-origin-csr")
+    assert csr.inputs["subject"] == {"commonName": DOMAIN} and csr.inputs["dnsNames"] == [DOMAIN, f"*.{DOMAIN}"]
+    assert cert.inputs["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    assert strict_plan.outputs["certificatePem"].startswith("-----BEGIN CERTIFICATE-----")
+    parent = component(strict_plan, "OriginCertificate", "honeydue-origin").urn
+    assert key.parent == csr.parent == cert.parent == parent
+
+
+def test_validity_follows_the_args_and_is_checked() -> None:
+    plan = run_program("prod", program=edge_program(validity_days=90))
+    assert plan.get(CERT, "honeydue-origin-cert").inputs["requestedValidity"] == 90
+    with pytest.raises(ValueError, match="not 100"):
+        OriginCertificateArgs(domain=DOMAIN, validity_days=100)
+
+
+def test_certificate_chain_dependencies(strict_plan: Plan) -> None:
+    key = strict_plan.get(KEY, "honeydue-origin-key")
+    csr = strict_plan.get(CSR, "honeydue-origin-csr")
+    cert = strict_plan.get(CERT, "honeydue-origin-cert")
+    assert key.urn in csr.dependencies
+    assert csr.urn in cert.dependencies
+
+
+def _plain_strings(value: Any) -> Iterator[str]:
+    """Every string in `value` that is not inside a secret."""
+    if isinstance(value, SecretValue):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _plain_strings(item)
+
+
+def test_the_origin_private_key_is_only_ever_a_secret(strict_plan: Plan) -> None:
+    key = strict_plan.get(KEY, "honeydue-origin-key")
+    assert {"privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"} <= set(key.additional_secret_outputs)
+    csr = strict_plan.get(CSR, "honeydue-origin-csr")
+    assert isinstance(csr.inputs["privateKeyPem"], SecretValue)
+    private = revealed(csr.inputs["privateKeyPem"])
+    assert private.startswith("FAKE-PRIVATE-KEY-honeydue-origin-key") and private in strict_plan.known_secrets
+    assert isinstance(strict_plan.outputs["privateKeyPem"], SecretValue)
+    assert revealed(strict_plan.outputs["privateKeyPem"]) == private
+    leaks = [
+        (r.type, r.name)
+        for r in strict_plan.registrations
+        for text in _plain_strings(r.inputs)
+        if any(secret in text for secret in strict_plan.known_secrets)
+    ]
+    assert leaks == []
+    # Not even the api token reached a plain input.
+    assert any(
+        isinstance(v, SecretValue) for v in strict_plan.get("pulumi:providers:cloudflare", "cloudflare").inputs.values()
+    )
