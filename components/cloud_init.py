@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+from components.yaml_text import dump_readable
 
 FIREWALL_SCRIPT_PATH = "/usr/local/sbin/honeydue-firewall"
 # Hetzner caps user_data at 32 KiB.
@@ -28,18 +28,6 @@ class NodeBootstrap:
     """Its public half, pinned in every pulumi-command connection."""
     firewall_script: str
     """The rendered UFW script (components.firewall_rules.render_ufw_script)."""
-
-
-class _BlockDumper(yaml.SafeDumper):
-    """Multi-line strings as `|` blocks, so scripts and keys stay readable in the plan."""
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_BlockDumper.add_representer(str, _str_representer)
 
 
 def cloud_init_document(node: NodeBootstrap) -> dict[str, Any]:
@@ -75,9 +63,7 @@ def cloud_init_document(node: NodeBootstrap) -> dict[str, Any]:
 
 def render_cloud_init(node: NodeBootstrap) -> str:
     """The `#cloud-config` document; raises ValueError if it exceeds Hetzner's user_data limit."""
-    text = "#cloud-config\n" + yaml.dump(
-        cloud_init_document(node), Dumper=_BlockDumper, sort_keys=False, width=1000, default_flow_style=False
-    )
+    text = "#cloud-config\n" + dump_readable(cloud_init_document(node), sort_keys=False)
     size = len(text.encode())
     if size > USER_DATA_LIMIT:
         raise ValueError(f"cloud-init of {node.hostname} is {size} bytes; Hetzner allows {USER_DATA_LIMIT}")

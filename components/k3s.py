@@ -1,9 +1,11 @@
 """K3s HA with embedded etcd, bootstrapped over SSH with pulumi-command; the cluster's Kubernetes provider.
 
-Per server, a chain of remote commands: wait for cloud-init -> write config and install -> wait Ready ->
-upgrade (a no-op until k3sVersion changes). Server 1 starts the cluster; server n joins after server
-n-1 is Ready, so etcd admits one learner at a time. A separate command per server carries only the
-`delete` step that drains the node and takes it out of the cluster before its server is destroyed.
+Per server, a chain of remote commands: wait for cloud-init -> write config and install -> wait Ready
+(first boot only), then converge (every later change of release or config: upgrade, reconfigure, Ready).
+Server 1 starts the cluster; server n joins after server n-1 is Ready, so etcd admits one learner at a
+time, and server n converges after server n-1 did, so changes roll one server at a time. A separate
+command per server carries only the `delete` step that drains the node and takes it out of the cluster
+before its server is destroyed.
 """
 
 from __future__ import annotations
@@ -104,12 +106,8 @@ class K3sCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
         cfg, servers = args.config, list(args.servers)
-        if cfg.kube_proxy_mode == "ipvs":
-            pulumi.log.warn(
-                "kube-proxy IPVS mode is deprecated from Kubernetes 1.35: switch kubeProxyMode to "
-                "nftables before upgrading past 1.34",
-                self,
-            )
+        for warning in k3s_node.config_warnings(cfg.kube_proxy_mode):
+            pulumi.log.warn(warning, self)
         # Joining servers present this token; 64 alphanumerics, secret in state.
         token = random.RandomPassword(
             f"{name}-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
@@ -121,7 +119,7 @@ class K3sCluster(pulumi.ComponentResource):
         )
 
         previous_ready: command.remote.Command | None = None
-        previous_upgrade: command.remote.Command | None = None
+        previous_converge: command.remote.Command | None = None
         ready_commands = []
         self.cloud_init_done = []
         for index, server in enumerate(servers):
@@ -130,11 +128,11 @@ class K3sCluster(pulumi.ComponentResource):
                 return _settings(cfg, servers, i, values[0])
 
             settings = pulumi.Output.all(public_ips, version).apply(settings_of)
-            cloud_init, ready, upgrade = self._server_chain(
-                name, server, settings, token.result, previous_ready, previous_upgrade
+            cloud_init, ready, converge = self._server_chain(
+                name, server, settings, token.result, previous_ready, previous_converge
             )
             self.cloud_init_done.append(cloud_init)
-            previous_ready, previous_upgrade = ready, upgrade
+            previous_ready, previous_converge = ready, converge
             ready_commands.append(ready)
         self.first_server_ready = ready_commands[0]
 
@@ -171,61 +169,63 @@ class K3sCluster(pulumi.ComponentResource):
         settings: pulumi.Output[K3sNodeSettings],
         token: pulumi.Output[str],
         previous_ready: command.remote.Command | None,
-        previous_upgrade: command.remote.Command | None,
+        previous_converge: command.remote.Command | None,
     ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command]:
-        node = server.node
-        prefix = f"{name}-{node.index}"
+        """cloud-init -> install -> Ready (first boot only), then converge (every later change)."""
+        prefix = f"{name}-{server.node.index}"
         env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
         # config.yaml carries the token and the S3 keys: the whole command text is secret.
         rendered: pulumi.Output[list[RemoteFile]] = pulumi.Output.all(settings, token).apply(
-            lambda v: list(node_files(v[0], v[1]))
+            lambda v: [*node_files(v[0], v[1]), *k3s_node.converge_files()]
         )
         files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
 
         def step(script: str, with_files: pulumi.Output[list[RemoteFile]]) -> pulumi.Output[str]:
             return with_files.apply(lambda fs: remote_command(fs, k3s_node.script(script)))
 
-        def opts(*depends_on: pulumi.Resource | None, secret_output: bool = False) -> pulumi.ResourceOptions:
+        def opts(
+            *after: pulumi.Resource | None, first_boot: str | None = None, secret: bool = False
+        ) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[d for d in depends_on if d is not None],
+                depends_on=[a for a in after if a is not None],
                 custom_timeouts=STEP_TIMEOUTS,
-                additional_secret_outputs=["stdout", "stderr"] if secret_output else None,
+                # First-boot steps never re-run on an edit (the converge step applies edits); a
+                # replacement of the server replaces them and so runs them again.
+                ignore_changes=[first_boot] if first_boot else None,
+                additional_secret_outputs=["stdout", "stderr"] if secret else None,
             )
 
         common = {"connection": server.connection, "add_previous_output_in_env": False}
         cloud_init = command.remote.Command(
-            f"{prefix}-cloud-init", create=step("wait-cloud-init", env), **common, opts=opts(node.server)
+            f"{prefix}-cloud-init",
+            create=step("wait-cloud-init", env),
+            **common,
+            opts=opts(server.node.server, first_boot="create"),
         )
-        # Install re-runs on any change of its text (config edits restart k3s here, one server at a time
-        # along the join chain); a new release is left to the upgrade step below.
         install = command.remote.Command(
             f"{prefix}-install",
             create=step("install", files),
             **common,
-            opts=opts(cloud_init, previous_ready, secret_output=True),
+            opts=opts(cloud_init, previous_ready, first_boot="create", secret=True),
         )
         ready = command.remote.Command(
-            f"{prefix}-ready",
-            create=step("wait-ready", env),
-            # Wait again after every install or upgrade of this server.
-            triggers=[settings.apply(lambda s: s.version)],
-            **common,
-            opts=opts(install),
+            f"{prefix}-ready", create=step("wait-ready", env), **common, opts=opts(install, first_boot="create")
         )
-        # cordon -> drain -> install -> Ready -> uncordon, one server after the other; a no-op at creation.
-        upgrade = command.remote.Command(
-            f"{prefix}-upgrade",
-            create=step("upgrade", files),
+        # A new release (cordon -> drain -> install -> Ready -> uncordon) or config, one server after the
+        # other; at creation every part of it finds nothing to do.
+        converge = command.remote.Command(
+            f"{prefix}-converge",
+            create=step("converge", files),
             **common,
-            opts=opts(ready, previous_upgrade, secret_output=True),
+            opts=opts(ready, previous_converge, secret=True),
         )
         # Only a delete step: drain the node and take it out of the cluster (and etcd) before its server
-        # goes. It has no triggers, so a config edit updates it in place and never runs the delete.
+        # goes. No triggers and its text held, so an edit never runs it.
         command.remote.Command(
             f"{prefix}-remove",
             delete=step("remove", env),
             **common,
-            opts=opts(ready),
+            opts=opts(ready, first_boot="delete"),
         )
-        return cloud_init, ready, upgrade
+        return cloud_init, ready, converge

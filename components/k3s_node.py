@@ -21,7 +21,10 @@ CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 ENV_PATH = "/etc/honeydue/k3s.env"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts" / "k3s"
-SCRIPT_NAMES = ("wait-cloud-init", "install", "wait-ready", "upgrade", "remove", "fetch-kubeconfig")
+SCRIPT_NAMES = ("wait-cloud-init", "install", "wait-ready", "upgrade", "remove", "fetch-kubeconfig", "converge")
+# Where converge.sh finds the scripts it runs on a node.
+LIB_DIR = "/usr/local/lib/honeydue/k3s"
+CONVERGE_STEPS = ("upgrade", "install", "wait-ready")
 
 _DELIMITER = "HONEYDUE_EOF"
 _MODE = re.compile(r"0?[0-7]{3}")
@@ -230,12 +233,17 @@ def node_files(s: K3sNodeSettings, token: str) -> tuple[RemoteFile, RemoteFile]:
     )
 
 
-def config_warnings(s: K3sNodeSettings) -> tuple[str, ...]:
+def converge_files() -> tuple[RemoteFile, ...]:
+    """The scripts converge.sh runs, installed on the node next to it."""
+    return tuple(RemoteFile(f"{LIB_DIR}/{name}.sh", "0755", script(name)) for name in CONVERGE_STEPS)
+
+
+def config_warnings(kube_proxy_mode: str) -> tuple[str, ...]:
     """Things the component should warn about (pulumi.log.warn), e.g. the IPVS deprecation."""
-    if s.kube_proxy_mode == "ipvs":
+    if kube_proxy_mode == "ipvs":
         return (
-            f"{s.node_name}: kube-proxy IPVS mode is deprecated from Kubernetes 1.35; "
-            "plan the switch to nftables before upgrading past 1.34",
+            "kube-proxy IPVS mode is deprecated from Kubernetes 1.35; "
+            "plan the switch to nftables (kubeProxyMode) before upgrading past 1.34",
         )
     return ()
 

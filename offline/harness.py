@@ -267,6 +267,9 @@ def run_program(
     settings.ROOT.set(None)  # a fresh root Stack per evaluation, also when tests run many
     pulumi.runtime.set_all_config(config, secret_keys)
     pulumi.runtime.set_mocks(monitor.mocks, project="honeydue", stack=stack, preview=preview, monitor=monitor)
+    # As pulumi.runtime.test does: a failure of an earlier evaluation must not surface in this one.
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
     root = settings.get_root_resource()
 
     def evaluate() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from components.yaml_text import dump_readable
 from offline.graph import overview_dot, resources_dot
 from offline.harness import UNKNOWN, Plan, Registration, SecretValue, Unknown
 
@@ -82,9 +83,11 @@ def kubernetes_manifest(reg: Registration) -> dict[str, Any]:
     manifest: dict[str, Any] = {"apiVersion": group_version.removeprefix("core/"), "kind": kind}
     manifest.update({k: v for k, v in inputs.items() if k not in ("apiVersion", "kind")})
     if kind == "Secret":
+        # The SDK makes the whole map secret; show its keys, never a value.
         for field_name in ("data", "stringData"):
-            if isinstance(manifest.get(field_name), dict):
-                manifest[field_name] = {k: "[secret]" for k in manifest[field_name]}
+            values = revealed(reg.inputs.get(field_name))
+            if isinstance(values, dict):
+                manifest[field_name] = dict.fromkeys(sorted(values), "[secret]")
     return manifest
 
 
@@ -134,7 +137,7 @@ def write_plan(plan: Plan, out: Path, *, render_graph: bool = True) -> list[Path
             manifest = kubernetes_manifest(reg)
             meta = manifest.get("metadata") or {}
             name = _file_name(meta.get("namespace", "cluster"), manifest["kind"], meta.get("name", reg.name))
-            files[f"k8s/{name}.yaml"] = yaml.safe_dump(manifest, sort_keys=True)
+            files[f"k8s/{name}.yaml"] = dump_readable(manifest, sort_keys=True)
     for name, text in node_documents(plan).items():
         files[f"nodes/{name}"] = text
     written = []

@@ -181,8 +181,8 @@ def test_s3_endpoint_is_a_host() -> None:
 
 
 def test_ipvs_deprecation_warning() -> None:
-    assert "deprecated from Kubernetes 1.35" in config_warnings(server(0))[0]
-    assert config_warnings(server(0, kube_proxy_mode="nftables")) == ()
+    assert "deprecated from Kubernetes 1.35" in config_warnings(server(0).kube_proxy_mode)[0]
+    assert config_warnings(server(0, kube_proxy_mode="nftables").kube_proxy_mode) == ()
 
 
 # --- env file -------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 
 from components.k3s_node import (
     K3sNodeSettings,
+    converge_files,
     k3s_config_yaml,
     node_env,
     node_files,
@@ -312,6 +313,48 @@ def test_install_through_the_remote_command(make_node: Callable[..., Node]) -> N
     assert (node.root / "etc/rancher/k3s/config.yaml").stat().st_mode & 0o777 == 0o600
     assert "nothing to do" in proc.stdout
     assert node.count("installer") == 1
+
+
+# --- converge.sh (the day-2 step, through the remote command text) -----------------------------------
+
+
+def _converge(node: Node, s: K3sNodeSettings) -> subprocess.CompletedProcess[str]:
+    command = remote_command([*node_files(s, TOKEN), *converge_files()], script("converge"))
+    return subprocess.run(["sh", "-c", command], env=node.env, capture_output=True, text=True, timeout=30)
+
+
+def test_converge_is_a_noop_on_a_converged_server(make_node: Callable[..., Node]) -> None:
+    node = installed_node(make_node, settings())
+    node.clear_calls()
+
+    proc = _converge(node, settings())
+
+    assert proc.returncode == 0, proc.stderr
+    mutating = [c for c in node.calls() if c.startswith(("installer", "systemctl restart", "kubectl drain"))]
+    assert mutating == []
+
+
+def test_converge_upgrades_a_server_to_a_new_release_in_order(make_node: Callable[..., Node]) -> None:
+    node = installed_node(make_node, settings(version=OLD))
+    node.clear_calls()
+
+    proc = _converge(node, settings(version=NEW))
+
+    assert proc.returncode == 0, proc.stderr
+    assert node.version() == NEW
+    order = [node.index(p) for p in ("kubectl cordon", "kubectl drain", "installer", "kubectl uncordon")]
+    assert order == sorted(order)
+
+
+def test_converge_applies_a_config_change_with_one_restart(make_node: Callable[..., Node]) -> None:
+    node = installed_node(make_node, settings())
+    node.clear_calls()
+
+    proc = _converge(node, settings(tls_sans=("10.0.1.2", "10.0.1.3", "k8s.example.test")))
+
+    assert proc.returncode == 0, proc.stderr
+    assert node.count("systemctl restart k3s") == 1 and node.count("installer") == 0
+    assert "k8s.example.test" in (node.root / "etc/rancher/k3s/config.yaml").read_text()
 
 
 # --- wait-ready.sh --------------------------------------------------------------------------------------

@@ -80,3 +80,21 @@ def test_helm_chart_config_is_a_crd_so_its_values_are_checked_instead(tls: str |
     assert expected <= set(values)
     assert {"web", "websecure", "traefik", "metrics"} <= set(values["ports"])
     assert ("tlsStore" in values) == (tls is not None)
+
+
+@pytest.mark.parametrize("mode", ["flexible", "strict"])
+def test_the_plan_k8s_directory_validates_as_the_program_renders_it(mode: str, tmp_path: Path) -> None:
+    """Run over build/plan/k8s/ as `make plan` writes it: the program's objects, not just the builders'."""
+    from offline.harness import run_program
+    from offline.plan import write_plan
+
+    write_plan(run_program("prod", {"sslMode": mode}), tmp_path, render_graph=False)
+    files = sorted(p for p in (tmp_path / "k8s").glob("*.yaml") if "helmchartconfig" not in p.name)
+    assert len(files) >= 25
+    run = validate(files)
+    problems = [line for line in run.stdout.splitlines() if not line.startswith("INFO ")]
+    assert run.returncode == 0 and not problems, "\n".join(problems) or run.stderr
+    for path in files:
+        if "--secret--" in path.name:
+            document = yaml.safe_load(path.read_text())
+            assert set(document["stringData"].values()) == {"[secret]"}, path.name

@@ -1,0 +1,101 @@
+"""Cloudflare in the whole program: SSL mode switches that never drop traffic, origin lockdown upkeep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from offline import fakes
+from offline.harness import Plan, Registration, SecretValue, run_program
+
+ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+SECRET = "kubernetes:core/v1:Secret"
+
+
+@pytest.fixture(scope="module")
+def strict_plan() -> Plan:
+    return run_program("prod", {"sslMode": "strict"})
+
+
+def _depends(plan: Plan, later: Registration, earlier: Registration) -> bool:
+    """`later` waits for `earlier`, directly or through other resources."""
+    by_urn, seen, todo = plan.by_urn(), set(), list(later.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn == earlier.urn:
+            return True
+        if urn not in seen and urn in by_urn:
+            seen.add(urn)
+            todo.extend(by_urn[urn].dependencies)
+    return False
+
+
+def test_strict_orders_certificate_then_tls_secret_then_traefik_and_ingress_then_ssl(strict_plan: Plan) -> None:
+    cert = strict_plan.get("cloudflare:index/originCaCertificate:OriginCaCertificate", "honeydue-origin-cert")
+    ssl = strict_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
+    assert ssl.inputs["value"] == "strict"
+    secrets = [strict_plan.get(SECRET, f"{ns}-secret-honeydue-origin-tls") for ns in ("honeydue", "kube-system")]
+    traefik = strict_plan.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
+    https_ingress = strict_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue-tls")
+    for secret in secrets:
+        assert _depends(strict_plan, secret, cert)
+        assert isinstance(secret.inputs["stringData"], SecretValue)
+        assert _depends(strict_plan, ssl, secret)
+    assert _depends(strict_plan, ssl, traefik) and _depends(strict_plan, ssl, https_ingress)
+    assert _depends(strict_plan, https_ingress, cert)
+    assert "honeydue-origin-tls" in str(traefik.inputs["spec"])
+
+
+def test_flexible_switches_cloudflare_first_and_serves_no_certificate(prod_plan: Plan) -> None:
+    ssl = prod_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
+    assert ssl.inputs["value"] == "flexible"
+    assert prod_plan.by_type("cloudflare:index/originCaCertificate:OriginCaCertificate") == []
+    traefik = prod_plan.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
+    ingress = prod_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue")
+    assert _depends(prod_plan, traefik, ssl) and _depends(prod_plan, ingress, ssl)
+    assert not [r for r in prod_plan.by_type(SECRET) if "origin-tls" in r.name]
+
+
+def _inputs(plan: Plan) -> dict[str, Any]:
+    return {r.urn.rsplit("::", 1)[1]: {k: v for k, v in r.inputs.items() if k not in r.ignore_changes}
+            for r in plan.registrations}  # fmt: skip
+
+
+def test_flipping_the_mode_changes_only_what_it_must(prod_plan: Plan, strict_plan: Plan) -> None:
+    flexible, strict = _inputs(prod_plan), _inputs(strict_plan)
+    added = sorted(set(strict) - set(flexible))
+    changed = sorted(name for name in set(strict) & set(flexible) if strict[name] != flexible[name])
+    assert set(flexible) <= set(strict)
+    assert added == sorted(
+        [
+            "honeydue-origin", "honeydue-origin-cert", "honeydue-origin-csr", "honeydue-origin-key",
+            "honeydue-secret-honeydue-origin-tls", "kube-system-secret-honeydue-origin-tls",
+            "honeydue-ingress-honeydue-tls",
+        ]
+    )  # fmt: skip
+    assert changed == ["honeydue-edge-tls-ssl", "kube-system-helmchartconfig-traefik"]
+
+
+def test_both_modes_have_the_dns_records_and_hardened_settings(prod_plan: Plan, strict_plan: Plan) -> None:
+    for plan in (prod_plan, strict_plan):
+        records = plan.by_type("cloudflare:index/dnsRecord:DnsRecord")
+        proxied = [r for r in records if r.inputs["proxied"]]
+        assert len(proxied) == 4 * 2 * 3  # hostnames × families × servers
+        assert all(r.inputs["ttl"] == 1 for r in proxied)
+        values = {r.inputs["settingId"]: r.inputs["value"] for r in plan.by_type(ZONE_SETTING)}
+        assert values["always_use_https"] == "on" and values["min_tls_version"] == "1.2" and values["tls_1_3"] == "on"
+
+
+def test_new_cloudflare_ranges_reapply_the_firewall_without_touching_a_server(
+    prod_plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fakes, "CLOUDFLARE_ETAG", "offline-plan-etag-2")
+    after = run_program("prod")
+    before_inputs, after_inputs = _inputs(prod_plan), _inputs(after)
+    changed = sorted(name for name in before_inputs if before_inputs[name] != after_inputs[name])
+    assert changed == [f"honeydue-firewall-sync-{i}" for i in (1, 2, 3)]
+    for i in (1, 2, 3):
+        assert after.get("command:remote:Command", f"honeydue-firewall-sync-{i}").inputs["triggers"] == [
+            "offline-plan-etag-2"
+        ]
