@@ -2,6 +2,8 @@
 
 import pulumi
 
+from components import naming
+from components.adoption import check_adoption, register_adoption
 from components.apps import Apps, AppsArgs, OriginTls, apps_spec
 from components.config import load_from_pulumi
 from components.edge import (
@@ -23,77 +25,76 @@ from components.providers import make_providers
 from components.traefik import Traefik, TraefikArgs
 
 config = load_from_pulumi()
+check_adoption(config)
+register_adoption(config.adopt)
 providers = make_providers(config.credentials)
 edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
+rules = checked_rules(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
 labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
+cloud = providers.options()
 
 # --- Hetzner: the firewall model, then the nodes it protects --------------------------------------
 firewall = NodeFirewall(
-    "honeydue-firewall",
-    NodeFirewallArgs(
-        rules=checked_rules(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs)),
-        hcloud_firewall=config.nodes.hcloud_firewall,
-        labels=labels,
-    ),
-    providers.options(),
+    naming.FIREWALL, NodeFirewallArgs(rules=rules, hcloud_firewall=config.nodes.hcloud_firewall, labels=labels), cloud
 )
 nodes = Nodes(
-    "honeydue",
+    naming.NODES,
     NodesArgs(
         config=config.nodes, firewall_script=firewall.ufw_script, firewall_ids=firewall.firewall_ids, labels=labels
     ),
-    providers.options(),
+    cloud,
 )
 
 # --- K3s over SSH; it yields the one Kubernetes provider ------------------------------------------
 this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
 cluster = K3sCluster(
-    "honeydue-k3s",
+    naming.K3S,
     K3sClusterArgs(
         config=config.k3s,
         servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
         previous_version=this_stack.get_output("k3sVersion"),
     ),
-    providers.options(),
+    cloud,
 )
 FirewallSync(
-    "honeydue-firewall-sync",
+    naming.FIREWALL_SYNC,
     FirewallSyncArgs(
         ufw_script=firewall.ufw_script,
         ranges_etag=edge_ranges.etag,
         targets=[
-            FirewallTarget(index=node.index, connection=nodes.connection(node), after=done)
-            for node, done in zip(nodes.nodes, cluster.cloud_init_done, strict=True)
+            FirewallTarget(index=node.index, connection=nodes.connection(node), after=cloud_init)
+            for node, cloud_init in zip(nodes.nodes, cluster.cloud_init_done, strict=True)
         ],
     ),
-    providers.options(),
+    cloud,
 )
 
-# --- Cloudflare SSL, Traefik and the apps, ordered so a change of SSL mode never drops traffic ----
+# --- SSL mode, Traefik and the apps: ordered so that switching the mode never drops traffic -------
+# To flexible: Cloudflare switches to HTTP first, then the origin changes. To full/strict: the origin
+# serves the Origin CA certificate first, then Cloudflare demands HTTPS.
 zone_id = cloudflare_zone_id(providers.cloudflare, config.apps.domain, config.edge.zone_id)
-serves_tls = config.edge.ssl_mode != "flexible"
+flexible = config.edge.ssl_mode == "flexible"
+edge_tls_args = EdgeTlsArgs(zone_id=zone_id, ssl_mode=config.edge.ssl_mode)
+edge_tls = EdgeTls(naming.EDGE_TLS, edge_tls_args, cloud) if flexible else None
 origin = (
-    OriginCertificate(
-        "honeydue-origin",
+    None
+    if flexible
+    else OriginCertificate(
+        naming.ORIGIN,
         OriginCertificateArgs(domain=config.apps.domain, validity_days=config.edge.origin_cert_validity_days),
-        providers.options(),
+        cloud,
     )
-    if serves_tls
-    else None
 )
-tls_secret_name = "honeydue-origin-tls" if serves_tls else None
-# Going to flexible: Cloudflare switches to HTTP first, then the origin stops serving its certificate.
-edge_tls_first = None if serves_tls else EdgeTls("honeydue-edge-tls", EdgeTlsArgs(zone_id=zone_id, ssl_mode="flexible"),
-                                                 providers.options())  # fmt: skip
-k8s_after = [cluster.first_server_ready] + ([edge_tls_first.ssl_setting] if edge_tls_first else [])
-k8s_options = pulumi.ResourceOptions(providers=[cluster.provider, providers.random])
+tls_secret_name = None if origin is None else "honeydue-origin-tls"
+in_cluster = pulumi.ResourceOptions(
+    providers=[cluster.provider, providers.random],
+    depends_on=[cluster.first_server_ready] + ([edge_tls.ssl_setting] if edge_tls else []),
+)
 traefik = Traefik(
-    "honeydue-traefik",
-    TraefikArgs(cloudflare_cidrs=edge_ranges.cidrs, tls_secret_name=tls_secret_name),
-    pulumi.ResourceOptions.merge(k8s_options, pulumi.ResourceOptions(depends_on=k8s_after)),
+    naming.TRAEFIK, TraefikArgs(cloudflare_cidrs=edge_ranges.cidrs, tls_secret_name=tls_secret_name), in_cluster
 )
 apps = Apps(
-    "honeydue-apps",
+    naming.APPS,
     AppsArgs(
         spec=apps_spec(
             config.apps,
@@ -104,37 +105,27 @@ apps = Apps(
         ),
         apps=config.apps,
         services=config.services,
-        origin_tls=OriginTls(certificate_pem=origin.certificate_pem, private_key_pem=origin.private_key_pem)
-        if origin
-        else None,
+        origin_tls=None
+        if origin is None
+        else OriginTls(certificate_pem=origin.certificate_pem, private_key_pem=origin.private_key_pem),
     ),
-    pulumi.ResourceOptions.merge(k8s_options, pulumi.ResourceOptions(depends_on=k8s_after)),
+    in_cluster,
 )
-# Going to full/strict: the origin serves the certificate first, then Cloudflare demands HTTPS.
-if edge_tls_first is None:
-    EdgeTls(
-        "honeydue-edge-tls",
-        EdgeTlsArgs(zone_id=zone_id, ssl_mode=config.edge.ssl_mode),
-        pulumi.ResourceOptions.merge(
-            providers.options(), pulumi.ResourceOptions(depends_on=[traefik.chart_config, *apps.tls_objects])
-        ),
-    )
-dns = EdgeDns(
-    "honeydue-dns",
+if edge_tls is None:
+    origin_serves = pulumi.ResourceOptions(depends_on=[traefik.chart_config, *apps.tls_objects])
+    edge_tls = EdgeTls(naming.EDGE_TLS, edge_tls_args, pulumi.ResourceOptions.merge(cloud, origin_serves))
+
+EdgeDns(
+    naming.DNS,
     EdgeDnsArgs(
         zone_id=zone_id,
         domain=config.apps.domain,
-        hostnames=(
-            config.apps.domain,
-            f"www.{config.apps.domain}",
-            config.apps.api_hostname,
-            config.apps.admin_hostname,
-        ),
+        hostnames=config.apps.public_hostnames,
         servers=[(node.name, node.public_ipv4, node.public_ipv6) for node in nodes.nodes],
         api_dns_name=config.k3s.api_dns_name,
         api_addresses=[node.public_ipv4 for node in nodes.nodes],
     ),
-    providers.options(),
+    cloud,
 )
 
 export_outputs(config=config, nodes=nodes, cluster=cluster, apps=apps, zone_id=zone_id)

@@ -163,6 +163,7 @@ def _read_all(r: _Reader, stack: str) -> StackConfig:
         apps=_read_apps(r),
         services=_read_services(r),
         edge=_read_edge(r),
+        adopt=_read_adopt(r),
     )
     _check_networks(r, config)
     _check_hostnames(r, config)
@@ -334,6 +335,20 @@ def _read_edge(r: _Reader) -> EdgeConfig:
         ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
         origin_cert_validity_days=validity,
     )
+
+
+def _read_adopt(r: _Reader) -> dict[str, str]:
+    """`<resource name>=<provider id>` entries; which names exist is checked by components.adoption."""
+    adopt: dict[str, str] = {}
+    for i, entry in enumerate(r.strings("adoptIds")):
+        name, sep, import_id = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not import_id:
+            r.problem(f"adoptIds[{i}]", f"{entry!r} is not of the form <resource name>=<provider id>")
+        elif name in adopt:
+            r.problem(f"adoptIds[{i}]", f"{name} is listed twice")
+        else:
+            adopt[name] = import_id
+    return adopt
 
 
 def _check_networks(r: _Reader, config: StackConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -135,6 +136,11 @@ class AppsConfig:
     registry_password: Secret
     """Image-pull token."""
 
+    @property
+    def public_hostnames(self) -> tuple[str, ...]:
+        """Apex and www (the api's landing page), the api and the admin app."""
+        return (self.domain, f"www.{self.domain}", self.api_hostname, self.admin_hostname)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServicesConfig:
@@ -188,3 +194,5 @@ class StackConfig:
     """Data services outside the cluster."""
     edge: EdgeConfig
     """Cloudflare."""
+    adopt: Mapping[str, str]
+    """Resource name -> provider id of existing resources to import (empty: nothing to adopt)."""

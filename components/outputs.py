@@ -13,11 +13,6 @@ from components.k3s import K3sCluster
 from components.nodes import Nodes
 
 
-def public_hostnames(config: StackConfig) -> list[str]:
-    domain = config.apps.domain
-    return [domain, f"www.{domain}", config.apps.api_hostname, config.apps.admin_hostname]
-
-
 def export_outputs(
     *, config: StackConfig, nodes: Nodes, cluster: K3sCluster, apps: Apps, zone_id: pulumi.Input[str]
 ) -> None:
@@ -28,7 +23,7 @@ def export_outputs(
     pulumi.export("apiServerUrl", cluster.api_server)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("appNamespace", apps.namespace)
-    pulumi.export("publicHostnames", public_hostnames(config))
+    pulumi.export("publicHostnames", list(config.apps.public_hostnames))
     pulumi.export("cloudflareZoneId", zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)
     pulumi.export("k3sVersion", config.k3s.version)
