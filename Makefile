@@ -19,6 +19,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	touch $@
 
+# The policy pack's own venv: pulumi-policy pins an older protobuf than ./venv has (policy/requirements.txt).
+POLICY_VENV := policy/venv
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -39,6 +46,8 @@ typecheck: $(VENV)/.installed
 
 unit: $(VENV)/.installed system-deps
 	$(PY) -m pytest
+# tests/test_policy_pack.py runs the policy pack's own tests with it.
+unit: $(POLICY_VENV)/.installed
 
 test: lint typecheck unit
 
