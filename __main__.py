@@ -18,7 +18,7 @@ from components.edge import (
 from components.edge_ranges import cloudflare_edge_ranges
 from components.firewall import NodeFirewall, NodeFirewallArgs, checked_rules, firewall_policy
 from components.firewall_sync import FirewallSync, FirewallSyncArgs, FirewallTarget
-from components.k3s import K3sCluster, K3sClusterArgs, K3sServer
+from components.k3s import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
 from components.nodes import Nodes, NodesArgs
 from components.outputs import export_outputs
 from components.providers import make_providers
@@ -52,6 +52,7 @@ cluster = K3sCluster(
     K3sClusterArgs(
         config=config.k3s,
         servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
+        agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
         previous_version=this_stack.get_output("k3sVersion"),
     ),
     cloud,
@@ -64,6 +65,10 @@ FirewallSync(
         targets=[
             FirewallTarget(index=node.index, connection=nodes.connection(node), after=cloud_init)
             for node, cloud_init in zip(nodes.nodes, cluster.cloud_init_done, strict=True)
+        ]
+        + [
+            FirewallTarget(pool="agent", index=node.index, connection=nodes.connection(node), after=cloud_init)
+            for node, cloud_init in zip(nodes.agents, cluster.agent_cloud_init_done, strict=True)
         ],
     ),
     cloud,
@@ -115,6 +120,9 @@ if edge_tls is None:
     origin_serves = pulumi.ResourceOptions(depends_on=[traefik.chart_config, *apps.tls_objects])
     edge_tls = EdgeTls(naming.EDGE_TLS, edge_tls_args, pulumi.ResourceOptions.merge(cloud, origin_serves))
 
+# DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
+# stable set: agents come and go with agentCount, and a scale-in would otherwise have to retract their
+# records before the drain. Traefik on any server reaches pods on agents through the Service network.
 EdgeDns(
     naming.DNS,
     EdgeDnsArgs(

@@ -17,7 +17,7 @@ from components.config import ConfigError
 from components.config_model import StackConfig
 from components.edge_dns import EdgeDnsArgs, dns_records
 from components.edge_tls import zone_settings
-from components.nodes import operator_key_name
+from components.nodes import agent_name, agent_spread_group_names, operator_key_name
 
 ADOPTABLE_TYPES = frozenset(
     {
@@ -38,9 +38,12 @@ def adoptable_names(config: StackConfig) -> set[str]:
     nodes = naming.NODES
     servers = [f"{nodes}-{i}" for i in range(1, config.nodes.server_count + 1)]
     names = {*servers, f"{nodes}-private", f"{nodes}-nodes", f"{nodes}-spread", f"{nodes}-deploy"}
+    names |= {agent_name(nodes, n) for n in range(1, config.nodes.agent_count + 1)}
+    names |= set(agent_spread_group_names(nodes, config.nodes.agent_count))
     names |= {operator_key_name(nodes, key) for key in config.nodes.ssh_public_keys}
     if config.nodes.hcloud_firewall:
         names.add(naming.FIREWALL)
+    # DNS records point at the servers only, never at agents.
     dns = EdgeDnsArgs(
         zone_id="",
         domain=config.apps.domain,

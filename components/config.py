@@ -184,6 +184,16 @@ def _read_nodes(r: _Reader) -> NodesConfig:
     server_count = r.integer("serverCount")
     if server_count % 2 == 0:
         r.problem("serverCount", f"must be odd so embedded etcd keeps quorum (1, 3, 5 …), got {server_count}")
+    elif server_count > check.MAX_SERVERS:
+        r.problem(
+            "serverCount",
+            f"must be at most {check.MAX_SERVERS}: the servers share one Hetzner spread placement group, "
+            f"which holds at most {check.SPREAD_GROUP_SIZE} servers; got {server_count}",
+        )
+    agent_count = r.integer("agentCount", minimum=0)
+    agent_server_type = r.string("agentServerType")
+    if agent_server_type and not check.SERVER_TYPE.match(agent_server_type):
+        r.problem("agentServerType", f"{agent_server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
     ssh_keys = r.strings("sshPublicKeys")
     if not ssh_keys and r.values.get("sshPublicKeys") is not None:
         r.problem("sshPublicKeys", "must hold at least one operator key")
@@ -198,6 +208,8 @@ def _read_nodes(r: _Reader) -> NodesConfig:
         server_type=server_type,
         server_image=server_image,
         server_count=server_count,
+        agent_count=agent_count,
+        agent_server_type=agent_server_type,
         ssh_public_keys=ssh_keys,
         admin_cidrs=_source_cidrs(r, "adminCidrs", admin_cidrs),
         deployer_cidrs=_source_cidrs(r, "deployerCidrs", r.strings("deployerCidrs")),
@@ -369,14 +381,19 @@ def _check_networks(r: _Reader, config: StackConfig) -> None:
         # The firewall opens etcd, kubelet and VXLAN to this network: it must never be public space.
         r.problem("privateNetworkCidr", f"{network} is not a private (RFC 1918) range")
     subnet_value = config.nodes.private_subnet_cidr
+    agents = config.nodes.agent_count
     subnet = _ipv4_network(r, "privateSubnetCidr", subnet_value) if subnet_value else None
     if subnet is None or network is None:
         return
     if not subnet.subnet_of(network):
         r.problem("privateSubnetCidr", f"{subnet_value} is not inside privateNetworkCidr {network}")
     # Hetzner keeps the subnet's first address for its gateway; nodes start at .2.
-    elif subnet.num_addresses - 3 < config.nodes.server_count:
-        r.problem("privateSubnetCidr", f"{subnet_value} has no room for {config.nodes.server_count} servers")
+    elif subnet.num_addresses - 3 < (last := check.last_node_offset(config.nodes.server_count, agents)):
+        wanted = f"{config.nodes.server_count} servers"
+        if agents:
+            first, final = (subnet.network_address + 1 + offset for offset in (check.agent_offset(1), last))
+            wanted += f" and {agents} agents (agents start at {first}; the last one needs {final})"
+        r.problem("privateSubnetCidr", f"{subnet_value} has no room for {wanted}")
 
 
 def _ipv4_network(r: _Reader, key: str, value: str) -> ipaddress.IPv4Network | None:

@@ -26,6 +26,11 @@ KUBE_PROXY_MODES = ("ipvs", "iptables", "nftables")
 FLANNEL_BACKENDS = ("vxlan", "wireguard-native")
 # The validities the Cloudflare Origin CA API accepts (requested_validity).
 ORIGIN_CERT_VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
+# Hetzner: a spread placement group holds at most 10 servers.
+SPREAD_GROUP_SIZE = 10
+# The largest odd server count that fits one spread group. Agents' private addresses start after the
+# last address this many servers would use, so adding servers never moves an agent's address.
+MAX_SERVERS = 9
 
 K3S_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\+k3s(\d+)$")
 SERVER_TYPE = re.compile(r"^[a-z]{2,4}\d{1,3}[a-z]*$")
@@ -47,6 +52,16 @@ SSH_KEY_TYPES = (
     "ecdsa-sha2-nistp521",
     "sk-ssh-ed25519@openssh.com",
 )
+
+
+def agent_offset(number: int) -> int:
+    """Offset from the subnet's gateway of agent `number` (1-based): after every address a server may take."""
+    return MAX_SERVERS + number
+
+
+def last_node_offset(server_count: int, agent_count: int) -> int:
+    """Offset from the subnet's gateway of the highest private address the nodes use (server n is at n)."""
+    return agent_offset(agent_count) if agent_count else server_count
 
 
 def parse_network(value: str) -> tuple[IpNetwork | None, str | None]:

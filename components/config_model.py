@@ -45,6 +45,10 @@ class NodesConfig:
     """Image of new servers."""
     server_count: int
     """Number of K3s servers (odd)."""
+    agent_count: int
+    """Number of K3s agents (0 = none); they join after the servers."""
+    agent_server_type: str
+    """Hetzner server type of the K3s agents."""
     ssh_public_keys: tuple[str, ...]
     """Operators' OpenSSH public keys."""
     admin_cidrs: tuple[str, ...]

@@ -19,7 +19,9 @@ from components.k3s_node import RemoteFile, remote_command
 @dataclass(frozen=True, kw_only=True)
 class FirewallTarget:
     index: int
-    """Node position (names the step)."""
+    """Node position in its pool (names the step)."""
+    pool: str = ""
+    """"" for servers, "agent" for agents: steps are named `<name>-<index>` and `<name>-agent-<index>`."""
     connection: command.remote.ConnectionArgs
     """SSH with the pinned host key."""
     after: pulumi.Resource
@@ -45,7 +47,7 @@ class FirewallSync(pulumi.ComponentResource):
         text = remote_command([RemoteFile(FIREWALL_SCRIPT_PATH, "0755", args.ufw_script)], args.ufw_script)
         for target in args.targets:
             command.remote.Command(
-                f"{name}-{target.index}",
+                f"{name}-{target.pool}-{target.index}" if target.pool else f"{name}-{target.index}",
                 connection=target.connection,
                 create=text,
                 triggers=[args.ranges_etag],

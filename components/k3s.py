@@ -5,7 +5,7 @@ Per server, a chain of remote commands: wait for cloud-init -> write config and 
 Server 1 starts the cluster; server n joins after server n-1 is Ready, so etcd admits one learner at a
 time, and server n converges after server n-1 did, so changes roll one server at a time. A separate
 command per server carries only the `delete` step that drains the node and takes it out of the cluster
-before its server is destroyed.
+before its server is destroyed. Agents, if any, join after the last server (components/k3s_agents.py).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from components import k3s_node
 from components.config import ConfigError
 from components.config_checks import k3s_upgrade
 from components.config_model import K3sConfig
+from components.k3s_agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s_node import EtcdS3Settings, K3sNodeSettings, RemoteFile, node_env, node_files, remote_command
+from components.k3s_steps import STEP_TIMEOUTS, step_options, step_text
 from components.kubeconfig import api_server_url, rewrite_server
 from components.nodes import Node
 
-# Bounds of each remote step (a booting server, a drain); the scripts have their own, shorter timeouts.
-STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
+__all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,11 +43,18 @@ class K3sServer:
 
 
 @dataclass(frozen=True, kw_only=True)
+class K3sAgent(K3sServer):
+    """A node to run a K3s agent on (workloads only), and how to reach it."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class K3sClusterArgs:
     config: K3sConfig
     """Validated K3s settings."""
     servers: Sequence[K3sServer]
     """The servers in join order; the first one starts the cluster."""
+    agents: Sequence[K3sAgent] = ()
+    """Agents; they join in parallel once every server is Ready."""
     previous_version: pulumi.Input[str | None] = None
     """The release the stack last deployed (from its own outputs); an upgrade must go forward one minor."""
 
@@ -102,13 +110,16 @@ class K3sCluster(pulumi.ComponentResource):
     provider: k8s.Provider
     first_server_ready: command.remote.Command
     cloud_init_done: list[command.remote.Command]
+    """Each server's first boot, in server order."""
+    agent_cloud_init_done: list[command.remote.Command]
+    """Each agent's first boot, in agent order."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
         cfg, servers = args.config, list(args.servers)
         for warning in k3s_node.config_warnings(cfg.kube_proxy_mode):
             pulumi.log.warn(warning, self)
-        # Joining servers present this token; 64 alphanumerics, secret in state.
+        # Joining servers and agents present this token; 64 alphanumerics, secret in state.
         token = random.RandomPassword(
             f"{name}-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -120,7 +131,7 @@ class K3sCluster(pulumi.ComponentResource):
 
         previous_ready: command.remote.Command | None = None
         previous_converge: command.remote.Command | None = None
-        ready_commands = []
+        ready_commands, converges, removes = [], [], []
         self.cloud_init_done = []
         for index, server in enumerate(servers):
             # values = [every public IP, the checked version]; the version only gates the settings.
@@ -128,15 +139,36 @@ class K3sCluster(pulumi.ComponentResource):
                 return _settings(cfg, servers, i, values[0])
 
             settings = pulumi.Output.all(public_ips, version).apply(settings_of)
-            cloud_init, ready, converge = self._server_chain(
+            cloud_init, ready, converge, remove = self._server_chain(
                 name, server, settings, token.result, previous_ready, previous_converge
             )
             self.cloud_init_done.append(cloud_init)
             previous_ready, previous_converge = ready, converge
             ready_commands.append(ready)
+            converges.append(converge)
+            removes.append(remove)
         self.first_server_ready = ready_commands[0]
 
         first = servers[0]
+        after_servers = ServerSteps(
+            first_connection=first.connection,
+            last_ready=ready_commands[-1],
+            last_converge=converges[-1],
+            first_remove=removes[0],
+        )
+        self.agent_cloud_init_done = []
+        previous_agent: AgentSteps | None = None
+        for agent in args.agents:
+            # values = [the agent's public IPv4, the checked version]; the version only gates the settings.
+            def agent_settings_of(values: list[Any], node: Node = agent.node) -> K3sNodeSettings:
+                return agent_settings(cfg, node, first.node, values[0])
+
+            settings = pulumi.Output.all(agent.node.public_ipv4, version).apply(agent_settings_of)
+            previous_agent = agent_chain(
+                self, name, agent.node, agent.connection, settings, token.result, after_servers, previous_agent
+            )
+            self.agent_cloud_init_done.append(previous_agent.cloud_init)
+
         fetch = command.remote.Command(
             f"{name}-kubeconfig",
             connection=first.connection,
@@ -170,8 +202,8 @@ class K3sCluster(pulumi.ComponentResource):
         token: pulumi.Output[str],
         previous_ready: command.remote.Command | None,
         previous_converge: command.remote.Command | None,
-    ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command]:
-        """cloud-init -> install -> Ready (first boot only), then converge (every later change)."""
+    ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command, command.remote.Command]:
+        """cloud-init -> install -> Ready (first boot only), then converge (every later change); and remove."""
         prefix = f"{name}-{server.node.index}"
         env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
         # config.yaml carries the token and the S3 keys: the whole command text is secret.
@@ -180,52 +212,41 @@ class K3sCluster(pulumi.ComponentResource):
         )
         files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
 
-        def step(script: str, with_files: pulumi.Output[list[RemoteFile]]) -> pulumi.Output[str]:
-            return with_files.apply(lambda fs: remote_command(fs, k3s_node.script(script)))
-
         def opts(
             *after: pulumi.Resource | None, first_boot: str | None = None, secret: bool = False
         ) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[a for a in after if a is not None],
-                custom_timeouts=STEP_TIMEOUTS,
-                # First-boot steps never re-run on an edit (the converge step applies edits); a
-                # replacement of the server replaces them and so runs them again.
-                ignore_changes=[first_boot] if first_boot else None,
-                additional_secret_outputs=["stdout", "stderr"] if secret else None,
-            )
+            return step_options(self, *after, first_boot=first_boot, secret=secret)
 
         common = {"connection": server.connection, "add_previous_output_in_env": False}
         cloud_init = command.remote.Command(
             f"{prefix}-cloud-init",
-            create=step("wait-cloud-init", env),
+            create=step_text("wait-cloud-init", env),
             **common,
             opts=opts(server.node.server, first_boot="create"),
         )
         install = command.remote.Command(
             f"{prefix}-install",
-            create=step("install", files),
+            create=step_text("install", files),
             **common,
             opts=opts(cloud_init, previous_ready, first_boot="create", secret=True),
         )
         ready = command.remote.Command(
-            f"{prefix}-ready", create=step("wait-ready", env), **common, opts=opts(install, first_boot="create")
+            f"{prefix}-ready", create=step_text("wait-ready", env), **common, opts=opts(install, first_boot="create")
         )
         # A new release (cordon -> drain -> install -> Ready -> uncordon) or config, one server after the
         # other; at creation every part of it finds nothing to do.
         converge = command.remote.Command(
             f"{prefix}-converge",
-            create=step("converge", files),
+            create=step_text("converge", files),
             **common,
             opts=opts(ready, previous_converge, secret=True),
         )
         # Only a delete step: drain the node and take it out of the cluster (and etcd) before its server
         # goes. No triggers and its text held, so an edit never runs it.
-        command.remote.Command(
+        remove = command.remote.Command(
             f"{prefix}-remove",
-            delete=step("remove", env),
+            delete=step_text("remove", env),
             **common,
             opts=opts(ready, first_boot="delete"),
         )
-        return cloud_init, ready, converge
+        return cloud_init, ready, converge, remove

@@ -1,4 +1,4 @@
-"""What one K3s server is given over SSH: its config.yaml, its env file, and the remote command text.
+"""What one K3s node (server or agent) is given over SSH: its config.yaml, its env file, the remote command text.
 
 Pure: plain values in, text out; no Pulumi import. The K3sCluster component renders these over Outputs and
 runs them with pulumi-command. Scripts live in scripts/k3s/*.sh as real files (shellcheck-able) and read
@@ -21,7 +21,23 @@ CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 ENV_PATH = "/etc/honeydue/k3s.env"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts" / "k3s"
-SCRIPT_NAMES = ("wait-cloud-init", "install", "wait-ready", "upgrade", "remove", "fetch-kubeconfig", "converge")
+SCRIPT_NAMES = (
+    "wait-cloud-init",
+    "install",
+    "wait-ready",
+    "upgrade",
+    "remove",
+    "fetch-kubeconfig",
+    "converge",
+    # An agent has no admin kubeconfig: these three run on server 1 with the agent's env file.
+    "agent-ready",
+    "agent-drain",
+    "agent-remove",
+    # ... and this one on the agent itself.
+    "agent-uninstall",
+)
+# Where server 1 keeps the env file of each agent it acts for; never its own /etc/honeydue/k3s.env.
+AGENT_ENV_DIR = "/etc/honeydue/agents"
 # Where converge.sh finds the scripts it runs on a node.
 LIB_DIR = "/usr/local/lib/honeydue/k3s"
 CONVERGE_STEPS = ("upgrade", "install", "wait-ready")
@@ -55,22 +71,25 @@ class EtcdS3Settings:
             raise ValueError(f"etcd S3 endpoint must be a host, not a URL: {self.endpoint!r}")
 
 
+K3sRole = Literal["init", "join", "agent"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class K3sNodeSettings:
-    """Everything one K3s server needs; identical cluster flags on every server."""
+    """Everything one K3s node needs; identical cluster flags on every server (agents take none of them)."""
 
     node_name: str
     """Kubernetes node name, e.g. honeydue-1."""
-    role: Literal["init", "join"]
-    """init = server 1 (cluster-init); join = servers 2..n, which join server 1."""
+    role: K3sRole
+    """init = server 1 (cluster-init); join = servers 2..n, which join server 1; agent = a workload-only node."""
     join_url: str | None
-    """https://<server 1 private IP>:6443 for join, None for init."""
+    """https://<server 1 private IP>:6443 for join and agent, None for init."""
     node_ip: str
     """Private IP: node-ip and advertise-address; install.sh finds the flannel NIC by it."""
     external_ips: tuple[str, ...]
     """Public IPv4 and IPv6 (node-external-ip)."""
     tls_sans: tuple[str, ...]
-    """Every public and private IP of every server, and the API DNS name."""
+    """Every public and private IP of every server, and the API DNS name (servers only)."""
     cluster_cidr: str
     """Pod network, e.g. 10.42.0.0/16."""
     service_cidr: str
@@ -92,7 +111,7 @@ class K3sNodeSettings:
     drain_timeout: int = 600
     """Seconds a drain may take (kubectl drain --timeout); PodDisruptionBudgets can hold it that long."""
     start_timeout: int = 600
-    """Seconds one `systemctl restart k3s` may take (the K3s unit has TimeoutStartSec=0, i.e. none)."""
+    """Seconds one `systemctl restart k3s` (k3s-agent) may take (the K3s unit has TimeoutStartSec=0, i.e. none)."""
     cloud_init_timeout: int = 900
     """Seconds wait-cloud-init.sh waits for the first boot to finish."""
     iface_timeout: int = 120
@@ -105,8 +124,11 @@ class K3sNodeSettings:
     """Seconds between polls of the node's state."""
 
     def __post_init__(self) -> None:
-        if (self.role == "join") != (self.join_url is not None):
-            raise ValueError(f"{self.node_name}: join_url is required for role join and forbidden for role init")
+        if (self.role != "init") != (self.join_url is not None):
+            raise ValueError(
+                f"{self.node_name}: join_url is required for role join and forbidden for role init"
+                " (role agent needs it too)"
+            )
         if self.join_url is not None and not self.join_url.startswith("https://"):
             raise ValueError(f"{self.node_name}: join_url must be an https URL: {self.join_url!r}")
         for ip in (self.node_ip, *self.external_ips):
@@ -145,10 +167,7 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
         # Only takes effect at the cluster's first start; turning it on later needs `k3s secrets-encrypt`.
         "secrets-encryption": True,
         "flannel-backend": s.flannel_backend,
-        # No ipvs-strict-arp: strict ARP only matters when an L2 load balancer (MetalLB, kube-vip in ARP
-        # mode) announces Service IPs; we have none (servicelb off, Traefik on each node's own address),
-        # and Hetzner's private network is routed, so kube-ipvs0 addresses are never ARPed for.
-        "kube-proxy-arg": [f"proxy-mode={s.kube_proxy_mode}"],
+        "kube-proxy-arg": kube_proxy_args(s),
         # The kubeconfig holds the cluster-admin client key.
         "write-kubeconfig-mode": "0600",
         "tls-san": list(s.tls_sans),
@@ -168,10 +187,37 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
     return flags
 
 
+def kube_proxy_args(s: K3sNodeSettings) -> list[str]:
+    """kube-proxy runs on every node, agents included: the same mode everywhere."""
+    # No ipvs-strict-arp: strict ARP only matters when an L2 load balancer (MetalLB, kube-vip in ARP
+    # mode) announces Service IPs; we have none (servicelb off, Traefik on each node's own address),
+    # and Hetzner's private network is routed, so kube-ipvs0 addresses are never ARPed for.
+    return [f"proxy-mode={s.kube_proxy_mode}"]
+
+
+def agent_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
+    """config.yaml of one agent as a dict.
+
+    Only agent flags: `k3s agent` takes the cluster's settings (CIDRs, flannel backend, disabled
+    components, secrets encryption) from the server it joins, and has no API server, etcd or admin
+    kubeconfig for tls-san, etcd-*, advertise-address or write-kubeconfig-mode to configure.
+    """
+    return {
+        "server": s.join_url,
+        "token": token,
+        "node-name": s.node_name,
+        "node-ip": s.node_ip,
+        "node-external-ip": list(s.external_ips),
+        "kube-proxy-arg": kube_proxy_args(s),
+    }
+
+
 def node_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
-    """config.yaml of one server as a dict (see k3s_config_yaml)."""
+    """config.yaml of one node as a dict (see k3s_config_yaml)."""
     if not token:
         raise ValueError("the cluster token must not be empty")
+    if s.role == "agent":
+        return agent_config(s, token)
     config = cluster_flags(s) | {
         "token": token,
         "node-name": s.node_name,
@@ -187,7 +233,7 @@ def node_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
 
 
 def k3s_config_yaml(s: K3sNodeSettings, token: str) -> str:
-    """/etc/rancher/k3s/config.yaml of one server: sorted keys, deterministic; carries the token and S3 keys.
+    """/etc/rancher/k3s/config.yaml of one node: sorted keys, deterministic; carries the token (and S3 keys).
 
     flannel-iface is absent on purpose: install.sh finds the NIC holding node_ip on the node and writes it
     into config.yaml.d/10-flannel-iface.yaml, so no interface name is guessed here.
@@ -233,6 +279,15 @@ def node_files(s: K3sNodeSettings, token: str) -> tuple[RemoteFile, RemoteFile]:
     )
 
 
+def agent_env_path(node_name: str) -> str:
+    """Where server 1 keeps the env file of agent `node_name`: one file per agent, so steps for several
+    agents can run on server 1 at once, and server 1's own env file is never overwritten."""
+    path = f"{AGENT_ENV_DIR}/{node_name}.env"
+    if not _PATH.fullmatch(path):
+        raise ValueError(f"not a plain node name: {node_name!r}")
+    return path
+
+
 def converge_files() -> tuple[RemoteFile, ...]:
     """The scripts converge.sh runs, installed on the node next to it."""
     return tuple(RemoteFile(f"{LIB_DIR}/{name}.sh", "0755", script(name)) for name in CONVERGE_STEPS)
@@ -274,16 +329,22 @@ def _heredoc(target: str, text: str, delimiter: str) -> list[str]:
     return lines
 
 
-def remote_command(files: Sequence[RemoteFile], script: str) -> str:
+def _check_path(path: str) -> None:
+    if not _PATH.fullmatch(path) or "/../" in path + "/" or "/./" in path + "/":
+        raise ValueError(f"not a plain absolute path: {path!r}")
+
+
+def remote_command(files: Sequence[RemoteFile], script: str, *, env_file: str | None = None) -> str:
     """The text pulumi-command runs over SSH: write `files` atomically, then run `script` with bash.
 
     POSIX sh, so it works whatever the login shell. Contents go through quoted heredocs only, never
     through shell parsing. Every path is prefixed with $HONEYDUE_ROOT (unset on nodes) so tests can
-    run the same text in a throwaway root. Deterministic.
+    run the same text in a throwaway root. `env_file` (one of our own constant paths) tells a script
+    that acts for another node (server 1 for an agent) which env file to read: it is passed as
+    HONEYDUE_ENV_FILE in the command text itself, never through sshd's environment. Deterministic.
     """
     for f in files:
-        if not _PATH.fullmatch(f.path) or "/../" in f.path + "/" or "/./" in f.path + "/":
-            raise ValueError(f"not a plain absolute path: {f.path!r}")
+        _check_path(f.path)
         if not _MODE.fullmatch(f.mode):
             raise ValueError(f"{f.path}: mode must be octal like 0600, got {f.mode!r}")
         if "\0" in f.content:
@@ -317,6 +378,9 @@ def remote_command(files: Sequence[RemoteFile], script: str) -> str:
             f'mv -f "$tmp" "$root"{path}',
             'tmp=""',
         ]
+    if env_file is not None:
+        _check_path(env_file)
+        lines += [f"HONEYDUE_ENV_FILE={shlex.quote(env_file)}", "export HONEYDUE_ENV_FILE"]
     lines += [
         'run="$(mktemp)"',
         *_heredoc("run", script, delimiter),

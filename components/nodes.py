@@ -1,4 +1,4 @@
-"""Hetzner nodes: SSH keys, spread placement group, private network, servers with pinned host keys."""
+"""Hetzner nodes: SSH keys, spread placement groups, private network, K3s servers and agents with pinned host keys."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_command as command
@@ -13,12 +14,14 @@ import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
 from components.cloud_init import NodeBootstrap, render_cloud_init
+from components.config_checks import SPREAD_GROUP_SIZE, agent_offset
 from components.config_model import NodesConfig
 
 # Fields that make Hetzner REPLACE a server (or power it off to resize). On running nodes a config
 # edit of these must never take effect silently: roll a node on purpose with `pulumi up --replace`.
 SERVER_IGNORE_CHANGES = ["userData", "sshKeys", "image", "location", "serverType"]
 SSH_USER = "root"
+Role = Literal["server", "agent"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +41,7 @@ class Node:
     """One server and how to reach it."""
 
     index: int
-    """1-based position; server 1 starts the cluster."""
+    """1-based position in its pool (servers, agents); server 1 starts the cluster."""
     name: str
     """Server (and host) name."""
     server: hcloud.Server
@@ -51,6 +54,8 @@ class Node:
     """Public IPv6 address."""
     host_public_key: pulumi.Output[str]
     """The SSH host key the node was given, pinned by every connection."""
+    role: Role = "server"
+    """K3s server (etcd member) or agent (workloads only)."""
 
 
 def private_ip(subnet_cidr: str, index: int) -> str:
@@ -58,15 +63,56 @@ def private_ip(subnet_cidr: str, index: int) -> str:
     return str(ipaddress.ip_network(subnet_cidr).network_address + 1 + index)
 
 
+def agent_private_ip(subnet_cidr: str, number: int) -> str:
+    """Agent n's address comes after every address a server may take, so adding servers never moves it."""
+    return private_ip(subnet_cidr, agent_offset(number))
+
+
+def agent_name(prefix: str, number: int) -> str:
+    """Server (and Kubernetes node) name of agent `number` (1-based)."""
+    return f"{prefix}-agent-{number}"
+
+
+def agent_spread_group_names(prefix: str, agent_count: int) -> list[str]:
+    """Spread groups of the agents, one per 10 agents (Hetzner's limit per group).
+
+    Agents never share the servers' group: servers + agents could pass 10, and a group per block of
+    agents means adding agents never moves a running one to another group (which needs a power-off).
+    """
+    groups = (agent_count + SPREAD_GROUP_SIZE - 1) // SPREAD_GROUP_SIZE
+    return [f"{prefix}-agent-spread-{g}" for g in range(1, groups + 1)]
+
+
 def operator_key_name(prefix: str, public_key: str) -> str:
     """Named by a digest of the key, so removing one key never renames (replaces) the others."""
     return f"{prefix}-operator-{hashlib.sha256(public_key.split()[1].encode()).hexdigest()[:10]}"
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where one server goes and what it is."""
+
+    index: int
+    """1-based position in its pool."""
+    name: str
+    """Server (and host) name."""
+    role: Role
+    """K3s server or agent."""
+    server_type: str
+    """Hetzner server type."""
+    ip: str
+    """Fixed private address."""
+    group: hcloud.PlacementGroup
+    """The spread group it joins."""
+
+
 class Nodes(pulumi.ComponentResource):
-    """The K3s servers on Hetzner and what they stand on."""
+    """The K3s servers and agents on Hetzner and what they stand on."""
 
     nodes: list[Node]
+    """The K3s servers, in join order (DNS, the API and etcd are theirs)."""
+    agents: list[Node]
+    """The K3s agents (workloads only); empty unless agentCount > 0."""
     network_id: pulumi.Output[int]
     deploy_private_key: pulumi.Output[str]
 
@@ -114,33 +160,54 @@ class Nodes(pulumi.ComponentResource):
             opts=child,
         )
 
+        def build(where: _Placement) -> Node:
+            return self._server(where, args, ssh_keys, network_id, subnet)
+
         self.nodes = [
-            self._server(name, index, args, ssh_keys, placement, network_id, subnet)
-            for index in range(1, cfg.server_count + 1)
+            build(
+                _Placement(
+                    i, f"{name}-{i}", "server", cfg.server_type, private_ip(cfg.private_subnet_cidr, i), placement
+                )
+            )
+            for i in range(1, cfg.server_count + 1)
+        ]
+        agent_groups = [
+            hcloud.PlacementGroup(group, name=group, type="spread", labels=labels, opts=child)
+            for group in agent_spread_group_names(name, cfg.agent_count)
+        ]
+        self.agents = [
+            build(
+                _Placement(
+                    n,
+                    agent_name(name, n),
+                    "agent",
+                    cfg.agent_server_type,
+                    agent_private_ip(cfg.private_subnet_cidr, n),
+                    agent_groups[(n - 1) // SPREAD_GROUP_SIZE],
+                )
+            )
+            for n in range(1, cfg.agent_count + 1)
         ]
         self.network_id = network_id
         self.deploy_private_key = pulumi.Output.secret(deploy_key.private_key_openssh)
         self.register_outputs(
             {
                 "networkId": self.network_id,
-                "nodes": {
-                    n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "private": n.private_ip} for n in self.nodes
-                },
+                "nodes": _addresses(self.nodes),
+                "agents": _addresses(self.agents),
             }
         )
 
     def _server(
         self,
-        name: str,
-        index: int,
+        where: _Placement,
         args: NodesArgs,
         ssh_keys: list[hcloud.SshKey],
-        placement: hcloud.PlacementGroup,
         network_id: pulumi.Output[int],
         subnet: hcloud.NetworkSubnet,
     ) -> Node:
         cfg = args.config
-        server_name = f"{name}-{index}"
+        server_name = where.name
         host_key = tls.PrivateKey(
             f"{server_name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
         )
@@ -159,20 +226,20 @@ class Nodes(pulumi.ComponentResource):
             host_key.private_key_openssh, host_key.public_key_openssh
         ).apply(render)
         user_data: pulumi.Output[str] = pulumi.Output.secret(rendered)
-        ip = private_ip(cfg.private_subnet_cidr, index)
+        ip = where.ip
         server = hcloud.Server(
             server_name,
             name=server_name,
-            server_type=cfg.server_type,
+            server_type=where.server_type,
             image=cfg.server_image,
             location=cfg.location,
             ssh_keys=[key.name for key in ssh_keys],
-            placement_group_id=placement.id.apply(int),
+            placement_group_id=where.group.id.apply(int),
             networks=[hcloud.ServerNetworkArgs(network_id=network_id, ip=ip)],
             public_nets=[hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv6_enabled=True)],
             firewall_ids=list(args.firewall_ids),
             user_data=user_data,
-            labels={**args.labels, "role": "k3s-server", "node": server_name},
+            labels={**args.labels, "role": f"k3s-{where.role}", "node": server_name},
             delete_protection=cfg.protect,
             rebuild_protection=cfg.protect,
             opts=pulumi.ResourceOptions(
@@ -184,13 +251,14 @@ class Nodes(pulumi.ComponentResource):
             ),
         )
         return Node(
-            index=index,
+            index=where.index,
             name=server_name,
             server=server,
             private_ip=ip,
             public_ipv4=server.ipv4_address,
             public_ipv6=server.ipv6_address,
             host_public_key=host_key.public_key_openssh.apply(lambda key: key.strip()),
+            role=where.role,
         )
 
     def connection(self, node: Node) -> command.remote.ConnectionArgs:
@@ -204,3 +272,7 @@ class Nodes(pulumi.ComponentResource):
             dial_error_limit=-1,
             per_dial_timeout=10,
         )
+
+
+def _addresses(nodes: Sequence[Node]) -> dict[str, dict[str, pulumi.Input[str]]]:
+    return {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "private": n.private_ip} for n in nodes}

@@ -20,6 +20,11 @@ def export_outputs(
         "nodes",
         {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "privateIp": n.private_ip} for n in nodes.nodes},
     )
+    # Apart from `nodes` (the servers: API and etcd), so a consumer of `nodes` never sees its meaning change.
+    pulumi.export(
+        "agents",
+        {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "privateIp": n.private_ip} for n in nodes.agents},
+    )
     pulumi.export("apiServerUrl", cluster.api_server)
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("appNamespace", apps.namespace)

@@ -14,10 +14,20 @@ def _adoptable(plan: Plan) -> dict[str, str]:
     return {r.name: r.type for r in plan.registrations if r.type in ADOPTABLE_TYPES}
 
 
-@pytest.mark.parametrize("ssl_mode", ["flexible", "strict"])
-def test_adoptable_names_are_exactly_what_the_program_creates(ssl_mode: str) -> None:
-    plan = run_program("prod", {"sslMode": ssl_mode})
-    assert adoptable_names(load_prod({"sslMode": ssl_mode})) == set(_adoptable(plan))
+@pytest.mark.parametrize(
+    "overrides",
+    [{"sslMode": "flexible"}, {"sslMode": "strict"}, {"agentCount": 2}, {"agentCount": 11, "sslMode": "strict"}],
+    ids=["flexible", "strict", "2-agents", "11-agents-strict"],
+)
+def test_adoptable_names_are_exactly_what_the_program_creates(overrides: dict[str, object]) -> None:
+    plan = run_program("prod", overrides)
+    assert adoptable_names(load_prod(overrides)) == set(_adoptable(plan))
+
+
+def test_agents_and_their_spread_groups_are_adoptable() -> None:
+    names = adoptable_names(load_prod({"agentCount": 11}))
+    assert {"honeydue-agent-1", "honeydue-agent-11", "honeydue-agent-spread-1", "honeydue-agent-spread-2"} <= names
+    assert not [n for n in names if n.startswith("honeydue-dns-") and "agent" in n]
 
 
 def _import_id(index: int, type_: str) -> str:

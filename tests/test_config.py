@@ -25,6 +25,13 @@ def test_prod_config_loads_with_the_production_facts() -> None:
     assert config.k3s.etcd_s3 is not None and config.k3s.etcd_s3.endpoint == "s3.eu-central-003.backblazeb2.com"
 
 
+def test_agents_are_off_in_prod_and_configurable() -> None:
+    prod = load_prod()
+    assert (prod.nodes.agent_count, prod.nodes.agent_server_type) == (0, "cx33")
+    config = load_prod({"agentCount": 4, "agentServerType": "cpx41", "privateSubnetCidr": "10.0.1.0/28"})
+    assert (config.nodes.agent_count, config.nodes.agent_server_type) == (4, "cpx41")
+
+
 def test_secrets_never_show_in_repr() -> None:
     config = load_prod()
     assert "PLACEHOLDER" not in repr(config)
@@ -85,6 +92,15 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     ({"databaseUrl": "postgresql://u:p@ep-cool-123.eu-central-1.aws.neon.tech/db"}, "databaseUrl", "-pooler"),
     ({"appSecretKey": "short"}, "appSecretKey", "32 characters"),
     ({"serverCuont": 3}, "serverCuont", "typo"),
+    ({"serverCount": 11}, "serverCount", "at most 9"),
+    ({"agentCount": -1}, "agentCount", "at least 0"),
+    ({"agentCount": "two"}, "agentCount", "integer"),
+    ({"agentCount": None}, "agentCount", "required"),
+    ({"agentServerType": ""}, "agentServerType", "required"),
+    ({"agentServerType": "CX 33"}, "agentServerType", "server type"),
+    # Agents start after the 9 addresses servers may take: a /28 holds 4 agents, not 5.
+    ({"privateSubnetCidr": "10.0.1.0/28", "agentCount": 5}, "privateSubnetCidr", "no room for 3 servers and 5 agents"),
+    ({"privateSubnetCidr": "10.0.1.0/28", "agentCount": 5}, "privateSubnetCidr", "the last one needs 10.0.1.15"),
 ]
 
 

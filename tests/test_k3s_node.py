@@ -21,6 +21,7 @@ from components.k3s_node import (
     EtcdS3Settings,
     K3sNodeSettings,
     RemoteFile,
+    agent_env_path,
     cluster_flags,
     config_warnings,
     k3s_config_yaml,
@@ -240,7 +241,9 @@ def test_the_env_file_defines_exactly_what_the_scripts_read() -> None:
         refs = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", code))
         for expr in re.findall(r"\(\((.*?)\)\)", code):
             refs |= set(re.findall(r"\b[A-Z][A-Z0-9_]*\b", expr))
-        refs -= {"HONEYDUE_ROOT", "SECONDS"}  # the test root, and bash's clock
+        # The test root, the env file's path for steps server 1 runs for an agent (remote_command sets
+        # it), and bash's clock.
+        refs -= {"HONEYDUE_ROOT", "HONEYDUE_ENV_FILE", "SECONDS"}
         assert refs <= rendered, (name, refs - rendered)
         used |= refs
     assert used == rendered
@@ -415,3 +418,86 @@ def test_remote_command_text_passes_shellcheck(tmp_path: Path) -> None:
     path.write_text("#!/bin/sh\n" + remote_command(node_files(server(1), TOKEN), script("install")))
     proc = subprocess.run([shellcheck_or_skip(), str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+# --- agents ---------------------------------------------------------------------------------------------
+
+
+def agent(**overrides: Any) -> K3sNodeSettings:
+    values: dict[str, Any] = {
+        "node_name": "honeydue-agent-1",
+        "role": "agent",
+        "join_url": f"https://{PRIVATE[0]}:6443",
+        "node_ip": "10.0.1.11",
+        "external_ips": ("203.0.113.20",),
+        "tls_sans": (),
+        "etcd_s3": None,
+    }
+    return server(0, **(values | overrides))
+
+
+def test_agent_config_has_only_agent_flags() -> None:
+    c = config(agent())
+    assert c == {
+        "server": "https://10.0.1.2:6443",
+        "token": TOKEN,
+        "node-name": "honeydue-agent-1",
+        "node-ip": "10.0.1.11",
+        "node-external-ip": ["203.0.113.20"],
+        "kube-proxy-arg": ["proxy-mode=ipvs"],
+    }
+    # Whatever its settings carry, an agent gets none of the servers' cluster flags but the kube-proxy mode.
+    server_only = set(cluster_flags(server(0))) - {"kube-proxy-arg"}
+    assert not server_only & set(config(agent(etcd_s3=S3, tls_sans=SANS)))
+    assert config(agent(kube_proxy_mode="nftables"))["kube-proxy-arg"] == ["proxy-mode=nftables"]
+
+
+def test_agent_needs_the_join_url() -> None:
+    with pytest.raises(ValueError, match="role agent needs it"):
+        agent(join_url=None)
+
+
+def test_agent_env_says_agent(tmp_path: Path) -> None:
+    assert source(node_env(agent()), ["ROLE", "NODE_NAME"], tmp_path) == {
+        "ROLE": "agent",
+        "NODE_NAME": "honeydue-agent-1",
+    }
+
+
+def test_agent_env_path() -> None:
+    assert agent_env_path("honeydue-agent-7") == "/etc/honeydue/agents/honeydue-agent-7.env"
+    with pytest.raises(ValueError, match="node name"):
+        agent_env_path("a b")
+
+
+def test_remote_command_names_the_env_file_for_the_script(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    env_path = agent_env_path("honeydue-agent-1")
+    files = [RemoteFile(env_path, "0644", node_env(agent()))]
+    script_text = 'printf "%s" "$HONEYDUE_ENV_FILE" >"$HONEYDUE_ROOT/env-file"\n'
+
+    proc = run_remote(remote_command(files, script_text, env_file=env_path), root)
+
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert (root / "env-file").read_text() == env_path
+    assert (root / env_path.lstrip("/")).read_text() == node_env(agent())
+    assert "export HONEYDUE_ENV_FILE" not in remote_command(files, script_text)
+    for bad in ("etc/relative.env", "/etc/$(x).env", "/etc/../x.env"):
+        with pytest.raises(ValueError, match="absolute path"):
+            remote_command(files, script_text, env_file=bad)
+
+
+def test_agent_remote_command_text_passes_shellcheck(tmp_path: Path) -> None:
+    env_path = agent_env_path("honeydue-agent-1")
+    texts = {
+        "install": remote_command(node_files(agent(), TOKEN), script("install")),
+        "ready": remote_command(
+            [RemoteFile(env_path, "0644", node_env(agent()))], script("agent-ready"), env_file=env_path
+        ),
+    }
+    for name, text in texts.items():
+        path = tmp_path / f"{name}.sh"
+        path.write_text("#!/bin/sh\n" + text)
+        proc = subprocess.run([shellcheck_or_skip(), str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, (name, proc.stdout)

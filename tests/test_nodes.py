@@ -11,9 +11,15 @@ import yaml
 from components.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
 from components.firewall import checked_rules, firewall_policy
 from components.firewall_rules import hcloud_rules
-from components.nodes import SERVER_IGNORE_CHANGES, operator_key_name, private_ip
+from components.nodes import (
+    SERVER_IGNORE_CHANGES,
+    agent_private_ip,
+    agent_spread_group_names,
+    operator_key_name,
+    private_ip,
+)
 from offline.fakes import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
-from offline.harness import Plan, SecretValue, run_program
+from offline.harness import Plan, Registration, SecretValue, run_program
 from offline.plan import node_documents, revealed
 from tests.conftest import load_prod
 from tests.validators import require_tool
@@ -162,3 +168,71 @@ def test_user_data_stays_under_the_hetzner_limit_with_real_sized_keys() -> None:
     )  # fmt: skip
     assert len(text.encode()) < USER_DATA_LIMIT
     assert yaml.safe_load(text)["ssh_keys"]["ed25519_private"] == real_sized_key
+
+
+# --- agents -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def agents_plan() -> Plan:
+    return run_program("prod", {"agentCount": 2, "agentServerType": "cpx41"})
+
+
+def _servers(plan: Plan, role: str) -> list[Registration]:
+    return sorted((s for s in plan.by_type(SERVER) if s.inputs["labels"]["role"] == role), key=lambda r: r.name)
+
+
+def test_agents_are_servers_of_their_own_after_the_servers_addresses(agents_plan: Plan) -> None:
+    servers, agents = _servers(agents_plan, "k3s-server"), _servers(agents_plan, "k3s-agent")
+    assert [s.name for s in servers] == ["honeydue-1", "honeydue-2", "honeydue-3"]
+    assert [a.name for a in agents] == ["honeydue-agent-1", "honeydue-agent-2"]
+    # The servers keep their addresses; agents start after every address a server may take.
+    assert [s.inputs["networks"][0]["ip"] for s in servers] == ["10.0.1.2", "10.0.1.3", "10.0.1.4"]
+    assert [a.inputs["networks"][0]["ip"] for a in agents] == ["10.0.1.11", "10.0.1.12"]
+    network = agents_plan.get("hcloud:index/network:Network", "honeydue-private")
+    firewall = agents_plan.get("hcloud:index/firewall:Firewall", "honeydue-firewall")
+    for agent in agents:
+        assert agent.inputs["serverType"] == "cpx41"
+        assert agent.inputs["networks"][0]["networkId"] == int(network.id)
+        assert agent.inputs["labels"]["node"] == agent.name
+        assert firewall.urn in agent.dependencies and len(agent.inputs["firewallIds"]) == 1
+        assert agent.protect and agent.inputs["deleteProtection"] is True and agent.inputs["rebuildProtection"]
+        assert tuple(agent.ignore_changes) == tuple(SERVER_IGNORE_CHANGES)
+        document = yaml.safe_load(revealed(agent.inputs["userData"]))
+        assert document["ssh_keys"]["ed25519_private"].startswith(f"FAKE-PRIVATE-KEY-{agent.name}-host-key")
+        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH]]
+    for server in servers:
+        assert server.inputs["serverType"] == "cx33"
+
+
+def test_agents_spread_in_groups_of_their_own(agents_plan: Plan) -> None:
+    servers_group = agents_plan.get("hcloud:index/placementGroup:PlacementGroup", "honeydue-spread")
+    agents_group = agents_plan.get("hcloud:index/placementGroup:PlacementGroup", "honeydue-agent-spread-1")
+    assert agents_group.inputs["type"] == "spread"
+    for agent in _servers(agents_plan, "k3s-agent"):
+        assert agent.inputs["placementGroupId"] == int(agents_group.id)
+        assert servers_group.urn not in agent.dependencies
+    for server in _servers(agents_plan, "k3s-server"):
+        assert server.inputs["placementGroupId"] == int(servers_group.id)
+
+
+def test_a_spread_group_never_holds_more_than_ten_servers() -> None:
+    plan = run_program("prod", {"agentCount": 11})
+    members: dict[int, list[str]] = {}
+    for server in plan.by_type(SERVER):
+        members.setdefault(server.inputs["placementGroupId"], []).append(server.name)
+    assert sorted(len(m) for m in members.values()) == [1, 3, 10]
+    group_2 = plan.get("hcloud:index/placementGroup:PlacementGroup", "honeydue-agent-spread-2")
+    assert members[int(group_2.id)] == ["honeydue-agent-11"]
+    assert agent_spread_group_names("honeydue", 0) == []
+    assert agent_spread_group_names("honeydue", 10) == ["honeydue-agent-spread-1"]
+    assert agent_spread_group_names("honeydue", 21)[-1] == "honeydue-agent-spread-3"
+
+
+def test_prod_has_no_agent_resources(prod_plan: Plan) -> None:
+    assert not [r.name for r in prod_plan.registrations if "agent" in r.name]
+
+
+def test_agent_addresses_never_move_when_servers_are_added() -> None:
+    assert [agent_private_ip("10.0.1.0/24", n) for n in (1, 2)] == ["10.0.1.11", "10.0.1.12"]
+    assert private_ip("10.0.1.0/24", 9) == "10.0.1.10"  # the 9th server, the most there can be

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install K3s at K3S_VERSION with /etc/rancher/k3s/config.yaml, or do nothing when that is already done.
+# A server (ROLE init/join) runs as the unit k3s; an agent (ROLE agent) as k3s-agent, the name the
+# official installer gives the unit of INSTALL_K3S_EXEC=agent.
 #
 # Inputs: /etc/honeydue/k3s.env (K3S_VERSION, NODE_NAME, NODE_IP, ROLE, START_TIMEOUT, IFACE_TIMEOUT,
 # JOIN_ATTEMPTS, RETRY_DELAY, POLL_INTERVAL) and /etc/rancher/k3s/config.yaml, both written by the same
@@ -21,6 +23,11 @@ config_dir=$root/etc/rancher/k3s
 dropin=$config_dir/config.yaml.d/10-flannel-iface.yaml
 state_dir=$root/var/lib/honeydue
 checksum_file=$state_dir/k3s-config.sha256
+if [[ $ROLE == agent ]]; then
+    k3s_command=agent unit=k3s-agent
+else
+    k3s_command=server unit=k3s
+fi
 installer=""
 trap 'rm -f ${installer:+"$installer"}' EXIT
 
@@ -87,7 +94,7 @@ run_installer() {
     # The installer only installs the binary and the unit: start_k3s starts it, so that the start (the
     # step that can meet etcd's learner limit) is retried in one place. Everything else comes from
     # config.yaml, so re-running the installer cannot drop a flag that was only given on its command line.
-    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=server INSTALL_K3S_SKIP_START=true sh "$installer"
+    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
 }
 
 # (Re)start k3s. A joining server is refused while another one is still an etcd learner (etcd admits
@@ -98,9 +105,9 @@ start_k3s() {
         since=$(date +%s)
         rc=0
         # The K3s unit has TimeoutStartSec=0: without a bound a start that never finishes hangs the deploy.
-        timeout "$START_TIMEOUT" systemctl restart k3s || rc=$?
+        timeout "$START_TIMEOUT" systemctl restart "$unit" || rc=$?
         ((rc != 0)) || return 0
-        journal=$(journalctl -u k3s --since "@$since" --no-pager -q -o cat 2>&1 || true)
+        journal=$(journalctl -u "$unit" --since "@$since" --no-pager -q -o cat 2>&1 || true)
         if [[ $ROLE == join && $journal == *"too many learner members"* ]]; then
             ((attempt < JOIN_ATTEMPTS)) ||
                 die "etcd still refused $NODE_NAME after $attempt starts ('too many learner members'): another server is stuck joining"
@@ -111,9 +118,9 @@ start_k3s() {
             continue
         fi
         if ((rc == 124)); then
-            die "k3s did not start within ${START_TIMEOUT}s; journal: $(tail -n 20 <<<"$journal")"
+            die "$unit did not start within ${START_TIMEOUT}s; journal: $(tail -n 20 <<<"$journal")"
         fi
-        die "k3s failed to start (systemctl exit $rc); journal: $(tail -n 20 <<<"$journal")"
+        die "$unit failed to start (systemctl exit $rc); journal: $(tail -n 20 <<<"$journal")"
     done
 }
 
@@ -136,9 +143,9 @@ elif [[ $current != "$K3S_VERSION" ]]; then
     say "k3s $current is installed, K3S_VERSION is $K3S_VERSION: left to upgrade.sh, which drains the node first"
     exit 0
 elif [[ $checksum != "$recorded" ]]; then
-    say "k3s $K3S_VERSION is installed but its config changed: restarting k3s"
+    say "k3s $K3S_VERSION is installed but its config changed: restarting $unit"
     start_k3s
-elif ! systemctl is-active --quiet k3s; then
+elif ! systemctl is-active --quiet "$unit"; then
     say "k3s $K3S_VERSION is installed with this config but not running: starting it"
     start_k3s
 else

@@ -2,7 +2,7 @@
 # Take this server out of the cluster before it is destroyed: drain it, delete its Node (K3s's etcd
 # member controller then removes its etcd member), then uninstall K3s. Safe to re-run at every step.
 #
-# Inputs: /etc/honeydue/k3s.env (NODE_NAME, DRAIN_TIMEOUT). HONEYDUE_ROOT (unset on nodes) prefixes every
+# Inputs: /etc/honeydue/k3s.env (NODE_NAME, ROLE, DRAIN_TIMEOUT). HONEYDUE_ROOT (unset on nodes) prefixes every
 # path for tests. Servers only: an agent has no admin kubeconfig to drain itself with.
 set -euo pipefail
 
@@ -19,6 +19,9 @@ deleted_marker=$state_dir/k3s-node-deleted
 
 say() { printf 'remove.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
 die() { printf 'remove.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+
+[[ $ROLE != agent ]] ||
+    die "$NODE_NAME is an agent: server 1 drains and deletes it (agent-remove.sh), agent-uninstall.sh uninstalls it"
 
 if ! command -v k3s >/dev/null 2>&1 && ! command -v k3s-uninstall.sh >/dev/null 2>&1; then
     say "k3s is not installed: nothing to remove"

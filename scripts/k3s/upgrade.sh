@@ -2,12 +2,16 @@
 # Move an installed node to K3S_VERSION: cordon, drain (PodDisruptionBudgets respected), install, wait
 # until Ready at the new version, uncordon. A node already at K3S_VERSION is left alone.
 #
-# Inputs: /etc/honeydue/k3s.env (K3S_VERSION, NODE_NAME, READY_TIMEOUT, DRAIN_TIMEOUT, START_TIMEOUT,
+# Inputs: /etc/honeydue/k3s.env (K3S_VERSION, NODE_NAME, ROLE, READY_TIMEOUT, DRAIN_TIMEOUT, START_TIMEOUT,
 # POLL_INTERVAL); the installer reads /etc/rancher/k3s/config.yaml as on first install. HONEYDUE_ROOT
 # (unset on nodes) prefixes every path for tests.
 #
 # A marker file records an upgrade in flight, so a re-run after a failure between install and uncordon
 # finishes the job instead of seeing "versions match" and leaving the node cordoned.
+#
+# An agent (ROLE agent) has no admin kubeconfig: server 1 cordons and drains it before this step
+# (agent-drain.sh) and waits for it Ready at the new release and uncordons it after (agent-ready.sh), so
+# here an agent only installs the release and restarts its unit, k3s-agent.
 set -euo pipefail
 
 root=${HONEYDUE_ROOT:-}
@@ -21,6 +25,11 @@ state_dir=$root/var/lib/honeydue
 marker=$state_dir/k3s-upgrade-in-progress
 # install.sh compares against this checksum; the installer restart below applies the current config too.
 checksum_file=$state_dir/k3s-config.sha256
+if [[ $ROLE == agent ]]; then
+    k3s_command=agent unit=k3s-agent
+else
+    k3s_command=server unit=k3s
+fi
 installer=""
 trap 'rm -f ${installer:+"$installer"}' EXIT
 
@@ -46,12 +55,12 @@ run_installer() {
     installer=$(mktemp)
     say "installing k3s $K3S_VERSION (installer $url)"
     curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"
-    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=server INSTALL_K3S_SKIP_START=true sh "$installer"
+    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
     local rc=0
     # The K3s unit has TimeoutStartSec=0: bound the restart. An existing etcd member never meets the
     # learner limit, so no retry here.
-    timeout "$START_TIMEOUT" systemctl restart k3s || rc=$?
-    ((rc == 0)) || die "k3s $K3S_VERSION failed to start (systemctl exit $rc); $NODE_NAME stays cordoned: see journalctl -u k3s"
+    timeout "$START_TIMEOUT" systemctl restart "$unit" || rc=$?
+    ((rc == 0)) || die "k3s $K3S_VERSION failed to start (systemctl exit $rc); $NODE_NAME stays cordoned: see journalctl -u $unit"
     mkdir -p "$state_dir"
     config_checksum >"$checksum_file"
 }
@@ -82,6 +91,13 @@ current=$(installed_version)
 [[ -n $current ]] || die "k3s is not installed on $NODE_NAME; install.sh installs it, upgrade.sh only changes versions"
 if [[ $current == "$K3S_VERSION" && ! -e $marker ]]; then
     say "k3s $K3S_VERSION is installed: nothing to do"
+    exit 0
+fi
+
+if [[ $ROLE == agent ]]; then
+    say "upgrading k3s $current -> $K3S_VERSION (server 1 drained $NODE_NAME and uncordons it once Ready)"
+    run_installer
+    say "k3s $K3S_VERSION is installed and $unit restarted"
     exit 0
 fi
 

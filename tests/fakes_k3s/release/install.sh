@@ -1,16 +1,22 @@
 #!/bin/sh
 # Fake K3s installer (run with sh, as the real one): records its environment, "installs" the fake k3s
-# binary and uninstall script, and starts k3s unless INSTALL_K3S_SKIP_START=true, like the real one.
+# binary and the uninstall script, and starts the unit unless INSTALL_K3S_SKIP_START=true, like the real
+# one. As the real one, it names the unit after the command: k3s for server, k3s-agent for agent (and the
+# uninstall script after the unit: k3s-uninstall.sh, k3s-agent-uninstall.sh).
 set -eu
 echo "installer INSTALL_K3S_VERSION=${INSTALL_K3S_VERSION:-} INSTALL_K3S_EXEC=${INSTALL_K3S_EXEC:-} INSTALL_K3S_SKIP_START=${INSTALL_K3S_SKIP_START:-}" >>"$FAKE_STATE/calls.log"
+case "${INSTALL_K3S_EXEC:-server}" in
+agent*) unit=k3s-agent ;;
+*) unit=k3s ;;
+esac
 printf '%s\n' "$INSTALL_K3S_VERSION" >"$FAKE_STATE/version"
+printf '%s\n' "$unit" >"$FAKE_STATE/unit"
 mkdir -p "$FAKE_INSTALL_BIN"
-for f in k3s k3s-uninstall.sh; do
-    cp "$FAKE_RELEASE/$f" "$FAKE_INSTALL_BIN/$f"
-    chmod 0755 "$FAKE_INSTALL_BIN/$f"
-done
+cp "$FAKE_RELEASE/k3s" "$FAKE_INSTALL_BIN/k3s"
+cp "$FAKE_RELEASE/k3s-uninstall.sh" "$FAKE_INSTALL_BIN/$unit-uninstall.sh"
+chmod 0755 "$FAKE_INSTALL_BIN/k3s" "$FAKE_INSTALL_BIN/$unit-uninstall.sh"
 systemctl daemon-reload
-systemctl enable k3s
+systemctl enable "$unit"
 if [ "${INSTALL_K3S_SKIP_START:-}" != true ]; then
-    systemctl restart k3s
+    systemctl restart "$unit"
 fi

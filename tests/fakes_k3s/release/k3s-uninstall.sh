@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fake k3s-uninstall.sh: stops k3s and removes the binary and itself, as the real one does.
+# Fake k3s-uninstall.sh (installed as k3s-agent-uninstall.sh on an agent): stops k3s and removes the
+# binary and itself, as the real one does.
 set -euo pipefail
-echo "k3s-uninstall.sh $*" >>"$FAKE_STATE/calls.log"
+name=$(basename "$0")
+echo "$name $*" >>"$FAKE_STATE/calls.log"
 # State: uninstall_fails makes it fail before changing anything.
 if [[ -e $FAKE_STATE/uninstall_fails ]]; then
     echo "rm: cannot remove '/var/lib/rancher/k3s': Device or resource busy" >&2
     exit 1
 fi
-rm -f "$FAKE_STATE/active" "$FAKE_STATE/version" "$FAKE_STATE/running_version"
-rm -f "$FAKE_INSTALL_BIN/k3s" "$FAKE_INSTALL_BIN/k3s-uninstall.sh"
+rm -f "$FAKE_STATE/active" "$FAKE_STATE/version" "$FAKE_STATE/running_version" "$FAKE_STATE/unit"
+rm -f "$FAKE_INSTALL_BIN/k3s" "$FAKE_INSTALL_BIN/$name"

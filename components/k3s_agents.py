@@ -1,0 +1,163 @@
+"""The K3s agents of the cluster: workload-only nodes that join over SSH once every server is Ready.
+
+An agent has no API server and no admin kubeconfig, so everything that needs the API runs on server 1
+with the agent's env file: waiting for it to be Ready, draining it before an upgrade, and draining and
+deleting its Node before its server is destroyed. Per agent:
+
+    on the agent:   cloud-init -> install ............. converge ............... (uninstall, on delete)
+    on server 1:                           ready -> drain ......... -> settle   (remove, on delete)
+
+Agents join in parallel (each install waits for the last server's Ready, never for another agent).
+Day-2 changes reach the agents after every server converged (a kubelet must never be newer than the
+API servers) and one agent at a time (drain -> converge -> settle, then the next agent), the same
+maxUnavailable of 1 as the servers: draining several agents at once would push all their pods onto
+the remaining nodes together, and PodDisruptionBudgets would hold the parallel drains anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from components import k3s_node
+from components.config_model import K3sConfig
+from components.k3s_node import K3sNodeSettings, RemoteFile, agent_env_path, node_env, node_files
+from components.k3s_steps import step_options, step_text
+from components.kubeconfig import api_server_url
+from components.nodes import Node
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSteps:
+    """The servers' steps the agents' steps are ordered against."""
+
+    first_connection: command.remote.ConnectionArgs
+    """SSH to server 1, which runs every agent step that needs the API."""
+    last_ready: command.remote.Command
+    """The last server's first-boot Ready: agents join after it."""
+    last_converge: command.remote.Command
+    """The last server's converge step: agents converge after it."""
+    first_remove: command.remote.Command
+    """Server 1's remove step: on a full destroy it runs after every agent's."""
+
+
+@dataclass(frozen=True)
+class AgentSteps:
+    """The steps of one agent other resources wait for."""
+
+    cloud_init: command.remote.Command
+    """First boot finished (the firewall script ran)."""
+    ready: command.remote.Command
+    """The agent joined and is Ready."""
+    settled: command.remote.Command
+    """The agent's last day-2 change is done: Ready (at the release) and uncordoned."""
+
+
+def agent_settings(cfg: K3sConfig, agent: Node, join_via: Node, public_ipv4: str) -> K3sNodeSettings:
+    """Settings of one agent: only what `k3s agent` takes; the cluster's flags come from the servers."""
+    return K3sNodeSettings(
+        node_name=agent.name,
+        role="agent",
+        join_url=api_server_url(join_via.private_ip),
+        node_ip=agent.private_ip,
+        # IPv4 only, as on the servers: the cluster is single-stack IPv4 inside.
+        external_ips=(public_ipv4,),
+        tls_sans=(),
+        cluster_cidr=cfg.cluster_cidr,
+        service_cidr=cfg.service_cidr,
+        kube_proxy_mode=cfg.kube_proxy_mode,
+        flannel_backend=cfg.flannel_backend,
+        etcd_snapshot_schedule=cfg.etcd_snapshot_schedule,
+        etcd_snapshot_retention=cfg.etcd_snapshot_retention,
+        # Snapshots are the servers' business: an agent never holds the S3 keys.
+        etcd_s3=None,
+        version=cfg.version,
+    )
+
+
+def agent_chain(
+    parent: pulumi.Resource,
+    name: str,
+    agent: Node,
+    connection: command.remote.ConnectionArgs,
+    settings: pulumi.Output[K3sNodeSettings],
+    token: pulumi.Output[str],
+    servers: ServerSteps,
+    previous: AgentSteps | None,
+) -> AgentSteps:
+    """Every step of one agent; `previous` is the agent before it on the day-2 chain (None: the first)."""
+    prefix = f"{name}-agent-{agent.index}"
+    env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
+    # The agent's env file on server 1 at a path of its own (never server 1's /etc/honeydue/k3s.env).
+    env_path = agent_env_path(agent.name)
+    env_on_server = settings.apply(lambda s: [RemoteFile(env_path, "0644", node_env(s))])
+    # config.yaml carries the token: the whole command text is secret.
+    rendered: pulumi.Output[list[RemoteFile]] = pulumi.Output.all(settings, token).apply(
+        lambda v: [*node_files(v[0], v[1]), *k3s_node.converge_files()]
+    )
+    files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
+    on_agent = {"connection": connection, "add_previous_output_in_env": False}
+    on_server = {"connection": servers.first_connection, "add_previous_output_in_env": False}
+
+    def for_agent(script: str) -> pulumi.Output[str]:
+        return step_text(script, env_on_server, env_file=env_path)
+
+    cloud_init = command.remote.Command(
+        f"{prefix}-cloud-init",
+        create=step_text("wait-cloud-init", env),
+        **on_agent,
+        opts=step_options(parent, agent.server, first_boot="create"),
+    )
+    install = command.remote.Command(
+        f"{prefix}-install",
+        create=step_text("install", files),
+        **on_agent,
+        opts=step_options(parent, cloud_init, servers.last_ready, first_boot="create", secret=True),
+    )
+    ready = command.remote.Command(
+        f"{prefix}-ready",
+        create=for_agent("agent-ready"),
+        **on_server,
+        opts=step_options(parent, install, first_boot="create"),
+    )
+    # Day 2: server 1 drains the agent when its release changes, the agent installs the release or
+    # restarts on a new config, server 1 waits for it Ready and uncordons it.
+    drain = command.remote.Command(
+        f"{prefix}-drain",
+        create=for_agent("agent-drain"),
+        **on_server,
+        opts=step_options(parent, ready, servers.last_converge, previous.settled if previous else None),
+    )
+    converge_text = step_text("converge", files)
+    converge = command.remote.Command(
+        f"{prefix}-converge",
+        create=converge_text,
+        **on_agent,
+        opts=step_options(parent, drain, secret=True),
+    )
+    settled = command.remote.Command(
+        f"{prefix}-settle",
+        create=for_agent("agent-ready"),
+        # Whatever makes the converge step run again (a release, a config change) runs this one again.
+        triggers=[converge_text],
+        **on_server,
+        opts=step_options(parent, converge),
+    )
+    # Removal, delete steps only (held, so an edit never runs them). Pulumi deletes dependents first:
+    # server 1 drains and deletes the Node (remove), then the agent uninstalls K3s (uninstall), then its
+    # server goes. On a full destroy the remove runs before server 1 leaves the cluster itself.
+    uninstall = command.remote.Command(
+        f"{prefix}-uninstall",
+        delete=step_text("agent-uninstall", env),
+        **on_agent,
+        opts=step_options(parent, install, first_boot="delete"),
+    )
+    command.remote.Command(
+        f"{prefix}-remove",
+        delete=for_agent("agent-remove"),
+        **on_server,
+        opts=step_options(parent, ready, uninstall, servers.first_remove, first_boot="delete"),
+    )
+    return AgentSteps(cloud_init=cloud_init, ready=ready, settled=settled)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs on server 1 for one agent (an agent has no admin kubeconfig to ask with): wait until the agent's
+# node reports Ready, at most READY_TIMEOUT seconds. After an upgrade that agent-drain.sh started (its
+# marker is here) the node must be Ready at K3S_VERSION, and is then uncordoned; a node an operator
+# cordoned is never uncordoned here. On timeout name the node and the last condition seen.
+#
+# Inputs: the agent's env file at $HONEYDUE_ENV_FILE (K3S_VERSION, NODE_NAME, ROLE, READY_TIMEOUT,
+# POLL_INTERVAL), written under /etc/honeydue/agents/ by the same remote command. HONEYDUE_ROOT (unset on
+# nodes) prefixes every path for tests.
+set -euo pipefail
+
+root=${HONEYDUE_ROOT:-}
+[[ -n ${HONEYDUE_ENV_FILE:-} ]] ||
+    { echo "agent-ready.sh: HONEYDUE_ENV_FILE is not set; the remote command names the agent's env file" >&2; exit 1; }
+env_file=$root$HONEYDUE_ENV_FILE
+[[ -r $env_file ]] || { echo "agent-ready.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+# shellcheck source=/dev/null
+. "$env_file"
+
+say() { printf 'agent-ready.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
+die() { printf 'agent-ready.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+
+[[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers wait for themselves (wait-ready.sh)"
+
+# Written by agent-drain.sh when it cordoned the agent for an upgrade.
+marker=$root/var/lib/honeydue/agents/$NODE_NAME.upgrade
+wanted="Ready"
+[[ ! -e $marker ]] || wanted="Ready at $K3S_VERSION"
+
+# kubelet version first: the condition's message is free text and goes last, into the final read variable.
+query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'
+deadline=$((SECONDS + READY_TIMEOUT))
+last="no answer from the API server"
+while :; do
+    if out=$(k3s kubectl get node "$NODE_NAME" --request-timeout=10s -o jsonpath="$query" 2>&1); then
+        IFS='|' read -r version status reason message <<<"$out"
+        # The kubelet reports the new version only once it restarted on the new binary.
+        if [[ $status == True && (! -e $marker || $version == "$K3S_VERSION") ]]; then
+            break
+        fi
+        last="kubelet ${version:-?}, Ready=${status:-<no condition yet>} ${reason} ${message}"
+    else
+        # NotFound until the agent's kubelet registers, connection refused while the API server restarts.
+        last=$(tail -n 1 <<<"$out")
+    fi
+    if ((SECONDS >= deadline)); then
+        die "node $NODE_NAME not $wanted after ${READY_TIMEOUT}s; last seen: $last"
+    fi
+    sleep "$POLL_INTERVAL"
+done
+
+if [[ -e $marker ]]; then
+    k3s kubectl uncordon "$NODE_NAME"
+    rm -f "$marker"
+    say "node $NODE_NAME is Ready at $K3S_VERSION and uncordoned"
+else
+    say "node $NODE_NAME is Ready (kubelet $version)"
+fi

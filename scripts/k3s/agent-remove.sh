@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs on server 1 for one agent that is about to be destroyed (an agent has no admin kubeconfig to
+# drain itself with): drain it (PodDisruptionBudgets respected) and delete its Node. It never uninstalls
+# anything: this is server 1. agent-uninstall.sh then uninstalls K3s on the agent itself. Safe to re-run:
+# a node that is gone is left alone.
+#
+# Inputs: the agent's env file at $HONEYDUE_ENV_FILE (NODE_NAME, ROLE, DRAIN_TIMEOUT), written under
+# /etc/honeydue/agents/ by the same remote command. HONEYDUE_ROOT (unset on nodes) prefixes every path
+# for tests.
+set -euo pipefail
+
+root=${HONEYDUE_ROOT:-}
+[[ -n ${HONEYDUE_ENV_FILE:-} ]] ||
+    { echo "agent-remove.sh: HONEYDUE_ENV_FILE is not set; the remote command names the agent's env file" >&2; exit 1; }
+env_file=$root$HONEYDUE_ENV_FILE
+[[ -r $env_file ]] || { echo "agent-remove.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+# shellcheck source=/dev/null
+. "$env_file"
+
+say() { printf 'agent-remove.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
+die() { printf 'agent-remove.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+
+# The env file decides which node is deleted: never server 1's own (or any server's).
+[[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers remove themselves (remove.sh)"
+
+forget() {
+    rm -f "$root/var/lib/honeydue/agents/$NODE_NAME.upgrade" "$env_file"
+}
+
+if ! command -v k3s >/dev/null 2>&1; then
+    # Server 1 left the cluster already (a whole-stack destroy): no API to ask here.
+    say "k3s is not installed on this server: nothing to remove from here"
+    forget
+    exit 0
+fi
+present=$(k3s kubectl get node "$NODE_NAME" --request-timeout=30s --ignore-not-found -o name) ||
+    die "cannot ask the API server about $NODE_NAME; fix the API server (or delete the node by hand), then re-run"
+if [[ -z $present ]]; then
+    say "node $NODE_NAME is not in the cluster: nothing to remove"
+    forget
+    exit 0
+fi
+# Evictions respect PodDisruptionBudgets; a blocked drain stops the destroy here, before any harm.
+k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
+    die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); nothing removed"
+k3s kubectl delete node "$NODE_NAME" --ignore-not-found --request-timeout=30s
+forget
+say "node $NODE_NAME drained and deleted; agent-uninstall.sh uninstalls k3s on it next"
