@@ -15,7 +15,15 @@ from components.config_model import AppsConfig, ServicesConfig
 from components.k8s_objects import create_object
 
 PHASES = ["namespace", "setup", "workloads", "routes"]
-PHASE_OF = {"Namespace": "namespace", "Deployment": "workloads", "StatefulSet": "workloads", "Ingress": "routes"}
+# Services go with the workloads: pulumi-kubernetes awaits a Service until a pod behind it is ready, so a
+# Service in "setup" would make every workload wait for the api's rollout (and its first-boot migration).
+PHASE_OF = {
+    "Namespace": "namespace",
+    "Deployment": "workloads",
+    "StatefulSet": "workloads",
+    "Service": "workloads",
+    "Ingress": "routes",
+}
 
 
 @dataclass(frozen=True, kw_only=True)

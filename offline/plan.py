@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from components.yaml_text import dump_readable
+from offline.critical_path import CriticalPath, critical_path_or_reason
 from offline.graph import overview_dot, resources_dot
 from offline.harness import UNKNOWN, Plan, Registration, SecretValue, Unknown
 
@@ -126,11 +127,14 @@ def write_plan(plan: Plan, out: Path, *, render_graph: bool = True) -> list[Path
     """Writes every artifact under `out` (emptied first) and returns the files written."""
     if out.exists():
         shutil.rmtree(out)
+    # Both pictures highlight the critical path to serving traffic; plain when it can't be computed.
+    found = critical_path_or_reason(plan)
+    critical = found if isinstance(found, CriticalPath) else None
     files: dict[str, str] = {
         "resources.md": resources_markdown(plan),
         "outputs.json": outputs_json(plan),
-        "graph.dot": overview_dot(plan),
-        "graph-resources.dot": resources_dot(plan),
+        "graph.dot": overview_dot(plan, critical=critical),
+        "graph-resources.dot": resources_dot(plan, critical=critical),
     }
     for reg in plan.registrations:
         if _is_kubernetes_object(reg):
