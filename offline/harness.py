@@ -42,6 +42,17 @@ class SecretValue:
         return "[secret]"
 
 
+def plaintext_strings(value: Any) -> list[str]:
+    """Every string in recorded inputs that is not inside a secret (where a leak would show)."""
+    if isinstance(value, SecretValue):
+        return []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in plaintext_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in plaintext_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
 class Unknown:
     """A value not known during preview."""
 
@@ -96,6 +107,19 @@ class Plan:
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
+
+    def waits_for(self, later: Registration, earlier: Registration) -> bool:
+        """Whether `later` depends on `earlier`, directly or through other resources (so Pulumi creates
+        `earlier` first and deletes it last)."""
+        by_urn, seen, todo = self.by_urn(), set(), list(later.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == earlier.urn:
+                return True
+            if urn not in seen and urn in by_urn:
+                seen.add(urn)
+                todo.extend(by_urn[urn].dependencies)
+        return False
 
     def redact(self, text: str) -> str:
         """Replaces every known secret value in `text` by its label."""

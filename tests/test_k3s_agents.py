@@ -11,7 +11,7 @@ import yaml
 
 from components.k3s_node import AGENT_ENV_DIR
 from offline.fakes import fake_ed25519_public_key
-from offline.harness import Plan, Registration, SecretValue, run_program
+from offline.harness import Plan, Registration, SecretValue, plaintext_strings, run_program
 from offline.plan import revealed, write_plan
 
 COMMAND = "command:remote:Command"
@@ -162,19 +162,6 @@ def agent_config_yaml(plan: Plan, n: int) -> dict[str, Any]:
     return loaded
 
 
-def depends_on(plan: Plan, reg: Registration, target: Registration) -> bool:
-    """Whether `reg` waits on `target`, directly or not: Pulumi then deletes `reg` before `target`."""
-    by_urn, seen, todo = plan.by_urn(), set(), list(reg.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn == target.urn:
-            return True
-        if urn not in seen and urn in by_urn:
-            seen.add(urn)
-            todo.extend(by_urn[urn].dependencies)
-    return False
-
-
 def host_of(reg: Registration) -> str:
     return str(revealed(reg.inputs["connection"])["hostKey"])
 
@@ -202,8 +189,8 @@ def test_agents_join_in_parallel_after_the_last_server_is_ready(plan: Plan) -> N
         assert last_ready.urn in install.dependencies
         assert command(plan, f"honeydue-k3s-agent-{n}-cloud-init").urn in install.dependencies
         other = f"honeydue-k3s-agent-{3 - n}-"
-        assert not [r.name for r in agent_steps if r.name.startswith(other) and depends_on(plan, install, r)]
-        assert depends_on(plan, command(plan, f"honeydue-k3s-agent-{n}-ready"), install)
+        assert not [r.name for r in agent_steps if r.name.startswith(other) and plan.waits_for(install, r)]
+        assert plan.waits_for(command(plan, f"honeydue-k3s-agent-{n}-ready"), install)
 
 
 def test_no_agent_is_on_the_servers_chains(plan: Plan) -> None:
@@ -266,18 +253,8 @@ def test_agent_secrets_stay_secret(plan: Plan) -> None:
         assert "etcdS3" not in str(revealed(command(plan, f"honeydue-k3s-agent-{n}-converge").inputs["create"]))
     secrets = set(plan.known_secrets)
     for reg in plan.registrations:
-        for text in _plaintext_strings(reg.inputs):
+        for text in plaintext_strings(reg.inputs):
             assert not [s for s in secrets if s in text], reg.name
-
-
-def _plaintext_strings(value: Any) -> list[str]:
-    if isinstance(value, SecretValue):
-        return []
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _plaintext_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _plaintext_strings(v)]
-    return [value] if isinstance(value, str) else []
 
 
 # --- day 2 ---------------------------------------------------------------------------------------------
@@ -326,8 +303,8 @@ def test_removing_an_agent_drains_it_from_server_1_before_its_server_goes(plan: 
             assert f"{script} [%s]" in revealed(reg.inputs["delete"])
         # Deleted in reverse: remove (drain + delete node, on server 1), then uninstall (on the agent),
         # then the agent's server.
-        assert depends_on(plan, remove, uninstall) and depends_on(plan, uninstall, agent)
-        assert not depends_on(plan, uninstall, remove)
+        assert plan.waits_for(remove, uninstall) and plan.waits_for(uninstall, agent)
+        assert not plan.waits_for(uninstall, remove)
         # On a full destroy server 1 still serves the API while the agents are removed.
         assert command(plan, "honeydue-k3s-1-remove").urn in remove.dependencies
 

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
 from components.config import ConfigError
-from offline.harness import Plan, SecretValue, run_program
+from offline.harness import Plan, SecretValue, plaintext_strings, run_program
 
 COMPONENT_TYPE = re.compile(r"^honeydue:[a-z0-9]+:[A-Z][A-Za-z0-9]+$")
-
-
-def _plaintext_strings(value: Any) -> list[str]:
-    """Every string in registered inputs that is not inside a secret."""
-    if isinstance(value, SecretValue):
-        return []
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _plaintext_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _plaintext_strings(v)]
-    return [value] if isinstance(value, str) else []
 
 
 def test_components_follow_the_house_anatomy(prod_plan: Plan) -> None:
@@ -59,7 +47,7 @@ def test_no_secret_value_is_registered_in_plaintext(prod_plan: Plan) -> None:
     secrets = set(prod_plan.known_secrets)
     assert len(secrets) > 10  # config placeholders and every made-up private key
     for reg in prod_plan.registrations:
-        for text in _plaintext_strings(reg.inputs):
+        for text in plaintext_strings(reg.inputs):
             leaked = [s for s in secrets if s in text]
             assert not leaked, f"{reg.type} {reg.name} holds {[prod_plan.known_secrets[s] for s in leaked]}"
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from offline import fakes
-from offline.harness import Plan, Registration, SecretValue, run_program
+from offline.harness import Plan, SecretValue, run_program
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 SECRET = "kubernetes:core/v1:Secret"
@@ -18,19 +18,6 @@ def strict_plan() -> Plan:
     return run_program("prod", {"sslMode": "strict"})
 
 
-def _depends(plan: Plan, later: Registration, earlier: Registration) -> bool:
-    """`later` waits for `earlier`, directly or through other resources."""
-    by_urn, seen, todo = plan.by_urn(), set(), list(later.dependencies)
-    while todo:
-        urn = todo.pop()
-        if urn == earlier.urn:
-            return True
-        if urn not in seen and urn in by_urn:
-            seen.add(urn)
-            todo.extend(by_urn[urn].dependencies)
-    return False
-
-
 def test_strict_orders_certificate_then_tls_secret_then_traefik_and_ingress_then_ssl(strict_plan: Plan) -> None:
     cert = strict_plan.get("cloudflare:index/originCaCertificate:OriginCaCertificate", "honeydue-origin-cert")
     ssl = strict_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
@@ -39,11 +26,11 @@ def test_strict_orders_certificate_then_tls_secret_then_traefik_and_ingress_then
     traefik = strict_plan.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
     https_ingress = strict_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue-tls")
     for secret in secrets:
-        assert _depends(strict_plan, secret, cert)
+        assert strict_plan.waits_for(secret, cert)
         assert isinstance(secret.inputs["stringData"], SecretValue)
-        assert _depends(strict_plan, ssl, secret)
-    assert _depends(strict_plan, ssl, traefik) and _depends(strict_plan, ssl, https_ingress)
-    assert _depends(strict_plan, https_ingress, cert)
+        assert strict_plan.waits_for(ssl, secret)
+    assert strict_plan.waits_for(ssl, traefik) and strict_plan.waits_for(ssl, https_ingress)
+    assert strict_plan.waits_for(https_ingress, cert)
     assert "honeydue-origin-tls" in str(traefik.inputs["spec"])
 
 
@@ -53,7 +40,7 @@ def test_flexible_switches_cloudflare_first_and_serves_no_certificate(prod_plan:
     assert prod_plan.by_type("cloudflare:index/originCaCertificate:OriginCaCertificate") == []
     traefik = prod_plan.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
     ingress = prod_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue")
-    assert _depends(prod_plan, traefik, ssl) and _depends(prod_plan, ingress, ssl)
+    assert prod_plan.waits_for(traefik, ssl) and prod_plan.waits_for(ingress, ssl)
     assert not [r for r in prod_plan.by_type(SECRET) if "origin-tls" in r.name]
 
 
