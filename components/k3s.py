@@ -24,7 +24,7 @@ from components.config import ConfigError
 from components.config_checks import k3s_upgrade
 from components.config_model import K3sConfig
 from components.k3s_agents import AgentSteps, ServerSteps, agent_chain, agent_settings
-from components.k3s_node import EtcdS3Settings, K3sNodeSettings, RemoteFile, node_env, node_files, remote_command
+from components.k3s_node import EtcdS3Settings, K3sNodeSettings, RemoteFile, node_env, node_files, script_command
 from components.k3s_steps import STEP_TIMEOUTS, step_options, step_text
 from components.kubeconfig import api_server_url, rewrite_server
 from components.nodes import Node
@@ -172,7 +172,7 @@ class K3sCluster(pulumi.ComponentResource):
         fetch = command.remote.Command(
             f"{name}-kubeconfig",
             connection=first.connection,
-            create=remote_command([], k3s_node.script("fetch-kubeconfig")),
+            create=script_command("fetch-kubeconfig", []),
             # The kubeconfig holds the cluster-admin key: never in logs, never plaintext in state.
             logging=command.remote.Logging.NONE,
             add_previous_output_in_env=False,

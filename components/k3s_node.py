@@ -35,10 +35,12 @@ SCRIPT_NAMES = (
     "agent-remove",
     # ... and this one on the agent itself.
     "agent-uninstall",
+    # Sourced by every one of them, never run: see lib_file().
+    "lib",
 )
 # Where server 1 keeps the env file of each agent it acts for; never its own /etc/honeydue/k3s.env.
 AGENT_ENV_DIR = "/etc/honeydue/agents"
-# Where converge.sh finds the scripts it runs on a node.
+# Where converge.sh finds the scripts it runs on a node, and every script finds lib.sh.
 LIB_DIR = "/usr/local/lib/honeydue/k3s"
 CONVERGE_STEPS = ("upgrade", "install", "wait-ready")
 
@@ -288,9 +290,26 @@ def agent_env_path(node_name: str) -> str:
     return path
 
 
+def lib_file() -> RemoteFile:
+    """scripts/k3s/lib.sh at LIB_DIR/lib.sh, where every script sources it from (0644: sourced, never run).
+
+    Every remote command that runs a script writes it (script_command, converge_files): a node never
+    depends on an earlier step having left it there.
+    """
+    return RemoteFile(f"{LIB_DIR}/lib.sh", "0644", script("lib"))
+
+
 def converge_files() -> tuple[RemoteFile, ...]:
-    """The scripts converge.sh runs, installed on the node next to it."""
-    return tuple(RemoteFile(f"{LIB_DIR}/{name}.sh", "0755", script(name)) for name in CONVERGE_STEPS)
+    """The scripts converge.sh runs, installed on the node next to it, and the lib.sh they source."""
+    steps = tuple(RemoteFile(f"{LIB_DIR}/{name}.sh", "0755", script(name)) for name in CONVERGE_STEPS)
+    return (*steps, lib_file())
+
+
+def script_command(name: str, files: Sequence[RemoteFile], *, env_file: str | None = None) -> str:
+    """The remote command that writes `files` and lib.sh (unless `files` holds it), then runs <name>.sh."""
+    lib = lib_file()
+    shipped = [*files] if any(f.path == lib.path for f in files) else [*files, lib]
+    return remote_command(shipped, script(name), env_file=env_file)
 
 
 def config_warnings(kube_proxy_mode: str) -> tuple[str, ...]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components import k3s_node
-from components.k3s_node import RemoteFile, remote_command
+from components.k3s_node import RemoteFile, script_command
 
 # Bounds of each remote step (a booting server, a drain); the scripts have their own, shorter timeouts.
 STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
@@ -14,8 +13,8 @@ STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
 def step_text(
     script: str, files: pulumi.Output[list[RemoteFile]], *, env_file: str | None = None
 ) -> pulumi.Output[str]:
-    """The command text that writes `files` and runs scripts/k3s/<script>.sh (secret when `files` is)."""
-    return files.apply(lambda fs: remote_command(fs, k3s_node.script(script), env_file=env_file))
+    """The command text that writes `files` (and lib.sh) and runs scripts/k3s/<script>.sh (secret when `files` is)."""
+    return files.apply(lambda fs: script_command(script, fs, env_file=env_file))
 
 
 def step_options(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from components.k3s_node import K3sNodeSettings, RemoteFile, node_env, remote_command, script
+from components.k3s_node import K3sNodeSettings, RemoteFile, node_env, script_command
 from tests import test_k3s_scripts as base
 from tests.test_k3s_scripts import NEW, OLD, Node, _converge, installed_node, settings
 
@@ -278,7 +278,7 @@ def test_agent_remove_through_the_remote_command_on_server_1(make_node: Callable
     (node.root / AGENT_ENV.lstrip("/")).unlink()
     before = own_env(node)
     files = [RemoteFile(AGENT_ENV, "0644", node_env(agent_settings()))]
-    command = remote_command(files, script("agent-remove"), env_file=AGENT_ENV)
+    command = script_command("agent-remove", files, env_file=AGENT_ENV)
 
     for expected in ("drained and deleted", "nothing to remove"):
         proc = subprocess.run(["sh", "-c", command], env=node.env, capture_output=True, text=True, timeout=15)

@@ -16,6 +16,7 @@ import yaml
 from components.k3s_node import (
     CONFIG_PATH,
     ENV_PATH,
+    LIB_DIR,
     SCRIPT_NAMES,
     SCRIPTS_DIR,
     EtcdS3Settings,
@@ -24,12 +25,15 @@ from components.k3s_node import (
     agent_env_path,
     cluster_flags,
     config_warnings,
+    converge_files,
     k3s_config_yaml,
+    lib_file,
     node_env,
     node_files,
     remote_command,
     render_env,
     script,
+    script_command,
 )
 
 TOKEN = "K10-token"
@@ -403,7 +407,8 @@ def shellcheck_or_skip() -> str:
 
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
 def test_script_passes_shellcheck(name: str) -> None:
-    proc = subprocess.run([shellcheck_or_skip(), str(SCRIPTS_DIR / f"{name}.sh")], capture_output=True, text=True)
+    # -x: follow the `. lib.sh` every script sources (its directive names it relative to SCRIPTDIR).
+    proc = subprocess.run([shellcheck_or_skip(), "-x", str(SCRIPTS_DIR / f"{name}.sh")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -501,3 +506,16 @@ def test_agent_remote_command_text_passes_shellcheck(tmp_path: Path) -> None:
         path.write_text("#!/bin/sh\n" + text)
         proc = subprocess.run([shellcheck_or_skip(), str(path)], capture_output=True, text=True)
         assert proc.returncode == 0, (name, proc.stdout)
+
+
+def test_every_script_command_ships_the_lib_its_script_sources_once() -> None:
+    lib = lib_file()
+    assert lib.path == f"{LIB_DIR}/lib.sh" and lib.content == script("lib")
+    for name in SCRIPT_NAMES:
+        if name != "lib":
+            assert f'. "${{HONEYDUE_ROOT:-}}{lib.path}"' in script(name), name
+    # Written as the last file, before the script runs; converge_files carry it already, so not twice.
+    for files in ([], [*node_files(server(1), TOKEN), *converge_files()]):
+        command = script_command("install", files)
+        assert command.count(f'mv -f "$tmp" "$root"{lib.path}') == 1
+        assert command.index(lib.path) < command.index('run="$(mktemp)"')

@@ -23,10 +23,10 @@ from components.k3s_node import (
     K3sNodeSettings,
     converge_files,
     k3s_config_yaml,
+    lib_file,
     node_env,
     node_files,
-    remote_command,
-    script,
+    script_command,
 )
 
 FAKES = Path(__file__).parent / "fakes_k3s"
@@ -83,6 +83,10 @@ class Node:
         (self.root / "etc/honeydue").mkdir(parents=True, exist_ok=True)
         (self.root / "etc/rancher/k3s/config.yaml").write_text(k3s_config_yaml(s, TOKEN))
         (self.root / "etc/honeydue/k3s.env").write_text(node_env(s))
+        # Every remote command installs lib.sh, which every script sources, under LIB_DIR.
+        lib = lib_file()
+        (self.root / lib.path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / lib.path.lstrip("/")).write_text(lib.content)
 
     def run(self, name: str, expect_rc: int = 0) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -303,7 +307,7 @@ def test_install_through_the_remote_command(make_node: Callable[..., Node]) -> N
     for f in node.root.rglob("*"):
         if f.is_file():
             f.unlink()
-    command = remote_command(node_files(s, TOKEN), script("install"))
+    command = script_command("install", node_files(s, TOKEN))
 
     for _ in range(2):
         proc = subprocess.run(["sh", "-c", command], env=node.env, capture_output=True, text=True, timeout=15)
@@ -319,7 +323,7 @@ def test_install_through_the_remote_command(make_node: Callable[..., Node]) -> N
 
 
 def _converge(node: Node, s: K3sNodeSettings) -> subprocess.CompletedProcess[str]:
-    command = remote_command([*node_files(s, TOKEN), *converge_files()], script("converge"))
+    command = script_command("converge", [*node_files(s, TOKEN), *converge_files()])
     return subprocess.run(["sh", "-c", command], env=node.env, capture_output=True, text=True, timeout=30)
 
 

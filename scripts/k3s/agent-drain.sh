@@ -13,16 +13,10 @@
 # Ready at the new release, and only then.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-[[ -n ${HONEYDUE_ENV_FILE:-} ]] ||
-    { echo "agent-drain.sh: HONEYDUE_ENV_FILE is not set; the remote command names the agent's env file" >&2; exit 1; }
-env_file=$root$HONEYDUE_ENV_FILE
-[[ -r $env_file ]] || { echo "agent-drain.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
-
-say() { printf 'agent-drain.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'agent-drain.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_agent_env 'agent-drain.sh [%s]'
 
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers drain themselves (upgrade.sh)"
 

@@ -9,16 +9,10 @@
 # nodes) prefixes every path for tests.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-[[ -n ${HONEYDUE_ENV_FILE:-} ]] ||
-    { echo "agent-ready.sh: HONEYDUE_ENV_FILE is not set; the remote command names the agent's env file" >&2; exit 1; }
-env_file=$root$HONEYDUE_ENV_FILE
-[[ -r $env_file ]] || { echo "agent-ready.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
-
-say() { printf 'agent-ready.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'agent-ready.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_agent_env 'agent-ready.sh [%s]'
 
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers wait for themselves (wait-ready.sh)"
 

@@ -7,14 +7,10 @@
 # tests.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "agent-uninstall.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
-
-say() { printf 'agent-uninstall.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'agent-uninstall.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'agent-uninstall.sh [%s]' /etc/honeydue/k3s.env
 
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers are removed by remove.sh"
 

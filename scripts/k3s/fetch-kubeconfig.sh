@@ -5,15 +5,11 @@
 # Inputs: /etc/honeydue/k3s.env (NODE_NAME). HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "fetch-kubeconfig.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'fetch-kubeconfig.sh [%s]' /etc/honeydue/k3s.env
 
 kubeconfig=$root/etc/rancher/k3s/k3s.yaml
-if [[ ! -s $kubeconfig ]]; then
-    echo "fetch-kubeconfig.sh [$NODE_NAME]: ERROR: $kubeconfig is missing or empty; has k3s started on $NODE_NAME?" >&2
-    exit 1
-fi
+[[ -s $kubeconfig ]] || die "$kubeconfig is missing or empty; has k3s started on $NODE_NAME?"
 cat "$kubeconfig"

@@ -11,11 +11,10 @@
 # drains the node first.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "install.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'install.sh [%s]' /etc/honeydue/k3s.env
 
 config_dir=$root/etc/rancher/k3s
 # K3s merges config.yaml.d/*.yaml over config.yaml, so the node-local NIC name needs no edit of the
@@ -23,16 +22,7 @@ config_dir=$root/etc/rancher/k3s
 dropin=$config_dir/config.yaml.d/10-flannel-iface.yaml
 state_dir=$root/var/lib/honeydue
 checksum_file=$state_dir/k3s-config.sha256
-if [[ $ROLE == agent ]]; then
-    k3s_command=agent unit=k3s-agent
-else
-    k3s_command=server unit=k3s
-fi
-installer=""
-trap 'rm -f ${installer:+"$installer"}' EXIT
-
-say() { printf 'install.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'install.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+unit=$(k3s_unit)
 
 # The NIC that holds NODE_IP. Found by address because Hetzner names the private NIC differently per
 # server type (enp7s0, ens10, ...).
@@ -68,33 +58,6 @@ write_file() {
     fi
     chmod "$mode" "$tmp"
     mv -f "$tmp" "$path"
-}
-
-installed_version() {
-    command -v k3s >/dev/null 2>&1 || return 0
-    k3s --version | awk 'NR == 1 { print $3 }'
-}
-
-# The checksum of everything K3s reads as config: config.yaml and its drop-ins.
-config_checksum() {
-    (
-        cd "$config_dir"
-        shopt -s nullglob
-        sha256sum config.yaml config.yaml.d/*.yaml
-    ) | sha256sum | cut -d' ' -f1
-}
-
-run_installer() {
-    # The install script of the release tag itself, not get.k3s.io's moving one, so a re-run years
-    # later installs the same way. '+' is encoded as it is in GitHub's tag URLs.
-    local url="https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION//+/%2B}/install.sh"
-    installer=$(mktemp)
-    say "installing k3s $K3S_VERSION (installer $url)"
-    curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"
-    # The installer only installs the binary and the unit: start_k3s starts it, so that the start (the
-    # step that can meet etcd's learner limit) is retried in one place. Everything else comes from
-    # config.yaml, so re-running the installer cannot drop a flag that was only given on its command line.
-    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
 }
 
 # (Re)start k3s. A joining server is refused while another one is still an etcd learner (etcd admits

@@ -6,19 +6,15 @@
 # path for tests. Servers only: an agent has no admin kubeconfig to drain itself with.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "remove.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'remove.sh [%s]' /etc/honeydue/k3s.env
 
 state_dir=$root/var/lib/honeydue
 # Once the Node is deleted this server's etcd member goes and its API server stops answering, so a
 # re-run after that point must not ask the API again: this marker says the Node is already gone.
 deleted_marker=$state_dir/k3s-node-deleted
-
-say() { printf 'remove.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'remove.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
 
 [[ $ROLE != agent ]] ||
     die "$NODE_NAME is an agent: server 1 drains and deletes it (agent-remove.sh), agent-uninstall.sh uninstalls it"

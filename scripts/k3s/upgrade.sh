@@ -14,48 +14,20 @@
 # here an agent only installs the release and restarts its unit, k3s-agent.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "upgrade.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'upgrade.sh [%s]' /etc/honeydue/k3s.env
 
-config_dir=$root/etc/rancher/k3s
 state_dir=$root/var/lib/honeydue
 marker=$state_dir/k3s-upgrade-in-progress
 # install.sh compares against this checksum; the installer restart below applies the current config too.
 checksum_file=$state_dir/k3s-config.sha256
-if [[ $ROLE == agent ]]; then
-    k3s_command=agent unit=k3s-agent
-else
-    k3s_command=server unit=k3s
-fi
-installer=""
-trap 'rm -f ${installer:+"$installer"}' EXIT
+unit=$(k3s_unit)
 
-say() { printf 'upgrade.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'upgrade.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
-
-installed_version() {
-    command -v k3s >/dev/null 2>&1 || return 0
-    k3s --version | awk 'NR == 1 { print $3 }'
-}
-
-config_checksum() {
-    (
-        cd "$config_dir"
-        shopt -s nullglob
-        sha256sum config.yaml config.yaml.d/*.yaml
-    ) | sha256sum | cut -d' ' -f1
-}
-
-# Same pinned installer as install.sh: the script of the release tag, not get.k3s.io's moving one.
-run_installer() {
-    local url="https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION//+/%2B}/install.sh"
-    installer=$(mktemp)
-    say "installing k3s $K3S_VERSION (installer $url)"
-    curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"
-    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
+# The pinned installer (lib.sh, as install.sh), then the restart onto the new binary.
+install_release() {
+    run_installer
     local rc=0
     # The K3s unit has TimeoutStartSec=0: bound the restart. An existing etcd member never meets the
     # learner limit, so no retry here.
@@ -96,7 +68,7 @@ fi
 
 if [[ $ROLE == agent ]]; then
     say "upgrading k3s $current -> $K3S_VERSION (server 1 drained $NODE_NAME and uncordons it once Ready)"
-    run_installer
+    install_release
     say "k3s $K3S_VERSION is installed and $unit restarted"
     exit 0
 fi
@@ -114,7 +86,7 @@ if [[ $current != "$K3S_VERSION" ]]; then
         rm -f "$marker"
         die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); node uncordoned, k3s left at $current"
     fi
-    run_installer
+    install_release
 else
     say "finishing the upgrade to $K3S_VERSION recorded in $marker"
 fi

@@ -6,14 +6,10 @@
 # every path for tests.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "wait-cloud-init.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
-
-say() { printf 'wait-cloud-init.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'wait-cloud-init.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'wait-cloud-init.sh [%s]' /etc/honeydue/k3s.env
 
 if ! command -v cloud-init >/dev/null 2>&1; then
     say "cloud-init is not installed: nothing to wait for"

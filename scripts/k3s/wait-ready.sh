@@ -6,14 +6,10 @@
 # prefixes every path for tests.
 set -euo pipefail
 
-root=${HONEYDUE_ROOT:-}
-env_file=$root/etc/honeydue/k3s.env
-[[ -r $env_file ]] || { echo "wait-ready.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-# shellcheck source=/dev/null
-. "$env_file"
-
-say() { printf 'wait-ready.sh [%s]: %s\n' "$NODE_NAME" "$*"; }
-die() { printf 'wait-ready.sh [%s]: ERROR: %s\n' "$NODE_NAME" "$*" >&2; exit 1; }
+# The shared helpers: load_env, say, die, ... (lib.sh says how it gets onto the node).
+# shellcheck source=SCRIPTDIR/lib.sh
+. "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+load_env 'wait-ready.sh [%s]' /etc/honeydue/k3s.env
 
 # kubelet version first: the condition's message is free text and goes last, into the final read variable.
 query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# What the scripts of scripts/k3s/ share: reading the env file, their messages, and the pinned installer
+# with the checks around it. Sourced, never run: one copy of each so install.sh and upgrade.sh cannot
+# drift apart on how a release is installed or how the config checksum is taken.
+#
+# Where it is: every remote command that runs one of these scripts also writes this file to
+# /usr/local/lib/honeydue/k3s/lib.sh (components/k3s_node.py: lib_file(), added by script_command and by
+# converge_files), so a script finds it there whether it runs from the command's temp file or from that
+# directory (converge.sh). Scripts source "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh";
+# HONEYDUE_ROOT (unset on nodes) prefixes every path, so tests install it into their throwaway root
+# exactly as a node gets it.
+#
+# A script names itself and its env file (load_env '<name>.sh [%s]' <env path>): run from the remote
+# command's temp file its $0 is a meaningless temp name, and every message starts with the script's name
+# and the node's ([%s] takes NODE_NAME), so a failed step says where it failed.
+#
+# The scripts that source it already run with these; repeated so the library never runs without them.
+set -euo pipefail
+
+# Globals set here, read by the scripts: root (the HONEYDUE_ROOT prefix) and env_file.
+
+# Read the env file at $2 (under HONEYDUE_ROOT). $1: the printf format of the messages' prefix.
+load_env() {
+    msg_format=$1
+    root=${HONEYDUE_ROOT:-}
+    env_file=$root$2
+    [[ -r $env_file ]] || { echo "${1%% *}: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+    # Rendered by components/k3s_node.py (render_env): assignments only, every value shell-quoted.
+    # shellcheck source=/dev/null
+    . "$env_file"
+}
+
+# Read the env file of the agent a script on server 1 acts for, named by HONEYDUE_ENV_FILE (the remote
+# command sets it). $1: as for load_env.
+load_agent_env() {
+    [[ -n ${HONEYDUE_ENV_FILE:-} ]] ||
+        { echo "${1%% *}: HONEYDUE_ENV_FILE is not set; the remote command names the agent's env file" >&2; exit 1; }
+    load_env "$1" "$HONEYDUE_ENV_FILE"
+}
+
+# The format is the calling script's own constant (load_env's $1); the node name is only an argument.
+# shellcheck disable=SC2059
+say() { printf "$msg_format: %s\n" "$NODE_NAME" "$*"; }
+# shellcheck disable=SC2059
+die() { printf "$msg_format: ERROR: %s\n" "$NODE_NAME" "$*" >&2; exit 1; }
+
+# The unit of this node: the official installer names the unit of INSTALL_K3S_EXEC=agent k3s-agent.
+k3s_unit() {
+    if [[ $ROLE == agent ]]; then echo k3s-agent; else echo k3s; fi
+}
+
+# The installed release, or nothing when k3s is not installed.
+installed_version() {
+    command -v k3s >/dev/null 2>&1 || return 0
+    k3s --version | awk 'NR == 1 { print $3 }'
+}
+
+# The checksum of everything K3s reads as config: config.yaml and its drop-ins. install.sh compares it
+# with the one recorded after the last (re)start; upgrade.sh's restart applies the current config too.
+config_checksum() {
+    (
+        cd "$root/etc/rancher/k3s"
+        shopt -s nullglob
+        sha256sum config.yaml config.yaml.d/*.yaml
+    ) | sha256sum | cut -d' ' -f1
+}
+
+installer=""
+# Install (not start) K3S_VERSION with the install script of the release tag itself, not get.k3s.io's
+# moving one, so a re-run years later installs the same way. '+' is encoded as it is in GitHub's tag URLs.
+run_installer() {
+    local url="https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION//+/%2B}/install.sh" k3s_command=server
+    [[ $ROLE != agent ]] || k3s_command=agent
+    # The downloaded installer is not left behind, whatever happens after.
+    trap 'rm -f ${installer:+"$installer"}' EXIT
+    installer=$(mktemp)
+    say "installing k3s $K3S_VERSION (installer $url)"
+    curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"
+    # The installer only installs the binary and the unit: the caller starts it (install.sh retries the
+    # start that can meet etcd's learner limit in one place). Everything else comes from config.yaml, so
+    # re-running the installer cannot drop a flag that was only given on its command line.
+    INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
+}
