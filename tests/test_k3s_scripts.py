@@ -383,7 +383,7 @@ def test_wait_ready_times_out_naming_the_node_and_the_last_condition(make_node: 
 
     assert time.monotonic() - started < 5
     assert "node honeydue-2 not Ready after 1s" in err
-    assert "last seen: Ready=False KubeletNotReady container runtime network not ready" in err
+    assert f"last seen: kubelet {NEW}, Ready=False KubeletNotReady container runtime network not ready" in err
 
 
 def test_wait_ready_reports_an_unreachable_api_server(make_node: Callable[..., Node]) -> None:

@@ -18,35 +18,12 @@ load_agent_env 'agent-ready.sh [%s]'
 
 # Written by agent-drain.sh when it cordoned the agent for an upgrade.
 marker=$root/var/lib/honeydue/agents/$NODE_NAME.upgrade
-wanted="Ready"
-[[ ! -e $marker ]] || wanted="Ready at $K3S_VERSION"
-
-# kubelet version first: the condition's message is free text and goes last, into the final read variable.
-query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'
-deadline=$((SECONDS + READY_TIMEOUT))
-last="no answer from the API server"
-while :; do
-    if out=$(k3s kubectl get node "$NODE_NAME" --request-timeout=10s -o jsonpath="$query" 2>&1); then
-        IFS='|' read -r version status reason message <<<"$out"
-        # The kubelet reports the new version only once it restarted on the new binary.
-        if [[ $status == True && (! -e $marker || $version == "$K3S_VERSION") ]]; then
-            break
-        fi
-        last="kubelet ${version:-?}, Ready=${status:-<no condition yet>} ${reason} ${message}"
-    else
-        # NotFound until the agent's kubelet registers, connection refused while the API server restarts.
-        last=$(tail -n 1 <<<"$out")
-    fi
-    if ((SECONDS >= deadline)); then
-        die "node $NODE_NAME not $wanted after ${READY_TIMEOUT}s; last seen: $last"
-    fi
-    sleep "$POLL_INTERVAL"
-done
-
 if [[ -e $marker ]]; then
+    wait_node_ready "$K3S_VERSION"
     k3s kubectl uncordon "$NODE_NAME"
     rm -f "$marker"
     say "node $NODE_NAME is Ready at $K3S_VERSION and uncordoned"
 else
-    say "node $NODE_NAME is Ready (kubelet $version)"
+    wait_node_ready ""  # any release
+    say "node $NODE_NAME is Ready (kubelet $node_version)"
 fi

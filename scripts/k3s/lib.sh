@@ -81,3 +81,31 @@ run_installer() {
     # re-running the installer cannot drop a flag that was only given on its command line.
     INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
 }
+
+# Wait until NODE_NAME reports Ready, at most READY_TIMEOUT seconds, asking the API server through
+# `k3s kubectl` (a server's own, or server 1's for an agent). $1: a release the kubelet must also run
+# (empty: any); the kubelet reports a new release only once it restarted on the new binary. $2: a note
+# for the timeout message. Sets node_version. On timeout it names the node, what was wanted and the last
+# state seen, so a failed deploy says why without an SSH session.
+wait_node_ready() {
+    local want=${1:-} note=${2:-} out status reason message last="no answer from the API server"
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    # kubelet version first: the condition's message is free text and goes last, into the final variable.
+    local query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'
+    while :; do
+        if out=$(k3s kubectl get node "$NODE_NAME" --request-timeout=10s -o jsonpath="$query" 2>&1); then
+            IFS='|' read -r node_version status reason message <<<"$out"
+            if [[ $status == True && (-z $want || $node_version == "$want") ]]; then
+                return 0
+            fi
+            last="kubelet ${node_version:-?}, Ready=${status:-<no condition yet>} ${reason} ${message}"
+        else
+            # NotFound until the kubelet registers, connection refused while the API server (re)starts.
+            last=$(tail -n 1 <<<"$out")
+        fi
+        if ((SECONDS >= deadline)); then
+            die "node $NODE_NAME not Ready${want:+ at $want} after ${READY_TIMEOUT}s${note:+ $note}; last seen: $last"
+        fi
+        sleep "$POLL_INTERVAL"
+    done
+}

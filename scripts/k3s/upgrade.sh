@@ -37,28 +37,6 @@ install_release() {
     config_checksum >"$checksum_file"
 }
 
-# Ready at the new version: the kubelet reports its version only after it restarted on the new binary.
-wait_ready() {
-    local query out version status reason message last="no answer from the API server"
-    local deadline=$((SECONDS + READY_TIMEOUT))
-    query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'
-    while :; do
-        if out=$(k3s kubectl get node "$NODE_NAME" --request-timeout=10s -o jsonpath="$query" 2>&1); then
-            IFS='|' read -r version status reason message <<<"$out"
-            if [[ $status == True && $version == "$K3S_VERSION" ]]; then
-                return 0
-            fi
-            last="kubelet ${version:-?}, Ready=${status:-<no condition yet>} ${reason} ${message}"
-        else
-            last=$(tail -n 1 <<<"$out")
-        fi
-        if ((SECONDS >= deadline)); then
-            die "node $NODE_NAME not Ready at $K3S_VERSION after ${READY_TIMEOUT}s (it stays cordoned); last seen: $last"
-        fi
-        sleep "$POLL_INTERVAL"
-    done
-}
-
 current=$(installed_version)
 [[ -n $current ]] || die "k3s is not installed on $NODE_NAME; install.sh installs it, upgrade.sh only changes versions"
 if [[ $current == "$K3S_VERSION" && ! -e $marker ]]; then
@@ -91,7 +69,7 @@ else
     say "finishing the upgrade to $K3S_VERSION recorded in $marker"
 fi
 
-wait_ready
+wait_node_ready "$K3S_VERSION" "(it stays cordoned)"
 k3s kubectl uncordon "$NODE_NAME"
 rm -f "$marker"
 say "k3s $K3S_VERSION is running and $NODE_NAME is Ready and uncordoned"
