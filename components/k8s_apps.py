@@ -257,6 +257,24 @@ def _pre_stop() -> dict[str, Any]:
     return {"preStop": {"sleep": {"seconds": 5}}}
 
 
+def _served_app(
+    spec: AppsSpec, name: str, replicas: int, container: Manifest, volumes: list[Manifest]
+) -> list[Manifest]:
+    """What api and admin share around their container: ServiceAccount, a Deployment spread across nodes
+    that rolls without dropping capacity, a Service on port 80, and a budget that keeps serving through
+    a drain."""
+    pod = _pod_spec(name, container, volumes, APP_UID)
+    pod["topologySpreadConstraints"] = _spread(spec, name)
+    return [
+        service_account(spec, name),
+        _deployment(spec, name, replicas, _surge_one(), pod),
+        _service(spec, name, 80, "http"),
+        # maxUnavailable 1 rather than minAvailable replicas-1: the same budget at 3 replicas, and it
+        # follows any replica count without a second number to keep in step.
+        _pdb(spec, name, {"maxUnavailable": 1}),
+    ]
+
+
 def api_objects(spec: AppsSpec) -> list[Manifest]:
     """ServiceAccount, Deployment, Service and PodDisruptionBudget of the api."""
     container = {
@@ -275,16 +293,7 @@ def api_objects(spec: AppsSpec) -> list[Manifest]:
         # Go spills large multipart bodies to os.TempDir().
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    pod = _pod_spec(API, container, [_empty_dir("tmp", "512Mi")], APP_UID)
-    pod["topologySpreadConstraints"] = _spread(spec, API)
-    return [
-        service_account(spec, API),
-        _deployment(spec, API, spec.api_replicas, _surge_one(), pod),
-        _service(spec, API, 80, "http"),
-        # maxUnavailable 1 rather than minAvailable replicas-1: the same budget at 3 replicas, and it
-        # follows any replica count without a second number to keep in step.
-        _pdb(spec, API, {"maxUnavailable": 1}),
-    ]
+    return _served_app(spec, API, spec.api_replicas, container, [_empty_dir("tmp", "512Mi")])
 
 
 def admin_objects(spec: AppsSpec) -> list[Manifest]:
@@ -312,14 +321,7 @@ def admin_objects(spec: AppsSpec) -> list[Manifest]:
         ],
     }
     volumes = [_empty_dir("tmp", "128Mi"), _empty_dir("next-cache", "512Mi")]
-    pod = _pod_spec(ADMIN, container, volumes, APP_UID)
-    pod["topologySpreadConstraints"] = _spread(spec, ADMIN)
-    return [
-        service_account(spec, ADMIN),
-        _deployment(spec, ADMIN, spec.admin_replicas, _surge_one(), pod),
-        _service(spec, ADMIN, 80, "http"),
-        _pdb(spec, ADMIN, {"maxUnavailable": 1}),
-    ]
+    return _served_app(spec, ADMIN, spec.admin_replicas, container, volumes)
 
 
 def worker_objects(spec: AppsSpec) -> list[Manifest]:
