@@ -22,7 +22,7 @@ import yaml
 from components.yaml_text import dump_readable
 from offline.critical_path import CriticalPath, critical_path_or_reason
 from offline.graph import overview_dot, resources_dot
-from offline.harness import UNKNOWN, Plan, Registration, SecretValue, Unknown
+from offline.harness import Plan, Registration, SecretValue, Unknown
 
 STACK_URN_PART = "pulumi:pulumi:Stack"
 
@@ -156,6 +156,3 @@ def write_plan(plan: Plan, out: Path, *, render_graph: bool = True) -> list[Path
             subprocess.run(["dot", f"-T{fmt}", "-o", str(target), str(out / f"{source}.dot")], check=True)
             written.append(target)
     return written
-
-
-__all__ = ["UNKNOWN", "write_plan"]

@@ -25,12 +25,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pulumi.runtime import rpc
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 FORMAT_VERSION = 1
-# The wire encoding of special values (pulumi/sdk/go/common/resource/properties.go).
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+# The wire encoding of special values, as the SDK defines it.
+SIG_KEY = rpc._special_sig_key
+SECRET_SIG = rpc._special_secret_sig
+UNKNOWN_STRING = rpc.UNKNOWN
 
 
 def _wire(value: Any, harness: Any, redact: Any) -> Any:
