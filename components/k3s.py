@@ -25,7 +25,7 @@ from components.config_checks import k3s_upgrade
 from components.config_model import K3sConfig
 from components.k3s_agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s_node import EtcdS3Settings, K3sNodeSettings, RemoteFile, node_env, node_files, script_command
-from components.k3s_steps import STEP_TIMEOUTS, step_options, step_text
+from components.k3s_steps import STEP_TIMEOUTS, cluster_settings, step_options, step_text
 from components.kubeconfig import api_server_url, rewrite_server
 from components.nodes import Node
 
@@ -75,12 +75,7 @@ def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: lis
         external_ips=(public_v4[index],),
         tls_sans=tuple([*public_v4, *public_v6, *(s.node.private_ip for s in servers)])
         + ((cfg.api_dns_name,) if cfg.api_dns_name else ()),
-        cluster_cidr=cfg.cluster_cidr,
-        service_cidr=cfg.service_cidr,
-        kube_proxy_mode=cfg.kube_proxy_mode,
-        flannel_backend=cfg.flannel_backend,
-        etcd_snapshot_schedule=cfg.etcd_snapshot_schedule,
-        etcd_snapshot_retention=cfg.etcd_snapshot_retention,
+        **cluster_settings(cfg),
         etcd_s3=None
         if s3 is None
         else EtcdS3Settings(
@@ -91,7 +86,6 @@ def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: lis
             access_key=s3.access_key.value,
             secret_key=s3.secret_key.value,
         ),
-        version=cfg.version,
     )
 
 

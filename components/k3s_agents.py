@@ -24,7 +24,7 @@ import pulumi_command as command
 from components import k3s_node
 from components.config_model import K3sConfig
 from components.k3s_node import K3sNodeSettings, RemoteFile, agent_env_path, node_env, node_files
-from components.k3s_steps import step_options, step_text
+from components.k3s_steps import cluster_settings, step_options, step_text
 from components.kubeconfig import api_server_url
 from components.nodes import Node
 
@@ -65,15 +65,9 @@ def agent_settings(cfg: K3sConfig, agent: Node, join_via: Node, public_ipv4: str
         # IPv4 only, as on the servers: the cluster is single-stack IPv4 inside.
         external_ips=(public_ipv4,),
         tls_sans=(),
-        cluster_cidr=cfg.cluster_cidr,
-        service_cidr=cfg.service_cidr,
-        kube_proxy_mode=cfg.kube_proxy_mode,
-        flannel_backend=cfg.flannel_backend,
-        etcd_snapshot_schedule=cfg.etcd_snapshot_schedule,
-        etcd_snapshot_retention=cfg.etcd_snapshot_retention,
+        **cluster_settings(cfg),
         # Snapshots are the servers' business: an agent never holds the S3 keys.
         etcd_s3=None,
-        version=cfg.version,
     )
 
 

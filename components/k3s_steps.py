@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 
+from components.config_model import K3sConfig
 from components.k3s_node import RemoteFile, script_command
 
 # Bounds of each remote step (a booting server, a drain); the scripts have their own, shorter timeouts.
@@ -30,3 +33,16 @@ def step_options(
         ignore_changes=[first_boot] if first_boot else None,
         additional_secret_outputs=["stdout", "stderr"] if secret else None,
     )
+
+
+def cluster_settings(cfg: K3sConfig) -> dict[str, Any]:
+    """The K3sNodeSettings fields every node, server or agent, takes unchanged from the cluster config."""
+    return {
+        "cluster_cidr": cfg.cluster_cidr,
+        "service_cidr": cfg.service_cidr,
+        "kube_proxy_mode": cfg.kube_proxy_mode,
+        "flannel_backend": cfg.flannel_backend,
+        "etcd_snapshot_schedule": cfg.etcd_snapshot_schedule,
+        "etcd_snapshot_retention": cfg.etcd_snapshot_retention,
+        "version": cfg.version,
+    }
