@@ -4,9 +4,9 @@ import pulumi
 
 from components import naming
 from components.adoption import check_adoption, register_adoption
-from components.apps import Apps, AppsArgs, OriginTls, apps_spec
-from components.config import load_from_pulumi
-from components.edge import (
+from components.config.load import load_from_pulumi
+from components.edge.ranges import cloudflare_edge_ranges
+from components.edge.zone import (
     EdgeDns,
     EdgeDnsArgs,
     EdgeTls,
@@ -15,14 +15,14 @@ from components.edge import (
     OriginCertificateArgs,
     cloudflare_zone_id,
 )
-from components.edge_ranges import cloudflare_edge_ranges
-from components.firewall import NodeFirewall, NodeFirewallArgs, checked_rules, firewall_policy
-from components.firewall_sync import FirewallSync, FirewallSyncArgs, FirewallTarget
-from components.k3s import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
-from components.nodes import Nodes, NodesArgs
+from components.firewall.component import NodeFirewall, NodeFirewallArgs, checked_rules, firewall_policy
+from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
+from components.hetzner.nodes import Nodes, NodesArgs
+from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
+from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
+from components.k8s.traefik import Traefik, TraefikArgs
 from components.outputs import export_outputs
 from components.providers import make_providers
-from components.traefik import Traefik, TraefikArgs
 
 config = load_from_pulumi()
 check_adoption(config)
@@ -108,8 +108,6 @@ apps = Apps(
             node_cidrs=(config.nodes.private_network_cidr,),
             tls_secret_name=tls_secret_name,
         ),
-        apps=config.apps,
-        services=config.services,
         origin_tls=None
         if origin is None
         else OriginTls(certificate_pem=origin.certificate_pem, private_key_pem=origin.private_key_pem),

@@ -13,7 +13,7 @@ either:
 * More workloads go through the same app model as api/admin/worker: each copy is the AppsSpec of
   prod with another namespace (`honeydue-xNN`), and its Namespace plus the objects of the
   `api_objects`, `admin_objects` and `worker_objects` builders (ServiceAccount, Deployment, Service,
-  PodDisruptionBudget) are registered with `create_object`, ordered in the phases of `components.apps`,
+  PodDisruptionBudget) are registered with `create_object`, ordered in the phases of `components.k8s.apps`,
   through the cluster's provider. One copy = 3 workloads.
 """
 
@@ -28,12 +28,12 @@ from unittest import mock
 import pulumi
 
 import components.config
-from components import k8s_manifests as manifests
 from components.anatomy import child_options
-from components.apps import PHASE_OF, PHASES, apps_spec
-from components.config_model import StackConfig
-from components.k3s import K3sCluster
-from components.k8s_objects import create_object
+from components.config.model import StackConfig
+from components.k3s.cluster import K3sCluster
+from components.k8s import manifests
+from components.k8s.apps import PHASE_OF, PHASES, apps_spec
+from components.k8s.objects import create_object
 from components.providers import Providers
 from offline.harness import PROGRAM, declared_config
 
@@ -41,7 +41,7 @@ WORKLOADS_PER_COPY = 3
 
 
 class ExtraApps(pulumi.ComponentResource):
-    """api, admin and worker of one more AppsSpec (another namespace), as `components.apps` registers them."""
+    """api, admin and worker of one more AppsSpec (another namespace), as `components.k8s.apps` registers them."""
 
     def __init__(self, name: str, spec: manifests.AppsSpec, opts: pulumi.ResourceOptions) -> None:
         super().__init__("honeydue:bench:ExtraApps", name, None, opts)
@@ -91,7 +91,7 @@ def program(agents: int, app_copies: int) -> Callable[[], None]:
     extra_servers = 0 if agents_through_config() else agents
 
     def run() -> None:
-        real_load = components.config.load_from_pulumi
+        real_load = components.config.load.load_from_pulumi
 
         def load() -> StackConfig:
             config = real_load()
@@ -99,7 +99,7 @@ def program(agents: int, app_copies: int) -> Callable[[], None]:
             return replace(config, nodes=nodes)
 
         # __main__.py imports load_from_pulumi by name when it runs, so it picks this one up.
-        with mock.patch.object(components.config, "load_from_pulumi", load):
+        with mock.patch.object(components.config.load, "load_from_pulumi", load):
             namespace = runpy.run_path(str(PROGRAM), run_name="__main__")
         if not app_copies:
             return
@@ -117,7 +117,7 @@ def program(agents: int, app_copies: int) -> Callable[[], None]:
             providers=[cluster.provider, providers.random], depends_on=[cluster.first_server_ready]
         )
         for copy in range(1, app_copies + 1):
-            ns = f"{spec.namespace}-x{copy:02d}"
-            ExtraApps(ns, replace(spec, namespace=ns), opts)
+            ns = f"{spec.apps.namespace}-x{copy:02d}"
+            ExtraApps(ns, replace(spec, apps=replace(spec.apps, namespace=ns)), opts)
 
     return run

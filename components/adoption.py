@@ -13,11 +13,11 @@ from collections.abc import Mapping
 import pulumi
 
 from components import naming
-from components.config import ConfigError
-from components.config_model import StackConfig
-from components.edge_dns import EdgeDnsArgs, dns_records
-from components.edge_tls import zone_settings
-from components.nodes import agent_name, agent_spread_group_names, operator_key_name
+from components.config.load import ConfigError
+from components.config.model import StackConfig
+from components.edge.dns import EdgeDnsArgs, dns_records
+from components.edge.tls import zone_settings
+from components.hetzner.nodes import agent_name, agent_spread_group_names, operator_key_name
 
 ADOPTABLE_TYPES = frozenset(
     {

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pulumi
 
-from components.apps import Apps
-from components.config_model import StackConfig
-from components.k3s import K3sCluster
-from components.nodes import Nodes
+from components.config.model import StackConfig
+from components.hetzner.nodes import Nodes
+from components.k3s.cluster import K3sCluster
+from components.k8s.apps import Apps
 
 
 def export_outputs(

@@ -11,7 +11,7 @@ import pulumi_hcloud as hcloud
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components.config_model import Credentials
+from components.config.model import Credentials
 
 
 @dataclass(frozen=True)

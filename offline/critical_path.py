@@ -128,12 +128,12 @@ ESTIMATES: tuple[Estimate, ...] = (
     Estimate(step="Hetzner server create", type="hcloud:index/server:Server", seconds=35,
              basis="create_server action until 'running' (~10-20 s), then the attach_to_network and "
                    "change_protection actions the provider polls: 30-40 s for a server with a network"),
-    # --- K3s over SSH (components/k3s.py; scripts/k3s/*.sh) ----------------------------------------
+    # --- K3s over SSH (components/k3s/cluster.py; scripts/k3s/*.sh) ----------------------------------------
     Estimate(step="boot + cloud-init first boot", type="command:remote:Command", name="*-cloud-init", seconds=70,
              basis="sshd of Ubuntu 24.04 answers ~15-20 s after 'running' (dial_error_limit=-1 retries), then "
                    "`cloud-init status --wait`: package_update (apt-get update, ~10-20 s on Hetzner's mirror), "
                    "ufw (preinstalled on Ubuntu cloud images) and the firewall script; 60-90 s after create"),
-    # Agents (components/k3s_agents.py): before the server rows, whose name patterns they would match too.
+    # Agents (components/k3s/agents.py): before the server rows, whose name patterns they would match too.
     Estimate(step="agent: install K3s, join", type="command:remote:Command", name="*-agent-*-install", seconds=30,
              basis="download as a server's; `k3s agent` registers with the API, no etcd to join: ~15-25 s"),
     Estimate(step="agent: wait for node Ready", type="command:remote:Command", name="*-agent-*-ready", seconds=15,

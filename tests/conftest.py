@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.config import NAMESPACE, load_stack_config
-from components.config_model import StackConfig
+from components.config.load import NAMESPACE, load_stack_config
+from components.config.model import StackConfig
 from offline.harness import Plan, run_program, stack_config
 
 PREFIX = NAMESPACE + ":"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.adoption import ADOPTABLE_TYPES, adoptable_names
-from components.config import ConfigError
+from components.config.load import ConfigError
 from offline.harness import Plan, run_program
 from tests.conftest import load_prod
 

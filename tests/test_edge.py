@@ -11,8 +11,8 @@ import pulumi_cloudflare as cloudflare
 import pulumi_tls as tls
 import pytest
 
-from components.config_model import SslMode
-from components.edge import (
+from components.config.model import SslMode
+from components.edge.zone import (
     EdgeDns,
     EdgeDnsArgs,
     EdgeTls,

@@ -16,7 +16,7 @@ from typing import Literal
 
 import pytest
 
-from components.firewall_rules import FirewallPolicy, FirewallRule, node_firewall_rules, permits, render_ufw_script
+from components.firewall.rules import FirewallPolicy, FirewallRule, node_firewall_rules, permits, render_ufw_script
 from tests import netns_lab
 from tests.netns_lab import Lab, Probe
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.firewall_rules import (
+from components.firewall.rules import (
     ANYWHERE,
     FirewallPolicy,
     FirewallRule,

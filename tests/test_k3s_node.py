@@ -1,4 +1,4 @@
-"""Pure tests of components/k3s_node.py: config.yaml, the env file, and the remote command text run for real."""
+"""Pure tests of components/k3s/node.py: config.yaml, the env file, and the remote command text run for real."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.k3s_node import (
+from components.k3s.node import (
     CONFIG_PATH,
     ENV_PATH,
     LIB_DIR,
@@ -21,7 +21,6 @@ from components.k3s_node import (
     SCRIPTS_DIR,
     EtcdS3Settings,
     K3sNodeSettings,
-    RemoteFile,
     agent_env_path,
     cluster_flags,
     config_warnings,
@@ -30,11 +29,11 @@ from components.k3s_node import (
     lib_file,
     node_env,
     node_files,
-    remote_command,
     render_env,
     script,
     script_command,
 )
+from components.remote import RemoteFile, remote_command
 
 TOKEN = "K10-token"
 PRIVATE = ("10.0.1.2", "10.0.1.3", "10.0.1.4")

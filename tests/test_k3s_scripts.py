@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from components.k3s_node import (
+from components.k3s.node import (
     K3sNodeSettings,
     converge_files,
     k3s_config_yaml,

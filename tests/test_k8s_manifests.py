@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.k8s_apps import REDIS_START
-from components.k8s_manifests import (
+from components.k8s.manifests import (
     SECRET_KEYS,
     AppsSpec,
     all_objects,
@@ -28,31 +27,19 @@ from components.k8s_manifests import (
     redis_url,
     worker_objects,
 )
-from components.traefik_values import helm_chart_config, traefik_values
+from components.k8s.traefik_values import helm_chart_config, traefik_values
+from components.k8s.workloads import REDIS_START
+from tests.conftest import load_prod
 from tests.validators import require_tool
 
+# The prod config (Pulumi.prod.yaml with placeholder secrets), as the program builds the spec from it.
+PROD = load_prod()
 FLEXIBLE = AppsSpec(
-    namespace="honeydue",
-    domain="honeydue.app",
-    api_hostname="api.honeydue.app",
-    admin_hostname="admin.honeydue.app",
-    api_image="ghcr.io/honeydue/api:v1.42.0",
-    admin_image="ghcr.io/honeydue/admin:v1.42.0",
-    worker_image="ghcr.io/honeydue/worker:v1.42.0",
-    redis_image="docker.io/library/redis:7.4.2-alpine",
-    api_replicas=3,
-    admin_replicas=2,
-    api_startup_failure_threshold=48,
-    admin_startup_failure_threshold=24,
-    redis_storage_size="5Gi",
+    apps=PROD.apps,
+    services=PROD.services,
     cluster_cidr="10.42.0.0/16",
     node_cidrs=("10.0.0.0/16",),
     tls_secret_name=None,
-    smtp_host="smtp.fastmail.com",
-    smtp_port=587,
-    b2_bucket="honeydue-uploads",
-    b2_endpoint="s3.eu-central-003.backblazeb2.com",
-    b2_region="eu-central-003",
 )
 STRICT = replace(FLEXIBLE, tls_secret_name="honeydue-origin-tls")
 MODES = pytest.mark.parametrize("spec", [FLEXIBLE, STRICT], ids=["flexible", "strict"])
@@ -116,7 +103,7 @@ def test_every_object_is_named_namespaced_and_carries_the_recommended_labels(spe
         if obj["kind"] == "Namespace":
             assert "namespace" not in meta
         else:
-            assert meta["namespace"] in (spec.namespace, "kube-system"), obj["kind"]
+            assert meta["namespace"] in (spec.apps.namespace, "kube-system"), obj["kind"]
         for key in RECOMMENDED:
             assert meta["labels"][f"app.kubernetes.io/{key}"], (obj["kind"], meta["name"], key)
         assert meta["labels"]["app.kubernetes.io/part-of"] == "honeydue"
@@ -197,7 +184,8 @@ def test_admin_probes_use_root_path_never_admin_and_startup_threshold_24() -> No
 
 @pytest.mark.parametrize("replicas", [1, 3, 7])
 def test_worker_is_a_singleton_recreated_never_rolled(replicas: int) -> None:
-    objects = worker_objects(replace(FLEXIBLE, api_replicas=replicas, admin_replicas=replicas))
+    apps = replace(FLEXIBLE.apps, api_replicas=replicas, admin_replicas=replicas)
+    objects = worker_objects(replace(FLEXIBLE, apps=apps))
     deployment = find(objects, "Deployment", "worker")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}

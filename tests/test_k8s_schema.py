@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.k8s_manifests import AppsSpec, all_objects
-from components.traefik_values import helm_chart_config
+from components.k8s.manifests import AppsSpec, all_objects
+from components.k8s.traefik_values import helm_chart_config
 from tests.test_k8s_manifests import CLOUDFLARE, FLEXIBLE, STRICT
 
 K8S_VERSION = "1.34.0"
@@ -64,7 +64,7 @@ def test_strict_validation_rejects_an_unknown_field(tmp_path: Path) -> None:
 
 
 def test_a_different_replica_count_still_validates(tmp_path: Path) -> None:
-    objects = all_objects(replace(FLEXIBLE, api_replicas=1, admin_replicas=5))
+    objects = all_objects(replace(FLEXIBLE, apps=replace(FLEXIBLE.apps, api_replicas=1, admin_replicas=5)))
     assert validate(dump(objects, tmp_path)).returncode == 0
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
-from components.firewall import checked_rules, firewall_policy
-from components.firewall_rules import hcloud_rules
-from components.nodes import (
+from components.firewall.component import checked_rules, firewall_policy
+from components.firewall.rules import hcloud_rules
+from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
+from components.hetzner.nodes import (
     SERVER_IGNORE_CHANGES,
     agent_private_ip,
     agent_spread_group_names,
@@ -127,7 +127,7 @@ def test_web_ports_follow_origin_lockdown(prod_plan: Plan) -> None:
 
 
 def test_a_public_private_network_is_rejected_before_anything_is_created() -> None:
-    from components.config import ConfigError
+    from components.config.load import ConfigError
 
     with pytest.raises(ConfigError, match=r"honeydue:privateNetworkCidr:.*private"):
         load_prod({"privateNetworkCidr": "8.8.0.0/16", "privateSubnetCidr": "8.8.1.0/24"})
@@ -157,7 +157,7 @@ def test_node_scripts_pass_shellcheck(prod_plan: Plan, tmp_path: Path) -> None:
 def test_user_data_stays_under_the_hetzner_limit_with_real_sized_keys() -> None:
     config = load_prod()
     rules = checked_rules(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
-    from components.firewall_rules import render_ufw_script
+    from components.firewall.rules import render_ufw_script
 
     real_sized_key = (
         "-----BEGIN OPENSSH PRIVATE KEY-----\n" + ("A" * 70 + "\n") * 6 + "-----END OPENSSH PRIVATE KEY-----\n"

@@ -20,7 +20,7 @@ WORKER = "worker"
 READINESS_EXEMPT = {
     ("Deployment", WORKER): (
         "the Asynq worker exposes no endpoint and its image has no shell, so nothing could observe its "
-        "health; no Service routes to it, so readiness would gate nothing (components/k8s_apps.py)"
+        "health; no Service routes to it, so readiness would gate nothing (components/k8s/workloads.py)"
     ),
 }
 RESOURCE_FIELDS = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))

@@ -16,7 +16,7 @@ kubeconfig=$root/etc/rancher/k3s/k3s.yaml
 cat "$kubeconfig"
 EOF
 """
-# As components/k3s.py registers honeydue-k3s-kubeconfig.
+# As components/k3s/cluster.py registers honeydue-k3s-kubeconfig.
 SAFE = {"create": FETCH, "logging": "none", "addPreviousOutputInEnv": False}
 SECRET_OUTPUTS = ("stdout", "stderr", "connection")
 

@@ -13,7 +13,7 @@ CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SECRET_OUTPUTS = ("data", "stringData")
-# As components/k8s_manifests.py renders honeydue-config.
+# As components/k8s/manifests.py renders honeydue-config.
 PROD_CONFIG = {
     "ADMIN_URL": "https://admin.honeydue.app",
     "B2_BUCKET": "honeydue-uploads",

@@ -35,7 +35,7 @@ def workload(
 
 HTTP = [{"name": "http", "containerPort": 8080}]
 API = workload("api", {"ports": HTTP, "resources": RESOURCES, "readinessProbe": PROBE})
-# As components/k8s_apps.py renders it: no ports, no probes.
+# As components/k8s/workloads.py renders it: no ports, no probes.
 WORKER = workload("worker", {"resources": RESOURCES}, replicas=1, strategy="Recreate")
 
 

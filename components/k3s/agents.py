@@ -21,12 +21,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
-from components import k3s_node
-from components.config_model import K3sConfig
-from components.k3s_node import K3sNodeSettings, RemoteFile, agent_env_path, node_env, node_files
-from components.k3s_steps import cluster_settings, step_options, step_text
-from components.kubeconfig import api_server_url
-from components.nodes import Node
+from components.config.model import K3sConfig
+from components.hetzner.nodes import Node
+from components.k3s import node as k3s_node
+from components.k3s.kubeconfig import api_server_url
+from components.k3s.node import K3sNodeSettings, agent_env_path, node_env, node_files
+from components.k3s.steps import cluster_settings, step_options, step_text
+from components.remote import RemoteFile
 
 
 @dataclass(frozen=True, kw_only=True)

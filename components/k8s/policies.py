@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.k8s_apps import (
+from components.k8s.spec import (
     ADMIN,
     ADMIN_PORT,
     API,
@@ -40,16 +40,16 @@ def _policy(spec: AppsSpec, name: str, pod_selector: dict[str, Any], body: dict[
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": metadata(name, spec.namespace, labels(PART_OF, "network-policy", spec.namespace)),
+        "metadata": metadata(name, spec.apps.namespace, labels(PART_OF, "network-policy", spec.apps.namespace)),
         "spec": {"podSelector": pod_selector} | body,
     }
 
 
 def _pods(spec: AppsSpec, *names: str) -> dict[str, Any]:
     if len(names) == 1:
-        return {"matchLabels": selector(names[0], spec.namespace)}
+        return {"matchLabels": selector(names[0], spec.apps.namespace)}
     return {
-        "matchLabels": {"app.kubernetes.io/instance": spec.namespace},
+        "matchLabels": {"app.kubernetes.io/instance": spec.apps.namespace},
         "matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": list(names)}],
     }
 
@@ -130,7 +130,7 @@ def network_policies(spec: AppsSpec) -> list[Manifest]:
                 "policyTypes": ["Egress"],
                 "egress": [
                     {"to": [{"podSelector": _pods(spec, REDIS)}], "ports": _tcp(REDIS_PORT)},
-                    {"to": [_internet(spec)], "ports": _tcp(POSTGRES_PORT, spec.smtp_port, HTTPS_PORT)},
+                    {"to": [_internet(spec)], "ports": _tcp(POSTGRES_PORT, spec.services.smtp_port, HTTPS_PORT)},
                 ],
             },
         ),

@@ -6,8 +6,9 @@ from typing import Any
 
 import pulumi
 
-from components.config_model import K3sConfig
-from components.k3s_node import RemoteFile, script_command
+from components.config.model import K3sConfig
+from components.k3s.node import script_command
+from components.remote import RemoteFile
 
 # Bounds of each remote step (a booting server, a drain); the scripts have their own, shorter timeouts.
 STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_hcloud as hcloud
 
-from components.config import ConfigError
-from components.config_model import K3sConfig, NodesConfig
-from components.firewall_rules import (
+from components.config.load import ConfigError
+from components.config.model import K3sConfig, NodesConfig
+from components.firewall.rules import (
     FirewallPolicy,
     FirewallRule,
     hcloud_rules,

@@ -1,115 +1,40 @@
 """The Honeydue workloads as plain Kubernetes manifests: api, admin, worker and redis.
 
 Pure data, no Pulumi: every builder takes an `AppsSpec` and returns dicts with camelCase keys exactly as
-`kubectl apply` takes them. `components.k8s_manifests` is the public entry point and re-exports these.
+`kubectl apply` takes them. `components.k8s.manifests` is the public entry point.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-Manifest = dict[str, Any]
-
-PART_OF = "honeydue"
-API, ADMIN, WORKER, REDIS = "api", "admin", "worker", "redis"
-CONFIGMAP = "honeydue-config"
-APP_SECRET = "honeydue-app"
-REDIS_SECRET = "honeydue-redis"
-REGISTRY_SECRET = "honeydue-registry"
-
-API_PORT = 8080
-ADMIN_PORT = 3000
-REDIS_PORT = 6379
-# The api, admin and worker images are expected to run as any non-root uid (distroless `nonroot` is
-# 65532). A numeric uid is required: with runAsNonRoot the kubelet refuses a non-numeric image USER
-# such as Next.js's `nextjs`, since it cannot prove it is not root.
-APP_UID = 65532
-# The official redis image's `redis` user; as non-root its entrypoint skips the chown/gosu dance.
-REDIS_UID = 999
-# Spread over the startup probe's period: failureThreshold × 5 s is the startup budget
-# (api: 48 × 5 s = 240 s, the advisory-lock migration; admin: 24 × 5 s = 120 s).
-STARTUP_PERIOD_SECONDS = 5
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppsSpec:
-    """Plain values the Kubernetes layer is built from (the component maps stack config onto it)."""
-
-    namespace: str
-    """Namespace of every workload (honeydue)."""
-    domain: str
-    """Apex domain; the apex and www serve the api's landing page."""
-    api_hostname: str
-    """Hostname of the api."""
-    admin_hostname: str
-    """Hostname of the admin app."""
-    api_image: str
-    """Image of the api (Go, port 8080)."""
-    admin_image: str
-    """Image of the admin app (Next.js, port 3000)."""
-    worker_image: str
-    """Image of the worker (Asynq; always exactly one replica)."""
-    redis_image: str
-    """Image of redis (official image)."""
-    api_replicas: int
-    """Replicas of the api."""
-    admin_replicas: int
-    """Replicas of the admin app."""
-    api_startup_failure_threshold: int
-    """startupProbe failureThreshold of the api (× 5 s)."""
-    admin_startup_failure_threshold: int
-    """startupProbe failureThreshold of the admin app (× 5 s)."""
-    redis_storage_size: str
-    """Size of redis's PersistentVolumeClaim."""
-    cluster_cidr: str
-    """Pod network; hostNetwork Traefik reaches remote pods from its node's flannel address in it."""
-    node_cidrs: tuple[str, ...]
-    """Nodes' private network(s): hostNetwork Traefik traffic may arrive from these addresses."""
-    tls_secret_name: str | None
-    """None in flexible SSL mode; in full/strict the kubernetes.io/tls Secret with the Origin CA cert."""
-    smtp_host: str
-    """SMTP host (STARTTLS)."""
-    smtp_port: int
-    """SMTP port (587)."""
-    b2_bucket: str
-    """Uploads bucket."""
-    b2_endpoint: str
-    """B2 S3 endpoint host."""
-    b2_region: str
-    """B2 region."""
-
-
-def labels(name: str, component: str, instance: str) -> dict[str, str]:
-    """The recommended app.kubernetes.io labels."""
-    return {
-        "app.kubernetes.io/name": name,
-        "app.kubernetes.io/instance": instance,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": "pulumi",
-    }
-
-
-def selector(name: str, instance: str) -> dict[str, str]:
-    """The immutable subset of `labels` that selects a workload's pods."""
-    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": instance}
-
-
-def metadata(name: str, namespace: str | None, object_labels: dict[str, str]) -> dict[str, Any]:
-    """Object metadata: the name, the namespace where namespaced, the labels."""
-    meta: dict[str, Any] = {"name": name}
-    if namespace is not None:
-        meta["namespace"] = namespace
-    meta["labels"] = dict(object_labels)
-    return meta
-
+from components.k8s.spec import (
+    ADMIN,
+    ADMIN_PORT,
+    API,
+    API_PORT,
+    APP_SECRET,
+    APP_UID,
+    CONFIGMAP,
+    REDIS,
+    REDIS_PORT,
+    REDIS_SECRET,
+    REDIS_UID,
+    REGISTRY_SECRET,
+    STARTUP_PERIOD_SECONDS,
+    WORKER,
+    AppsSpec,
+    Manifest,
+    labels,
+    metadata,
+    selector,
+)
 
 COMPONENTS = {API: "server", ADMIN: "frontend", WORKER: "worker", REDIS: "cache"}
 
 
 def _labels(spec: AppsSpec, name: str) -> dict[str, str]:
-    return labels(name, COMPONENTS[name], spec.namespace)
+    return labels(name, COMPONENTS[name], spec.apps.namespace)
 
 
 def container_security_context() -> dict[str, Any]:
@@ -184,7 +109,7 @@ def _spread(spec: AppsSpec, name: str) -> list[dict[str, Any]]:
             "maxSkew": 1,
             "topologyKey": "kubernetes.io/hostname",
             "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": {"matchLabels": selector(name, spec.namespace)},
+            "labelSelector": {"matchLabels": selector(name, spec.apps.namespace)},
             "matchLabelKeys": ["pod-template-hash"],
             "nodeAffinityPolicy": "Honor",
             "nodeTaintsPolicy": "Honor",
@@ -197,7 +122,7 @@ def service_account(spec: AppsSpec, name: str) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": metadata(name, spec.namespace, _labels(spec, name)),
+        "metadata": metadata(name, spec.apps.namespace, _labels(spec, name)),
         "automountServiceAccountToken": False,
     }
 
@@ -205,7 +130,7 @@ def service_account(spec: AppsSpec, name: str) -> Manifest:
 def _service(spec: AppsSpec, name: str, port: int, target: str, headless: bool = False) -> Manifest:
     body: dict[str, Any] = {
         "type": "ClusterIP",
-        "selector": selector(name, spec.namespace),
+        "selector": selector(name, spec.apps.namespace),
         "ports": [{"name": target, "port": port, "targetPort": target, "protocol": "TCP"}],
     }
     if headless:
@@ -213,7 +138,7 @@ def _service(spec: AppsSpec, name: str, port: int, target: str, headless: bool =
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(name, spec.namespace, _labels(spec, name)),
+        "metadata": metadata(name, spec.apps.namespace, _labels(spec, name)),
         "spec": body,
     }
 
@@ -222,10 +147,10 @@ def _pdb(spec: AppsSpec, name: str, budget: dict[str, int]) -> Manifest:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": metadata(name, spec.namespace, _labels(spec, name)),
+        "metadata": metadata(name, spec.apps.namespace, _labels(spec, name)),
         "spec": {
             **budget,
-            "selector": {"matchLabels": selector(name, spec.namespace)},
+            "selector": {"matchLabels": selector(name, spec.apps.namespace)},
             # A crash-looping pod must not block a node drain.
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
@@ -236,11 +161,11 @@ def _deployment(spec: AppsSpec, name: str, replicas: int, strategy: dict[str, An
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(name, spec.namespace, _labels(spec, name)),
+        "metadata": metadata(name, spec.apps.namespace, _labels(spec, name)),
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": selector(name, spec.namespace)},
+            "selector": {"matchLabels": selector(name, spec.apps.namespace)},
             "strategy": strategy,
             "template": {"metadata": {"labels": _labels(spec, name)}, "spec": pod},
         },
@@ -279,11 +204,11 @@ def api_objects(spec: AppsSpec) -> list[Manifest]:
     """ServiceAccount, Deployment, Service and PodDisruptionBudget of the api."""
     container = {
         "name": API,
-        "image": spec.api_image,
+        "image": spec.apps.api_image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
         "envFrom": _env_from(APP_SECRET, REDIS_SECRET),
-        "startupProbe": _http_probe("/healthz", STARTUP_PERIOD_SECONDS, spec.api_startup_failure_threshold),
+        "startupProbe": _http_probe("/healthz", STARTUP_PERIOD_SECONDS, spec.apps.api_startup_failure_threshold),
         "readinessProbe": _http_probe("/readyz", 5, 3),
         "livenessProbe": _http_probe("/healthz", 10, 3),
         "lifecycle": _pre_stop(),
@@ -293,21 +218,21 @@ def api_objects(spec: AppsSpec) -> list[Manifest]:
         # Go spills large multipart bodies to os.TempDir().
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    return _served_app(spec, API, spec.api_replicas, container, [_empty_dir("tmp", "512Mi")])
+    return _served_app(spec, API, spec.apps.api_replicas, container, [_empty_dir("tmp", "512Mi")])
 
 
 def admin_objects(spec: AppsSpec) -> list[Manifest]:
     """ServiceAccount, Deployment, Service and PodDisruptionBudget of the admin app."""
     container = {
         "name": ADMIN,
-        "image": spec.admin_image,
+        "image": spec.apps.admin_image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": ADMIN_PORT, "protocol": "TCP"}],
         # Next.js standalone binds to $HOSTNAME, which the runtime sets to the pod name.
         "env": [{"name": "HOSTNAME", "value": "0.0.0.0"}, {"name": "PORT", "value": str(ADMIN_PORT)}],
         "envFrom": _env_from(APP_SECRET),
         # Next.js serves the app at `/`; `/admin/` is a 404 and once killed every pod.
-        "startupProbe": _http_probe("/", STARTUP_PERIOD_SECONDS, spec.admin_startup_failure_threshold, timeout=5),
+        "startupProbe": _http_probe("/", STARTUP_PERIOD_SECONDS, spec.apps.admin_startup_failure_threshold, timeout=5),
         "readinessProbe": _http_probe("/", 10, 3, timeout=5),
         "livenessProbe": _http_probe("/", 10, 3, timeout=5),
         "lifecycle": _pre_stop(),
@@ -321,7 +246,7 @@ def admin_objects(spec: AppsSpec) -> list[Manifest]:
         ],
     }
     volumes = [_empty_dir("tmp", "128Mi"), _empty_dir("next-cache", "512Mi")]
-    return _served_app(spec, ADMIN, spec.admin_replicas, container, volumes)
+    return _served_app(spec, ADMIN, spec.apps.admin_replicas, container, volumes)
 
 
 def worker_objects(spec: AppsSpec) -> list[Manifest]:
@@ -334,7 +259,7 @@ def worker_objects(spec: AppsSpec) -> list[Manifest]:
     """
     container = {
         "name": WORKER,
-        "image": spec.worker_image,
+        "image": spec.apps.worker_image,
         "imagePullPolicy": "IfNotPresent",
         "envFrom": _env_from(APP_SECRET, REDIS_SECRET),
         "resources": _resources("50m", "128Mi", "500m", "512Mi"),
@@ -384,7 +309,7 @@ def redis_objects(spec: AppsSpec) -> list[Manifest]:
     """
     container = {
         "name": REDIS,
-        "image": spec.redis_image,
+        "image": spec.apps.redis_image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", "-c"],
         "args": [REDIS_START],
@@ -411,11 +336,11 @@ def redis_objects(spec: AppsSpec) -> list[Manifest]:
     statefulset = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": metadata(REDIS, spec.namespace, _labels(spec, REDIS)),
+        "metadata": metadata(REDIS, spec.apps.namespace, _labels(spec, REDIS)),
         "spec": {
             "replicas": 1,
             "serviceName": REDIS,
-            "selector": {"matchLabels": selector(REDIS, spec.namespace)},
+            "selector": {"matchLabels": selector(REDIS, spec.apps.namespace)},
             "updateStrategy": {"type": "RollingUpdate"},
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
             "template": {"metadata": {"labels": _labels(spec, REDIS)}, "spec": pod},
@@ -428,7 +353,7 @@ def redis_objects(spec: AppsSpec) -> list[Manifest]:
                         "accessModes": ["ReadWriteOnce"],
                         # K3s's local-path provisioner: the volume, and so redis, stays on its node.
                         "storageClassName": "local-path",
-                        "resources": {"requests": {"storage": spec.redis_storage_size}},
+                        "resources": {"requests": {"storage": spec.apps.redis_storage_size}},
                     },
                 }
             ],

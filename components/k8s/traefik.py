@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 
 from components.anatomy import child_options
-from components.k8s_objects import create_object
-from components.traefik_values import helm_chart_config
+from components.k8s.objects import create_object
+from components.k8s.traefik_values import helm_chart_config
 
 
 @dataclass(frozen=True, kw_only=True)

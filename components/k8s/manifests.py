@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from components.k8s_apps import (
+from components.k8s.policies import network_policies
+from components.k8s.spec import (
     ADMIN,
     API,
     APP_SECRET,
@@ -27,14 +28,15 @@ from components.k8s_apps import (
     REGISTRY_SECRET,
     AppsSpec,
     Manifest,
-    admin_objects,
-    api_objects,
     labels,
     metadata,
+)
+from components.k8s.workloads import (
+    admin_objects,
+    api_objects,
     redis_objects,
     worker_objects,
 )
-from components.k8s_policies import network_policies
 
 __all__ = [
     "APP_SECRET",
@@ -99,7 +101,7 @@ def namespace(spec: AppsSpec) -> Manifest:
     there is no exception. Enforcement is pinned to the cluster's minor so an upgrade cannot start
     rejecting pods; audit and warn follow `latest` to show what the next policy version would refuse.
     """
-    object_labels = _shared_labels(spec.namespace, "namespace") | {
+    object_labels = _shared_labels(spec.apps.namespace, "namespace") | {
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": _PSA_VERSION,
         "pod-security.kubernetes.io/audit": "restricted",
@@ -107,28 +109,28 @@ def namespace(spec: AppsSpec) -> Manifest:
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/warn-version": "latest",
     }
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(spec.namespace, None, object_labels)}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(spec.apps.namespace, None, object_labels)}
 
 
 def configmap(spec: AppsSpec) -> Manifest:
     """Non-secret environment of the apps."""
     data = {
         "APP_ENV": "production",
-        "APP_DOMAIN": spec.domain,
-        "API_URL": f"https://{spec.api_hostname}",
-        "ADMIN_URL": f"https://{spec.admin_hostname}",
-        "REDIS_ADDR": f"{REDIS}.{spec.namespace}.svc.cluster.local:{REDIS_PORT}",
-        "SMTP_HOST": spec.smtp_host,
-        "SMTP_PORT": str(spec.smtp_port),
+        "APP_DOMAIN": spec.apps.domain,
+        "API_URL": f"https://{spec.apps.api_hostname}",
+        "ADMIN_URL": f"https://{spec.apps.admin_hostname}",
+        "REDIS_ADDR": f"{REDIS}.{spec.apps.namespace}.svc.cluster.local:{REDIS_PORT}",
+        "SMTP_HOST": spec.services.smtp_host,
+        "SMTP_PORT": str(spec.services.smtp_port),
         "SMTP_STARTTLS": "true",
-        "B2_BUCKET": spec.b2_bucket,
-        "B2_ENDPOINT": spec.b2_endpoint,
-        "B2_REGION": spec.b2_region,
+        "B2_BUCKET": spec.services.b2_bucket,
+        "B2_ENDPOINT": spec.services.b2_endpoint,
+        "B2_REGION": spec.services.b2_region,
     }
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata(CONFIGMAP, spec.namespace, _shared_labels(spec.namespace, "config")),
+        "metadata": metadata(CONFIGMAP, spec.apps.namespace, _shared_labels(spec.apps.namespace, "config")),
         "data": data,
     }
 
@@ -166,8 +168,8 @@ def tls_secret_shells(spec: AppsSpec) -> list[Manifest]:
     if spec.tls_secret_name is None:
         return []
     return [
-        secret_shell(spec.tls_secret_name, TLS_SECRET_KEYS, ns, "kubernetes.io/tls", instance=spec.namespace)
-        for ns in (spec.namespace, TRAEFIK_NAMESPACE)
+        secret_shell(spec.tls_secret_name, TLS_SECRET_KEYS, ns, "kubernetes.io/tls", instance=spec.apps.namespace)
+        for ns in (spec.apps.namespace, TRAEFIK_NAMESPACE)
     ]
 
 
@@ -183,7 +185,12 @@ def dockerconfigjson(registry: str, username: str, password: str) -> str:
 
 
 def _ingress_rules(spec: AppsSpec) -> tuple[list[str], list[dict[str, Any]]]:
-    hosts = [(spec.domain, API), (f"www.{spec.domain}", API), (spec.api_hostname, API), (spec.admin_hostname, ADMIN)]
+    hosts = [
+        (spec.apps.domain, API),
+        (f"www.{spec.apps.domain}", API),
+        (spec.apps.api_hostname, API),
+        (spec.apps.admin_hostname, ADMIN),
+    ]
     rules = [
         {
             "host": host,
@@ -209,7 +216,7 @@ def ingress(spec: AppsSpec) -> Manifest:
     in either direction never leaves Cloudflare's current scheme without a route (see `ingress_tls`).
     """
     _, rules = _ingress_rules(spec)
-    meta = metadata(PART_OF, spec.namespace, _shared_labels(spec.namespace, "ingress"))
+    meta = metadata(PART_OF, spec.apps.namespace, _shared_labels(spec.apps.namespace, "ingress"))
     meta["annotations"] = {"traefik.ingress.kubernetes.io/router.entrypoints": "web"}
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -228,7 +235,7 @@ def ingress_tls(spec: AppsSpec) -> list[Manifest]:
     if spec.tls_secret_name is None:
         return []
     hosts, rules = _ingress_rules(spec)
-    meta = metadata(f"{PART_OF}-tls", spec.namespace, _shared_labels(spec.namespace, "ingress"))
+    meta = metadata(f"{PART_OF}-tls", spec.apps.namespace, _shared_labels(spec.apps.namespace, "ingress"))
     meta["annotations"] = {
         "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
         "traefik.ingress.kubernetes.io/router.tls": "true",
@@ -247,12 +254,12 @@ def all_objects(spec: AppsSpec) -> list[Manifest]:
     Namespace first; then config and secret shells; then the NetworkPolicies, so no pod ever runs
     unfenced; redis before its clients; the Ingresses last, once their backends exist.
     """
-    secrets = [secret_shell(name, keys, spec.namespace) for name, keys in SECRET_KEYS.items()]
+    secrets = [secret_shell(name, keys, spec.apps.namespace) for name, keys in SECRET_KEYS.items()]
     return [
         namespace(spec),
         configmap(spec),
         *secrets,
-        registry_secret_shell(spec.namespace),
+        registry_secret_shell(spec.apps.namespace),
         *tls_secret_shells(spec),
         *network_policies(spec),
         *redis_objects(spec),

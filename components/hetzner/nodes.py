@@ -13,9 +13,9 @@ import pulumi_command as command
 import pulumi_hcloud as hcloud
 import pulumi_tls as tls
 
-from components.cloud_init import NodeBootstrap, render_cloud_init
-from components.config_checks import SPREAD_GROUP_SIZE, agent_offset
-from components.config_model import NodesConfig
+from components.config.checks import SPREAD_GROUP_SIZE, agent_offset
+from components.config.model import NodesConfig
+from components.hetzner.cloud_init import NodeBootstrap, render_cloud_init
 
 # Fields that make Hetzner REPLACE a server (or power it off to resize). On running nodes a config
 # edit of these must never take effect silently: roll a node on purpose with `pulumi up --replace`.

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_cloudflare as cloudflare
 
-from components.edge_dns import EdgeDns, EdgeDnsArgs, dns_records, host_label, managed_comment
-from components.edge_tls import EdgeTls, EdgeTlsArgs, OriginCertificate, OriginCertificateArgs, zone_settings
+from components.edge.dns import EdgeDns, EdgeDnsArgs, dns_records, host_label, managed_comment
+from components.edge.tls import EdgeTls, EdgeTlsArgs, OriginCertificate, OriginCertificateArgs, zone_settings
 
 __all__ = [
     "EdgeDns",

@@ -14,8 +14,8 @@ from typing import Literal, cast
 
 import pulumi
 
-from components import config_checks as check
-from components.config_model import (
+from components.config import checks as check
+from components.config.model import (
     AppsConfig,
     Credentials,
     EdgeConfig,

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from components import k8s_manifests as manifests
 from components.anatomy import child_options
-from components.config_model import AppsConfig, ServicesConfig
-from components.k8s_objects import create_object
+from components.config.model import AppsConfig, ServicesConfig
+from components.k8s import manifests
+from components.k8s.objects import create_object
 
 PHASES = ["namespace", "setup", "workloads", "routes"]
 # Services go with the workloads: pulumi-kubernetes awaits a Service until a pod behind it is ready, so a
@@ -39,11 +39,7 @@ class OriginTls:
 @dataclass(frozen=True, kw_only=True)
 class AppsArgs:
     spec: manifests.AppsSpec
-    """Plain description of every object (tls_secret_name set in full/strict mode)."""
-    apps: AppsConfig
-    """Registry credential."""
-    services: ServicesConfig
-    """Secrets of the outside services."""
+    """Plain description of every object, with the config it holds (tls_secret_name set in full/strict mode)."""
     origin_tls: OriginTls | None = None
     """The certificate, required when spec.tls_secret_name is set."""
 
@@ -85,15 +81,16 @@ class Apps(pulumi.ComponentResource):
             and ((key.startswith("Secret/") and key.endswith("/" + spec.tls_secret_name)) or (key.startswith("Ingress/")
                  and key.endswith("-tls")))
         ]  # fmt: skip
-        self.namespace = spec.namespace
+        self.namespace = spec.apps.namespace
         self.register_outputs({"namespace": self.namespace, "objects": sorted(self.objects)})
 
     def _secret_values(
         self, args: AppsArgs, redis_password: pulumi.Output[str]
     ) -> dict[tuple[str, str], Mapping[str, pulumi.Input[str]]]:
-        spec, services, apps = args.spec, args.services, args.apps
+        spec = args.spec
+        services, apps = spec.services, spec.apps
         values: dict[tuple[str, str], Mapping[str, pulumi.Input[str]]] = {
-            (spec.namespace, manifests.APP_SECRET): {
+            (spec.apps.namespace, manifests.APP_SECRET): {
                 "DATABASE_URL": services.database_url.output(),
                 "APP_SECRET_KEY": services.app_secret_key.output(),
                 "SMTP_USERNAME": services.smtp_username.output(),
@@ -101,11 +98,11 @@ class Apps(pulumi.ComponentResource):
                 "B2_KEY_ID": services.b2_key_id.output(),
                 "B2_APPLICATION_KEY": services.b2_application_key.output(),
             },
-            (spec.namespace, manifests.REDIS_SECRET): {
+            (spec.apps.namespace, manifests.REDIS_SECRET): {
                 "REDIS_PASSWORD": redis_password,
-                "REDIS_URL": redis_password.apply(lambda p: manifests.redis_url(p, spec.namespace)),
+                "REDIS_URL": redis_password.apply(lambda p: manifests.redis_url(p, spec.apps.namespace)),
             },
-            (spec.namespace, manifests.REGISTRY_SECRET): {
+            (spec.apps.namespace, manifests.REGISTRY_SECRET): {
                 ".dockerconfigjson": apps.registry_password.output().apply(
                     lambda token: manifests.dockerconfigjson(apps.image_registry, apps.registry_username, token)
                 ),
@@ -113,7 +110,7 @@ class Apps(pulumi.ComponentResource):
         }
         if spec.tls_secret_name is not None and args.origin_tls is not None:
             tls_values = {"tls.crt": args.origin_tls.certificate_pem, "tls.key": args.origin_tls.private_key_pem}
-            for namespace in (spec.namespace, manifests.TRAEFIK_NAMESPACE):
+            for namespace in (spec.apps.namespace, manifests.TRAEFIK_NAMESPACE):
                 values[(namespace, spec.tls_secret_name)] = tls_values
         return values
 
@@ -128,25 +125,5 @@ def apps_spec(
 ) -> manifests.AppsSpec:
     """The plain description of the app layer from validated config."""
     return manifests.AppsSpec(
-        namespace=apps.namespace,
-        domain=apps.domain,
-        api_hostname=apps.api_hostname,
-        admin_hostname=apps.admin_hostname,
-        api_image=apps.api_image,
-        admin_image=apps.admin_image,
-        worker_image=apps.worker_image,
-        redis_image=apps.redis_image,
-        api_replicas=apps.api_replicas,
-        admin_replicas=apps.admin_replicas,
-        api_startup_failure_threshold=apps.api_startup_failure_threshold,
-        admin_startup_failure_threshold=apps.admin_startup_failure_threshold,
-        redis_storage_size=apps.redis_storage_size,
-        cluster_cidr=cluster_cidr,
-        node_cidrs=node_cidrs,
-        tls_secret_name=tls_secret_name,
-        smtp_host=services.smtp_host,
-        smtp_port=services.smtp_port,
-        b2_bucket=services.b2_bucket,
-        b2_endpoint=services.b2_endpoint,
-        b2_region=services.b2_region,
+        apps=apps, services=services, cluster_cidr=cluster_cidr, node_cidrs=node_cidrs, tls_secret_name=tls_secret_name
     )

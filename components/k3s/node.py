@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 import yaml
 
+from components.remote import PATH, RemoteFile, remote_command
+
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 ENV_PATH = "/etc/honeydue/k3s.env"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
-SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts" / "k3s"
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "k3s"
 SCRIPT_NAMES = (
     "wait-cloud-init",
     "install",
@@ -44,10 +46,6 @@ AGENT_ENV_DIR = "/etc/honeydue/agents"
 LIB_DIR = "/usr/local/lib/honeydue/k3s"
 CONVERGE_STEPS = ("upgrade", "install", "wait-ready")
 
-_DELIMITER = "HONEYDUE_EOF"
-_MODE = re.compile(r"0?[0-7]{3}")
-# Paths are our own constants; the pattern keeps them free of anything a shell would interpret.
-_PATH = re.compile(r"(/[A-Za-z0-9_.+-]+)+")
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
@@ -142,18 +140,6 @@ class K3sNodeSettings:
             raise ValueError(f"{self.node_name}: retry_delay, poll_interval and iface_timeout must not be negative")
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    """A file the remote command writes before it runs its script."""
-
-    path: str
-    """Absolute path on the node."""
-    mode: str
-    """Octal permissions, e.g. "0600"."""
-    content: str
-    """Exact content (no NUL bytes)."""
-
-
 def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
     """The config.yaml keys that must be identical on every server.
 
@@ -245,6 +231,8 @@ def k3s_config_yaml(s: K3sNodeSettings, token: str) -> str:
 
 def render_env(values: Mapping[str, str]) -> str:
     """KEY=value lines, each value shell-quoted, for scripts to source."""
+    # The header names the module by its path before the move to packages: the text reaches every node, and
+    # changing it would re-run the converge step on every server for a comment.
     lines = ["# Rendered by Pulumi (components/k3s_node.py); sourced by the scripts in scripts/k3s/."]
     for key, value in values.items():
         if not _ENV_KEY.fullmatch(key):
@@ -285,7 +273,7 @@ def agent_env_path(node_name: str) -> str:
     """Where server 1 keeps the env file of agent `node_name`: one file per agent, so steps for several
     agents can run on server 1 at once, and server 1's own env file is never overwritten."""
     path = f"{AGENT_ENV_DIR}/{node_name}.env"
-    if not _PATH.fullmatch(path):
+    if not PATH.fullmatch(path):
         raise ValueError(f"not a plain node name: {node_name!r}")
     return path
 
@@ -327,83 +315,3 @@ def script(name: str) -> str:
     if name not in SCRIPT_NAMES:
         raise ValueError(f"unknown K3s script {name!r}; one of {', '.join(SCRIPT_NAMES)}")
     return (SCRIPTS_DIR / f"{name}.sh").read_text(encoding="utf-8")
-
-
-def _delimiter(texts: Sequence[str]) -> str:
-    """A heredoc delimiter that occurs nowhere in any text, so no content line can end a heredoc early."""
-    candidate, n = _DELIMITER, 0
-    while any(candidate in text for text in texts):
-        n += 1
-        candidate = f"{_DELIMITER}_{n}"
-    return candidate
-
-
-def _heredoc(target: str, text: str, delimiter: str) -> list[str]:
-    """Shell lines writing `text` byte for byte to the file named by shell variable `target`."""
-    body = text if not text or text.endswith("\n") else text + "\n"
-    lines = [f"cat >\"${target}\" <<'{delimiter}'\n{body}{delimiter}"]
-    if body != text:
-        # A heredoc always ends with a newline; drop the one the content did not have.
-        lines.append(f'truncate -s -1 "${target}"')
-    return lines
-
-
-def _check_path(path: str) -> None:
-    if not _PATH.fullmatch(path) or "/../" in path + "/" or "/./" in path + "/":
-        raise ValueError(f"not a plain absolute path: {path!r}")
-
-
-def remote_command(files: Sequence[RemoteFile], script: str, *, env_file: str | None = None) -> str:
-    """The text pulumi-command runs over SSH: write `files` atomically, then run `script` with bash.
-
-    POSIX sh, so it works whatever the login shell. Contents go through quoted heredocs only, never
-    through shell parsing. Every path is prefixed with $HONEYDUE_ROOT (unset on nodes) so tests can
-    run the same text in a throwaway root. `env_file` (one of our own constant paths) tells a script
-    that acts for another node (server 1 for an agent) which env file to read: it is passed as
-    HONEYDUE_ENV_FILE in the command text itself, never through sshd's environment. Deterministic.
-    """
-    for f in files:
-        _check_path(f.path)
-        if not _MODE.fullmatch(f.mode):
-            raise ValueError(f"{f.path}: mode must be octal like 0600, got {f.mode!r}")
-        if "\0" in f.content:
-            raise ValueError(f"{f.path}: content must not contain NUL bytes")
-    if "\0" in script:
-        raise ValueError("script must not contain NUL bytes")
-    delimiter = _delimiter([f.content for f in files] + [script])
-    lines = [
-        "set -eu",
-        'root="${HONEYDUE_ROOT:-}"',
-        # A failed run must not leave a half-written file (config.yaml holds the token) behind.
-        'tmp=""',
-        'run=""',
-        'trap \'rm -f ${tmp:+"$tmp"} ${run:+"$run"}\' EXIT',
-        # A dropped SSH session (HUP) or a kill still goes through the EXIT trap.
-        "trap 'exit 129' HUP",
-        "trap 'exit 130' INT",
-        "trap 'exit 143' TERM",
-    ]
-    for f in files:
-        path = shlex.quote(f.path)
-        directory = shlex.quote(str(Path(f.path).parent))
-        name = shlex.quote(f".{Path(f.path).name}.XXXXXX")
-        lines += [
-            # Only a missing directory is created: an existing one keeps its owner's mode.
-            f'[ -d "$root"{directory} ] || install -d -m 0755 "$root"{directory}',
-            # Same directory as the target, so the mv below is an atomic rename.
-            f'tmp="$(mktemp "$root"{directory}/{name})"',
-            *_heredoc("tmp", f.content, delimiter),
-            f'chmod {f.mode} "$tmp"',
-            f'mv -f "$tmp" "$root"{path}',
-            'tmp=""',
-        ]
-    if env_file is not None:
-        _check_path(env_file)
-        lines += [f"HONEYDUE_ENV_FILE={shlex.quote(env_file)}", "export HONEYDUE_ENV_FILE"]
-    lines += [
-        'run="$(mktemp)"',
-        *_heredoc("run", script, delimiter),
-        # From a file, not stdin: a command in the script that reads stdin would swallow the rest of it.
-        'bash "$run" </dev/null',
-    ]
-    return "\n".join(lines) + "\n"

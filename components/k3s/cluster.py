@@ -5,7 +5,7 @@ Per server, a chain of remote commands: wait for cloud-init -> write config and 
 Server 1 starts the cluster; server n joins after server n-1 is Ready, so etcd admits one learner at a
 time, and server n converges after server n-1 did, so changes roll one server at a time. A separate
 command per server carries only the `delete` step that drains the node and takes it out of the cluster
-before its server is destroyed. Agents, if any, join after the last server (components/k3s_agents.py).
+before its server is destroyed. Agents, if any, join after the last server (components/k3s/agents.py).
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import k3s_node
-from components.config import ConfigError
-from components.config_checks import k3s_upgrade
-from components.config_model import K3sConfig
-from components.k3s_agents import AgentSteps, ServerSteps, agent_chain, agent_settings
-from components.k3s_node import EtcdS3Settings, K3sNodeSettings, RemoteFile, node_env, node_files, script_command
-from components.k3s_steps import STEP_TIMEOUTS, cluster_settings, step_options, step_text
-from components.kubeconfig import api_server_url, rewrite_server
-from components.nodes import Node
+from components.config.checks import k3s_upgrade
+from components.config.load import ConfigError
+from components.config.model import K3sConfig
+from components.hetzner.nodes import Node
+from components.k3s import node as k3s_node
+from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
+from components.k3s.kubeconfig import api_server_url, rewrite_server
+from components.k3s.node import EtcdS3Settings, K3sNodeSettings, node_env, node_files, script_command
+from components.k3s.steps import STEP_TIMEOUTS, cluster_settings, step_options, step_text
+from components.remote import RemoteFile
 
 __all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
 

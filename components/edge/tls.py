@@ -9,8 +9,8 @@ import pulumi_cloudflare as cloudflare
 import pulumi_tls as tls
 
 from components.anatomy import child_options
-from components.config_checks import ORIGIN_CERT_VALIDITIES
-from components.config_model import SslMode
+from components.config.checks import ORIGIN_CERT_VALIDITIES
+from components.config.model import SslMode
 
 # The Origin CA signs ECDSA keys as "origin-ecc" (RSA ones as "origin-rsa"). Only Cloudflare's edge ever
 # verifies this certificate and it speaks ECDSA, so P-256 costs no compatibility and gives smaller handshakes.

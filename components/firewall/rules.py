@@ -25,7 +25,7 @@ _PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "any")
 # Descriptions end up inside single quotes in the script and in `ufw show added`: no quotes,
 # no shell metacharacters, ASCII only, so the text ufw prints back is the text we rendered.
 _DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:/(),+-]{0,79}")
-_TEMPLATE = Path(__file__).resolve().parent.parent / "scripts" / "ufw_apply.sh.tmpl"
+_TEMPLATE = Path(__file__).resolve().parents[2] / "scripts" / "ufw_apply.sh.tmpl"
 _MARKER = "# @@WANTED_RULES@@\n"
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
-from components.cloud_init import FIREWALL_SCRIPT_PATH
-from components.k3s_node import RemoteFile, remote_command
+from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH
+from components.remote import RemoteFile, remote_command
 
 
 @dataclass(frozen=True, kw_only=True)

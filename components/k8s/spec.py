@@ -1,0 +1,76 @@
+"""What the Kubernetes layer is built from: the typed config it reads, names, ports and label helpers.
+
+Pure data, no Pulumi. `AppsSpec` holds the validated config objects themselves (never copies of their
+fields) plus what the cluster adds; the builders in workloads, policies and manifests read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.config.model import AppsConfig, ServicesConfig
+
+Manifest = dict[str, Any]
+
+PART_OF = "honeydue"
+API, ADMIN, WORKER, REDIS = "api", "admin", "worker", "redis"
+CONFIGMAP = "honeydue-config"
+APP_SECRET = "honeydue-app"
+REDIS_SECRET = "honeydue-redis"
+REGISTRY_SECRET = "honeydue-registry"
+
+API_PORT = 8080
+ADMIN_PORT = 3000
+REDIS_PORT = 6379
+# The api, admin and worker images are expected to run as any non-root uid (distroless `nonroot` is
+# 65532). A numeric uid is required: with runAsNonRoot the kubelet refuses a non-numeric image USER
+# such as Next.js's `nextjs`, since it cannot prove it is not root.
+APP_UID = 65532
+# The official redis image's `redis` user; as non-root its entrypoint skips the chown/gosu dance.
+REDIS_UID = 999
+# Spread over the startup probe's period: failureThreshold × 5 s is the startup budget
+# (api: 48 × 5 s = 240 s, the advisory-lock migration; admin: 24 × 5 s = 120 s).
+STARTUP_PERIOD_SECONDS = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppsSpec:
+    """Plain values the Kubernetes layer is built from: the validated config and what the cluster adds."""
+
+    apps: AppsConfig
+    """The workloads' config (namespace, hostnames, images, replicas, probes, storage)."""
+    services: ServicesConfig
+    """Outside services; builders read only their non-secret fields (hosts, ports, bucket). Secret values
+    reach the cluster through the Apps component as secret Outputs, never through a builder."""
+    cluster_cidr: str
+    """Pod network; hostNetwork Traefik reaches remote pods from its node's flannel address in it."""
+    node_cidrs: tuple[str, ...]
+    """Nodes' private network(s): hostNetwork Traefik traffic may arrive from these addresses."""
+    tls_secret_name: str | None
+    """None in flexible SSL mode; in full/strict the kubernetes.io/tls Secret with the Origin CA cert."""
+
+
+def labels(name: str, component: str, instance: str) -> dict[str, str]:
+    """The recommended app.kubernetes.io labels."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def selector(name: str, instance: str) -> dict[str, str]:
+    """The immutable subset of `labels` that selects a workload's pods."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": instance}
+
+
+def metadata(name: str, namespace: str | None, object_labels: dict[str, str]) -> dict[str, Any]:
+    """Object metadata: the name, the namespace where namespaced, the labels."""
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta["labels"] = dict(object_labels)
+    return meta
