@@ -10,7 +10,7 @@ round. A process is timed from its start to its exit (wall), and reports its own
 * prod: a process that evaluates `__main__.py` for prod under the mock engine (`run_program`, what
   `make plan` runs before it writes files), nothing written.
 * synthetic: the same with more agents and workloads through the same components (benchmarks/synthetic.py
-  says how: agents are extra nodes through the same components, workloads copies of api/admin/worker).
+  says how: agents through agentCount, workloads copies of api/admin/worker).
 
 Python writes no bytecode here when PYTHONDONTWRITEBYTECODE is set, which would make every process
 compile the project's sources again; by default the children cache bytecode under a temporary
@@ -94,7 +94,7 @@ def child_eval(
         if agents or copies:
             from benchmarks.synthetic import overrides, program
 
-            return run_program("prod", overrides(agents), program=program(agents, copies))
+            return run_program("prod", overrides(agents), program=program(copies))
         return run_program("prod")
 
     if profile_out:

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config.model import StackConfig
-from components.hetzner.nodes import Nodes
-from components.k3s.cluster import K3sCluster
-from components.k8s.apps import Apps
+from components.stack import Stack
 
 
-def export_outputs(
-    *, config: StackConfig, nodes: Nodes, cluster: K3sCluster, apps: Apps, zone_id: pulumi.Input[str]
-) -> None:
+def export_outputs(stack: Stack) -> None:
+    """Exports the contract from what `build` created."""
+    config, nodes, cluster, apps = stack.config, stack.nodes, stack.cluster, stack.apps
     pulumi.export(
         "nodes",
         {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "privateIp": n.private_ip} for n in nodes.nodes},
@@ -29,7 +26,7 @@ def export_outputs(
     pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("appNamespace", apps.namespace)
     pulumi.export("publicHostnames", list(config.apps.public_hostnames))
-    pulumi.export("cloudflareZoneId", zone_id)
+    pulumi.export("cloudflareZoneId", stack.zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)
     pulumi.export("k3sVersion", config.k3s.version)
     # The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.

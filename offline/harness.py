@@ -83,6 +83,8 @@ class Registration:
     delete_before_replace: bool
     import_id: str
     custom_timeouts: dict[str, str]
+    aliases: tuple[str, ...] = ()
+    """Earlier identities: full URNs, or `<type>::<name>` where only a name/type alias was given."""
 
 
 @dataclass
@@ -259,7 +261,16 @@ def _registration(request: Any, urn: str, resource_id: str) -> Registration:
             for k, v in (("create", timeouts.create), ("update", timeouts.update), ("delete", timeouts.delete))
             if v
         },
+        aliases=tuple(_alias(a, request) for a in request.aliases),
     )
+
+
+def _alias(alias: Any, request: Any) -> str:
+    """An alias as a URN, or `<type>::<name>` for a spec (the SDK fills in what the spec leaves out)."""
+    if alias.urn:
+        return str(alias.urn)
+    spec = alias.spec
+    return f"{spec.type or request.type}::{spec.name or request.name}"
 
 
 async def _resolve(value: Any) -> Any:

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config.model import EtcdS3Config, Secret
 from components.k3s.node import (
     CONFIG_PATH,
     ENV_PATH,
     LIB_DIR,
     SCRIPT_NAMES,
     SCRIPTS_DIR,
-    EtcdS3Settings,
     K3sNodeSettings,
     agent_env_path,
     cluster_flags,
@@ -34,19 +34,20 @@ from components.k3s.node import (
     script_command,
 )
 from components.remote import RemoteFile, remote_command
+from tests.k3s_settings import node_settings
 
 TOKEN = "K10-token"
 PRIVATE = ("10.0.1.2", "10.0.1.3", "10.0.1.4")
 PUBLIC4 = ("203.0.113.10", "203.0.113.11", "203.0.113.12")
 PUBLIC6 = ("2001:db8:1::1", "2001:db8:2::1", "2001:db8:3::1")
 SANS = (*PRIVATE, *PUBLIC4, *PUBLIC6, "k8s.example.test")
-S3 = EtcdS3Settings(
+S3 = EtcdS3Config(
     bucket="honeydue-etcd",
     folder="prod",
     endpoint="s3.eu-central-003.backblazeb2.com",
     region="eu-central-003",
-    access_key="key-id",
-    secret_key="app-key",
+    access_key=Secret("etcdS3AccessKey", "key-id"),
+    secret_key=Secret("etcdS3SecretKey", "app-key"),
 )
 FAKES = Path(__file__).parent / "fakes_k3s"
 
@@ -69,7 +70,7 @@ def server(i: int, **overrides: Any) -> K3sNodeSettings:
         "etcd_s3": S3,
         "version": "v1.34.6+k3s1",
     }
-    return K3sNodeSettings(**(values | overrides))
+    return node_settings(values | overrides)
 
 
 def config(s: K3sNodeSettings) -> dict[str, Any]:
@@ -179,14 +180,9 @@ def test_settings_are_validated(overrides: dict[str, Any], message: str) -> None
         server(0, **overrides)
 
 
-def test_s3_endpoint_is_a_host() -> None:
-    with pytest.raises(ValueError, match="host, not a URL"):
-        EtcdS3Settings(**{**S3.__dict__, "endpoint": "https://s3.eu-central-003.backblazeb2.com"})
-
-
 def test_ipvs_deprecation_warning() -> None:
-    assert "deprecated from Kubernetes 1.35" in config_warnings(server(0).kube_proxy_mode)[0]
-    assert config_warnings(server(0, kube_proxy_mode="nftables").kube_proxy_mode) == ()
+    assert "deprecated from Kubernetes 1.35" in config_warnings(server(0).cluster.kube_proxy_mode)[0]
+    assert config_warnings(server(0, kube_proxy_mode="nftables").cluster.kube_proxy_mode) == ()
 
 
 # --- env file -------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from components.k3s.node import (
     node_files,
     script_command,
 )
+from tests.k3s_settings import node_settings
 
 FAKES = Path(__file__).parent / "fakes_k3s"
 SCRIPTS = Path(__file__).parent.parent / "scripts" / "k3s"
@@ -66,7 +67,7 @@ def settings(**overrides: Any) -> K3sNodeSettings:
     }
     if overrides.get("role") == "init":
         base["join_url"] = None
-    return K3sNodeSettings(**(base | overrides))
+    return node_settings(base | overrides)
 
 
 @dataclasses.dataclass

@@ -29,6 +29,7 @@ from components.config.model import (
     SslMode,
     StackConfig,
 )
+from components.config.sdk import namespace_config
 
 NAMESPACE = "honeydue"
 Kind = Literal["string", "integer", "boolean", "array"]
@@ -423,11 +424,5 @@ def _check_hostnames(r: _Reader, config: StackConfig) -> None:
 
 def load_from_pulumi() -> StackConfig:
     """Reads this program's namespace of the stack config the engine passed in."""
-    from pulumi.runtime import config as runtime_config
-
-    prefix = NAMESPACE + ":"
-    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
-    values = {k[len(prefix) :]: str(v) for k, v in everything.items() if k.startswith(prefix)}
-    secrets = {k[len(prefix) :] for k in secret_keys if k.startswith(prefix)}
+    values, secrets = namespace_config(NAMESPACE)
     return load_stack_config(values, secret_keys=secrets, stack=pulumi.get_stack())

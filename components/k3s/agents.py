@@ -26,7 +26,7 @@ from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, agent_env_path, node_env, node_files
-from components.k3s.steps import cluster_settings, step_options, step_text
+from components.k3s.steps import step_options, step_text
 from components.remote import RemoteFile
 
 
@@ -66,9 +66,8 @@ def agent_settings(cfg: K3sConfig, agent: Node, join_via: Node, public_ipv4: str
         # IPv4 only, as on the servers: the cluster is single-stack IPv4 inside.
         external_ips=(public_ipv4,),
         tls_sans=(),
-        **cluster_settings(cfg),
-        # Snapshots are the servers' business: an agent never holds the S3 keys.
-        etcd_s3=None,
+        # The cluster's settings; agent_config renders only the agent flags (no S3 keys, no CIDRs).
+        cluster=cfg,
     )
 
 

@@ -26,8 +26,8 @@ from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s.kubeconfig import api_server_url, rewrite_server
-from components.k3s.node import EtcdS3Settings, K3sNodeSettings, node_env, node_files, script_command
-from components.k3s.steps import STEP_TIMEOUTS, cluster_settings, step_options, step_text
+from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
+from components.k3s.steps import STEP_TIMEOUTS, step_options, step_text
 from components.remote import RemoteFile
 
 __all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
@@ -65,7 +65,6 @@ def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: lis
     node = servers[index].node
     count = len(servers)
     public_v4, public_v6 = ips[:count], ips[count:]
-    s3 = cfg.etcd_s3
     return K3sNodeSettings(
         node_name=node.name,
         role="init" if index == 0 else "join",
@@ -76,17 +75,7 @@ def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: lis
         external_ips=(public_v4[index],),
         tls_sans=tuple([*public_v4, *public_v6, *(s.node.private_ip for s in servers)])
         + ((cfg.api_dns_name,) if cfg.api_dns_name else ()),
-        **cluster_settings(cfg),
-        etcd_s3=None
-        if s3 is None
-        else EtcdS3Settings(
-            bucket=s3.bucket,
-            folder=s3.folder,
-            endpoint=s3.endpoint,
-            region=s3.region,
-            access_key=s3.access_key.value,
-            secret_key=s3.secret_key.value,
-        ),
+        cluster=cfg,
     )
 
 
@@ -104,10 +93,8 @@ class K3sCluster(pulumi.ComponentResource):
     api_server: pulumi.Output[str]
     provider: k8s.Provider
     first_server_ready: command.remote.Command
-    cloud_init_done: list[command.remote.Command]
-    """Each server's first boot, in server order."""
-    agent_cloud_init_done: list[command.remote.Command]
-    """Each agent's first boot, in agent order."""
+    cloud_init_done: dict[str, command.remote.Command]
+    """Each node's first boot (servers and agents), by node name."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
@@ -127,7 +114,7 @@ class K3sCluster(pulumi.ComponentResource):
         previous_ready: command.remote.Command | None = None
         previous_converge: command.remote.Command | None = None
         ready_commands, converges, removes = [], [], []
-        self.cloud_init_done = []
+        self.cloud_init_done = {}
         for index, server in enumerate(servers):
             # values = [every public IP, the checked version]; the version only gates the settings.
             def settings_of(values: list[Any], i: int = index) -> K3sNodeSettings:
@@ -137,7 +124,7 @@ class K3sCluster(pulumi.ComponentResource):
             cloud_init, ready, converge, remove = self._server_chain(
                 name, server, settings, token.result, previous_ready, previous_converge
             )
-            self.cloud_init_done.append(cloud_init)
+            self.cloud_init_done[server.node.name] = cloud_init
             previous_ready, previous_converge = ready, converge
             ready_commands.append(ready)
             converges.append(converge)
@@ -151,7 +138,6 @@ class K3sCluster(pulumi.ComponentResource):
             last_converge=converges[-1],
             first_remove=removes[0],
         )
-        self.agent_cloud_init_done = []
         previous_agent: AgentSteps | None = None
         for agent in args.agents:
             # values = [the agent's public IPv4, the checked version]; the version only gates the settings.
@@ -162,7 +148,7 @@ class K3sCluster(pulumi.ComponentResource):
             previous_agent = agent_chain(
                 self, name, agent.node, agent.connection, settings, token.result, after_servers, previous_agent
             )
-            self.agent_cloud_init_done.append(previous_agent.cloud_init)
+            self.cloud_init_done[agent.node.name] = previous_agent.cloud_init
 
         fetch = command.remote.Command(
             f"{name}-kubeconfig",

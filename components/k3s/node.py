@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from components.config.model import K3sConfig
 from components.remote import PATH, RemoteFile, remote_command
 
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
@@ -49,28 +50,6 @@ CONVERGE_STEPS = ("upgrade", "install", "wait-ready")
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
-@dataclass(frozen=True, kw_only=True)
-class EtcdS3Settings:
-    """Off-site etcd snapshots to an S3-compatible store (Backblaze B2)."""
-
-    bucket: str
-    """Bucket name."""
-    folder: str
-    """Folder in the bucket."""
-    endpoint: str
-    """Endpoint host, not a URL (B2: s3.<region>.backblazeb2.com)."""
-    region: str
-    """Region."""
-    access_key: str
-    """Key id (plain here; the component keeps the rendered config secret)."""
-    secret_key: str
-    """Application key (plain here; the component keeps the rendered config secret)."""
-
-    def __post_init__(self) -> None:
-        if "://" in self.endpoint or "/" in self.endpoint:
-            raise ValueError(f"etcd S3 endpoint must be a host, not a URL: {self.endpoint!r}")
-
-
 K3sRole = Literal["init", "join", "agent"]
 
 
@@ -90,22 +69,8 @@ class K3sNodeSettings:
     """Public IPv4 and IPv6 (node-external-ip)."""
     tls_sans: tuple[str, ...]
     """Every public and private IP of every server, and the API DNS name (servers only)."""
-    cluster_cidr: str
-    """Pod network, e.g. 10.42.0.0/16."""
-    service_cidr: str
-    """Service network, e.g. 10.43.0.0/16."""
-    kube_proxy_mode: Literal["ipvs", "iptables", "nftables"]
-    """kube-proxy mode (ipvs in prod; deprecated from Kubernetes 1.35)."""
-    flannel_backend: Literal["vxlan", "wireguard-native"]
-    """Flannel backend."""
-    etcd_snapshot_schedule: str
-    """Cron schedule of etcd snapshots."""
-    etcd_snapshot_retention: int
-    """Number of snapshots kept."""
-    etcd_s3: EtcdS3Settings | None
-    """Off-site snapshots, or None when off."""
-    version: str
-    """K3s release, e.g. v1.34.6+k3s1."""
+    cluster: K3sConfig
+    """The cluster's validated settings (CIDRs, proxy mode, flannel, snapshots, release): the same on every node."""
     ready_timeout: int = 600
     """Seconds wait-ready.sh (and upgrade.sh) wait for the node to report Ready."""
     drain_timeout: int = 600
@@ -148,29 +113,31 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
     snapshots and serve the API under every name.
     """
     flags: dict[str, Any] = {
-        "cluster-cidr": s.cluster_cidr,
-        "service-cidr": s.service_cidr,
+        "cluster-cidr": s.cluster.cluster_cidr,
+        "service-cidr": s.cluster.service_cidr,
         # servicelb's svclb pods bind hostPorts 80/443, which the hostNetwork Traefik DaemonSet holds.
         "disable": ["servicelb"],
         # Only takes effect at the cluster's first start; turning it on later needs `k3s secrets-encrypt`.
         "secrets-encryption": True,
-        "flannel-backend": s.flannel_backend,
+        "flannel-backend": s.cluster.flannel_backend,
         "kube-proxy-arg": kube_proxy_args(s),
         # The kubeconfig holds the cluster-admin client key.
         "write-kubeconfig-mode": "0600",
         "tls-san": list(s.tls_sans),
-        "etcd-snapshot-schedule-cron": s.etcd_snapshot_schedule,
-        "etcd-snapshot-retention": s.etcd_snapshot_retention,
+        "etcd-snapshot-schedule-cron": s.cluster.etcd_snapshot_schedule,
+        "etcd-snapshot-retention": s.cluster.etcd_snapshot_retention,
     }
-    if s.etcd_s3 is not None:
+    s3 = s.cluster.etcd_s3
+    if s3 is not None:
         flags |= {
             "etcd-s3": True,
-            "etcd-s3-endpoint": s.etcd_s3.endpoint,
-            "etcd-s3-bucket": s.etcd_s3.bucket,
-            "etcd-s3-folder": s.etcd_s3.folder,
-            "etcd-s3-region": s.etcd_s3.region,
-            "etcd-s3-access-key": s.etcd_s3.access_key,
-            "etcd-s3-secret-key": s.etcd_s3.secret_key,
+            "etcd-s3-endpoint": s3.endpoint,
+            "etcd-s3-bucket": s3.bucket,
+            "etcd-s3-folder": s3.folder,
+            "etcd-s3-region": s3.region,
+            # Plain here: the component keeps the rendered config.yaml secret end to end.
+            "etcd-s3-access-key": s3.access_key.value,
+            "etcd-s3-secret-key": s3.secret_key.value,
         }
     return flags
 
@@ -180,7 +147,7 @@ def kube_proxy_args(s: K3sNodeSettings) -> list[str]:
     # No ipvs-strict-arp: strict ARP only matters when an L2 load balancer (MetalLB, kube-vip in ARP
     # mode) announces Service IPs; we have none (servicelb off, Traefik on each node's own address),
     # and Hetzner's private network is routed, so kube-ipvs0 addresses are never ARPed for.
-    return [f"proxy-mode={s.kube_proxy_mode}"]
+    return [f"proxy-mode={s.cluster.kube_proxy_mode}"]
 
 
 def agent_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
@@ -245,7 +212,7 @@ def node_env(s: K3sNodeSettings) -> str:
     """/etc/honeydue/k3s.env: the values every script reads."""
     return render_env(
         {
-            "K3S_VERSION": s.version,
+            "K3S_VERSION": s.cluster.version,
             "NODE_NAME": s.node_name,
             "NODE_IP": s.node_ip,
             "ROLE": s.role,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 
-from components.config.model import K3sConfig
 from components.k3s.node import script_command
 from components.remote import RemoteFile
 
@@ -34,16 +31,3 @@ def step_options(
         ignore_changes=[first_boot] if first_boot else None,
         additional_secret_outputs=["stdout", "stderr"] if secret else None,
     )
-
-
-def cluster_settings(cfg: K3sConfig) -> dict[str, Any]:
-    """The K3sNodeSettings fields every node, server or agent, takes unchanged from the cluster config."""
-    return {
-        "cluster_cidr": cfg.cluster_cidr,
-        "service_cidr": cfg.service_cidr,
-        "kube_proxy_mode": cfg.kube_proxy_mode,
-        "flannel_backend": cfg.flannel_backend,
-        "etcd_snapshot_schedule": cfg.etcd_snapshot_schedule,
-        "etcd_snapshot_retention": cfg.etcd_snapshot_retention,
-        "version": cfg.version,
-    }

@@ -47,6 +47,8 @@ class AppsArgs:
 class Apps(pulumi.ComponentResource):
     """Every object of the app layer, each with an explicit name, through the cluster's provider."""
 
+    spec: manifests.AppsSpec
+    """What the objects were built from."""
     objects: dict[str, pulumi.CustomResource]
     tls_objects: list[pulumi.CustomResource]
     namespace: str
@@ -62,6 +64,7 @@ class Apps(pulumi.ComponentResource):
         ).result
         secret_values = self._secret_values(args, redis_password)
 
+        self.spec = spec
         self.objects = {}
         # Apply order in phases: the namespace; what pods read or are fenced by; the workloads; the routes.
         waits_for: dict[str, list[pulumi.Resource]] = {phase: [] for phase in PHASES}

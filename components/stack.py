@@ -1,0 +1,196 @@
+"""The whole Honeydue stack as one function: validated config in, typed handles out.
+
+`__main__.py` calls `build` and exports; tests and benchmarks call it too, so the wiring (the order of
+the layers, the SSL cut-over, which step each node's firewall sync waits for) exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+from components import naming
+from components.adoption import check_adoption, register_adoption
+from components.config.model import StackConfig
+from components.edge.cutover import CutoverArgs, ssl_cutover
+from components.edge.dns import EdgeDns, EdgeDnsArgs
+from components.edge.ranges import cloudflare_edge_ranges
+from components.edge.tls import EdgeTls, OriginCertificate
+from components.edge.zone import cloudflare_zone_id
+from components.firewall.component import NodeFirewall, NodeFirewallArgs, checked_rules, firewall_policy
+from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
+from components.hetzner.nodes import Node, Nodes, NodesArgs
+from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
+from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
+from components.k8s.traefik import Traefik, TraefikArgs
+from components.providers import Providers, make_providers
+
+TLS_SECRET_NAME = "honeydue-origin-tls"
+"""The kubernetes.io/tls Secret holding the Origin CA certificate in full/strict mode."""
+
+
+@dataclass(frozen=True)
+class NodeHandle:
+    """One node and everything per node that other layers wire to."""
+
+    node: Node
+    """The Hetzner server."""
+    connection: command.remote.ConnectionArgs
+    """SSH as the deploy key, host key pinned."""
+    cloud_init: command.remote.Command
+    """The node's first boot has finished (its own first firewall run included)."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What `build` created, for exports, tests and benchmarks."""
+
+    config: StackConfig
+    providers: Providers
+    firewall: NodeFirewall
+    nodes: Nodes
+    servers: tuple[NodeHandle, ...]
+    """K3s servers in join order (API, etcd, DNS)."""
+    agents: tuple[NodeHandle, ...]
+    """K3s agents (workloads only)."""
+    cluster: K3sCluster
+    traefik: Traefik
+    apps: Apps
+    edge_tls: EdgeTls
+    origin: OriginCertificate | None
+    """The Origin CA certificate (full/strict), else None."""
+    dns: EdgeDns
+    zone_id: pulumi.Input[str]
+
+
+def build(config: StackConfig) -> Stack:
+    """Creates every resource of the stack from validated config; fails before creating anything on bad input."""
+    check_adoption(config)
+    register_adoption(config.adopt)
+    providers = make_providers(config.credentials)
+    edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
+    rules = checked_rules(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
+    labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
+    cloud = providers.options()
+
+    # --- Hetzner: the firewall model, then the nodes it protects ----------------------------------
+    firewall = NodeFirewall(
+        naming.FIREWALL,
+        NodeFirewallArgs(rules=rules, hcloud_firewall=config.nodes.hcloud_firewall, labels=labels),
+        cloud,
+    )
+    nodes = Nodes(
+        naming.NODES,
+        NodesArgs(
+            config=config.nodes,
+            firewall_script=firewall.ufw_script,
+            firewall_ids=firewall.firewall_ids,
+            labels=labels,
+        ),
+        cloud,
+    )
+
+    # --- K3s over SSH; it yields the one Kubernetes provider --------------------------------------
+    this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+    cluster = K3sCluster(
+        naming.K3S,
+        K3sClusterArgs(
+            config=config.k3s,
+            servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
+            agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
+            previous_version=this_stack.get_output("k3sVersion"),
+        ),
+        cloud,
+    )
+    servers, agents = (
+        tuple(NodeHandle(n, nodes.connection(n), cluster.cloud_init_done[n.name]) for n in pool)
+        for pool in (nodes.nodes, nodes.agents)
+    )
+    FirewallSync(
+        naming.FIREWALL_SYNC,
+        FirewallSyncArgs(
+            ufw_script=firewall.ufw_script,
+            ranges_etag=edge_ranges.etag,
+            targets=[_firewall_target(h) for h in servers] + [_firewall_target(h, "agent") for h in agents],
+        ),
+        cloud,
+    )
+
+    # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
+    zone_id = cloudflare_zone_id(providers.cloudflare, config.apps.domain, config.edge.zone_id)
+    in_cluster: list[tuple[Traefik, Apps]] = []
+
+    def serve_origin(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
+        tls_secret_name = None if origin is None else TLS_SECRET_NAME
+        opts = pulumi.ResourceOptions(
+            providers=[cluster.provider, providers.random], depends_on=[cluster.first_server_ready, *after]
+        )
+        traefik = Traefik(
+            naming.TRAEFIK, TraefikArgs(cloudflare_cidrs=edge_ranges.cidrs, tls_secret_name=tls_secret_name), opts
+        )
+        spec = apps_spec(
+            config.apps,
+            config.services,
+            cluster_cidr=config.k3s.cluster_cidr,
+            node_cidrs=(config.nodes.private_network_cidr,),
+            tls_secret_name=tls_secret_name,
+        )
+        origin_tls = (
+            None
+            if origin is None
+            else OriginTls(certificate_pem=origin.certificate_pem, private_key_pem=origin.private_key_pem)
+        )
+        apps = Apps(naming.APPS, AppsArgs(spec=spec, origin_tls=origin_tls), opts)
+        in_cluster.append((traefik, apps))
+        return [traefik.chart_config, *apps.tls_objects]
+
+    cutover = ssl_cutover(
+        CutoverArgs(
+            zone_id=zone_id,
+            ssl_mode=config.edge.ssl_mode,
+            domain=config.apps.domain,
+            validity_days=config.edge.origin_cert_validity_days,
+        ),
+        serve_origin,
+        cloud,
+    )
+    ((traefik, apps),) = in_cluster
+
+    # DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
+    # stable set: agents come and go with agentCount, and a scale-in would otherwise have to retract their
+    # records before the drain. Traefik on any server reaches pods on agents through the Service network.
+    dns = EdgeDns(
+        naming.DNS,
+        EdgeDnsArgs(
+            zone_id=zone_id,
+            domain=config.apps.domain,
+            hostnames=config.apps.public_hostnames,
+            servers=[(h.node.name, h.node.public_ipv4, h.node.public_ipv6) for h in servers],
+            api_dns_name=config.k3s.api_dns_name,
+            api_addresses=[h.node.public_ipv4 for h in servers],
+        ),
+        cloud,
+    )
+    return Stack(
+        config=config,
+        providers=providers,
+        firewall=firewall,
+        nodes=nodes,
+        servers=servers,
+        agents=agents,
+        cluster=cluster,
+        traefik=traefik,
+        apps=apps,
+        edge_tls=cutover.edge_tls,
+        origin=cutover.origin,
+        dns=dns,
+        zone_id=zone_id,
+    )
+
+
+def _firewall_target(handle: NodeHandle, pool: str = "") -> FirewallTarget:
+    """The firewall sync of a node runs after its first boot (which ran the script once already)."""
+    return FirewallTarget(index=handle.node.index, pool=pool, connection=handle.connection, after=handle.cloud_init)

@@ -1,0 +1,96 @@
+"""`components.stack.build`: the wiring as a function, with one typed handle per node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pulumi
+import pulumi_tls as tls
+import pytest
+
+from components.config.load import load_from_pulumi
+from components.edge.cutover import CutoverArgs, ssl_cutover
+from components.edge.tls import OriginCertificate
+from components.stack import Stack, build
+from offline.harness import Plan, run_program
+
+COMMAND = "command:remote:Command"
+SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+KEY = "tls:index/privateKey:PrivateKey"
+
+
+def built(overrides: dict[str, object]) -> tuple[Plan, Stack]:
+    stacks: list[Stack] = []
+
+    def program() -> None:
+        stacks.append(build(load_from_pulumi()))
+
+    plan = run_program("prod", overrides, program=program)
+    return plan, stacks[0]
+
+
+@pytest.fixture(scope="module")
+def with_agents() -> tuple[Plan, Stack]:
+    return built({"agentCount": 2})
+
+
+def test_one_handle_per_node_pairs_each_node_with_its_own_first_boot(with_agents: tuple[Plan, Stack]) -> None:
+    _, stack = with_agents
+    assert [h.node.name for h in stack.servers] == ["honeydue-1", "honeydue-2", "honeydue-3"]
+    assert [h.node.name for h in stack.agents] == ["honeydue-agent-1", "honeydue-agent-2"]
+    names = {h.node.name: h.cloud_init._name for h in (*stack.servers, *stack.agents)}
+    assert names["honeydue-2"] == "honeydue-k3s-2-cloud-init"
+    assert names["honeydue-agent-2"].endswith("agent-2-cloud-init")
+
+
+def test_each_firewall_sync_waits_for_its_own_nodes_first_boot(with_agents: tuple[Plan, Stack]) -> None:
+    plan, _ = with_agents
+    syncs = [r for r in plan.by_type(COMMAND) if r.name.startswith("honeydue-firewall-sync-")]
+    assert len(syncs) == 5
+    for sync in syncs:
+        node = sync.name.removeprefix("honeydue-firewall-sync-")
+        own = [r for r in plan.by_type(COMMAND) if r.name == f"honeydue-k3s-{node}-cloud-init"]
+        assert len(own) == 1, node
+        assert own[0].urn in sync.dependencies, sync.name
+        others = [r.urn for r in plan.by_type(COMMAND) if r.name.endswith("cloud-init") and r is not own[0]]
+        assert not set(others) & set(sync.dependencies), sync.name
+
+
+def cutover_program(mode: str) -> Callable[[], None]:
+    """ssl_cutover with a stand-in for what serves the origin (a key named `served`)."""
+
+    def program() -> None:
+        local = tls.Provider("tls")
+        config = load_from_pulumi()
+        from components.providers import make_providers
+
+        cloud = make_providers(config.credentials).options()
+
+        def serve(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
+            opts = pulumi.ResourceOptions(provider=local, depends_on=list(after))
+            served = tls.PrivateKey("served", algorithm="ED25519", opts=opts)
+            return [served] if origin is not None else []
+
+        ssl_cutover(
+            CutoverArgs(zone_id="zone", ssl_mode=mode, domain="honeydue.app", validity_days=5475),  # type: ignore[arg-type]
+            serve,
+            cloud,
+        )
+
+    return program
+
+
+def test_to_flexible_cloudflare_switches_before_the_origin_changes() -> None:
+    plan = run_program("prod", program=cutover_program("flexible"))
+    ssl = plan.get(SETTING, "honeydue-edge-tls-ssl")
+    assert plan.waits_for(plan.get(KEY, "served"), ssl)
+    assert not plan.by_type("cloudflare:index/originCaCertificate:OriginCaCertificate")
+
+
+@pytest.mark.parametrize("mode", ["full", "strict"])
+def test_to_https_the_origin_serves_before_cloudflare_demands_it(mode: str) -> None:
+    plan = run_program("prod", program=cutover_program(mode))
+    served = plan.get(KEY, "served")
+    for setting in plan.by_type(SETTING):
+        assert served.urn in setting.dependencies, setting.name
+    assert not plan.waits_for(served, plan.get(SETTING, "honeydue-edge-tls-ssl"))
