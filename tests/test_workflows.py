@@ -171,6 +171,7 @@ def test_pr_jobs_read_no_write_credential() -> None:
         if env is not None:
             spec = declared[env]
             assert spec["required_reviewers"], f"{where}: environment {env} has no required reviewers"
+            assert spec["prevent_self_review"] is True, f"{where}: a PR's author could approve their own run"
             assert spec["writes"] is False, f"{where}: environment {env} opens write credentials"
             assert only(job, "pulumi/auth-actions")["with"]["scope"] == f"team:{spec['pulumi_team']}"
             swap = [s for s in steps(job) if "tools.stack_environment" in s.get("run", "")]
