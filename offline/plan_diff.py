@@ -1,8 +1,10 @@
 """`make plan-diff BASE=<ref>`: the offline plan of a base commit next to the working tree's, as a review.
 
 Both sides are evaluated under the mock engine by `offline/plan_dump.py`, each with its own code and
-config (the base is exported with `git archive` into a temporary directory, the same venv runs both),
-so no credential, state or cloud is involved and it runs for forks too. The review (Markdown, posted on
+config, so no credential, state or cloud is involved and it runs for forks too. The base is exported
+with `git archive` into a temporary directory rather than checked out with `git worktree add`: nothing
+is registered in the repository's .git, so an interrupted run leaves nothing behind. The same venv
+(this interpreter) runs both sides, in parallel. The review (Markdown, posted on
 pull requests by .github/workflows/plan-diff-comment.yml) lists resources added, removed, renamed and
 changed property by property (secrets as `[secret]`, compared by a hash of their value only), then the
 node scripts, cloud-init documents and Kubernetes YAML as unified diffs. Rules: offline/plan_review.py.
