@@ -12,7 +12,7 @@ PLAN_ARGS ?=
 # iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
 APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
 
-.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
+.PHONY: plan plan-diff test lint typecheck unit preview up system-deps config-reference docs-graph clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ system-deps:
 plan: $(VENV)/.installed system-deps
 	$(PY) -m offline --stack $(STACK) $(PLAN_ARGS)
 
+# The offline plan of BASE next to the working tree's, as a review (offline/plan_diff.py); no credentials.
+# e.g. make plan-diff BASE=origin/main
+BASE ?=
+ifneq ($(filter plan-diff,$(MAKECMDGOALS)),)
+ifeq ($(BASE),)
+$(error usage: make plan-diff BASE=<git ref>, e.g. BASE=origin/main)
+endif
+endif
+plan-diff: $(VENV)/.installed
+	$(PY) -m offline.plan_diff --base '$(BASE)' --stack $(STACK) --out build/plan-diff.md
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -54,12 +65,17 @@ test: lint typecheck unit
 config-reference: $(VENV)/.installed
 	$(PY) -m tools.config_reference --write README.md
 
-# A real preview of prod: needs the Pulumi CLI, a login and the stack's secrets (see README).
-preview: $(VENV)/.installed
-	pulumi preview --stack $(STACK) --diff
+# A real preview of prod: needs the Pulumi CLI, a login and the stack's ESC environment (docs/ci.md).
+# Both run the policy pack like CI does. The CLI starts a Python pack in the pack's directory and hands
+# it the runtime options of policy/PulumiPolicy.yaml (`-virtualenv=venv`), so the pack runs from
+# policy/venv, which must exist first (NewPolicyAnalyzer: `pwd := policyPackPath`, options passed as
+# `-<key>=<value>`: https://github.com/pulumi/pulumi/blob/master/sdk/go/common/resource/plugin/analyzer_plugin.go;
+# https://www.pulumi.com/docs/insights/policy/policy-packs/project-file/).
+preview: $(VENV)/.installed $(POLICY_VENV)/.installed
+	pulumi preview --stack $(STACK) --diff --policy-pack policy
 
-up: $(VENV)/.installed
-	pulumi up --stack $(STACK)
+up: $(VENV)/.installed $(POLICY_VENV)/.installed
+	pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The GitHub workflows: valid against GitHub's workflow schema, and doing what issue 7 asks of each.
+"""The GitHub workflows: valid against GitHub's workflow schema, every action pinned, and what each
+workflow runs (issues 7 and 13). Credentials and permissions: tests/test_workflow_credentials.py.
 
 The schema check runs `check-jsonschema --builtin-schema vendor.github-workflows` from this venv; the
 schema is vendored in the package, so it needs no network (verified with the network unshared).
@@ -6,162 +7,132 @@ schema is vendored in the package, so it needs no network (verified with the net
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
+from tests.workflow_files import NAMES, PROJECT_DIR, WORKFLOWS, environment_name, jobs, load, only, steps
+
 CHECK_JSONSCHEMA = PROJECT_DIR / "venv" / "bin" / "check-jsonschema"
-NAMES = ("preview", "up", "drift")
-PULUMI_ACTION = "pulumi/actions@v7"
-# Each workflow's write permissions, and why: the PR comment, the drift issue. `up` needs none.
-WRITES = {"preview": {"pull-requests"}, "up": set(), "drift": {"issues"}}
-CONFIG_LINE = re.compile(r"^(honeydue:\w+): \{value: \$\{\{ toJSON\(secrets\.(\w+)\) \}\}, secret: true\}$")
+# Every action, at the commit of its release tag: read with the `fetch` tool from each action's
+# repository (`git rev-parse <tag>^{commit}`), each a node24 action.
+PINS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+    "pulumi/auth-actions": ("141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0"),
+}
 
-
-def load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load((WORKFLOWS / f"{name}.yml").read_text(encoding="utf-8"))
-    # YAML 1.1 reads the key `on` as the boolean True.
-    document["on"] = document.pop(True, document.get("on"))
-    return document
-
-
-def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
-
-
-def pulumi_step(workflow: dict[str, Any]) -> dict[str, Any]:
-    found = [s for s in steps(workflow) if s.get("uses") == PULUMI_ACTION]
-    assert len(found) == 1, f"expected one {PULUMI_ACTION} step"
-    return found[0]
-
-
-def concurrency(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = [workflow.get("concurrency")] + [job.get("concurrency") for job in workflow["jobs"].values()]
-    return [b for b in blocks if b]
-
-
-def secret_keys() -> list[str]:
-    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
-    return sorted(k for k, spec in declared.items() if spec.get("secret"))
-
-
-def upper_snake(key: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).upper()
+# ----------------------------------------------------------------------------------- schema, pins
 
 
 def test_every_workflow_is_here() -> None:
     assert sorted(p.stem for p in WORKFLOWS.glob("*.yml")) == sorted(NAMES)
+    assert not list(WORKFLOWS.glob("*.yaml"))
+
+
+def check_schema(*files: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *map(str, files)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def test_workflows_match_the_github_workflow_schema() -> None:
-    files = [str(WORKFLOWS / f"{name}.yml") for name in NAMES]
-    run = subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *files],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = check_schema(*(WORKFLOWS / f"{name}.yml" for name in NAMES))
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\npermissions: write-some\njobs:\n  x:\n    steps:\n      - run: true\n")
-    run = subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = check_schema(broken)
     assert run.returncode == 1 and "runs-on" in run.stdout + run.stderr
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_least_privilege_permissions(name: str) -> None:
-    workflow = load(name)
-    permissions = workflow["permissions"]
-    assert isinstance(permissions, dict), "permissions must be listed scope by scope"
-    assert permissions.get("contents") == "read"
-    assert {scope for scope, level in permissions.items() if level == "write"} == WRITES[name]
-    assert all("permissions" not in job for job in workflow["jobs"].values())
+def test_every_action_is_pinned_to_a_full_commit_with_its_tag(name: str) -> None:
+    lines = [line for line in (WORKFLOWS / f"{name}.yml").read_text().splitlines() if "uses:" in line]
+    for line in lines:
+        match = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)", line)
+        assert match, f"not pinned to a commit with its tag: {line.strip()}"
+        action, commit, tag = match.groups()
+        assert PINS.get(action) == (commit, tag), f"{action}@{commit} # {tag} is not the verified pin"
+
+
+def test_pulumi_actions_is_v7() -> None:
+    assert PINS["pulumi/actions"][1].startswith("v7."), "v7 runs on node24 and passes refresh as --refresh"
+
+
+# ------------------------------------------------------------------------------- what each runs
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_actions_are_pinned_to_major_tags(name: str) -> None:
-    uses = [s["uses"] for s in steps(load(name)) if "uses" in s]
-    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", u) for u in uses), uses
-    assert "actions/setup-python@v6" in uses and "actions/checkout@v6" in uses
+def test_every_run_script_is_shellcheck_clean(name: str) -> None:
+    for _, job_id, job in [j for j in jobs() if j[0] == name]:
+        for step in steps(job):
+            if "run" in step:
+                script = re.sub(r"\$\{\{.*?\}\}", "expr", step["run"])
+                run = subprocess.run(
+                    ["shellcheck", "-s", "bash", "-"], input=script, capture_output=True, text=True, timeout=60
+                )
+                assert run.returncode == 0, f"{name}/{job_id}: {step.get('name')}\n{run.stdout}"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_python_311_venv_and_pulumi_cli_of_the_sdk(name: str) -> None:
-    workflow = load(name)
-    setup = next(s for s in steps(workflow) if s.get("uses") == "actions/setup-python@v6")
-    assert setup["with"]["python-version"] == "3.11"
-    scripts = "\n".join(s.get("run", "") for s in steps(workflow))
-    assert "python -m venv venv" in scripts and "venv/bin/pip install" in scripts and "-r requirements.txt" in scripts
+@pytest.mark.parametrize("name", ["preview", "up", "drift"])
+def test_python_311_venvs_policy_pack_and_the_cli_of_the_sdk(name: str) -> None:
+    (job,) = [job for job in load(name)["jobs"].values() if job["permissions"].get("id-token")]
+    assert only(job, "actions/setup-python")["with"]["python-version"] == "3.11"
+    assert only(job, "actions/checkout")["with"]["persist-credentials"] is False
+    scripts = "\n".join(s.get("run", "") for s in steps(job))
+    assert "python -m venv venv" in scripts and "-r requirements.txt" in scripts
+    assert "python -m venv policy/venv" in scripts and "-r policy/requirements.txt" in scripts
     pins = dict(
         line.split("==") for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines() if "==" in line
     )
-    step = pulumi_step(workflow)
-    assert step["with"]["stack-name"] == "prod"
-    assert step["with"]["pulumi-version"] == pins["pulumi"], "the CLI is released with the SDK of the same version"
-    assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    step = only(job, "pulumi/actions")["with"]
+    assert step["stack-name"] == "prod" and step["policyPacks"] == "policy"
+    assert step["pulumi-version"] == pins["pulumi"], "the CLI is released with the SDK of the same version"
+    assert "comment-on-pr" not in step, "no job with cloud credentials may write to the PR"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_stack_secret_is_provided_as_secret_config(name: str) -> None:
-    lines = pulumi_step(load(name))["with"]["config-map"].strip().splitlines()
-    matches = [CONFIG_LINE.fullmatch(line.strip()) for line in lines]
-    assert all(matches), [line for line, m in zip(lines, matches, strict=True) if not m]
-    provided = {m.group(1): m.group(2) for m in matches if m}
-    assert provided == {f"honeydue:{k}": upper_snake(k) for k in secret_keys()}
-    # What the action parses once GitHub has substituted toJSON(...): quotes, colons, braces survive.
-    nasty = 'p@ss:"w{o}rd\\ #1'
-    text = "\n".join(re.sub(r"\$\{\{.*?\}\}", lambda _: json.dumps(nasty), line) for line in lines)
-    assert yaml.safe_load(text) == {key: {"value": nasty, "secret": True} for key in provided}
-
-
-def test_preview_comments_on_pull_requests_through_the_policy_pack() -> None:
-    workflow = load("preview")
-    assert "pull_request" in workflow["on"]
-    step = pulumi_step(workflow)["with"]
-    assert step["command"] == "preview"
-    assert step["comment-on-pr"] is True
-    assert step["policyPacks"] == "policy" and (PROJECT_DIR / "policy" / "PulumiPolicy.yaml").exists()
-    scripts = "\n".join(s.get("run", "") for s in steps(workflow))
-    assert "python -m venv policy/venv" in scripts and "-r policy/requirements.txt" in scripts
-
-
-def test_up_runs_on_main_behind_production_without_overlap() -> None:
+def test_up_runs_main_only_behind_production_without_overlap() -> None:
     workflow = load("up")
-    assert workflow["on"] == {"push": {"branches": ["main"]}}
-    (job,) = workflow["jobs"].values()
-    environment = job["environment"]
-    assert (environment if isinstance(environment, str) else environment["name"]) == "production"
-    (block,) = concurrency(workflow)
-    assert block["group"] and block["cancel-in-progress"] is False
-    step = pulumi_step(workflow)["with"]
-    assert step["command"] == "up" and step["policyPacks"] == "policy"
+    assert workflow["on"] == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    job = workflow["jobs"]["up"]
+    assert environment_name(job) == "production" and job["if"] == "github.ref == 'refs/heads/main'"
+    assert workflow["concurrency"]["group"] and workflow["concurrency"]["cancel-in-progress"] is False
+    assert only(job, "pulumi/actions")["with"]["command"] == "up"
+    assert not [s for s in steps(job) if "tools.stack_environment" in s.get("run", "")], "up opens honeydue/prod"
 
 
-def test_drift_previews_daily_with_refresh_and_fails_on_changes() -> None:
+def test_drift_previews_daily_with_refresh_and_reports_from_a_job_without_credentials() -> None:
     workflow = load("drift")
-    triggers = workflow["on"]
-    assert "workflow_dispatch" in triggers
-    (schedule,) = triggers["schedule"]
+    assert "workflow_dispatch" in workflow["on"]
+    (schedule,) = workflow["on"]["schedule"]
     minute, hour, day, month, weekday = schedule["cron"].split()
     assert minute.isdigit() and hour.isdigit() and (day, month, weekday) == ("*", "*", "*"), "once a day"
-    step = pulumi_step(workflow)
+    drift = workflow["jobs"]["drift"]
+    step = only(drift, "pulumi/actions")
     assert step["with"]["command"] == "preview", "a preview writes no state"
     assert step["with"]["refresh"] is True and step["with"]["expect-no-changes"] is True
-    report = [s for s in steps(workflow) if "failure()" in str(s.get("if", ""))]
-    assert report and f"steps.{step['id']}.outcome == 'failure'" in report[0]["if"]
-    assert "gh issue create" in report[0]["run"]
+    verdict = next(s for s in steps(drift) if s.get("id") == "verdict")
+    assert verdict["if"] == f"failure() && steps.{step['id']}.outcome == 'failure'"
+    assert drift["outputs"]["drifted"] == "${{ steps.verdict.outputs.drifted }}"
+    report = workflow["jobs"]["report"]
+    assert report["needs"] == "drift" and "needs.drift.outputs.drifted == 'true'" in report["if"]
+    assert "gh issue create" in report["steps"][0]["run"] and "id-token" not in report["permissions"]
+
+
+def test_plan_diff_runs_for_every_pr_without_credentials_and_hands_over_its_review() -> None:
+    workflow = load("plan-diff")
+    assert workflow["on"] == {"pull_request": {"branches": ["main"]}}
+    (job,) = workflow["jobs"].values()
+    assert "if" not in job and "environment" not in job, "forks too"
+    assert only(job, "actions/checkout")["with"] == {"fetch-depth": 0, "persist-credentials": False}
+    scripts = "\n".join(s.get("run", "") for s in steps(job))
+    assert 'make plan-diff PYTHON=python BASE="$BASE_SHA"' in scripts
+    assert any(s.get("env", {}).get("BASE_SHA") == "${{ github.event.pull_request.base.sha }}" for s in steps(job))
+    upload = only(job, "actions/upload-artifact")["with"]
+    assert upload["name"] == "plan-diff" and "pr-number" in scripts and "review.md" in scripts

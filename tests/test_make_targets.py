@@ -1,0 +1,32 @@
+"""The Make targets that reach the real engine enforce the policy pack, like CI; plan-diff needs a base."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from offline.harness import PROJECT_DIR
+
+
+def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+    # -n prints the recipes without running them; -B also prints the venv recipes, which shows which
+    # venvs a target depends on whatever state this checkout's venvs are in.
+    return subprocess.run(["make", "-nB", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("target", ["preview", "up"])
+def test_preview_and_up_pass_the_policy_pack_and_build_its_venv_first(target: str) -> None:
+    lines = dry_run(target).stdout.splitlines()
+    (pulumi,) = [line for line in lines if line.startswith("pulumi ")]
+    assert pulumi.split()[:2] == ["pulumi", target] and "--policy-pack policy" in pulumi
+    policy_venv = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]
+    assert any(f"-m venv policy/{policy_venv['virtualenv']}" in line for line in lines[: lines.index(pulumi)])
+
+
+def test_plan_diff_without_base_says_how_to_call_it_before_building_anything() -> None:
+    run = dry_run("plan-diff")
+    assert run.returncode != 0 and "usage: make plan-diff BASE=<git ref>" in run.stderr and not run.stdout
+    command = dry_run("plan-diff", "BASE=origin/main").stdout.splitlines()[-1]
+    assert command.endswith("-m offline.plan_diff --base 'origin/main' --stack prod --out build/plan-diff.md")

@@ -1,0 +1,175 @@
+"""One source of secrets: the ESC environments under esc/, imported by Pulumi.prod.yaml.
+
+Checks the committed structure (never values: every secret is a placeholder that operators replace
+with `esc env set … --secret`), that each environment CI opens provides exactly the stack's secret keys,
+that the read-only environment cannot reach the write tokens, that the offline harness still reads
+the stack file, and the two tools the workflows run before logging in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from offline.harness import PROJECT_DIR, declared_config, secret_placeholder, stack_config
+from tools import deployer_check, stack_environment
+
+ESC_DIR = PROJECT_DIR / "esc"
+PLACEHOLDER = "REPLACE-ME-with-esc-env-set"
+ORG_PROJECT = "honeydue/"
+
+
+def esc_definition(name: str) -> dict[str, Any]:
+    """The committed definition of ESC environment `honeydue/<env>` (esc/<env>.yaml)."""
+    assert name.startswith(ORG_PROJECT), name
+    return dict(yaml.safe_load((ESC_DIR / f"{name.removeprefix(ORG_PROJECT)}.yaml").read_text()))
+
+
+def imports_of(name: str) -> list[str]:
+    """Every environment `name` imports, transitively, in merge order."""
+    found: list[str] = []
+    for imported in esc_definition(name).get("imports") or []:
+        found += [*imports_of(imported), imported]
+    return found
+
+
+def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """JSON merge patch, as ESC merges imports (https://www.pulumi.com/docs/esc/reference/)."""
+    merged = dict(base)
+    for key, value in patch.items():
+        is_object = isinstance(value, dict) and isinstance(merged.get(key), dict) and "fn::secret" not in value
+        merged[key] = merge(merged[key], value) if is_object else value
+    return merged
+
+
+def composed_values(name: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for env in [*imports_of(name), name]:
+        values = merge(values, esc_definition(env)["values"])
+    return values
+
+
+def resolve(values: dict[str, Any], reference: str) -> Any:
+    match = re.fullmatch(r"\$\{([\w.]+)\}", reference)
+    assert match, f"{reference!r} is not a plain interpolation"
+    node: Any = values
+    for part in match.group(1).split("."):
+        node = node[part]
+    return node
+
+
+def secret_keys() -> set[str]:
+    return {f"honeydue:{k}" for k, spec in declared_config().items() if spec.get("secret")}
+
+
+def environments() -> dict[str, dict[str, Any]]:
+    return dict(yaml.safe_load((PROJECT_DIR / ".github" / "environments.yml").read_text()))
+
+
+def test_the_stack_imports_the_write_environment_and_sets_no_secret_itself() -> None:
+    stack = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    assert stack["environment"] == [stack_environment.WRITE_ENVIRONMENT]
+    assert not secret_keys() & set(stack["config"])
+
+
+def test_the_offline_harness_ignores_the_environment_and_fills_secrets_with_placeholders() -> None:
+    config, secrets = stack_config("prod")
+    assert set(secrets) == secret_keys()
+    assert all(config[key] == secret_placeholder(key.split(":", 1)[1]) for key in secrets)
+    assert (
+        config["honeydue:k3sVersion"]
+        == yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]["honeydue:k3sVersion"]
+    )
+
+
+@pytest.mark.parametrize("name", sorted({e["esc_environment"] for e in environments().values()}))
+def test_each_environment_ci_opens_provides_exactly_the_secret_keys_as_placeholders(name: str) -> None:
+    values = composed_values(name)
+    provided = values["pulumiConfig"]
+    # Only secrets: every other value has its one home in Pulumi.prod.yaml.
+    assert set(provided) == secret_keys()
+    for key, reference in provided.items():
+        leaf = resolve(values, reference)
+        assert leaf == {"fn::secret": PLACEHOLDER}, f"{name} {key}: a committed value, not a placeholder"
+
+
+def test_no_esc_file_holds_a_value() -> None:
+    files = sorted(ESC_DIR.glob("*.yaml"))
+    assert sorted(f.stem for f in files) == ["prod", "prod-readonly", "prod-shared"]
+    for path in files:
+        secrets = re.findall(r"fn::secret:\s*(.*)", path.read_text())
+        assert secrets and set(secrets) == {PLACEHOLDER}, path.name
+
+
+def test_the_read_only_environment_cannot_reach_the_write_tokens() -> None:
+    readonly, write = stack_environment.READ_ONLY_ENVIRONMENT, stack_environment.WRITE_ENVIRONMENT
+    assert write not in imports_of(readonly)
+    # Its provider tokens are its own definitions, not inherited from a shared import.
+    own = esc_definition(readonly)["values"]
+    for key in ("honeydue:hcloudToken", "honeydue:cloudflareApiToken"):
+        path = own["pulumiConfig"][key].strip("${}").split(".")
+        assert path[0] in own and all(path[0] not in esc_definition(i)["values"] for i in imports_of(readonly))
+    declared = environments()
+    assert {e["esc_environment"] for e in declared.values() if e["writes"]} == {write}
+    assert {e["esc_environment"] for e in declared.values() if not e["writes"]} == {readonly}
+
+
+# --------------------------------------------------------------------------- tools/stack_environment
+
+
+def test_the_swap_points_a_copy_of_the_stack_file_at_the_read_only_environment(tmp_path: Path) -> None:
+    copy = tmp_path / "Pulumi.prod.yaml"
+    shutil.copyfile(PROJECT_DIR / "Pulumi.prod.yaml", copy)
+    stack_environment.use_environment(copy, stack_environment.READ_ONLY_ENVIRONMENT)
+    swapped = yaml.safe_load(copy.read_text())
+    original = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    assert swapped["environment"] == [stack_environment.READ_ONLY_ENVIRONMENT]
+    assert swapped["config"] == original["config"]
+    with pytest.raises(stack_environment.StackEnvironmentError, match="expected"):
+        stack_environment.use_environment(copy, stack_environment.READ_ONLY_ENVIRONMENT)
+
+
+def test_the_swap_refuses_a_stack_file_that_imports_something_else(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    stack_file.write_text("environment:\n  - honeydue/prod\n  - honeydue/extra\nconfig: {}\n")
+    with pytest.raises(stack_environment.StackEnvironmentError, match="honeydue/extra"):
+        stack_environment.use_environment(stack_file, stack_environment.READ_ONLY_ENVIRONMENT)
+
+
+# ------------------------------------------------------------------------------ tools/deployer_check
+
+
+NETS = [ipaddress.ip_network("203.0.113.0/28"), ipaddress.ip_network("2001:db8:7::/48")]
+
+
+def test_an_egress_address_inside_deployer_cidrs_passes() -> None:
+    assert deployer_check.problems(["203.0.113.5", "2001:db8:7::1"], NETS, "prod") == []
+
+
+def test_every_deployer_problem_is_reported_at_once() -> None:
+    found = deployer_check.problems(["198.51.100.7", "not-an-ip"], NETS, "prod")
+    assert len(found) == 2
+    assert "198.51.100.7 is not inside deployerCidrs (203.0.113.0/28, 2001:db8:7::/48)" in found[0]
+    assert "'not-an-ip' is not an IP address" in found[1]
+    nothing = deployer_check.problems([], [], "prod")
+    assert any("no egress address" in p for p in nothing) and any(
+        "deployerCidrs of stack prod is empty" in p for p in nothing
+    )
+
+
+def test_the_check_reads_deployer_cidrs_of_the_stack_and_fails_with_the_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, _ = stack_config("prod")
+    cidrs = yaml.safe_load(config["honeydue:deployerCidrs"])
+    assert deployer_check.deployer_cidrs("prod") == [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    outside = "192.0.2.1"
+    assert not any(ipaddress.ip_address(outside) in net for net in deployer_check.deployer_cidrs("prod"))
+    assert deployer_check.main(["--egress", outside]) == 1
+    assert "::error title=deployer check::" in capsys.readouterr().out

@@ -1,0 +1,159 @@
+"""No job that runs pull-request code can reach a write credential; every job gets only the token
+scopes it needs; cloud jobs run on the checked deployer and nowhere else (issue 13).
+
+`.github/environments.yml` declares the GitHub environments (their reviewers live in the repository
+settings); these tests hold every job to that declaration.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.workflow_files import NAMES, WORKFLOWS, environment_name, environments, jobs, load, only, steps, triggers
+
+PR_TRIGGERS = {"pull_request", "pull_request_target"}
+# The token scopes each job may write with, and why: OIDC for the Pulumi login, the PR comment (in a
+# job that runs no PR code), the drift issue (in a job without cloud credentials).
+WRITES = {
+    ("preview", "deployer"): set(),
+    ("preview", "preview"): {"id-token"},
+    ("plan-diff", "plan-diff"): set(),
+    ("plan-diff-comment", "comment"): {"pull-requests"},
+    ("up", "deployer"): set(),
+    ("up", "up"): {"id-token"},
+    ("drift", "deployer"): set(),
+    ("drift", "drift"): {"id-token"},
+    ("drift", "report"): {"issues"},
+}
+DEPLOYER_RUNS_ON = ["self-hosted", "${{ vars.PULUMI_RUNNER }}"]
+
+
+# ------------------------------------------------------------------------- permissions, credentials
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nothing_is_granted_by_default_and_each_job_lists_what_it_needs(name: str) -> None:
+    workflow = load(name)
+    assert workflow["permissions"] == {}
+    for job_id, job in workflow["jobs"].items():
+        permissions = job["permissions"]
+        assert isinstance(permissions, dict), f"{name}/{job_id}: permissions scope by scope"
+        assert {scope for scope, level in permissions.items() if level == "write"} == WRITES[(name, job_id)]
+        assert set(permissions.values()) <= {"read", "write"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_repository_secret_and_no_long_lived_pulumi_token(name: str) -> None:
+    text = (WORKFLOWS / f"{name}.yml").read_text()
+    assert "secrets." not in text and "secrets[" not in text, "every credential comes from OIDC and ESC"
+    assert "PULUMI_ACCESS_TOKEN" not in text and "config-map" not in text
+
+
+def test_no_pull_request_target() -> None:
+    assert all("pull_request_target" not in triggers(name) for name in NAMES)
+
+
+def test_pr_jobs_read_no_write_credential() -> None:
+    """A job of a PR-triggered workflow runs PR code: no secret, no write scope but OIDC, and OIDC only
+    behind an environment with required reviewers that opens a read-only ESC environment."""
+    declared = environments()
+    write_envs = [e["esc_environment"] for e in declared.values() if e["writes"]]
+    pr_jobs = [(n, j, job) for n, j, job in jobs() if triggers(n) & PR_TRIGGERS]
+    assert {(n, j) for n, j, _ in pr_jobs} == {
+        ("preview", "deployer"),
+        ("preview", "preview"),
+        ("plan-diff", "plan-diff"),
+    }
+    for name, job_id, job in pr_jobs:
+        text = yaml.safe_dump(job)
+        where = f"{name}/{job_id}"
+        assert "secrets" not in text, where
+        assert not any(re.search(re.escape(env) + r"(?![\w-])", text) for env in write_envs), where
+        writes = {scope for scope, level in job["permissions"].items() if level == "write"}
+        assert writes <= {"id-token"}, where
+        env = environment_name(job)
+        if "id-token" in writes:
+            assert env is not None, f"{where}: OIDC outside an environment"
+        if env is not None:
+            spec = declared[env]
+            assert spec["required_reviewers"], f"{where}: environment {env} has no required reviewers"
+            assert spec["prevent_self_review"] is True, f"{where}: a PR's author could approve their own run"
+            assert spec["writes"] is False, f"{where}: environment {env} opens write credentials"
+            assert only(job, "pulumi/auth-actions")["with"]["scope"] == f"team:{spec['pulumi_team']}"
+            swap = [s for s in steps(job) if "tools.stack_environment" in s.get("run", "")]
+            assert swap and f"--use {spec['esc_environment']}" in swap[0]["run"], where
+
+
+def test_the_comment_job_runs_no_pr_code() -> None:
+    (job,) = load("plan-diff-comment")["jobs"].values()
+    assert load("plan-diff-comment")["on"] == {"workflow_run": {"workflows": ["plan-diff"], "types": ["completed"]}}
+    assert "event == 'pull_request'" in job["if"] and "conclusion == 'success'" in job["if"]
+    assert all("uses" not in s for s in steps(job)), "no checkout, no action: nothing from the PR runs"
+    scripts = "\n".join(s["run"] for s in steps(job))
+    assert not re.search(
+        r"\b(make|python\S*|venv/|bash \S+\.sh|source|\. \S)\b", scripts.replace("gh run download", "")
+    )
+    assert "gh run download" in scripts and "--name plan-diff" in scripts
+    assert "headRefOid" in scripts and '"$HEAD_SHA"' in scripts, "the PR number is checked against the run"
+
+
+def test_every_oidc_job_runs_in_its_declared_environment_on_the_deployer() -> None:
+    declared = environments()
+    oidc = [(n, j, job) for n, j, job in jobs() if job["permissions"].get("id-token") == "write"]
+    assert {(n, j) for n, j, _ in oidc} == {("preview", "preview"), ("up", "up"), ("drift", "drift")}
+    for name, job_id, job in oidc:
+        env = environment_name(job)
+        assert env in declared, f"{name}/{job_id}"
+        auth = only(job, "pulumi/auth-actions")["with"]
+        assert auth["organization"] == "honeydue" and auth["scope"] == f"team:{declared[env]['pulumi_team']}"
+        assert auth["requested-token-type"] == "urn:pulumi:token-type:access_token:team"
+        assert int(auth["token-expiration"]) <= job["timeout-minutes"] * 60, "the token outlives no job"
+    (writer,) = [e for e, spec in declared.items() if spec["writes"]]
+    assert [(n, j) for n, j, job in oidc if environment_name(job) == writer] == [("up", "up")]
+    assert declared[writer]["required_reviewers"] and declared[writer]["deployment_branches"] == ["main"]
+
+
+# --------------------------------------------------------------------------------------- deployer
+
+
+def gate_script(name: str) -> str:
+    (step,) = [s for s in steps(load(name)["jobs"]["deployer"]) if "PULUMI_RUNNER" in s.get("env", {})]
+    assert step["env"]["PULUMI_RUNNER"] == "${{ vars.PULUMI_RUNNER }}"
+    return str(step["run"])
+
+
+@pytest.mark.parametrize(
+    ("runner", "ok", "reason"),
+    [
+        ("", False, "PULUMI_RUNNER is not set"),
+        ("ubuntu-24.04", False, "generic runner label"),
+        ("self-hosted", False, "generic runner label"),
+        ("honeydue-deployer", True, "deployer runner: honeydue-deployer"),
+    ],
+)
+def test_the_deployer_gate_fails_at_once_with_the_reason(runner: str, ok: bool, reason: str) -> None:
+    run = subprocess.run(
+        ["bash", "-e", "-c", gate_script("up")],
+        env={"PULUMI_RUNNER": runner, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (run.returncode == 0) is ok and reason in run.stdout
+
+
+@pytest.mark.parametrize("name", ["preview", "up", "drift"])
+def test_cloud_jobs_wait_for_the_gate_and_check_their_egress_before_logging_in(name: str) -> None:
+    assert gate_script(name) == gate_script("up")
+    workflow = load(name)
+    assert workflow["jobs"]["deployer"]["runs-on"] == "ubuntu-24.04" and "steps" in workflow["jobs"]["deployer"]
+    (job,) = [job for job in workflow["jobs"].values() if job["permissions"].get("id-token")]
+    assert job["needs"] == "deployer" and job["runs-on"] == DEPLOYER_RUNS_ON, "no fallback to a hosted runner"
+    order = [s.get("uses", s.get("run", "")) for s in steps(job)]
+    check = next(i for i, s in enumerate(order) if "tools.deployer_check --egress" in s)
+    login = next(i for i, s in enumerate(order) if s.startswith("pulumi/auth-actions@"))
+    assert check < login
