@@ -91,12 +91,16 @@ def find_renames(removed: list[str], added: list[str], before: Side, after: Side
 DOCUMENT_TYPES = ("command:remote:Command", "hcloud:index/server:Server", "kubernetes:")
 
 
+_DEFAULTS: tuple[Any, ...] = (None, "", [], {}, False)
+
+
 def property_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """`~ path: old → new` lines for inputs and options that differ; secrets compared by hash only."""
     inline_text = not str(new.get("type", "")).startswith(DOCUMENT_TYPES)
     ignored = {str(key) for key in new.get("ignore_changes") or ()}
-    options_a = {k: v for k, v in old.items() if k not in IDENTITY}
-    options_b = {k: v for k, v in new.items() if k not in IDENTITY}
+    # An option at its default is the same as an option an older harness did not record at all.
+    options_a = {k: v for k, v in old.items() if k not in IDENTITY and v not in _DEFAULTS}
+    options_b = {k: v for k, v in new.items() if k not in IDENTITY and v not in _DEFAULTS}
     lines = []
     for section, a, b in (("", old.get("inputs") or {}, new.get("inputs") or {}), ("options.", options_a, options_b)):
         flat_a, flat_b = flatten(a), flatten(b)
