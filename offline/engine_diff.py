@@ -112,6 +112,7 @@ def decide(old: Registration | None, new: Registration, ctx: _Context) -> Change
             properties=properties,
             reasons=(*reasons, *own, *([delete_first] if delete_first else [])),
             delete_before_replace=new.delete_before_replace or bool(delete_first),
+            targeted=new.urn in ctx.targets,
             blocked=_replace_blocker(old, new),
         )
     return Change(new.urn, new.type, new.name, "update" if properties else "same", properties=properties)
@@ -202,18 +203,20 @@ def order_steps(
 
 def command_effect(change: Change, old: Registration | None, new: Registration | None) -> str:
     """What a pulumi-command step runs on the host for `change` (remote/commandController.go: Update runs
-    `update`, else `create` again; Delete runs `delete`). Ignored inputs keep their old value, also for a
-    replacement ({SG}#L1264-L1268): an ignored `create` re-runs its first text."""
+    `update`, else `create` again; Delete runs `delete`). Ignored inputs keep their old value on an update
+    ({SG}#L1264-L1268) and on a `--replace` target; any other replacement re-checks the program's own
+    inputs ({SG}#L2002-L2022)."""
     if change.type != "command:remote:Command":
         return ""
-    if change.action in ("delete",) and old is not None:
+    if change.action == "delete" and old is not None:
         return "runs its delete script" if "delete" in old.inputs else "nothing runs"
     if new is None or change.action == "same":
         return ""
     stale = (
         old is not None
         and "create" in new.ignore_changes
-        and changed_paths(old.inputs.get("create"), new.inputs.get("create"))
+        and (change.action == "update" or change.targeted)
+        and bool(changed_paths(old.inputs.get("create"), new.inputs.get("create")))
     )
     text = "its OLD create text (create is under ignoreChanges)" if stale else "create"
     if change.action == "update":

@@ -41,6 +41,8 @@ class Change:
     """Changed input paths (after ignoreChanges); "(unknown)" marks a value known only after apply."""
     reasons: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    targeted: bool = False
+    """Replaced because `pulumi up --replace` names it: ignored inputs then keep their old values."""
     blocked: str = ""
     """Why the engine or the provider refuses the step ("" = it goes through)."""
 
@@ -64,13 +66,14 @@ class EngineDiff:
     """The program's dependencies: creates, updates and replacements follow it."""
 
     def forced_before(self, first: str, then: str) -> bool:
-        """Whether the engine must finish `first`'s step before `then`'s (resource names): a delete waits
-        for the deletes of what depends on it, anything else for what it depends on. Independent steps
-        run in parallel (`pulumi up --parallel`)."""
+        """Whether the engine must finish the step of resource `first` before that of `then`. Deletes of
+        resources the program no longer registers run after all its other steps (deployment_executor.go
+        performPostSteps calls GenerateDeletes), a delete after the deletes of what depends on it; anything
+        else waits for what it depends on. Independent steps run in parallel."""
         a, b = self.change(first), self.change(then)
-        if a.action == "delete" and b.action == "delete":
-            return b.urn in reachable(self.old_graph, a.urn)
-        return a.urn in reachable(self.new_graph, b.urn)
+        if b.action == "delete":
+            return a.action != "delete" or b.urn in reachable(self.old_graph, a.urn)
+        return a.action != "delete" and a.urn in reachable(self.new_graph, b.urn)
 
     def change(self, name: str) -> Change:
         """The change of the one resource named `name`."""

@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from offline.engine_diff import command_effect
 from offline.engine_model import Change
+from offline.harness import declared_config
 from offline.scenarios import SCENARIOS, Outcome, run
 
 ACTIONS = ("same", "create", "import", "update", "replace", "delete")
@@ -19,6 +22,12 @@ MAX_PROPERTIES = 8
 
 def _short(type_: str) -> str:
     return type_.split(":")[-1] if not type_.startswith("pulumi:providers:") else f"provider {type_.split(':')[-1]}"
+
+
+def _config(overrides: Mapping[str, Any]) -> str:
+    """Config overrides as `key=value`, secret keys (Pulumi.yaml `secret: true`) masked."""
+    secret = {k for k, spec in declared_config().items() if spec.get("secret")}
+    return ", ".join(f"{k}={'[secret]' if k in secret else v}" for k, v in sorted(overrides.items()))
 
 
 def _detail(change: Change, outcome: Outcome) -> list[str]:
@@ -43,11 +52,14 @@ def render(outcome: Outcome) -> str:
     counts = Counter(c.action for c in diff.changes)
     lines = [
         f"scenario {item.name}: {item.summary}",
-        f"  state: {dict(item.before) or 'Pulumi.prod.yaml'}; program: {dict(item.after) or 'unchanged config'}",
+        f"  state: {_config(item.before) or 'Pulumi.prod.yaml'}; program: {_config(item.after) or 'unchanged config'}",
     ]
+    if item.unprotect:
+        names = ", ".join(item.unprotect)
+        hcloud = " and hcloud server disable-protection … delete rebuild" if item.lift_hetzner_protection else ""
+        lines.append(f"  runbook first: pulumi state unprotect{hcloud} on {names}")
     if item.replace:
-        unprotect = ", ".join(item.unprotect)
-        lines.append(f"  pulumi up --replace {' '.join(item.replace)} (the runbook first unprotects {unprotect})")
+        lines.append(f"  pulumi up --replace {' '.join(item.replace)}")
     if item.preview:
         lines.append("  as a preview sees it: outputs of replaced resources are unknown")
     lines.append("  " + ", ".join(f"{counts.get(a, 0)} {a}" for a in ACTIONS) + f"; {len(diff.blocked())} blocked")

@@ -38,7 +38,9 @@ class Scenario:
     replace: tuple[str, ...] = ()
     """Names of resources given to `pulumi up --replace`."""
     unprotect: tuple[str, ...] = ()
-    """Runbook before the up: `pulumi state unprotect` and Hetzner's protection lifted (then refreshed)."""
+    """Runbook before the up: `pulumi state unprotect` on these resources."""
+    lift_hetzner_protection: bool = True
+    """Runbook: also `hcloud server disable-protection <name> delete rebuild` on them (then `pulumi refresh`)."""
     preview: bool = False
     """B as `pulumi preview` sees it: outputs of replaced resources unknown."""
 
@@ -138,7 +140,13 @@ def cloudflare_etag() -> Scenario:
 
 @scenario
 def agents_2_to_0() -> Scenario:
-    return Scenario("agents-2-to-0", "agentCount 2 -> 0 (scale-in)", before={"agentCount": 2}, after={"agentCount": 0})
+    return Scenario(
+        "agents-2-to-0",
+        "agentCount 2 -> 0 (scale-in)",
+        before={"agentCount": 2},
+        after={"agentCount": 0},
+        unprotect=("honeydue-agent-1", "honeydue-agent-2"),
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -164,10 +172,10 @@ def steady_state(stack: str, before: Mapping[str, Any]) -> Plan:
     return _steady_state(stack, json.dumps(dict(before), sort_keys=True))
 
 
-def _unprotected(reg: Registration) -> Registration:
+def _unprotected(reg: Registration, hetzner: bool) -> Registration:
     inputs = dict(reg.inputs)
     for key in ("deleteProtection", "rebuildProtection"):
-        if key in inputs:
+        if key in inputs and hetzner:
             inputs[key] = False
     return dataclasses.replace(reg, protect=False, inputs=inputs)
 
@@ -175,7 +183,8 @@ def _unprotected(reg: Registration) -> Registration:
 def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     """State A, program B and the engine's decisions for `item`."""
     state_plan = steady_state(stack, item.before)
-    state = tuple(_unprotected(r) if r.name in item.unprotect else r for r in state_plan.registrations)
+    lift = item.lift_hetzner_protection
+    state = tuple(_unprotected(r, lift) if r.name in item.unprotect else r for r in state_plan.registrations)
     program = run_program(
         stack,
         {**item.before, **item.after},
