@@ -57,7 +57,12 @@ def _provider_reasons(old: Registration, new: Registration, ctx: _Context) -> li
         return [f"its provider {ctx.decided[urn].name} is replaced ({SG} providerChanged)"]
     old_urn = provider_urn(old)
     if old_urn != urn and old_urn in ctx.olds and urn in ctx.news:
-        why = replace_rules.provider_replacement(new.type, ctx.olds[old_urn].inputs, ctx.news[urn].inputs)
+        before, after = ctx.olds[old_urn], ctx.news[urn]
+        why = (
+            replace_rules.provider_replacement(after.type, before.inputs, after.inputs)
+            if before.type == after.type
+            else "another package"
+        )
         return [f"moved to provider {ctx.news[urn].name}, which DiffConfig says is another: {why}"] if why else []
     return []
 

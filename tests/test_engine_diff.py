@@ -265,3 +265,15 @@ def test_a_replacement_runs_the_programs_create_unless_it_is_a_replace_target() 
     assert change.action == "replace" and command_effect(change, step, new) == "runs create"
     targeted = diff_plans([step], [changed(step, create="v2")], replace=[step.urn]).change("install")
     assert targeted.targeted and "OLD create text" in command_effect(targeted, step, changed(step, create="v2"))
+
+
+@pytest.mark.parametrize(("ca", "action"), [("CA1", "same"), ("CA2", "replace")])
+def test_moving_to_another_provider_replaces_only_when_it_points_at_another_cluster(ca: str, action: str) -> None:
+    first, second = (
+        reg("k8s-a", K8S, {"kubeconfig": kubeconfig("CA1")}),
+        reg("k8s-b", K8S, {"kubeconfig": kubeconfig(ca)}),
+    )
+    data = {"metadata": {"name": "ns"}}
+    old = reg("ns", "kubernetes:core/v1:Namespace", data, provider=f"{first.urn}::1")
+    new = dataclasses.replace(old, provider=f"{second.urn}::2")
+    assert diff_plans([first, old], [first, second, new]).change("ns").action == action
