@@ -149,6 +149,17 @@ def agents_2_to_0() -> Scenario:
     )
 
 
+@scenario
+def servers_5_to_3() -> Scenario:
+    return Scenario(
+        "servers-5-to-3",
+        "serverCount 5 -> 3 (scale-in of etcd members)",
+        before={"serverCount": 5},
+        after={"serverCount": 3},
+        unprotect=("honeydue-4", "honeydue-5"),
+    )
+
+
 def _plain(value: Any) -> Any:
     """Outputs as the backend serves them to the next update (secrets decrypted)."""
     if isinstance(value, SecretValue):
