@@ -12,7 +12,7 @@ PLAN_ARGS ?=
 # iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
 APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
 
-.PHONY: plan plan-diff test lint typecheck unit preview up system-deps config-reference docs-graph clean
+.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps config-reference docs-graph clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ endif
 endif
 plan-diff: $(VENV)/.installed
 	$(PY) -m offline.plan_diff --base '$(BASE)' --stack $(STACK) --out build/plan-diff.md
+
+# One day-2 scenario (offline/scenarios.py) as the real engine would run it: make scenario NAME=replace-server-2.
+# Without NAME, the list of scenarios.
+NAME ?=
+scenario: $(VENV)/.installed
+	$(PY) -m offline.scenario_report $(NAME)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

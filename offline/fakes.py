@@ -10,6 +10,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 # Cloudflare's published ranges (www.cloudflare.com/ips, 15 IPv4 and 7 IPv6), as the provider's
@@ -25,6 +26,29 @@ CLOUDFLARE_IPV6 = [
 ]  # fmt: skip
 CLOUDFLARE_ETAG = "offline-plan-etag-1"
 ZONE_ID = "0123456789abcdef0123456789abcdef"
+KUBECONFIG_CA = "RkFLRS1DQQ=="  # base64 of FAKE-CA
+
+
+@dataclass(frozen=True)
+class World:
+    """What the providers answer can change between two evaluations (offline.scenarios): a resource that
+    was replaced comes back with a new id and new computed outputs, K3s may hand out a kubeconfig with
+    another CA, Cloudflare may publish its ranges under a new etag. The default is the unchanged world."""
+
+    replaced: frozenset[str] = frozenset()
+    """Names of resources whose cloud object is a new one (new id, new addresses)."""
+    kubeconfig_ca: str = KUBECONFIG_CA
+    cloudflare_etag: str | None = None
+    """None: the module's CLOUDFLARE_ETAG (tests patch it)."""
+    unknown_replaced: bool = False
+    """Preview of a replacement: the new object's computed outputs (id, addresses) are not known yet."""
+
+    def instance(self, name: str) -> str:
+        """A name that identifies the cloud object behind a resource: it differs once it was replaced."""
+        return f"{name}#replacement" if name in self.replaced else name
+
+
+WORLD = World()
 
 
 def _digest(*parts: str) -> bytes:
@@ -90,13 +114,15 @@ def _origin_ca_certificate(name: str, inputs: dict[str, Any], secrets: dict[str,
 
 
 def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
-    if not name.endswith("-kubeconfig"):
-        return {"stdout": "", "stderr": ""}
+    return {"stdout": "", "stderr": ""}
+
+
+def _kubeconfig(name: str, ca: str, secrets: dict[str, str]) -> dict[str, Any]:
     # What K3s writes to /etc/rancher/k3s/k3s.yaml, with a made-up client key.
     client_key = f"FAKE-CLIENT-KEY-{name}-{_digest('kube', name).hex()[:24]}"
     secrets[client_key] = f"cluster-admin key read by {name}"
     kubeconfig = (
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: RkFLRS1DQQ==\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: " + ca + "\n"
         "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n"
         "    user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  user:\n"
         f"    client-certificate-data: RkFLRS1DRVJU\n    client-key-data: {client_key}\n"
@@ -114,19 +140,23 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any
 }
 
 
-def outputs_for(type_: str, name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
-    """Provider-computed outputs of a resource (inputs are echoed by the caller)."""
+def outputs_for(
+    type_: str, name: str, inputs: dict[str, Any], secrets: dict[str, str], world: World = WORLD
+) -> dict[str, Any]:
+    """Provider-computed outputs of a resource (inputs are echoed by the caller) in `world`."""
+    if type_ == "command:remote:Command" and name.endswith("-kubeconfig"):
+        return _kubeconfig(world.instance(name), world.kubeconfig_ca, secrets)
     make = OUTPUTS.get(type_)
-    return make(name, inputs, secrets) if make else {}
+    return make(world.instance(name), inputs, secrets) if make else {}
 
 
-def invoke(token: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Data-source answers."""
+def invoke(token: str, args: dict[str, Any], world: World = WORLD) -> dict[str, Any]:
+    """Data-source answers in `world`."""
     if token == "cloudflare:index/getIpRanges:getIpRanges":
         return {
             "ipv4Cidrs": list(CLOUDFLARE_IPV4),
             "ipv6Cidrs": list(CLOUDFLARE_IPV6),
-            "etag": CLOUDFLARE_ETAG,
+            "etag": world.cloudflare_etag or CLOUDFLARE_ETAG,
             "chinaIpv4Cidrs": [],
             "chinaIpv6Cidrs": [],
             "id": "cloudflare-ip-ranges",

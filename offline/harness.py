@@ -206,21 +206,28 @@ def _plain(value: Any) -> Any:
 class PlanMocks(pulumi.runtime.Mocks):
     """Deterministic ids and outputs: the same program and config always give the same plan."""
 
-    def __init__(self, known_secrets: dict[str, str], previous_outputs: Mapping[str, Any]) -> None:
+    def __init__(
+        self, known_secrets: dict[str, str], previous_outputs: Mapping[str, Any], world: fakes.World = fakes.WORLD
+    ) -> None:
         self.known_secrets = known_secrets
         self.previous_outputs = dict(previous_outputs)
+        self.world = world
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             # The stack's own last outputs, as the backend would serve them ({} before the first update).
             return args.name, {"name": args.name, "outputs": self.previous_outputs, "secretOutputNames": []}
         state = dict(args.inputs)
-        state.update(fakes.outputs_for(args.typ, args.name, args.inputs, self.known_secrets))
-        resource_id = args.resource_id or str(zlib.crc32(f"{args.typ}::{args.name}".encode()) % 10_000_000)
+        if self.world.unknown_replaced and args.name in self.world.replaced:
+            # A preview of the replacement: only the inputs are known; the SDK makes the rest unknown.
+            return None, state
+        state.update(fakes.outputs_for(args.typ, args.name, args.inputs, self.known_secrets, self.world))
+        instance = self.world.instance(args.name)
+        resource_id = args.resource_id or str(zlib.crc32(f"{args.typ}::{instance}".encode()) % 10_000_000)
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return fakes.invoke(args.token, args.args), []
+        return fakes.invoke(args.token, args.args, self.world), []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -287,16 +294,18 @@ def run_program(
     program: Path | Callable[[], None] = PROGRAM,
     into: Plan | None = None,
     previous_outputs: Mapping[str, Any] | None = None,
+    world: fakes.World = fakes.WORLD,
 ) -> Plan:
     """Evaluates the program once under mocks and returns what it registered and exported.
 
     `into` receives the registrations as they happen, so a caller can inspect a failed evaluation.
     `previous_outputs` are the outputs of the stack's last update (none: the first deployment).
+    `world` is what the providers answer (offline.scenarios changes it: a replaced server, a new CA).
     """
     config, secret_keys = stack_config(stack, overrides)
     plan = into if into is not None else Plan(stack=stack, preview=preview)
     plan.known_secrets.update({v: f"secret:{k.split(':', 1)[1]}" for k, v in config.items() if k in secret_keys})
-    monitor = RecordingMonitor(PlanMocks(plan.known_secrets, previous_outputs or {}))
+    monitor = RecordingMonitor(PlanMocks(plan.known_secrets, previous_outputs or {}, world))
     plan.registrations = monitor.registrations
 
     settings.ROOT.set(None)  # a fresh root Stack per evaluation, also when tests run many

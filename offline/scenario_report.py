@@ -1,0 +1,99 @@
+"""`make scenario NAME=…`: one day-2 scenario as the real engine would run it, step by step.
+
+Without a name it lists the scenarios. The text holds property paths, never values: nothing secret shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from offline.engine_diff import command_effect
+from offline.engine_model import Change
+from offline.harness import declared_config
+from offline.scenarios import SCENARIOS, Outcome, run
+
+ACTIONS = ("same", "create", "import", "update", "replace", "delete")
+MAX_PROPERTIES = 8
+
+
+def _short(type_: str) -> str:
+    return type_.split(":")[-1] if not type_.startswith("pulumi:providers:") else f"provider {type_.split(':')[-1]}"
+
+
+def _config(overrides: Mapping[str, Any]) -> str:
+    """Config overrides as `key=value`, secret keys (Pulumi.yaml `secret: true`) masked."""
+    secret = {k for k, spec in declared_config().items() if spec.get("secret")}
+    return ", ".join(f"{k}={'[secret]' if k in secret else v}" for k, v in sorted(overrides.items()))
+
+
+def _detail(change: Change, outcome: Outcome) -> list[str]:
+    lines = [f"      why: {reason}" for reason in change.reasons]
+    if change.properties:
+        shown = ", ".join(change.properties[:MAX_PROPERTIES])
+        more = len(change.properties) - MAX_PROPERTIES
+        lines.append(f"      properties: {shown}" + (f" … and {more} more" if more > 0 else ""))
+    olds = {r.urn: r for r in outcome.state}
+    news = {r.urn: r for r in outcome.program.registrations}
+    effect = command_effect(change, olds.get(change.urn), news.get(change.urn))
+    if effect:
+        lines.append(f"      on the host: {effect}")
+    if change.blocked:
+        lines.append(f"      BLOCKED: {change.blocked}")
+    return lines
+
+
+def render(outcome: Outcome) -> str:
+    """The scenario's report: summary, then every step in order with why and which properties."""
+    item, diff = outcome.scenario, outcome.diff
+    counts = Counter(c.action for c in diff.changes)
+    lines = [
+        f"scenario {item.name}: {item.summary}",
+        f"  state: {_config(item.before) or 'Pulumi.prod.yaml'}; program: {_config(item.after) or 'unchanged config'}",
+    ]
+    if item.unprotect:
+        names = ", ".join(item.unprotect)
+        hcloud = " and hcloud server disable-protection … delete rebuild" if item.lift_hetzner_protection else ""
+        lines.append(f"  runbook first: pulumi state unprotect{hcloud} on {names}")
+    if item.replace:
+        lines.append(f"  pulumi up --replace {' '.join(item.replace)}")
+    if item.preview:
+        lines.append("  as a preview sees it: outputs of replaced resources are unknown")
+    lines.append("  " + ", ".join(f"{counts.get(a, 0)} {a}" for a in ACTIONS) + f"; {len(diff.blocked())} blocked")
+    by_urn = {c.urn: c for c in diff.changes}
+    if diff.steps:
+        lines.append("steps, in an order the engine may run them:")
+    explained: set[str] = set()
+    for number, step in enumerate(diff.steps, 1):
+        change = by_urn[step.urn]
+        dbr = " [delete-before-replace]" if change.delete_before_replace and step.op.endswith("replaced") else ""
+        lines.append(f"  {number:3}. {step.op:<19} {_short(change.type)} {change.name}{dbr}")
+        if step.urn not in explained:  # the first step of a resource says why
+            explained.add(step.urn)
+            lines += _detail(change, outcome)
+    if not diff.steps:
+        lines.append("no steps: every resource is the same")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make scenario", description=__doc__)
+    parser.add_argument("name", nargs="?", help="a scenario; none lists them")
+    parser.add_argument("--stack", default="prod")
+    args = parser.parse_args(argv)
+    if not args.name:
+        for name in sorted(SCENARIOS):
+            print(f"{name:<28} {SCENARIOS[name]().summary}")
+        return 0
+    if args.name not in SCENARIOS:
+        print(f"no scenario {args.name!r}; `make scenario` lists them", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(run(args.name, args.stack)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
