@@ -131,7 +131,7 @@ def source_network(value: str, min_prefix: dict[int, int], broad: frozenset[str]
             ("loopback", net.is_loopback),
             ("link-local", net.is_link_local),
             ("multicast", net.is_multicast),
-            ("unspecified", net.network_address.is_unspecified),
+            ("unspecified", net.is_unspecified),
             ("reserved", net.is_reserved),
         )
         if hit
