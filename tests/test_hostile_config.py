@@ -236,3 +236,44 @@ def test_a_wide_network_is_allowed_when_listed_as_broad_and_valid_edge_cases_pas
         preview=True,
     )
     assert plan.registrations
+
+
+# Checks that need more than config: they run after the providers (an invoke needs one) and the
+# read-only StackReference, and before anything else is registered.
+LOOKUP_ONLY = {"pulumi:providers:", "pulumi:pulumi:StackReference"}
+
+
+def _only_lookups(plan: Plan) -> list[str]:
+    return [r.urn for r in plan.registrations if not any(r.type.startswith(t) for t in LOOKUP_ONLY)]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "previous", "phrase"),
+    [
+        ({"k3sVersion": "v1.33.9+k3s1"}, {"k3sVersion": "v1.34.6+k3s1"}, "honeydue:k3sVersion: v1.33.9+k3s1 is older"),
+        ({"k3sVersion": "v1.36.0+k3s1"}, {"k3sVersion": "v1.34.6+k3s1"}, "honeydue:k3sVersion: v1.34.6+k3s1 -> v1"),
+        ({"adoptIds": ["honeydue-9=999"]}, {}, "honeydue:adoptIds: 'honeydue-9'"),
+    ],
+)
+def test_lookup_checks_fail_before_any_resource(
+    overrides: dict[str, Any], previous: dict[str, Any], phrase: str
+) -> None:
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError) as caught:
+        run_program("prod", overrides, preview=True, into=plan, previous_outputs=previous)
+    assert phrase in str(caught.value)
+    assert _only_lookups(plan) == []
+
+
+def test_a_public_cloudflare_range_that_would_open_etcd_fails_before_any_resource(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ranges come from the provider at run time: a range overlapping a guarded rule is refused early."""
+    from components.firewall import rules
+
+    guarded = rules.PortRange(protocol="tcp", port_from=443, port_to=443, purpose="test guard")
+    monkeypatch.setattr(rules, "PRIVATE_ONLY_PORTS", (*rules.PRIVATE_ONLY_PORTS, guarded))
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError, match=r"firewall: rule 'HTTPS to hostNetwork Traefik'.*test guard"):
+        run_program("prod", preview=True, into=plan)
+    assert _only_lookups(plan) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.firewall.component import checked_rules, firewall_policy
+from components.firewall.component import firewall_policy, rule_problems
 from components.firewall.rules import hcloud_rules
 from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
 from components.hetzner.nodes import (
@@ -99,7 +99,8 @@ def test_private_ips_skip_the_hetzner_gateway() -> None:
 def test_hcloud_firewall_is_the_same_rule_model_and_attached_to_every_server(prod_plan: Plan) -> None:
     firewall = prod_plan.get("hcloud:index/firewall:Firewall", "honeydue-firewall")
     config = load_prod()
-    rules = checked_rules(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    assert problems == []
     expected = [
         {"direction": r["direction"], "protocol": r["protocol"], "port": r["port"], "sourceIps": r["source_ips"],
          "description": r["description"]}
@@ -156,7 +157,8 @@ def test_node_scripts_pass_shellcheck(prod_plan: Plan, tmp_path: Path) -> None:
 
 def test_user_data_stays_under_the_hetzner_limit_with_real_sized_keys() -> None:
     config = load_prod()
-    rules = checked_rules(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    assert problems == []
     from components.firewall.rules import render_ufw_script
 
     real_sized_key = (
