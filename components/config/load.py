@@ -16,6 +16,7 @@ from typing import Literal, cast
 import pulumi
 
 from components.config import checks as check
+from components.config import networks
 from components.config.model import (
     AppsConfig,
     Credentials,
@@ -179,7 +180,8 @@ def _read_all(r: _Reader, stack: str) -> StackConfig:
     config = StackConfig(
         stack=stack,
         credentials=Credentials(
-            hcloud_token=r.secret("hcloudToken", token=True), cloudflare_api_token=r.secret("cloudflareApiToken", token=True)
+            hcloud_token=r.secret("hcloudToken", token=True),
+            cloudflare_api_token=r.secret("cloudflareApiToken", token=True),
         ),
         nodes=_read_nodes(r),
         k3s=_read_k3s(r),
@@ -253,7 +255,8 @@ def _check_ssh_keys(r: _Reader, keys: tuple[str, ...]) -> None:
         if isinstance(body, str):
             r.problem(f"sshPublicKeys[{i}]", body)
         elif body[1] in seen:
-            r.problem(f"sshPublicKeys[{i}]", f"is the same key as sshPublicKeys[{seen[body[1]]}] (only the comment differs)")
+            first = seen[body[1]]
+            r.problem(f"sshPublicKeys[{i}]", f"is the same key as sshPublicKeys[{first}] (at most the comment differs)")
         else:
             seen[body[1]] = i
 
@@ -271,7 +274,7 @@ def _check_sources(r: _Reader, lists: dict[str, tuple[str, ...]]) -> None:
             r.problem(f"broadSourceCidrs[{i}]", f"{cidr!r} is in neither adminCidrs nor deployerCidrs")
     for key, cidrs in lists.items():
         for i, cidr in enumerate(cidrs):
-            r.check(f"{key}[{i}]", check.source_network(cidr, limits, frozenset(broad)))
+            r.check(f"{key}[{i}]", networks.source_network(cidr, limits, frozenset(broad)))
 
 
 def _read_k3s(r: _Reader) -> K3sConfig:
@@ -338,8 +341,10 @@ def _read_apps(r: _Reader) -> AppsConfig:
     if storage and not check.QUANTITY.fullmatch(storage):
         r.problem("redisStorageSize", f"{storage!r} is not a size like 5Gi (Mi, Gi or Ti)")
     namespace = r.string("appNamespace")
-    if namespace and not check.DNS_LABEL.fullmatch(namespace) or namespace.startswith("kube-"):
+    if namespace and not check.DNS_LABEL.fullmatch(namespace):
         r.problem("appNamespace", f"{namespace!r} is not a valid Kubernetes namespace name")
+    elif namespace.startswith("kube-"):
+        r.problem("appNamespace", f"{namespace!r} is a namespace reserved for Kubernetes itself")
     username = r.string("registryUsername")
     if username:
         r.check("registryUsername", check.registry_user(username))
@@ -441,7 +446,7 @@ def _check_networks(r: _Reader, config: StackConfig) -> None:
                 r.problem(b, f"{nets[b]} overlaps {a} {nets[a]}")
     # The firewall trusts these as sources of etcd, kubelet, VXLAN and pod traffic: never public space.
     for key, net in nets.items():
-        r.check(key, check.private_ipv4(net))
+        r.check(key, networks.private_ipv4(net))
     network = nets.get("privateNetworkCidr")
     subnet_value = config.nodes.private_subnet_cidr
     agents = config.nodes.agent_count
@@ -460,7 +465,7 @@ def _check_networks(r: _Reader, config: StackConfig) -> None:
 
 
 def _ipv4_network(r: _Reader, key: str, value: str) -> ipaddress.IPv4Network | None:
-    net, problem = check.parse_network(value)
+    net, problem = networks.parse_network(value)
     r.check(key, problem)
     if isinstance(net, ipaddress.IPv6Network):
         r.problem(key, f"{value} must be IPv4 (the cluster is single-stack IPv4 inside)")
