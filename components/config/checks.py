@@ -70,15 +70,14 @@ REGISTRY_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 TOKEN = re.compile(r"[\x21-\x7e]{8,512}")
 # Cron fields as robfig/cron's standard parser reads them (K3s' etcd-snapshot-schedule-cron).
 CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-CRON_NAMES = (
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CRON_NAMES: tuple[dict[str, int], ...] = (
     {},
     {},
     {},
-    {
-        m: i + 1
-        for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
-    },
-    {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+    {m: i + 1 for i, m in enumerate(_MONTHS)},
+    {d: i for i, d in enumerate(_DAYS)},
 )
 CRON_ITEM = re.compile(
     r"(?P<range>\*|\?|(?P<lo>[0-9a-zA-Z]{1,3})(?:-(?P<hi>[0-9a-zA-Z]{1,3}))?)(?:/(?P<step>\d{1,2}))?"
