@@ -74,7 +74,7 @@ def test_each_node_gets_its_own_host_key_and_cloud_init_installs_it(prod_plan: P
         assert document["ssh_genkeytypes"] == ["ed25519"] and document["ssh_deletekeys"] is True
         assert document["write_files"][0]["path"] == FIREWALL_SCRIPT_PATH
         assert document["write_files"][0]["permissions"] == "0755"
-        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH]]
+        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH, "--first-boot"]]
     assert len(public_keys) == 3
 
 
@@ -202,7 +202,7 @@ def test_agents_are_servers_of_their_own_after_the_servers_addresses(agents_plan
         assert tuple(agent.ignore_changes) == tuple(SERVER_IGNORE_CHANGES)
         document = yaml.safe_load(revealed(agent.inputs["userData"]))
         assert document["ssh_keys"]["ed25519_private"].startswith(f"FAKE-PRIVATE-KEY-{agent.name}-host-key")
-        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH]]
+        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH, "--first-boot"]]
     for server in servers:
         assert server.inputs["serverType"] == "cx33"
 
