@@ -317,6 +317,16 @@ class Lab:
 
     def node_ufw(self, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         """Run a command in the node namespace with the node's own /etc/ufw and /etc/default."""
+        return run(self.node_ufw_argv(argv), **kwargs)  # type: ignore[arg-type]
+
+    def node_ufw_background(self, argv: Sequence[str]) -> subprocess.Popen[str]:
+        """node_ufw, started in the background (stopped by close() at the latest)."""
+        proc = subprocess.Popen(self.node_ufw_argv(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._procs.append(proc)
+        return proc
+
+    def node_ufw_argv(self, argv: Sequence[str]) -> list[str]:
+        """The full command line of node_ufw."""
         # `ip netns exec` already enters a new mount namespace (for /sys); unshare makes it private
         # explicitly, so the bind mounts can never propagate to the host.
         wrapper = 'mount --bind "$1" /etc/ufw && mount --bind "$2" /etc/default && shift 2 && exec "$@"'
@@ -333,7 +343,7 @@ class Lab:
             str(self.etc_default),
             *argv,
         ]
-        return self.exec("node", argv, **kwargs)
+        return ["ip", "netns", "exec", self.ns["node"], *argv]
 
     def _spawn(self, role: str, args: Sequence[str]) -> subprocess.Popen[str]:
         argv = ["ip", "netns", "exec", self.ns[role], sys.executable, str(Path(__file__).resolve()), *args]

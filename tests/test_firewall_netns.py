@@ -117,7 +117,10 @@ OPEN_ANYWHERE: Mapping[str, set[str]] = {
     "cloudflare-new v6": {"80/tcp", "443/tcp"},
     "internet v4": {"80/tcp", "443/tcp"},
     "internet v6": {"80/tcp", "443/tcp"},
-    "peer node v4": {"2379/tcp", "2380/tcp", "6443/tcp", "10250/tcp", "8472/udp"},
+    # "Anywhere" is every source on every interface: the private side and forged sources too.
+    "peer node v4": {"80/tcp", "443/tcp", "2379/tcp", "2380/tcp", "6443/tcp", "10250/tcp", "8472/udp"},
+    "peer node v6": {"80/tcp", "443/tcp"},
+    "pod source on private NIC": {"80/tcp", "443/tcp"},
     "local pod": {"80/tcp", "443/tcp", "6443/tcp", "10250/tcp"},
     "local pod to Service IP": ALL_PORTS,
     "local pod -> internet": {"8000/tcp"},
@@ -356,16 +359,22 @@ def test_first_boot_failure_stays_closed_retries_and_says_why(lab: Lab) -> None:
     """ufw rejects a rule (here one with a zone id, which config now refuses): UFW stays inactive."""
     bad = "want 'allow from fe80::1%eth0 to any port 22 proto tcp' 'a rule ufw refuses'\n"
     rules = node_firewall_rules(OLD)
-    must_stay_open, must_stay_closed = _watch_set()
-    watch = lab.watch([*must_stay_open, *must_stay_closed])
-    time.sleep(0.5)
-    env = ["env", "HONEYDUE_FIREWALL_ATTEMPTS=2", "HONEYDUE_FIREWALL_RETRY_DELAY=1"]
     script = lab.tmp / "ufw-apply.sh"
     script.write_text(_script(rules, bad))
-    proc = lab.node_ufw([*env, "bash", str(script), "--first-boot"], timeout=120.0, check=False)
+    env = ["env", "HONEYDUE_FIREWALL_ATTEMPTS=2", "HONEYDUE_FIREWALL_RETRY_DELAY=1"]
+    proc = lab.node_ufw_background([*env, "bash", str(script), "--first-boot"])
+    # The node is open until the script's first step (as on Hetzner until cloud-init's runcmd, with
+    # only sshd listening): watch from the moment the guard is up, through retries and failure.
+    deadline = time.monotonic() + 30
+    while "honeydue-guard" not in _guard_chains(lab):
+        assert proc.poll() is None and time.monotonic() < deadline, "the guard never came up"
+        time.sleep(0.02)
+    must_stay_open, must_stay_closed = _watch_set()
+    watch = lab.watch([*must_stay_open, *must_stay_closed])
+    output, _ = proc.communicate(timeout=120)
     time.sleep(0.5)
     seen = watch.stop()
-    out = proc.stdout + proc.stderr
+    out = output
     assert proc.returncode != 0, out
     assert "first-boot attempt 1 of 2 failed" in out and "could not be applied in 2 attempts" in out, out
     assert "stays closed except SSH" in out, out
