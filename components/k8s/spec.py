@@ -24,8 +24,9 @@ API_PORT = 8080
 ADMIN_PORT = 3000
 REDIS_PORT = 6379
 # The api, admin and worker images are expected to run as any non-root uid (distroless `nonroot` is
-# 65532, above 10000: outside the range of any host account, so a container escape lands on no one). A numeric uid is required: with runAsNonRoot the kubelet refuses a non-numeric image USER
-# such as Next.js's `nextjs`, since it cannot prove it is not root.
+# 65532, above 10000: outside the range of any host account, so a container escape lands on no one).
+# A numeric uid is required: with runAsNonRoot the kubelet refuses a non-numeric image USER such as
+# Next.js's `nextjs`, since it cannot prove it is not root.
 APP_UID = 65532
 # Redis keeps the image's `redis` uid (999), deliberately below 10000: its data lives on K3s'
 # local-path volume, a hostPath volume to which the kubelet never applies fsGroup (k3s-io/k3s#6401,
