@@ -14,13 +14,16 @@ import pulumi_command as command
 
 from components import naming
 from components.adoption import check_adoption, register_adoption
+from components.config.checks import k3s_upgrade
+from components.config.load import ConfigError
 from components.config.model import StackConfig
+from components.config.sdk import stack_output_now
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.dns import EdgeDns, EdgeDnsArgs
 from components.edge.ranges import cloudflare_edge_ranges
 from components.edge.tls import EdgeTls, OriginCertificate
 from components.edge.zone import cloudflare_zone_id
-from components.firewall.component import NodeFirewall, NodeFirewallArgs, checked_rules, firewall_policy
+from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewall_policy, rule_problems
 from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
 from components.hetzner.nodes import Node, Nodes, NodesArgs
 from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
@@ -71,8 +74,16 @@ def build(config: StackConfig) -> Stack:
     check_adoption(config)
     register_adoption(config.adopt)
     providers = make_providers(config.credentials)
+    # Lookups that validation needs (Cloudflare's ranges, the release last deployed) come first: a
+    # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
-    rules = checked_rules(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
+    this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+    previous_version = stack_output_now(this_stack, "k3sVersion")
+    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
+    upgrade = k3s_upgrade(previous_version, config.k3s.version)
+    problems += [f"honeydue:k3sVersion: {upgrade}"] if upgrade else []
+    if problems:
+        raise ConfigError(problems, [])
     labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
     cloud = providers.options()
 
@@ -94,14 +105,12 @@ def build(config: StackConfig) -> Stack:
     )
 
     # --- K3s over SSH; it yields the one Kubernetes provider --------------------------------------
-    this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     cluster = K3sCluster(
         naming.K3S,
         K3sClusterArgs(
             config=config.k3s,
             servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
             agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
-            previous_version=this_stack.get_output("k3sVersion"),
         ),
         cloud,
     )

@@ -6,8 +6,10 @@ routed to the host's own namespace.
 
     admin 198.51.100.10, 2001:db8:100::10        ┐
     cf    203.0.113.10 + .200, 2001:db8:c0/c1::10 ├─ rtr ── pub0 192.0.2.2, 2001:db8:1::2  ┐
-    inet  192.0.2.50, 2001:db8:50::50            ┘                                         │ node
-    peer  10.0.1.20, 2001:db8:10::20, 10.42.1.1 (a pod on the peer) ── priv0 10.0.1.10    │ (UFW)
+    inet  192.0.2.50, 2001:db8:50::50            ┘                                         │
+          + forged 10.0.1.99, 10.42.9.9; "metadata" 169.254.169.254                        │ node
+    peer  10.0.1.20, 2001:db8:10::20 ───────────────────────────── priv0 10.0.1.10        │ (UFW)
+          10.42.1.1 (a pod on the peer) ─────────────────────────── flannel.1 10.42.0.0   │
     pod   10.42.0.5 ──────────────────────────────────────────────── cni0 10.42.0.1        ┘
 
 The node gets its own /etc/ufw and /etc/default (copies in a temp dir, bind-mounted in a private mount
@@ -82,7 +84,16 @@ LINKS = (
         a_addrs=("10.0.1.10/24", "2001:db8:10::10/64"),
         b="peer",
         b_if="priv0",
-        b_addrs=("10.0.1.20/24", "10.42.1.1/32", "2001:db8:10::20/64"),
+        b_addrs=("10.0.1.20/24", "2001:db8:10::20/64"),
+    ),
+    # Stands in for the VXLAN tunnel: remote pods' packets come out of flannel.1 with pod sources.
+    Link(
+        a="node",
+        a_if="flannel.1",
+        a_addrs=("10.42.0.0/32",),
+        b="peer",
+        b_if="flannel.1",
+        b_addrs=("10.42.1.0/32", "10.42.1.1/32"),
     ),
     Link(a="node", a_if="cni0", a_addrs=("10.42.0.1/24",), b="pod", b_if="eth0", b_addrs=("10.42.0.5/24",)),
     Link(
@@ -107,16 +118,21 @@ LINKS = (
         a_addrs=("192.0.2.49/28", "2001:db8:50::1/64"),
         b="inet",
         b_if="eth0",
-        b_addrs=("192.0.2.50/28", "2001:db8:50::50/64"),
+        # Forged sources (a private node address, a pod address) and the metadata service's address.
+        b_addrs=("192.0.2.50/28", "2001:db8:50::50/64", "10.0.1.99/32", "10.42.9.9/32", "169.254.169.254/32"),
     ),
 )
 
 ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("node", ("-4", "route", "add", "default", "via", "192.0.2.1")),
     ("node", ("-6", "route", "add", "default", "via", "2001:db8:1::1")),
-    ("node", ("-4", "route", "add", "10.42.1.0/24", "via", "10.0.1.20")),
+    # As flannel routes other nodes' pod subnets: via the peer's tunnel address, onlink.
+    ("node", ("-4", "route", "add", "10.42.1.0/24", "via", "10.42.1.0", "dev", "flannel.1", "onlink")),
     ("rtr", ("-4", "route", "add", "10.42.0.0/16", "via", "192.0.2.2")),
-    ("peer", ("-4", "route", "add", "10.42.0.0/24", "via", "10.0.1.10")),
+    # The forger reaches the node's private address through the public NIC.
+    ("rtr", ("-4", "route", "add", "10.0.1.0/24", "via", "192.0.2.2")),
+    ("rtr", ("-4", "route", "add", "169.254.169.254/32", "via", "192.0.2.50")),
+    ("peer", ("-4", "route", "add", "10.42.0.0/24", "via", "10.42.0.0", "dev", "flannel.1", "onlink")),
     ("pod", ("-4", "route", "add", "default", "via", "10.42.0.1")),
     ("admin", ("-4", "route", "add", "default", "via", "198.51.100.1")),
     ("admin", ("-6", "route", "add", "default", "via", "2001:db8:100::1")),
@@ -126,7 +142,9 @@ ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inet", ("-6", "route", "add", "default", "via", "2001:db8:50::1")),
 )
 
-# The node forwards pod traffic (like a K3s node), the router everything.
+# The node forwards pod traffic (like a K3s node), the router everything. Reverse-path filtering is off
+# everywhere (Lab._build): Ubuntu's loose mode (rp_filter=2) accepts a forged private source anyway,
+# since a route to it exists, and the test must show that the firewall itself drops it.
 FORWARDING: tuple[tuple[str, str], ...] = (
     ("node", "net.ipv4.ip_forward=1"),
     ("rtr", "net.ipv4.ip_forward=1"),
@@ -152,6 +170,8 @@ class Probe:
     """Destination port."""
     routed: bool = False
     """The destination is behind the node (forwarded), not the node itself."""
+    uid: int = 0
+    """The uid the prober runs as (a hostNetwork pod runs as non-root)."""
 
 
 def run(
@@ -227,10 +247,17 @@ class Lab:
                 self.exec(role, ["sysctl", "-q", "-w", setting])
         for link in LINKS:
             self._link(link)
+        # kube-proxy's IPVS mode binds Service IPs to a dummy interface (kube-ipvs0) on every node: a
+        # local address like any other (lo here: no dummy module needed; pods' packets still arrive on cni0).
+        run(["ip", "-n", self.ns["node"], "addr", "add", "10.43.0.10/32", "dev", "lo"])
         for role, args in ROUTES:
             run(["ip", "-n", self.ns[role], *args])
         for role, setting in FORWARDING:
             self.exec(role, ["sysctl", "-q", "-w", setting])
+        for role in ROLES:
+            # Replies to pods on the peer come back through the tunnel, not the way a route would send them.
+            for setting in ("net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"):
+                self.exec(role, ["sysctl", "-q", "-w", setting])
         self._fresh_ufw_config()
         self._wait_until_settled()
 
@@ -290,6 +317,16 @@ class Lab:
 
     def node_ufw(self, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         """Run a command in the node namespace with the node's own /etc/ufw and /etc/default."""
+        return run(self.node_ufw_argv(argv), **kwargs)  # type: ignore[arg-type]
+
+    def node_ufw_background(self, argv: Sequence[str]) -> subprocess.Popen[str]:
+        """node_ufw, started in the background (stopped by close() at the latest)."""
+        proc = subprocess.Popen(self.node_ufw_argv(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._procs.append(proc)
+        return proc
+
+    def node_ufw_argv(self, argv: Sequence[str]) -> list[str]:
+        """The full command line of node_ufw."""
         # `ip netns exec` already enters a new mount namespace (for /sys); unshare makes it private
         # explicitly, so the bind mounts can never propagate to the host.
         wrapper = 'mount --bind "$1" /etc/ufw && mount --bind "$2" /etc/default && shift 2 && exec "$@"'
@@ -306,7 +343,7 @@ class Lab:
             str(self.etc_default),
             *argv,
         ]
-        return self.exec("node", argv, **kwargs)
+        return ["ip", "netns", "exec", self.ns["node"], *argv]
 
     def _spawn(self, role: str, args: Sequence[str]) -> subprocess.Popen[str]:
         argv = ["ip", "netns", "exec", self.ns[role], sys.executable, str(Path(__file__).resolve()), *args]
@@ -328,20 +365,40 @@ class Lab:
 
     def probe(self, probes: Sequence[Probe]) -> dict[Probe, bool]:
         """Run every probe (in parallel, one prober per source namespace); True = got through."""
-        by_host: dict[str, list[Probe]] = {}
+        by_host: dict[tuple[str, int], list[Probe]] = {}
         for p in probes:
-            by_host.setdefault(p.host, []).append(p)
+            by_host.setdefault((p.host, p.uid), []).append(p)
         results: dict[Probe, bool] = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(by_host) or 1) as pool:
-            futures = {host: pool.submit(self._probe_host, host, batch) for host, batch in by_host.items()}
-            for host, future in futures.items():
-                results.update(zip(by_host[host], future.result(), strict=True))
+            futures = {key: pool.submit(self._probe_host, *key, batch) for key, batch in by_host.items()}
+            for key, future in futures.items():
+                results.update(zip(by_host[key], future.result(), strict=True))
         return results
 
-    def _probe_host(self, host: str, batch: list[Probe]) -> list[bool]:
+    def _probe_host(self, host: str, uid: int, batch: list[Probe]) -> list[bool]:
         argv = [sys.executable, str(Path(__file__).resolve()), "probe"]
+        if uid:
+            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
         out = self.exec(host, argv, stdin=json.dumps([asdict(p) for p in batch]), timeout=30.0).stdout
         return [bool(x) for x in json.loads(out)]
+
+    def count_arrivals(self, matches: Sequence[tuple[str, str]]) -> None:
+        """Count packets that got past the node's filter table: a rule per (name, iptables match) in
+        the security table, whose INPUT/FORWARD hooks run after filter (netfilter hook priorities)."""
+        for name, match in matches:
+            for chain in ("INPUT", "FORWARD"):
+                self.exec("node", ["iptables", "-w", "-t", "security", "-A", chain, *match.split(),
+                                   "-m", "comment", "--comment", name])  # fmt: skip
+
+    def arrivals(self) -> dict[str, int]:
+        """Packets counted per name (INPUT and FORWARD together) since count_arrivals."""
+        out = self.exec("node", ["iptables-save", "-c", "-t", "security"]).stdout
+        counts: dict[str, int] = {}
+        for line in out.splitlines():
+            found = re.match(r"\[(\d+):\d+\] -A \w+ .*--comment (\S+)", line)
+            if found:
+                counts[found.group(2)] = counts.get(found.group(2), 0) + int(found.group(1))
+        return counts
 
     def watch(self, probes: Sequence[Probe]) -> Watch:
         """Start probing in a loop (one process per source namespace) until Watch.stop()."""
@@ -434,12 +491,16 @@ def _probe_once(p: Probe, timeout: float = PROBE_TIMEOUT) -> bool:
         sock.settimeout(timeout)
         try:
             sock.bind((p.src, 0))
-            sock.connect((p.dst, p.port))
             if kind == socket.SOCK_STREAM:
+                sock.connect((p.dst, p.port))
                 return True
+            # Not connected: the echo of a wildcard-bound responder comes from the address its route
+            # picks (for a Service IP on the node: the bridge address), not the one we sent to.
             token = secrets.token_bytes(8)
-            sock.send(token)
-            return sock.recv(64) == token
+            sock.sendto(token, (p.dst, p.port))
+            while True:
+                if sock.recvfrom(64)[0] == token:
+                    return True
         except OSError:
             return False
 

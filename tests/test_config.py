@@ -86,7 +86,7 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     ({"etcdS3Endpoint": "https://s3.eu-central-003.backblazeb2.com"}, "etcdS3Endpoint", "not a URL"),
     ({"etcdS3Region": ""}, "etcdS3Region", "required when etcdS3Bucket"),
     ({"b2Endpoint": "https://s3.eu-central-003.backblazeb2.com/"}, "b2Endpoint", "not a URL"),
-    ({"smtpPort": 70000}, "smtpPort", "1-65535"),
+    ({"smtpPort": 70000}, "smtpPort", "at most 65535"),
     ({"hcloudFirewall": "yes"}, "hcloudFirewall", "true or false"),
     ({"appNamespace": "Honeydue"}, "appNamespace", "namespace"),
     ({"databaseUrl": "postgresql://u:p@ep-cool-123.eu-central-1.aws.neon.tech/db"}, "databaseUrl", "-pooler"),

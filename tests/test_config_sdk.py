@@ -43,3 +43,14 @@ def test_the_sdk_still_has_what_the_adapter_reads() -> None:
     assert isinstance(runtime_config.CONFIG.get(), dict), "pulumi.runtime.config.CONFIG is no longer a dict store"
     for name in ("get_config_env", "get_config_secret_keys_env", "is_config_secret", "set_all_config"):
         assert callable(getattr(runtime, name, None)), f"pulumi.runtime.{name} is gone"
+
+
+def test_the_sdk_still_has_what_the_early_lookup_uses() -> None:
+    """components.config.sdk.stack_output_now re-enters the loop like the SDK's synchronous invokes do."""
+    import inspect
+
+    import pulumi
+    from pulumi.runtime import sync_await
+
+    assert callable(getattr(sync_await, "_sync_await", None)), "pulumi.runtime.sync_await._sync_await is gone"
+    assert inspect.iscoroutinefunction(pulumi.StackReference.get_output_details)

@@ -12,6 +12,7 @@ import pytest
 
 from components.firewall.rules import (
     ANYWHERE,
+    PRIVATE_INTERFACE,
     FirewallPolicy,
     FirewallRule,
     hcloud_rules,
@@ -44,45 +45,67 @@ def policy(**changes: object) -> FirewallPolicy:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def inbound(rules: tuple[FirewallRule, ...]) -> dict[tuple[str, str], tuple[str, ...]]:
-    """(protocol, ports) -> sources, for port rules to the node itself."""
-    table: dict[tuple[str, str], tuple[str, ...]] = {}
+def inbound(rules: tuple[FirewallRule, ...]) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    """(protocol, ports, interface) -> sources, for port rules to the node itself."""
+    table: dict[tuple[str, str, str], tuple[str, ...]] = {}
     for rule in rules:
         if not rule.routed and rule.protocol != "any":
-            key = (rule.protocol, rule.port_label())
+            key = (rule.protocol, rule.port_label(), rule.interface)
             assert key not in table, f"two rules for {key}"
             table[key] = rule.sources
     return table
 
 
-def test_each_port_has_exactly_the_sources_the_policy_names() -> None:
+NIC = PRIVATE_INTERFACE
+
+
+def test_each_port_has_exactly_the_sources_and_interface_the_policy_names() -> None:
     assert inbound(node_firewall_rules(policy())) == {
-        ("tcp", "22"): ("192.0.2.77/32", "198.51.100.10/32", "2001:db8:100::/64"),
-        ("tcp", "6443"): ("10.0.0.0/16", "192.0.2.77/32", "198.51.100.10/32", "2001:db8:100::/64"),
-        ("tcp", "80"): CLOUDFLARE,
-        ("tcp", "443"): CLOUDFLARE,
-        ("tcp", "2379-2380"): (PRIVATE,),
-        ("tcp", "10250"): (PRIVATE,),
-        ("udp", "8472"): (PRIVATE,),
+        ("tcp", "22", ""): ("192.0.2.77/32", "198.51.100.10/32", "2001:db8:100::/64"),
+        ("tcp", "6443", ""): ("192.0.2.77/32", "198.51.100.10/32", "2001:db8:100::/64"),
+        ("tcp", "6443", NIC): (PRIVATE,),
+        ("tcp", "80", ""): CLOUDFLARE,
+        ("tcp", "443", ""): CLOUDFLARE,
+        ("tcp", "2379-2380", NIC): (PRIVATE,),
+        ("tcp", "10250", NIC): (PRIVATE,),
+        ("udp", "8472", NIC): (PRIVATE,),
+        ("tcp", "80", "cni0"): (PODS,),
+        ("tcp", "443", "cni0"): (PODS,),
+        ("tcp", "6443", "cni0"): (PODS,),
+        ("tcp", "10250", "cni0"): (PODS,),
     }
 
 
-def test_pod_and_service_cidrs_reach_every_port_and_only_pods_are_forwarded() -> None:
+def test_private_sources_count_only_on_the_private_nic() -> None:
+    rules = node_firewall_rules(policy(wireguard=True))
+    for protocol, port in (("tcp", 2379), ("tcp", 2380), ("tcp", 10250), ("udp", 8472), ("udp", 51820)):
+        assert permits(rules, source="10.0.1.2", protocol=protocol, port=port, interface=NIC)  # type: ignore[arg-type]
+        # The same packet with a forged source on the public NIC, or from the pod bridge:
+        assert not permits(rules, source="10.0.1.2", protocol=protocol, port=port)  # type: ignore[arg-type]
+        assert not permits(rules, source="10.0.1.2", protocol=protocol, port=port, interface="cni0")  # type: ignore[arg-type]
+
+
+def test_pods_reach_only_what_they_need_and_only_pods_are_forwarded() -> None:
     rules = node_firewall_rules(policy())
-    anything = [r for r in rules if r.protocol == "any" and not r.routed]
-    assert [r.sources for r in anything] == [(PODS,), (SERVICES,)]
-    assert [(r.sources, r.protocol) for r in rules if r.routed] == [((PODS,), "any")]
-    for port in (53, 6443, 8080, 9100, 10250, 30080):
-        assert permits(rules, source="10.42.3.4", protocol="udp" if port == 53 else "tcp", port=port)
-        assert permits(rules, source="10.43.0.10", protocol="tcp", port=port)
-    assert permits(rules, source="10.42.3.4", protocol="tcp", port=443, routed=True)
-    assert not permits(rules, source="10.43.0.10", protocol="tcp", port=443, routed=True)
+    for port in (80, 443, 6443, 10250):
+        assert permits(rules, source="10.42.0.4", protocol="tcp", port=port, interface="cni0")
+        assert not permits(rules, source="10.42.0.4", protocol="tcp", port=port)  # forged, public NIC
+    for protocol, port in (("udp", 53), ("tcp", 22), ("tcp", 2379), ("tcp", 8080), ("tcp", 9100), ("tcp", 30080)):
+        assert not permits(rules, source="10.42.0.4", protocol=protocol, port=port, interface="cni0")  # type: ignore[arg-type]
+        assert not permits(rules, source="10.43.0.10", protocol=protocol, port=port, interface="cni0")  # type: ignore[arg-type]
+    # Service IPs (IPVS binds them on the node): any port, from local pods only.
+    assert permits(rules, source="10.42.0.4", protocol="udp", port=53, interface="cni0", destination="10.43.0.10")
+    assert not permits(rules, source="10.42.0.4", protocol="udp", port=53, destination="10.43.0.10")
+    assert [(r.sources, r.interface) for r in rules if r.routed] == [((PODS,), "cni0"), ((PODS,), "flannel.1")]
+    assert permits(rules, source="10.42.3.4", protocol="tcp", port=443, routed=True, interface="flannel.1")
+    assert not permits(rules, source="10.42.3.4", protocol="tcp", port=443, routed=True)
+    assert not permits(rules, source="10.43.0.10", protocol="tcp", port=443, routed=True, interface="cni0")
     assert not permits(rules, source="192.0.2.50", protocol="tcp", port=443, routed=True)
 
 
 def test_deployer_may_be_empty() -> None:
     rules = node_firewall_rules(policy(deployer_cidrs=()))
-    assert inbound(rules)[("tcp", "22")] == ("198.51.100.10/32", "2001:db8:100::/64")
+    assert inbound(rules)[("tcp", "22", "")] == ("198.51.100.10/32", "2001:db8:100::/64")
 
 
 @pytest.mark.parametrize("port", [80, 443])
@@ -94,19 +117,20 @@ def test_origin_lockdown_limits_web_ports_to_cloudflare(port: int) -> None:
     assert not permits(locked, source="2001:db8:50::50", protocol="tcp", port=port)
 
     open_ = node_firewall_rules(policy(web_sources=None))
-    assert inbound(open_)[("tcp", str(port))] == ANYWHERE
+    assert inbound(open_)[("tcp", str(port), "")] == ANYWHERE
     assert permits(open_, source="192.0.2.50", protocol="tcp", port=port)
     assert permits(open_, source="2001:db8:50::50", protocol="tcp", port=port)
 
 
 def test_wireguard_adds_its_ports_for_the_private_network_only() -> None:
-    assert ("udp", "51820-51821") not in inbound(node_firewall_rules(policy(wireguard=False)))
+    assert ("udp", "51820-51821", NIC) not in inbound(node_firewall_rules(policy(wireguard=False)))
     rules = node_firewall_rules(policy(wireguard=True))
-    assert inbound(rules)[("udp", "51820-51821")] == (PRIVATE,)
-    assert permits(rules, source="10.0.1.2", protocol="udp", port=51821)
+    assert inbound(rules)[("udp", "51820-51821", NIC)] == (PRIVATE,)
+    assert permits(rules, source="10.0.1.2", protocol="udp", port=51821, interface=NIC)
     assert not permits(rules, source="198.51.100.10", protocol="udp", port=51820)
-    # VXLAN stays: nodes switch backends one at a time.
-    assert inbound(rules)[("udp", "8472")] == (PRIVATE,)
+    # VXLAN stays: nodes switch backends one at a time; remote pods arrive through either tunnel.
+    assert inbound(rules)[("udp", "8472", NIC)] == (PRIVATE,)
+    assert [r.interface for r in rules if r.routed] == ["cni0", "flannel.1", "flannel-wg"]
 
 
 @pytest.mark.parametrize(
@@ -119,7 +143,8 @@ def test_everything_else_is_closed_to_admins_and_the_internet(
 ) -> None:
     rules = node_firewall_rules(policy(web_sources=web_sources, wireguard=True))
     for source in ("198.51.100.10", "2001:db8:100::1", "192.0.2.50", "203.0.113.5", "10.0.1.2"):
-        assert not permits(rules, source=source, protocol=protocol, port=port)  # type: ignore[arg-type]
+        for interface in ("", NIC, "cni0"):
+            assert not permits(rules, source=source, protocol=protocol, port=port, interface=interface)  # type: ignore[arg-type]
 
 
 def test_admin_ports_are_closed_to_cloudflare_and_the_internet() -> None:
@@ -127,24 +152,30 @@ def test_admin_ports_are_closed_to_cloudflare_and_the_internet() -> None:
     for port in (22, 6443):
         assert not permits(rules, source="192.0.2.50", protocol="tcp", port=port)
         assert not permits(rules, source="203.0.113.5", protocol="tcp", port=port)
-    assert not permits(rules, source="10.0.1.2", protocol="tcp", port=22)
-    assert permits(rules, source="10.0.1.2", protocol="tcp", port=6443)
+    assert not permits(rules, source="10.0.1.2", protocol="tcp", port=22, interface=NIC)
+    assert permits(rules, source="10.0.1.2", protocol="tcp", port=6443, interface=NIC)
 
 
 def test_rule_order_is_fixed() -> None:
     descriptions = [r.description for r in node_firewall_rules(policy(wireguard=True))]
     assert descriptions == [
         "SSH from admins and deployer",
-        "Kubernetes API from admins, deployer, nodes",
+        "Kubernetes API from admins and deployer",
+        "Kubernetes API from nodes",
         "HTTP to hostNetwork Traefik",
         "HTTPS to hostNetwork Traefik",
         "etcd between servers",
         "kubelet API from nodes",
         "flannel VXLAN between nodes",
         "flannel WireGuard between nodes",
-        "pods to this node",
-        "service IPs to this node",
-        "forward pod traffic",
+        "pods to hostNetwork Traefik HTTP",
+        "pods to hostNetwork Traefik HTTPS",
+        "pods to Kubernetes API",
+        "pods to kubelet API",
+        "pods to Service IPs (IPVS)",
+        "forward pod traffic from cni0",
+        "forward pod traffic from flannel.1",
+        "forward pod traffic from flannel-wg",
     ]
 
 
@@ -306,8 +337,15 @@ def test_script_lists_every_wanted_rule_with_its_comment() -> None:
     wants = [line for line in script.splitlines() if line.startswith("want ")]
     assert wants[0] == "want 'allow from 192.0.2.77 to any port 22 proto tcp' 'SSH from admins and deployer'"
     assert "want 'allow from 203.0.113.0/25 to any port 443 proto tcp' 'HTTPS to hostNetwork Traefik'" in wants
-    assert "want 'route allow from 10.42.0.0/16' 'forward pod traffic'" in wants
-    assert len(wants) == 3 + 4 + 2 + 2 + 3 + 3
+    assert "want 'route allow in on cni0 from 10.42.0.0/16' 'forward pod traffic from cni0'" in wants
+    assert (
+        "want 'allow in on @private from 10.0.0.0/16 to any port 2379:2380 proto tcp' 'etcd between servers'" in wants
+    )
+    assert "want 'allow in on cni0 from 10.42.0.0/16 to 10.43.0.0/16' 'pods to Service IPs (IPVS)'" in wants
+    assert len(wants) == 3 + 3 + 1 + 2 + 2 + 3 + 4 + 1 + 2
+    assert "\nprivate_network 10.0.0.0/16\n" in script
+    guard = [line for line in script.splitlines() if line.startswith("guard_source ")]
+    assert guard == ["guard_source 192.0.2.77/32", "guard_source 198.51.100.10/32", "guard_source 2001:db8:100::/64"]
     for default in ("INPUT incoming DROP deny", "OUTPUT outgoing ACCEPT allow", "FORWARD routed DROP deny"):
         assert f"ensure_default {default}" in script
     # Converges in place: never resets or disables the firewall (comments may explain why not).

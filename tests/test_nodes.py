@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.firewall.component import checked_rules, firewall_policy
+from components.firewall.component import firewall_policy, rule_problems
 from components.firewall.rules import hcloud_rules
 from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
 from components.hetzner.nodes import (
@@ -74,7 +74,7 @@ def test_each_node_gets_its_own_host_key_and_cloud_init_installs_it(prod_plan: P
         assert document["ssh_genkeytypes"] == ["ed25519"] and document["ssh_deletekeys"] is True
         assert document["write_files"][0]["path"] == FIREWALL_SCRIPT_PATH
         assert document["write_files"][0]["permissions"] == "0755"
-        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH]]
+        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH, "--first-boot"]]
     assert len(public_keys) == 3
 
 
@@ -99,7 +99,8 @@ def test_private_ips_skip_the_hetzner_gateway() -> None:
 def test_hcloud_firewall_is_the_same_rule_model_and_attached_to_every_server(prod_plan: Plan) -> None:
     firewall = prod_plan.get("hcloud:index/firewall:Firewall", "honeydue-firewall")
     config = load_prod()
-    rules = checked_rules(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    assert problems == []
     expected = [
         {"direction": r["direction"], "protocol": r["protocol"], "port": r["port"], "sourceIps": r["source_ips"],
          "description": r["description"]}
@@ -156,7 +157,8 @@ def test_node_scripts_pass_shellcheck(prod_plan: Plan, tmp_path: Path) -> None:
 
 def test_user_data_stays_under_the_hetzner_limit_with_real_sized_keys() -> None:
     config = load_prod()
-    rules = checked_rules(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
+    assert problems == []
     from components.firewall.rules import render_ufw_script
 
     real_sized_key = (
@@ -200,7 +202,7 @@ def test_agents_are_servers_of_their_own_after_the_servers_addresses(agents_plan
         assert tuple(agent.ignore_changes) == tuple(SERVER_IGNORE_CHANGES)
         document = yaml.safe_load(revealed(agent.inputs["userData"]))
         assert document["ssh_keys"]["ed25519_private"].startswith(f"FAKE-PRIVATE-KEY-{agent.name}-host-key")
-        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH]]
+        assert document["runcmd"] == [[FIREWALL_SCRIPT_PATH, "--first-boot"]]
     for server in servers:
         assert server.inputs["serverType"] == "cx33"
 

@@ -6,11 +6,8 @@ They never echo secret values: callers pass secrets only to checks whose message
 from __future__ import annotations
 
 import base64
-import ipaddress
 import re
 from urllib.parse import urlsplit
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Hetzner location -> its network zone (a private subnet must be in the zone of its servers).
 HETZNER_LOCATIONS: dict[str, str] = {
@@ -31,19 +28,25 @@ SPREAD_GROUP_SIZE = 10
 # The largest odd server count that fits one spread group. Agents' private addresses start after the
 # last address this many servers would use, so adding servers never moves an agent's address.
 MAX_SERVERS = 9
+# Agents: ten spread groups of ten; far beyond what one private /24 and one etcd cluster carry anyway.
+MAX_AGENTS = 100
+# Replicas of one Deployment: spread over at most MAX_SERVERS + MAX_AGENTS nodes, a few each.
+MAX_REPLICAS = 500
 
-K3S_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\+k3s(\d+)$")
-SERVER_TYPE = re.compile(r"^[a-z]{2,4}\d{1,3}[a-z]*$")
-IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+K3S_VERSION = re.compile(r"v(\d{1,4})\.(\d{1,4})\.(\d{1,4})\+k3s(\d{1,4})")
+SERVER_TYPE = re.compile(r"[a-z]{2,4}\d{1,3}[a-z]{0,4}")
+IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # <registry/><path>[:tag][@sha256:digest], the distribution reference grammar, lower-case paths.
+# <registry/><path>[:tag][@sha256:digest]: the distribution reference grammar (distribution/reference
+# regexp.go), with lower-case paths. A registry is a DNS name or an IP with an optional port.
 IMAGE_REF = re.compile(
-    r"^(?P<name>(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?P<name>(?:(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?"
 )
-QUANTITY = re.compile(r"^[1-9]\d*(Mi|Gi|Ti)$")
-CRON_FIELD = re.compile(r"^[\d*/,-]+$")
+QUANTITY = re.compile(r"[1-9]\d{0,5}(Mi|Gi|Ti)")
 SSH_KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -51,6 +54,33 @@ SSH_KEY_TYPES = (
     "ecdsa-sha2-nistp384",
     "ecdsa-sha2-nistp521",
     "sk-ssh-ed25519@openssh.com",
+)
+SSH_COMMENT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
+# What a Cloudflare zone id looks like (the dashboard's "Zone ID"): 32 lower-case hex digits.
+ZONE_ID = re.compile(r"[0-9a-f]{32}")
+# S3 bucket naming rules (AWS "Bucket naming rules"; Backblaze B2 is stricter: 6-63, no dots).
+BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{4,61}[a-z0-9]")
+REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]{1,20}){1,4}")
+S3_FOLDER = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}")
+# An image-pull user: a `:` would split the user from the password in the dockerconfigjson `auth`.
+REGISTRY_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+# Tokens go into HTTP headers: printable ASCII without spaces.
+TOKEN = re.compile(r"[\x21-\x7e]{8,512}")
+# Cron fields as robfig/cron's standard parser reads them (K3s' etcd-snapshot-schedule-cron).
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CRON_NAMES: tuple[dict[str, int], ...] = (
+    {},
+    {},
+    {},
+    {m: i + 1 for i, m in enumerate(_MONTHS)},
+    {d: i for i, d in enumerate(_DAYS)},
+)
+CRON_ITEM = re.compile(
+    r"(?P<range>\*|\?|(?P<lo>[0-9a-zA-Z]{1,3})(?:-(?P<hi>[0-9a-zA-Z]{1,3}))?)(?:/(?P<step>\d{1,2}))?"
 )
 
 
@@ -64,24 +94,11 @@ def last_node_offset(server_count: int, agent_count: int) -> int:
     return agent_offset(agent_count) if agent_count else server_count
 
 
-def parse_network(value: str) -> tuple[IpNetwork | None, str | None]:
-    """A CIDR as a network; host bits set is an error (it usually hides a typo)."""
-    try:
-        net = ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        try:
-            loose = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return None, f"{value!r} is not a CIDR (e.g. 198.51.100.0/24 or 2001:db8::/48)"
-        return None, f"{value!r} has host bits set; did you mean {loose}?"
-    return net, None
-
-
 def dns_name(value: str) -> str | None:
     if len(value) > 253 or not value or value.endswith("."):
         return f"{value!r} is not a valid DNS name"
     labels = value.split(".")
-    if len(labels) < 2 or not all(DNS_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(DNS_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
         return f"{value!r} is not a valid DNS name (lower-case labels of letters, digits and '-')"
     return None
 
@@ -96,41 +113,125 @@ def hostname_under(value: str, domain: str) -> str | None:
 
 
 def image_reference(value: str) -> str | None:
-    match = IMAGE_REF.match(value)
-    if not match:
+    match = IMAGE_REF.fullmatch(value)
+    if not match or len(match.group("name")) > 255:
         return f"{value!r} is not an image reference (registry/name:tag or name@sha256:<digest>)"
     tag, digest = match.group("tag"), match.group("digest")
     if not tag and not digest:
         return f"{value!r} has neither tag nor digest; pin a release tag or a digest"
-    if tag == "latest":
+    if tag and tag.lower() == "latest":
         return f"{value!r} uses the 'latest' tag, which makes rollouts unreproducible; pin a release"
     return None
 
 
 def k3s_version(value: str) -> str | None:
-    if not K3S_VERSION.match(value):
+    if not K3S_VERSION.fullmatch(value):
         return f"{value!r} is not a K3s release of the form vX.Y.Z+k3sN (e.g. v1.34.6+k3s1)"
     return None
 
 
-def ssh_public_key(value: str) -> str | None:
-    parts = value.split()
+def ssh_key_body(value: str) -> tuple[str, bytes] | str:
+    """(type, key blob) of one OpenSSH public key line, or a problem; exactly one key per entry."""
+    if "\n" in value or "\r" in value:
+        return "holds more than one line; put each key in its own entry"
+    parts = value.split(" ", 2)
     if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
         return f"{value[:40]!r}… is not an OpenSSH public key (type base64 [comment])"
+    if len(parts) == 3 and not SSH_COMMENT.fullmatch(parts[2]):
+        return f"the key of type {parts[0]} has a comment with control characters or stray spaces"
     try:
         blob = base64.b64decode(parts[1], validate=True)
     except ValueError:
         return f"the key of type {parts[0]} has a body that is not base64"
-    # The blob starts with the key type as a length-prefixed string; a mismatch means a paste error.
-    if len(blob) < 4 or blob[4 : 4 + int.from_bytes(blob[:4], "big")] != parts[0].encode():
+    # The blob is a list of length-prefixed strings (RFC 4253 6.6), the first one the key type;
+    # reading all of them finds truncated or concatenated pastes.
+    head = int.from_bytes(blob[:4], "big")
+    if len(blob) < 4 or blob[4 : 4 + head] != parts[0].encode():
         return f"the key of type {parts[0]} has a body of another key type (paste error?)"
-    return None
+    fields, offset = [], 0
+    while offset < len(blob):
+        size = int.from_bytes(blob[offset : offset + 4], "big")
+        if offset + 4 + size > len(blob) or len(blob) - offset < 4:
+            return f"the key of type {parts[0]} has a truncated body (paste error?)"
+        fields.append(blob[offset + 4 : offset + 4 + size])
+        offset += 4 + size
+    if parts[0] == "ssh-ed25519" and (len(fields) != 2 or len(fields[1]) != 32):
+        return "the ssh-ed25519 key does not hold one 32-byte key (truncated or two keys pasted together?)"
+    return parts[0], blob
+
+
+def ssh_public_key(value: str) -> str | None:
+    body = ssh_key_body(value)
+    return body if isinstance(body, str) else None
 
 
 def cron_schedule(value: str) -> str | None:
-    fields = value.split()
-    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+    fields = value.split(" ")
+    if len(fields) != 5 or value != value.strip():
         return f"{value!r} is not a 5-field cron schedule (e.g. '0 */6 * * *')"
+    for name, field, (low, high), names in zip(
+        ("minute", "hour", "day of month", "month", "day of week"), fields, CRON_RANGES, CRON_NAMES, strict=True
+    ):
+        problem = _cron_field(field, low, high, names)
+        if problem:
+            return f"{value!r}: the {name} field {field!r} {problem} ({low}-{high})"
+    return None
+
+
+def _cron_field(field: str, low: int, high: int, names: dict[str, int]) -> str | None:
+    for item in field.split(","):
+        match = CRON_ITEM.fullmatch(item)
+        if not match:
+            return "is not a cron field"
+        if match.group("step") is not None and not 1 <= int(match.group("step")) <= high:
+            return "has a step out of range"
+        bounds = [match.group("lo"), match.group("hi")]
+        numbers = []
+        for bound in (b for b in bounds if b is not None):
+            number = int(bound) if bound.isdigit() else names.get(bound.lower())
+            if number is None or not low <= number <= high:
+                return "is out of range"
+            numbers.append(number)
+        if len(numbers) == 2 and numbers[0] > numbers[1]:
+            return "has a reversed range"
+    return None
+
+
+def bucket_name(value: str) -> str | None:
+    """S3/B2 bucket names: 6-63 of a-z, 0-9 and '-', starting and ending alphanumeric."""
+    if not BUCKET.fullmatch(value) or value.startswith(("xn--", "b2-")):
+        return f"{value!r} is not a valid bucket name (6-63 of a-z, 0-9, '-'; no dots, spaces or capitals)"
+    return None
+
+
+def region_name(value: str) -> str | None:
+    if not REGION.fullmatch(value):
+        return f"{value!r} is not an S3 region name (e.g. eu-central-003)"
+    return None
+
+
+def s3_folder(value: str) -> str | None:
+    if not S3_FOLDER.fullmatch(value) or any(part in (".", "..") for part in value.split("/")):
+        return f"{value!r} is not a folder path (segments of A-Z, a-z, 0-9, '.', '_', '-' joined by '/')"
+    return None
+
+
+def registry_user(value: str) -> str | None:
+    if not REGISTRY_USER.fullmatch(value):
+        return f"{value!r} is not a registry user name (letters, digits, '.', '_', '@', '-'; no ':' or spaces)"
+    return None
+
+
+def zone_id(value: str) -> str | None:
+    if not ZONE_ID.fullmatch(value):
+        return f"{value!r} is not a Cloudflare zone id (32 lower-case hex digits)"
+    return None
+
+
+def token(value: str) -> str | None:
+    """A credential's shape; the message never quotes it."""
+    if not TOKEN.fullmatch(value):
+        return "must be 8-512 printable characters without spaces or line breaks"
     return None
 
 

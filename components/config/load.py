@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Collection, Mapping
 from typing import Literal, cast
 
 import pulumi
 
 from components.config import checks as check
+from components.config import networks
 from components.config.model import (
     AppsConfig,
     Credentials,
@@ -49,6 +51,19 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(lines))
 
 
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_text(value: str) -> str | None:
+    """No control characters (a trailing newline included) and no surrounding blanks in any string."""
+    if _CONTROL.search(value):
+        return f"{value!r} holds a control character (a trailing newline?)"
+    if value != value.strip():
+        return f"{value!r} has leading or trailing blanks"
+    return None
+
+
 class _Reader:
     """Reads raw string values by key, converting and collecting problems instead of raising."""
 
@@ -72,20 +87,23 @@ class _Reader:
             if not optional:
                 self.problem(key, f"is required; set it with: pulumi config set {NAMESPACE}:{key} <value>")
             return ""
+        self.check(key, _plain_text(value))
         return value
 
-    def integer(self, key: str, *, minimum: int = 1) -> int:
+    def integer(self, key: str, *, minimum: int = 1, maximum: int = check.INT32_MAX) -> int:
         value = self._raw(key, "integer")
         if value is None:
             self.problem(key, f"is required; set it with: pulumi config set {NAMESPACE}:{key} <number>")
             return minimum
-        try:
-            number = int(value)
-        except ValueError:
+        # int() would also take " 3\n", "3_000", "+3" and non-ASCII digits.
+        if not _INTEGER.fullmatch(value):
             self.problem(key, f"must be an integer, got {value!r}")
             return minimum
+        number = int(value)
         if number < minimum:
             self.problem(key, f"must be at least {minimum}, got {number}")
+        elif number > maximum:
+            self.problem(key, f"must be at most {maximum}, got {number}")
         return number
 
     def boolean(self, key: str) -> bool:
@@ -109,12 +127,17 @@ class _Reader:
             return ()
         return tuple(items)
 
-    def secret(self, key: str, *, required: bool = True) -> Secret:
+    def secret(self, key: str, *, required: bool = True, token: bool = False) -> Secret:
         value = self._raw(key, "string", secret=True)
         if not value:
             if required:
                 self.missing_secrets.append(key)
             return Secret(key, "")
+        if _CONTROL.search(value):
+            self.problem(key, "holds a control character (a trailing newline?); the value is not shown")
+        elif token:
+            # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
+            self.check(key, check.token(value))
         if key not in self.secret_keys:
             self.problem(
                 key, f"is stored in plaintext; re-set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
@@ -157,7 +180,8 @@ def _read_all(r: _Reader, stack: str) -> StackConfig:
     config = StackConfig(
         stack=stack,
         credentials=Credentials(
-            hcloud_token=r.secret("hcloudToken"), cloudflare_api_token=r.secret("cloudflareApiToken")
+            hcloud_token=r.secret("hcloudToken", token=True),
+            cloudflare_api_token=r.secret("cloudflareApiToken", token=True),
         ),
         nodes=_read_nodes(r),
         k3s=_read_k3s(r),
@@ -177,10 +201,10 @@ def _read_nodes(r: _Reader) -> NodesConfig:
     if location in check.HETZNER_LOCATIONS and network_zone and check.HETZNER_LOCATIONS[location] != network_zone:
         r.problem("networkZone", f"location {location} is in {check.HETZNER_LOCATIONS[location]}, not {network_zone}")
     server_type = r.string("serverType")
-    if server_type and not check.SERVER_TYPE.match(server_type):
+    if server_type and not check.SERVER_TYPE.fullmatch(server_type):
         r.problem("serverType", f"{server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
     server_image = r.string("serverImage")
-    if server_image and not check.IMAGE_NAME.match(server_image):
+    if server_image and not check.IMAGE_NAME.fullmatch(server_image):
         r.problem("serverImage", f"{server_image!r} is not a Hetzner image name (e.g. ubuntu-24.04)")
     server_count = r.integer("serverCount")
     if server_count % 2 == 0:
@@ -191,18 +215,19 @@ def _read_nodes(r: _Reader) -> NodesConfig:
             f"must be at most {check.MAX_SERVERS}: the servers share one Hetzner spread placement group, "
             f"which holds at most {check.SPREAD_GROUP_SIZE} servers; got {server_count}",
         )
-    agent_count = r.integer("agentCount", minimum=0)
+    agent_count = r.integer("agentCount", minimum=0, maximum=check.MAX_AGENTS)
     agent_server_type = r.string("agentServerType")
-    if agent_server_type and not check.SERVER_TYPE.match(agent_server_type):
+    if agent_server_type and not check.SERVER_TYPE.fullmatch(agent_server_type):
         r.problem("agentServerType", f"{agent_server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
     ssh_keys = r.strings("sshPublicKeys")
     if not ssh_keys and r.values.get("sshPublicKeys") is not None:
         r.problem("sshPublicKeys", "must hold at least one operator key")
-    for i, key in enumerate(ssh_keys):
-        r.check(f"sshPublicKeys[{i}]", check.ssh_public_key(key))
+    _check_ssh_keys(r, ssh_keys)
     admin_cidrs = r.strings("adminCidrs")
     if not admin_cidrs and r.values.get("adminCidrs") is not None:
         r.problem("adminCidrs", "must hold at least one network, or nobody can reach SSH and the API")
+    deployer_cidrs = r.strings("deployerCidrs")
+    _check_sources(r, {"adminCidrs": admin_cidrs, "deployerCidrs": deployer_cidrs})
     return NodesConfig(
         location=location,
         network_zone=network_zone,
@@ -212,8 +237,8 @@ def _read_nodes(r: _Reader) -> NodesConfig:
         agent_count=agent_count,
         agent_server_type=agent_server_type,
         ssh_public_keys=ssh_keys,
-        admin_cidrs=_source_cidrs(r, "adminCidrs", admin_cidrs),
-        deployer_cidrs=_source_cidrs(r, "deployerCidrs", r.strings("deployerCidrs")),
+        admin_cidrs=admin_cidrs,
+        deployer_cidrs=deployer_cidrs,
         private_network_cidr=r.string("privateNetworkCidr"),
         private_subnet_cidr=r.string("privateSubnetCidr"),
         hcloud_firewall=r.boolean("hcloudFirewall"),
@@ -222,14 +247,34 @@ def _read_nodes(r: _Reader) -> NodesConfig:
     )
 
 
-def _source_cidrs(r: _Reader, key: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-    """Networks allowed to SSH/the API: valid, and never the whole internet."""
-    for i, cidr in enumerate(cidrs):
-        net, problem = check.parse_network(cidr)
-        r.check(f"{key}[{i}]", problem)
-        if net is not None and net.prefixlen == 0:
-            r.problem(f"{key}[{i}]", f"{cidr} would open SSH and the Kubernetes API to the whole internet")
-    return cidrs
+def _check_ssh_keys(r: _Reader, keys: tuple[str, ...]) -> None:
+    """One parsed key per entry; the same key body twice would make two resources with one name."""
+    seen: dict[bytes, int] = {}
+    for i, key in enumerate(keys):
+        body = check.ssh_key_body(key)
+        if isinstance(body, str):
+            r.problem(f"sshPublicKeys[{i}]", body)
+        elif body[1] in seen:
+            first = seen[body[1]]
+            r.problem(f"sshPublicKeys[{i}]", f"is the same key as sshPublicKeys[{first}] (at most the comment differs)")
+        else:
+            seen[body[1]] = i
+
+
+def _check_sources(r: _Reader, lists: dict[str, tuple[str, ...]]) -> None:
+    """Networks allowed to SSH/the API: valid, routable, never wider than the configured limit."""
+    limits = {
+        4: r.integer("sourceMinPrefixV4", minimum=8, maximum=32),
+        6: r.integer("sourceMinPrefixV6", minimum=16, maximum=128),
+    }
+    broad = r.strings("broadSourceCidrs")
+    listed = {cidr for cidrs in lists.values() for cidr in cidrs}
+    for i, cidr in enumerate(broad):
+        if cidr not in listed:
+            r.problem(f"broadSourceCidrs[{i}]", f"{cidr!r} is in neither adminCidrs nor deployerCidrs")
+    for key, cidrs in lists.items():
+        for i, cidr in enumerate(cidrs):
+            r.check(f"{key}[{i}]", networks.source_network(cidr, limits, frozenset(broad)))
 
 
 def _read_k3s(r: _Reader) -> K3sConfig:
@@ -258,8 +303,8 @@ def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
     folder = r.string("etcdS3Folder", optional=True)
     endpoint = r.string("etcdS3Endpoint", optional=True)
     region = r.string("etcdS3Region", optional=True)
-    access_key = r.secret("etcdS3AccessKey", required=bool(bucket))
-    secret_key = r.secret("etcdS3SecretKey", required=bool(bucket))
+    access_key = r.secret("etcdS3AccessKey", required=bool(bucket), token=True)
+    secret_key = r.secret("etcdS3SecretKey", required=bool(bucket), token=True)
     if not bucket:
         return None
     if not endpoint:
@@ -268,9 +313,23 @@ def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
         r.check("etcdS3Endpoint", check.s3_endpoint_host(endpoint))
     if not region:
         r.problem("etcdS3Region", "is required when etcdS3Bucket is set")
+    _check_bucket(r, ("etcdS3Bucket", bucket), ("etcdS3Region", region), ("etcdS3Endpoint", endpoint))
+    if folder:
+        r.check("etcdS3Folder", check.s3_folder(folder))
     return EtcdS3Config(
         bucket=bucket, folder=folder, endpoint=endpoint, region=region, access_key=access_key, secret_key=secret_key
     )
+
+
+def _check_bucket(r: _Reader, bucket: tuple[str, str], region: tuple[str, str], endpoint: tuple[str, str]) -> None:
+    """Bucket and region names; a Backblaze endpoint names its region (s3.<region>.backblazeb2.com)."""
+    if bucket[1]:
+        r.check(bucket[0], check.bucket_name(bucket[1]))
+    if region[1]:
+        r.check(region[0], check.region_name(region[1]))
+    host = endpoint[1]
+    if region[1] and host.endswith(".backblazeb2.com") and host != f"s3.{region[1]}.backblazeb2.com":
+        r.problem(region[0], f"{region[1]} is not the region of {endpoint[0]} {host}")
 
 
 def _read_apps(r: _Reader) -> AppsConfig:
@@ -279,11 +338,16 @@ def _read_apps(r: _Reader) -> AppsConfig:
         if image:
             r.check(key, check.image_reference(image))
     storage = r.string("redisStorageSize")
-    if storage and not check.QUANTITY.match(storage):
+    if storage and not check.QUANTITY.fullmatch(storage):
         r.problem("redisStorageSize", f"{storage!r} is not a size like 5Gi (Mi, Gi or Ti)")
     namespace = r.string("appNamespace")
-    if namespace and not check.DNS_LABEL.match(namespace):
+    if namespace and not check.DNS_LABEL.fullmatch(namespace):
         r.problem("appNamespace", f"{namespace!r} is not a valid Kubernetes namespace name")
+    elif namespace.startswith("kube-"):
+        r.problem("appNamespace", f"{namespace!r} is a namespace reserved for Kubernetes itself")
+    username = r.string("registryUsername")
+    if username:
+        r.check("registryUsername", check.registry_user(username))
     registry = r.string("imageRegistry")
     if registry:
         r.check("imageRegistry", check.dns_name(registry))
@@ -296,14 +360,14 @@ def _read_apps(r: _Reader) -> AppsConfig:
         admin_image=images["adminImage"],
         worker_image=images["workerImage"],
         redis_image=images["redisImage"],
-        api_replicas=r.integer("apiReplicas"),
-        admin_replicas=r.integer("adminReplicas"),
+        api_replicas=r.integer("apiReplicas", maximum=check.MAX_REPLICAS),
+        admin_replicas=r.integer("adminReplicas", maximum=check.MAX_REPLICAS),
         api_startup_failure_threshold=r.integer("apiStartupFailureThreshold"),
         admin_startup_failure_threshold=r.integer("adminStartupFailureThreshold"),
         redis_storage_size=storage,
         image_registry=registry,
-        registry_username=r.string("registryUsername"),
-        registry_password=r.secret("registryPassword"),
+        registry_username=username,
+        registry_password=r.secret("registryPassword", token=True),
     )
 
 
@@ -317,19 +381,19 @@ def _read_services(r: _Reader) -> ServicesConfig:
     smtp_host = r.string("smtpHost")
     if smtp_host:
         r.check("smtpHost", check.dns_name(smtp_host))
-    smtp_port = r.integer("smtpPort")
-    if smtp_port > 65535:
-        r.problem("smtpPort", f"must be a TCP port (1-65535), got {smtp_port}")
+    smtp_port = r.integer("smtpPort", maximum=65535)
+    b2_bucket, b2_region = r.string("b2Bucket"), r.string("b2Region")
+    _check_bucket(r, ("b2Bucket", b2_bucket), ("b2Region", b2_region), ("b2Endpoint", b2_endpoint))
     app_secret_key = r.secret("appSecretKey")
     if app_secret_key.value and len(app_secret_key.value) < 32:
         r.problem("appSecretKey", "must be at least 32 characters long")
     return ServicesConfig(
         database_url=database_url,
-        b2_bucket=r.string("b2Bucket"),
+        b2_bucket=b2_bucket,
         b2_endpoint=b2_endpoint,
-        b2_region=r.string("b2Region"),
-        b2_key_id=r.secret("b2KeyId"),
-        b2_application_key=r.secret("b2ApplicationKey"),
+        b2_region=b2_region,
+        b2_key_id=r.secret("b2KeyId", token=True),
+        b2_application_key=r.secret("b2ApplicationKey", token=True),
         smtp_host=smtp_host,
         smtp_port=smtp_port,
         smtp_username=r.secret("smtpUsername"),
@@ -343,8 +407,11 @@ def _read_edge(r: _Reader) -> EdgeConfig:
     if validity not in check.ORIGIN_CERT_VALIDITIES:
         allowed = ", ".join(str(v) for v in check.ORIGIN_CERT_VALIDITIES)
         r.problem("originCertValidityDays", f"must be one of {allowed} (Cloudflare Origin CA), got {validity}")
+    zone_id = r.string("cloudflareZoneId", optional=True) or None
+    if zone_id:
+        r.check("cloudflareZoneId", check.zone_id(zone_id))
     return EdgeConfig(
-        zone_id=r.string("cloudflareZoneId", optional=True) or None,
+        zone_id=zone_id,
         ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
         origin_cert_validity_days=validity,
     )
@@ -377,10 +444,10 @@ def _check_networks(r: _Reader, config: StackConfig) -> None:
         for b in keys[i + 1 :]:
             if nets[a].overlaps(nets[b]):
                 r.problem(b, f"{nets[b]} overlaps {a} {nets[a]}")
+    # The firewall trusts these as sources of etcd, kubelet, VXLAN and pod traffic: never public space.
+    for key, net in nets.items():
+        r.check(key, networks.private_ipv4(net))
     network = nets.get("privateNetworkCidr")
-    if network is not None and not network.is_private:
-        # The firewall opens etcd, kubelet and VXLAN to this network: it must never be public space.
-        r.problem("privateNetworkCidr", f"{network} is not a private (RFC 1918) range")
     subnet_value = config.nodes.private_subnet_cidr
     agents = config.nodes.agent_count
     subnet = _ipv4_network(r, "privateSubnetCidr", subnet_value) if subnet_value else None
@@ -398,7 +465,7 @@ def _check_networks(r: _Reader, config: StackConfig) -> None:
 
 
 def _ipv4_network(r: _Reader, key: str, value: str) -> ipaddress.IPv4Network | None:
-    net, problem = check.parse_network(value)
+    net, problem = networks.parse_network(value)
     r.check(key, problem)
     if isinstance(net, ipaddress.IPv6Network):
         r.problem(key, f"{value} must be IPv4 (the cluster is single-stack IPv4 inside)")
@@ -420,6 +487,13 @@ def _check_hostnames(r: _Reader, config: StackConfig) -> None:
     for key, hostname in hostnames.items():
         if hostname:
             r.check(key, check.hostname_under(hostname, domain))
+    # Each name gets its own DNS record (and Traefik route): two keys on one name collide.
+    taken = {domain: "domain (the apex)", f"www.{domain}": "the www name of domain"}
+    for key, hostname in hostnames.items():
+        if hostname in taken:
+            r.problem(key, f"{hostname} is already {taken[hostname]}; every public name must be distinct")
+        elif hostname:
+            taken[hostname] = key
 
 
 def load_from_pulumi() -> StackConfig:

@@ -9,8 +9,12 @@ tests/test_config_sdk.py fails loudly when an SDK upgrade changes any of this.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pulumi
 from pulumi import runtime
 from pulumi.runtime import config as runtime_config
+from pulumi.runtime.sync_await import _sync_await
 
 
 def namespace_config(namespace: str) -> tuple[dict[str, str], set[str]]:
@@ -21,3 +25,15 @@ def namespace_config(namespace: str) -> tuple[dict[str, str], set[str]]:
     from_env = set(runtime.get_config_secret_keys_env())
     secrets = {k for k in values if f"{prefix}{k}" in from_env or runtime.is_config_secret(f"{prefix}{k}")}
     return values, secrets
+
+
+def stack_output_now(reference: pulumi.StackReference, name: str) -> Any:
+    """The value of an output of `reference` as a plain value (None when absent or not known), now.
+
+    `StackReference.get_output_details` is a coroutine; a program's top level is synchronous, and the SDK
+    resolves its own synchronous invokes (e.g. `cloudflare.get_ip_ranges`) through `_sync_await`, which
+    re-enters the running event loop. The program needs the value before it registers anything else, so
+    that a refused upgrade (components.config.checks.k3s_upgrade) fails before the first resource.
+    """
+    details = _sync_await(reference.get_output_details(name))
+    return details.value if details.value is not None else details.secret_value

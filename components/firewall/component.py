@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_hcloud as hcloud
 
-from components.config.load import ConfigError
 from components.config.model import K3sConfig, NodesConfig
 from components.firewall.rules import (
     FirewallPolicy,
@@ -33,20 +32,18 @@ def firewall_policy(nodes: NodesConfig, k3s: K3sConfig, web_sources: tuple[str, 
     )
 
 
-def checked_rules(policy: FirewallPolicy) -> tuple[FirewallRule, ...]:
-    """The rules of a policy; a rule that opens etcd, kubelet or VXLAN beyond the cluster is a config error."""
+def rule_problems(policy: FirewallPolicy) -> tuple[tuple[FirewallRule, ...], list[str]]:
+    """The rules of a policy and the config problems in them (a rule opening etcd, kubelet or VXLAN
+    beyond the cluster), so the caller can report them with every other pre-registration check."""
     rules = node_firewall_rules(policy)
     private = (policy.private_network_cidr, policy.cluster_cidr, policy.service_cidr)
-    problems = validate_rules(rules, private_cidrs=private)
-    if problems:
-        raise ConfigError([f"firewall: {p}" for p in problems], [])
-    return rules
+    return rules, [f"firewall: {p}" for p in validate_rules(rules, private_cidrs=private)]
 
 
 @dataclass(frozen=True, kw_only=True)
 class NodeFirewallArgs:
     rules: tuple[FirewallRule, ...]
-    """The validated rule model (see checked_rules)."""
+    """The validated rule model (see rule_problems)."""
     hcloud_firewall: bool
     """Also create the Hetzner Cloud Firewall as an outer layer."""
     labels: Mapping[str, str] = field(default_factory=dict)

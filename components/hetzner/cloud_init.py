@@ -57,7 +57,7 @@ def cloud_init_document(node: NodeBootstrap) -> dict[str, Any]:
         ],
         # The firewall comes up before anything else listens; later changes of the rule model are
         # re-applied by the stack (user_data only runs once and is held by ignore_changes).
-        "runcmd": [[FIREWALL_SCRIPT_PATH]],
+        "runcmd": [[FIREWALL_SCRIPT_PATH, "--first-boot"]],
     }
 
 

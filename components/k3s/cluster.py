@@ -19,8 +19,6 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config.checks import k3s_upgrade
-from components.config.load import ConfigError
 from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
@@ -56,8 +54,6 @@ class K3sClusterArgs:
     """The servers in join order; the first one starts the cluster."""
     agents: Sequence[K3sAgent] = ()
     """Agents; they join in parallel once every server is Ready."""
-    previous_version: pulumi.Input[str | None] = None
-    """The release the stack last deployed (from its own outputs); an upgrade must go forward one minor."""
 
 
 def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: list[str]) -> K3sNodeSettings:
@@ -77,13 +73,6 @@ def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: lis
         + ((cfg.api_dns_name,) if cfg.api_dns_name else ()),
         cluster=cfg,
     )
-
-
-def _checked_version(previous: str | None, target: str) -> str:
-    problem = k3s_upgrade(previous, target)
-    if problem:
-        raise ConfigError([f"honeydue:k3sVersion: {problem}"], [])
-    return target
 
 
 class K3sCluster(pulumi.ComponentResource):
@@ -107,9 +96,9 @@ class K3sCluster(pulumi.ComponentResource):
         )
         # Every server's public addresses go into every server's tls-san.
         public_ips = pulumi.Output.all(*[s.node.public_ipv4 for s in servers], *[s.node.public_ipv6 for s in servers])
-        version = pulumi.Output.from_input(args.previous_version).apply(
-            lambda prev: _checked_version(prev, cfg.version)
-        )
+        # The step from the release last deployed is checked by components.stack.build, before any
+        # resource is registered (components.config.checks.k3s_upgrade).
+        version = pulumi.Output.from_input(cfg.version)
 
         previous_ready: command.remote.Command | None = None
         previous_converge: command.remote.Command | None = None

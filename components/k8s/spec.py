@@ -24,10 +24,15 @@ API_PORT = 8080
 ADMIN_PORT = 3000
 REDIS_PORT = 6379
 # The api, admin and worker images are expected to run as any non-root uid (distroless `nonroot` is
-# 65532). A numeric uid is required: with runAsNonRoot the kubelet refuses a non-numeric image USER
-# such as Next.js's `nextjs`, since it cannot prove it is not root.
+# 65532, above 10000: outside the range of any host account, so a container escape lands on no one).
+# A numeric uid is required: with runAsNonRoot the kubelet refuses a non-numeric image USER such as
+# Next.js's `nextjs`, since it cannot prove it is not root.
 APP_UID = 65532
-# The official redis image's `redis` user; as non-root its entrypoint skips the chown/gosu dance.
+# Redis keeps the image's `redis` uid (999), deliberately below 10000: its data lives on K3s'
+# local-path volume, a hostPath volume to which the kubelet never applies fsGroup (k3s-io/k3s#6401,
+# rancher/local-path-provisioner#41), and the running AOF files were written by 999 under umask 0077.
+# Another uid could not read them after the rollout; new volumes are created 0777 and would work.
+# (The container's command bypasses the image entrypoint, so its chown/gosu step never runs.)
 REDIS_UID = 999
 # Spread over the startup probe's period: failureThreshold × 5 s is the startup budget
 # (api: 48 × 5 s = 240 s, the advisory-lock migration; admin: 24 × 5 s = 120 s).

@@ -62,7 +62,7 @@ def etcd_public_in_hcloud(resources: Resources) -> str:
 def etcd_public_in_ufw_userdata(resources: Resources) -> str:
     server = find(resources, "hcloud:index/server:Server", "honeydue-2")
     user_data = _user_data(server)
-    wanted = "want 'allow from 10.0.0.0/16 to any port 2379:2380 proto tcp'"
+    wanted = "want 'allow in on @private from 10.0.0.0/16 to any port 2379:2380 proto tcp'"
     assert wanted in user_data["value"]
     user_data["value"] = user_data["value"].replace(wanted, "want 'allow 2379:2380/tcp'")
     return str(server["urn"])

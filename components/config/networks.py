@@ -1,0 +1,67 @@
+"""Pure checks of network config values: CIDRs as firewall rules will take them, operator networks, private ranges."""
+
+from __future__ import annotations
+
+import ipaddress
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_network(value: str) -> tuple[IpNetwork | None, str | None]:
+    """A CIDR as a network: no zone id, no IPv4-mapped IPv6, no host bits (they usually hide a typo)."""
+    if "/" not in value:
+        return None, f"{value!r} is not a CIDR: give the prefix length (e.g. 198.51.100.7/32)"
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return None, f"{value!r} is not a CIDR (e.g. 198.51.100.0/24 or 2001:db8::/48)"
+        return None, f"{value!r} has host bits set; did you mean {loose}?"
+    if isinstance(net, ipaddress.IPv6Network):
+        if net.network_address.scope_id is not None:
+            # ufw rejects a zone id, so the first boot's firewall run would fail and leave UFW off.
+            return None, f"{value!r} carries an IPv6 zone id (%…), which a firewall rule can't take"
+        if net.subnet_of(IPV4_MAPPED):
+            return None, f"{value!r} is IPv4-mapped IPv6 space (::ffff:0:0/96); write the IPv4 CIDR"
+    return net, None
+
+
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def source_network(value: str, min_prefix: dict[int, int], broad: frozenset[str]) -> str | None:
+    """An operator network: a valid, routable CIDR no wider than the limit unless listed in `broad`."""
+    net, problem = parse_network(value)
+    if net is None:
+        return problem
+    if net.prefixlen == 0:
+        return f"{value} would open SSH and the Kubernetes API to the whole internet"
+    special = [
+        what
+        for what, hit in (
+            ("loopback", net.is_loopback),
+            ("link-local", net.is_link_local),
+            ("multicast", net.is_multicast),
+            ("unspecified", net.is_unspecified),
+            ("reserved", net.is_reserved),
+        )
+        if hit
+    ]
+    if special:
+        return f"{value} is {special[0]} space, never an operator's source address"
+    if net.prefixlen < min_prefix[net.version] and value not in broad:
+        return (
+            f"{value} is wider than /{min_prefix[net.version]} (sourceMinPrefixV{net.version}); "
+            "list it in broadSourceCidrs too if you really mean it"
+        )
+    return None
+
+
+def private_ipv4(net: ipaddress.IPv4Network) -> str | None:
+    """Cluster-internal networks must be RFC 1918 space: the firewall trusts them as node/pod sources."""
+    if not any(net.subnet_of(block) for block in RFC1918):
+        return f"{net} is not inside RFC 1918 private space (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)"
+    return None

@@ -1,0 +1,279 @@
+"""A corpus of hostile and careless config values, each run through the whole program offline.
+
+Every row is what an attacker with write access to the stack config, or a tired operator, might set
+(issue 14). The program must refuse each one with a ConfigError line naming the key and saying what
+is wrong, and it must do so before registering a single resource: a refusal after registrations
+leaves a half-applied stack behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config.load import ConfigError
+from offline.harness import Plan, run_program
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIECUwGq7vWFf8uDoyI1J6+OeIMS3IKpHbVCCYQkeXJOo ops@honeydue"
+KEY2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIWZmjebe/yYZq4HSdMpXUlC0VhVtbsDf+jt+2pScBQp a"
+KEY_BODY = KEY.split()[1]
+# An ed25519 blob with a second key appended (two pastes run together) and a truncated one.
+TWO_BODIES = "ssh-ed25519 " + KEY_BODY[:-4] + KEY2.split()[1]
+TRUNCATED = "ssh-ed25519 " + KEY_BODY[:40]
+DIGEST = "sha256:" + "a" * 64
+
+# (overrides, key named in the error, a phrase of the message)
+HOSTILE: list[tuple[dict[str, Any], str, str]] = [
+    # --- operator networks: the whole internet in disguise, zone ids, mapped forms, host bits
+    ({"adminCidrs": ["0.0.0.0/0"]}, "adminCidrs[0]", "whole internet"),
+    ({"adminCidrs": ["::/0"]}, "adminCidrs[0]", "whole internet"),
+    ({"adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "adminCidrs[0]", "wider than /16"),
+    ({"adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}, "adminCidrs[1]", "wider than /16"),
+    ({"adminCidrs": ["2000::/3"]}, "adminCidrs[0]", "wider than /48"),
+    ({"adminCidrs": ["198.50.0.0/15"]}, "adminCidrs[0]", "broadSourceCidrs"),
+    ({"deployerCidrs": ["100.64.0.0/10"]}, "deployerCidrs[0]", "wider than /16"),
+    ({"deployerCidrs": ["2001:db8::/32"]}, "deployerCidrs[0]", "wider than /48"),
+    ({"adminCidrs": ["fe80::1%eth0/128"]}, "adminCidrs[0]", "zone id"),
+    ({"adminCidrs": ["2001:db8:100::%1/48"]}, "adminCidrs[0]", "zone id"),
+    ({"adminCidrs": ["::ffff:198.51.100.0/120"]}, "adminCidrs[0]", "IPv4-mapped"),
+    ({"adminCidrs": ["::ffff:0:0/96"]}, "adminCidrs[0]", "IPv4-mapped"),
+    ({"adminCidrs": ["198.51.100.7/24"]}, "adminCidrs[0]", "host bits"),
+    ({"adminCidrs": ["198.51.100.0/24\n"]}, "adminCidrs[0]", "not a CIDR"),
+    ({"adminCidrs": [" 198.51.100.0/24"]}, "adminCidrs[0]", "not a CIDR"),
+    ({"adminCidrs": ["198.51.100.10"]}, "adminCidrs[0]", "prefix length"),
+    ({"adminCidrs": ["198.051.100.0/24"]}, "adminCidrs[0]", "not a CIDR"),
+    ({"adminCidrs": ["127.0.0.0/8"]}, "adminCidrs[0]", "loopback"),
+    ({"adminCidrs": ["169.254.0.0/16"]}, "adminCidrs[0]", "link-local"),
+    ({"adminCidrs": ["224.0.0.0/24"]}, "adminCidrs[0]", "multicast"),
+    ({"adminCidrs": ["::1/128"]}, "adminCidrs[0]", "loopback"),
+    ({"adminCidrs": ["0.0.0.0/32"]}, "adminCidrs[0]", "unspecified"),
+    ({"adminCidrs": ["240.0.0.0/24"]}, "adminCidrs[0]", "reserved"),
+    ({"adminCidrs": [198]}, "adminCidrs", "list of strings"),
+    ({"adminCidrs": "198.51.100.0/24"}, "adminCidrs", "list of strings"),
+    ({"broadSourceCidrs": ["10.0.0.0/8"]}, "broadSourceCidrs[0]", "neither adminCidrs nor deployerCidrs"),
+    ({"sourceMinPrefixV4": 0}, "sourceMinPrefixV4", "at least 8"),
+    ({"sourceMinPrefixV6": 129}, "sourceMinPrefixV6", "at most 128"),
+    # --- cluster networks: public space, overlaps, IPv6, zone ids
+    ({"clusterCidr": "100.64.0.0/16"}, "clusterCidr", "RFC 1918"),
+    ({"clusterCidr": "8.8.0.0/16"}, "clusterCidr", "RFC 1918"),
+    ({"serviceCidr": "203.0.113.0/24"}, "serviceCidr", "RFC 1918"),
+    ({"privateNetworkCidr": "11.0.0.0/16", "privateSubnetCidr": "11.0.1.0/24"}, "privateNetworkCidr", "RFC 1918"),
+    ({"serviceCidr": "10.42.128.0/17"}, "serviceCidr", "overlaps"),
+    ({"clusterCidr": "10.0.0.0/8"}, "clusterCidr", "overlaps"),
+    ({"clusterCidr": "fd00:42::/56"}, "clusterCidr", "IPv4"),
+    ({"serviceCidr": "fd00:43::%eth0/112"}, "serviceCidr", "zone id"),
+    ({"clusterCidr": "10.42.0.0/16\n"}, "clusterCidr", "control character"),
+    ({"privateSubnetCidr": "10.0.1.1/24"}, "privateSubnetCidr", "host bits"),
+    # --- public names: collisions and near-misses
+    ({"apiHostname": "honeydue.app"}, "apiHostname", "distinct"),
+    ({"adminHostname": "www.honeydue.app"}, "adminHostname", "distinct"),
+    ({"adminHostname": "api.honeydue.app"}, "adminHostname", "distinct"),
+    ({"apiDnsName": "api.honeydue.app"}, "apiDnsName", "distinct"),
+    ({"apiDnsName": "honeydue.app"}, "apiDnsName", "distinct"),
+    ({"domain": "honeydue.app\n"}, "domain", "control character"),
+    ({"domain": "Honeydue.app"}, "domain", "DNS name"),
+    ({"domain": "honeydue.app."}, "domain", "DNS name"),
+    ({"domain": "localhost"}, "domain", "DNS name"),
+    ({"domain": "honeydue.123"}, "domain", "DNS name"),
+    ({"apiHostname": "api.honeydue.app.evil.com"}, "apiHostname", "not under the zone"),
+    ({"apiHostname": "-api.honeydue.app"}, "apiHostname", "DNS name"),
+    ({"adminHostname": "a" * 64 + ".honeydue.app"}, "adminHostname", "DNS name"),
+    ({"smtpHost": "smtp.fastmail.com\n"}, "smtpHost", "control character"),
+    ({"imageRegistry": "ghcr.io/honeydue"}, "imageRegistry", "DNS name"),
+    # --- images: latest in any case, no pin, bad grammar
+    ({"apiImage": "ghcr.io/honeydue/api:latest"}, "apiImage", "latest"),
+    ({"apiImage": "ghcr.io/honeydue/api:LATEST"}, "apiImage", "latest"),
+    ({"adminImage": "ghcr.io/honeydue/admin:Latest"}, "adminImage", "latest"),
+    ({"workerImage": "ghcr.io/honeydue/worker"}, "workerImage", "neither tag nor digest"),
+    ({"workerImage": "ghcr.io/honeydue/worker:v1\n"}, "workerImage", "control character"),
+    ({"redisImage": "redis@sha256:1234"}, "redisImage", "image reference"),
+    ({"redisImage": "Redis:7"}, "redisImage", "image reference"),
+    ({"apiImage": "ghcr.io/honeydue/api:v1 --privileged"}, "apiImage", "image reference"),
+    ({"apiImage": "ghcr.io//api:v1"}, "apiImage", "image reference"),
+    ({"apiImage": "ghcr.io/honeydue/api:" + "v" * 129}, "apiImage", "image reference"),
+    ({"apiImage": "ghcr.io/honeydue/api:-v1"}, "apiImage", "image reference"),
+    ({"adminImage": f"ghcr.io/honeydue/admin@{DIGEST}x"}, "adminImage", "image reference"),
+    # --- SSH keys: one parsed key per entry, never the same key twice
+    ({"sshPublicKeys": [KEY, KEY.replace("ops@honeydue", "other")]}, "sshPublicKeys[1]", "same key"),
+    ({"sshPublicKeys": [KEY, KEY]}, "sshPublicKeys[1]", "same key"),
+    ({"sshPublicKeys": [KEY + "\n" + KEY2]}, "sshPublicKeys[0]", "more than one line"),
+    ({"sshPublicKeys": [TWO_BODIES]}, "sshPublicKeys[0]", "key"),
+    ({"sshPublicKeys": [TRUNCATED]}, "sshPublicKeys[0]", "truncated"),
+    ({"sshPublicKeys": [KEY.replace("AAAAC3", "AAAA!3")]}, "sshPublicKeys[0]", "not base64"),
+    ({"sshPublicKeys": ["ssh-dss AAAAB3NzaC1kc3MAAACBAP x"]}, "sshPublicKeys[0]", "OpenSSH public key"),
+    ({"sshPublicKeys": ["ssh-ed25519"]}, "sshPublicKeys[0]", "OpenSSH public key"),
+    ({"sshPublicKeys": [KEY.replace("ops@honeydue", "a\tb")]}, "sshPublicKeys[0]", "comment"),
+    ({"sshPublicKeys": ['command="sh" ' + KEY]}, "sshPublicKeys[0]", "OpenSSH public key"),
+    ({"sshPublicKeys": []}, "sshPublicKeys", "at least one"),
+    # --- integers: int32 bounds, non-ASCII digits, signs, blanks
+    ({"apiReplicas": 2**31}, "apiReplicas", "at most"),
+    ({"apiReplicas": 1000}, "apiReplicas", "at most 500"),
+    ({"adminReplicas": "٣"}, "adminReplicas", "integer"),
+    ({"adminReplicas": "+3"}, "adminReplicas", "integer"),
+    ({"apiStartupFailureThreshold": "48\n"}, "apiStartupFailureThreshold", "integer"),
+    ({"apiStartupFailureThreshold": "4_8"}, "apiStartupFailureThreshold", "integer"),
+    ({"adminStartupFailureThreshold": 2**31}, "adminStartupFailureThreshold", "at most 2147483647"),
+    ({"etcdSnapshotRetention": 99999999999}, "etcdSnapshotRetention", "at most 2147483647"),
+    ({"etcdSnapshotRetention": "1e3"}, "etcdSnapshotRetention", "integer"),
+    ({"originCertValidityDays": 2**40}, "originCertValidityDays", "at most"),
+    ({"agentCount": 101}, "agentCount", "at most 100"),
+    ({"serverCount": 2}, "serverCount", "odd"),
+    ({"serverCount": 4}, "serverCount", "odd"),
+    ({"serverCount": -1}, "serverCount", "at least 1"),
+    ({"serverCount": "3.0"}, "serverCount", "integer"),
+    ({"smtpPort": 0}, "smtpPort", "at least 1"),
+    ({"smtpPort": 65536}, "smtpPort", "at most 65535"),
+    ({"smtpPort": "587 "}, "smtpPort", "integer"),
+    # --- cron: real field ranges
+    ({"etcdSnapshotSchedule": "99 99 99 99 99"}, "etcdSnapshotSchedule", "minute"),
+    ({"etcdSnapshotSchedule": "0 24 * * *"}, "etcdSnapshotSchedule", "hour"),
+    ({"etcdSnapshotSchedule": "0 0 0 * *"}, "etcdSnapshotSchedule", "day of month"),
+    ({"etcdSnapshotSchedule": "0 0 * 13 *"}, "etcdSnapshotSchedule", "month"),
+    ({"etcdSnapshotSchedule": "0 0 * * 8"}, "etcdSnapshotSchedule", "day of week"),
+    ({"etcdSnapshotSchedule": "*/0 * * * *"}, "etcdSnapshotSchedule", "step"),
+    ({"etcdSnapshotSchedule": "30-10 * * * *"}, "etcdSnapshotSchedule", "reversed"),
+    ({"etcdSnapshotSchedule": "0 */6 * * *\n"}, "etcdSnapshotSchedule", "control character"),
+    ({"etcdSnapshotSchedule": "0 */6 * *"}, "etcdSnapshotSchedule", "5-field"),
+    ({"etcdSnapshotSchedule": "0  */6 * * *"}, "etcdSnapshotSchedule", "5-field"),
+    ({"etcdSnapshotSchedule": "0 0 * * foo"}, "etcdSnapshotSchedule", "day of week"),
+    # --- buckets, regions, endpoints, folders
+    ({"b2Bucket": "honeydue uploads"}, "b2Bucket", "bucket name"),
+    ({"b2Bucket": "Honeydue-Uploads"}, "b2Bucket", "bucket name"),
+    ({"b2Bucket": "hd"}, "b2Bucket", "bucket name"),
+    ({"b2Bucket": "honeydue.uploads"}, "b2Bucket", "bucket name"),
+    ({"etcdS3Bucket": "-etcd-snapshots"}, "etcdS3Bucket", "bucket name"),
+    ({"etcdS3Bucket": "b2-etcd-snapshots"}, "etcdS3Bucket", "bucket name"),
+    ({"etcdS3Bucket": "x" * 64}, "etcdS3Bucket", "bucket name"),
+    ({"b2Region": "EU Central"}, "b2Region", "region name"),
+    ({"b2Region": "eu-central-001"}, "b2Region", "not the region of b2Endpoint"),
+    ({"etcdS3Region": "eu-central-003\n"}, "etcdS3Region", "control character"),
+    ({"etcdS3Region": "us-west-004"}, "etcdS3Region", "not the region of etcdS3Endpoint"),
+    ({"etcdS3Endpoint": "https://s3.eu-central-003.backblazeb2.com"}, "etcdS3Endpoint", "not a URL"),
+    ({"etcdS3Folder": "../prod"}, "etcdS3Folder", "folder path"),
+    ({"etcdS3Folder": "/prod"}, "etcdS3Folder", "folder path"),
+    ({"etcdS3Folder": "prod folder"}, "etcdS3Folder", "folder path"),
+    # --- quantities, names, ids, users, credentials
+    ({"redisStorageSize": "5GB"}, "redisStorageSize", "size"),
+    ({"redisStorageSize": "5Gi\n"}, "redisStorageSize", "control character"),
+    ({"redisStorageSize": "99999999999999Ti"}, "redisStorageSize", "size"),
+    ({"redisStorageSize": "0Gi"}, "redisStorageSize", "size"),
+    ({"redisStorageSize": "-5Gi"}, "redisStorageSize", "size"),
+    ({"appNamespace": "kube-system"}, "appNamespace", "namespace"),
+    ({"appNamespace": "honeydue\n"}, "appNamespace", "control character"),
+    ({"registryUsername": "honeydue:deploy"}, "registryUsername", "no ':'"),
+    ({"registryUsername": "honey due"}, "registryUsername", "registry user"),
+    ({"cloudflareZoneId": "0123456789ABCDEF0123456789ABCDEF"}, "cloudflareZoneId", "zone id"),
+    ({"cloudflareZoneId": "0123456789abcdef0123456789abcde"}, "cloudflareZoneId", "zone id"),
+    ({"cloudflareZoneId": "0123456789abcdef0123456789abcdef\n"}, "cloudflareZoneId", "control character"),
+    ({"hcloudToken": "token with spaces inside it"}, "hcloudToken", "without spaces"),
+    ({"cloudflareApiToken": "abcdefghijkl\n"}, "cloudflareApiToken", "control character"),
+    ({"registryPassword": "ghp pasted with a space"}, "registryPassword", "without spaces"),
+    ({"k3sVersion": "v1.34.6+k3s1\n"}, "k3sVersion", "control character"),
+    ({"k3sVersion": "v1.34.6+k3s1 --disable-agent"}, "k3sVersion", "vX.Y.Z+k3sN"),
+    ({"location": "nbg1\n"}, "location", "one of"),
+    ({"sslMode": "STRICT"}, "sslMode", "one of"),
+    ({"serverType": "cx33\n"}, "serverType", "control character"),
+    ({"serverImage": "ubuntu-24.04 "}, "serverImage", "blanks"),
+    ({"protectServers": "True"}, "protectServers", "true or false"),
+    ({"databaseUrl": "postgresql://u:p@ep-x-pooler.eu-central-1.aws.neon.tech/db\n"}, "databaseUrl", "not shown"),
+]
+
+
+def _refusal(overrides: dict[str, Any]) -> tuple[ConfigError, Plan]:
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError) as caught:
+        run_program("prod", overrides, preview=True, into=plan)
+    return caught.value, plan
+
+
+def test_the_corpus_is_large() -> None:
+    assert len(HOSTILE) >= 100
+    assert len({repr(row) for row in HOSTILE}) == len(HOSTILE)
+
+
+@pytest.mark.parametrize(("overrides", "key", "phrase"), HOSTILE, ids=[f"{r[1]}-{i}" for i, r in enumerate(HOSTILE)])
+def test_hostile_value_is_refused_before_anything_is_registered(
+    overrides: dict[str, Any], key: str, phrase: str
+) -> None:
+    error, plan = _refusal(overrides)
+    lines = [line for line in str(error).splitlines() if f"honeydue:{key}:" in line]
+    assert lines, f"no line names honeydue:{key}:\n{error}"
+    assert any(phrase in line for line in lines), f"{phrase!r} not in {lines}"
+    assert plan.registrations == [], [r.urn for r in plan.registrations]
+
+
+def test_secret_values_never_appear_in_the_refusal() -> None:
+    error, _ = _refusal({"hcloudToken": "hunter2 secret token", "smtpPassword": "pass\nword-hunter3"})
+    assert "hunter2" not in str(error) and "hunter3" not in str(error)
+    assert "honeydue:hcloudToken:" in str(error) and "honeydue:smtpPassword:" in str(error)
+
+
+def test_every_hostile_value_at_once_is_one_refusal_naming_each_key() -> None:
+    merged: dict[str, Any] = {}
+    for overrides, _, _ in HOSTILE:
+        for k, v in overrides.items():
+            merged.setdefault(k, v)
+    error, plan = _refusal(merged)
+    named = {line.split(":")[1].split("[")[0] for line in str(error).splitlines() if "honeydue:" in line}
+    # Names under a broken domain are not checked further; with sourceMinPrefixV4 refused the limit
+    # falls back to its floor (/8), which deployerCidrs' /10 meets; the subnet row is valid on its own.
+    unnamed = {"apiHostname", "adminHostname", "apiDnsName", "deployerCidrs", "privateSubnetCidr"}
+    assert set(merged) - named == unnamed
+    assert plan.registrations == []
+
+
+def test_a_wide_network_is_allowed_when_listed_as_broad_and_valid_edge_cases_pass() -> None:
+    plan = run_program(
+        "prod",
+        {
+            "adminCidrs": ["198.50.0.0/15", "2001:db8:100::/48"],
+            "broadSourceCidrs": ["198.50.0.0/15"],
+            "etcdSnapshotSchedule": "15 1-23/2 * jan-dec mon-fri",
+            "apiImage": f"registry.example.com:5000/honeydue/api-server__x:v1.2.3@{DIGEST}",
+            "sshPublicKeys": [KEY, KEY2],
+        },
+        preview=True,
+    )
+    assert plan.registrations
+
+
+# Checks that need more than config: they run after the providers (an invoke needs one) and the
+# read-only StackReference, and before anything else is registered.
+LOOKUP_ONLY = {"pulumi:providers:", "pulumi:pulumi:StackReference"}
+
+
+def _only_lookups(plan: Plan) -> list[str]:
+    return [r.urn for r in plan.registrations if not any(r.type.startswith(t) for t in LOOKUP_ONLY)]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "previous", "phrase"),
+    [
+        ({"k3sVersion": "v1.33.9+k3s1"}, {"k3sVersion": "v1.34.6+k3s1"}, "honeydue:k3sVersion: v1.33.9+k3s1 is older"),
+        ({"k3sVersion": "v1.36.0+k3s1"}, {"k3sVersion": "v1.34.6+k3s1"}, "honeydue:k3sVersion: v1.34.6+k3s1 -> v1"),
+        ({"adoptIds": ["honeydue-9=999"]}, {}, "honeydue:adoptIds: 'honeydue-9'"),
+    ],
+)
+def test_lookup_checks_fail_before_any_resource(
+    overrides: dict[str, Any], previous: dict[str, Any], phrase: str
+) -> None:
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError) as caught:
+        run_program("prod", overrides, preview=True, into=plan, previous_outputs=previous)
+    assert phrase in str(caught.value)
+    assert _only_lookups(plan) == []
+
+
+def test_a_public_cloudflare_range_that_would_open_etcd_fails_before_any_resource(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ranges come from the provider at run time: a range overlapping a guarded rule is refused early."""
+    from components.firewall import rules
+
+    guarded = rules.PortRange(protocol="tcp", port_from=443, port_to=443, purpose="test guard")
+    monkeypatch.setattr(rules, "PRIVATE_ONLY_PORTS", (*rules.PRIVATE_ONLY_PORTS, guarded))
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError, match=r"firewall: rule 'HTTPS to hostNetwork Traefik'.*test guard"):
+        run_program("prod", preview=True, into=plan)
+    assert _only_lookups(plan) == []
