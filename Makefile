@@ -1,64 +1,86 @@
 # The two commands of the README: `make plan` (offline plan of prod) and `make test`.
-# Both create ./venv and install what they need, Debian packages included, on a fresh machine.
+# Both create ./venv and install what they need, Debian packages included, on a fresh machine: `make plan`
+# only the program's runtime (requirements.txt) and graphviz, `make test` the test tools and the
+# validators' Debian packages too. tools/env.sh installs from the hashed locks, one line per phase.
 
 SHELL := /bin/bash
 PYTHON ?= python3
+export PYTHON
 VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 # e.g. make plan PLAN_ARGS='--set sslMode=strict' to see a config change offline
 PLAN_ARGS ?=
-# graphviz draws the plan's graph; shellcheck, cloud-init and ufw validate and run what nodes get;
-# iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
-APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
+# pytest workers (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the tests in this process.
+PYTEST_WORKERS ?= auto
+# graphviz draws the plan's graph (offline/graph.py, `dot`): the only Debian package the plan needs.
+PLAN_APT_PACKAGES := graphviz
+# shellcheck, cloud-init and ufw validate and run what nodes get; iproute2 builds the network
+# namespaces of the firewall test; redis-server runs the redis start script for real.
+TEST_APT_PACKAGES := $(PLAN_APT_PACKAGES) shellcheck cloud-init ufw iproute2 redis-server
+# Each line of output says which command it belongs to: [plan], [test], ...
+GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
+LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
+ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
+.PHONY: plan test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-	touch $@
+# The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
+$(VENV)/.runtime: requirements.txt tools/uv.txt
+	@$(ENV) venv $(VENV) requirements.txt
+	@touch $@
+
+# Runtime and test tools: what `make test` needs.
+$(VENV)/.installed: requirements.txt requirements-dev.txt tools/uv.txt
+	@$(ENV) venv $(VENV) requirements.txt requirements-dev.txt
+	@touch $(VENV)/.runtime $@
 
 # The policy pack's own venv: pulumi-policy pins an older protobuf than ./venv has (policy/requirements.txt).
 POLICY_VENV := policy/venv
-$(POLICY_VENV)/.installed: policy/requirements.txt
-	$(PYTHON) -m venv $(POLICY_VENV)
-	$(POLICY_VENV)/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
-	touch $@
+$(POLICY_VENV)/.installed: policy/requirements.txt tools/uv.txt
+	@$(ENV) venv $(POLICY_VENV) policy/requirements.txt
+	@touch $@
+
+plan-system-deps:
+	@$(ENV) debian $(PLAN_APT_PACKAGES)
 
 system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages: $$missing"; \
-	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(ENV) debian $(TEST_APT_PACKAGES)
 
-plan: $(VENV)/.installed system-deps
-	$(PY) -m offline --stack $(STACK) $(PLAN_ARGS)
+plan: $(VENV)/.runtime plan-system-deps
+	@echo "[plan] evaluating the program for stack $(STACK)…"
+	@$(PY) -m offline --stack $(STACK) $(PLAN_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	@echo "[$(LABEL)] ruff…"
+	@$(VENV)/bin/ruff check --quiet .
+	@$(VENV)/bin/ruff format --check --quiet .
 
 typecheck: $(VENV)/.installed
-	$(VENV)/bin/mypy
+	@echo "[$(LABEL)] mypy (strict)…"
+	@$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed system-deps
-	$(PY) -m pytest
+	@echo "[$(LABEL)] pytest ($(PYTEST_WORKERS) workers)…"
+	@$(PY) -m pytest -n $(PYTEST_WORKERS)
 # tests/test_policy_pack.py runs the policy pack's own tests with it.
 unit: $(POLICY_VENV)/.installed
 
 test: lint typecheck unit
 
+# Refreshes every lock from its .in file (requirements*.in, tools/uv.in): the one command to run after
+# editing a pin. Transitive pins stay where they still fit; LOCK_ARGS=--upgrade moves them to the newest.
+lock:
+	@$(ENV) lock $(LOCK_ARGS)
+
 config-reference: $(VENV)/.installed
 	$(PY) -m tools.config_reference --write README.md
 
 # A real preview of prod: needs the Pulumi CLI, a login and the stack's secrets (see README).
-preview: $(VENV)/.installed
+preview: $(VENV)/.runtime
 	pulumi preview --stack $(STACK) --diff
 
-up: $(VENV)/.installed
+up: $(VENV)/.runtime
 	pulumi up --stack $(STACK)
 
 clean:

@@ -107,9 +107,8 @@ def test_python_311_venv_and_pulumi_cli_of_the_sdk(name: str) -> None:
     assert setup["with"]["python-version"] == "3.11"
     scripts = "\n".join(s.get("run", "") for s in steps(workflow))
     assert "python -m venv venv" in scripts and "venv/bin/pip install" in scripts and "-r requirements.txt" in scripts
-    pins = dict(
-        line.split("==") for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines() if "==" in line
-    )
+    # requirements.txt is the hashed lock: `name==version \` lines, each followed by its --hash lines.
+    pins = dict(re.findall(r"^([\w.-]+)==([^\s\\;]+)", (PROJECT_DIR / "requirements.txt").read_text(), re.M))
     step = pulumi_step(workflow)
     assert step["with"]["stack-name"] == "prod"
     assert step["with"]["pulumi-version"] == pins["pulumi"], "the CLI is released with the SDK of the same version"
