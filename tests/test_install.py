@@ -1,112 +1,29 @@
-"""The install path of `make plan` and `make test` (issue 15, item 6): the locks and tools/env.sh.
+"""tools/env.sh, the install steps of `make plan` and `make test` (issue 15, item 6).
 
-The locks pin every package of their closure (exact version, sha256 hashes) and follow their .in
-files (`make lock`). tools/env.sh runs here in a copy of the project with fake apt, dpkg, sudo and uv
-first on PATH and a Python whose ensurepip is hidden, as on a Debian machine without python3-venv:
-no test installs a Debian package or reaches a package index.
+It runs here in a copy of the project with fake apt, dpkg, sudo and uv first on PATH, a local index
+holding a fake uv wheel, and a Python whose ensurepip (and pip) are hidden, as on a Debian machine
+without python3-venv: no test installs a Debian package or reaches a package index.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
+from tests.test_locks import DEV, RUNTIME, UV, read_lock
 from tests.validators import require_tool
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-RUNTIME, DEV, UV = (PROJECT_DIR / p for p in ("requirements.txt", "requirements-dev.txt", "tools/uv.txt"))
-PIN = re.compile(r"^([A-Za-z0-9][\w.-]*)==([^\s\\;]+)\s*\\?$")
-HASH = re.compile(r"^--hash=sha256:([0-9a-f]{64})\s*\\?$")
-Lock = dict[str, tuple[str, frozenset[str]]]
 PYTHON_VERSION = ".".join(map(str, sys.version_info[:3]))
 SHORT = PYTHON_VERSION.rsplit(".", 1)[0]
-
-
-def read_lock(path: Path) -> Lock:
-    """name -> (version, sha256 hashes); fails on anything but an exact pin or its hashes."""
-    pins: dict[str, tuple[str, set[str]]] = {}
-    name = ""
-    for line in (s.strip() for s in path.read_text().splitlines()):
-        if not line or line.startswith("#"):
-            continue
-        if (digest := HASH.match(line)) and name:
-            pins[name][1].add(digest[1])
-        elif pin := PIN.match(line):
-            name = canonicalize_name(pin[1])
-            pins[name] = (pin[2], set())
-        else:
-            pytest.fail(f"{path.name}: not an exact pin or its hash: {line!r}")
-    return {n: (v, frozenset(h)) for n, (v, h) in pins.items()}
-
-
-def read_in(path: Path) -> dict[str, str]:
-    lines = (s.split("#")[0].strip() for s in path.read_text().splitlines())
-    return {canonicalize_name(n): v for n, _, v in (s.partition("==") for s in lines if s)}
-
-
-@pytest.mark.parametrize("path", [RUNTIME, DEV, UV], ids=lambda p: p.name)
-def test_each_lock_pins_every_package_with_its_hashes(path: Path) -> None:
-    lock = read_lock(path)
-    assert lock, path
-    assert all(hashes for _, hashes in lock.values()), [n for n, (_, h) in lock.items() if not h]
-
-
-@pytest.mark.parametrize("lock", [RUNTIME, DEV, UV], ids=lambda p: p.name)
-def test_each_lock_holds_the_pins_of_its_in_file(lock: Path) -> None:
-    wanted = read_in(lock.with_suffix(".in"))
-    locked = {name: version for name, (version, _) in read_lock(lock).items()}
-    assert wanted and {n: locked.get(n) for n in wanted} == wanted, f"{lock.name} is stale: run `make lock`"
-
-
-def test_runtime_and_dev_locks_agree_where_they_overlap() -> None:
-    runtime, dev = read_lock(RUNTIME), read_lock(DEV)
-    shared = runtime.keys() & dev.keys()
-    assert "pyyaml" in shared  # both lists need it: the agreement is not vacuous
-    assert {n: dev[n] for n in shared} == {n: runtime[n] for n in shared}
-
-
-@pytest.mark.parametrize("path", [RUNTIME, DEV], ids=lambda p: p.name)
-def test_each_lock_is_closed_and_is_what_this_venv_holds(path: Path) -> None:
-    """Every dependency of a locked package (its installed metadata, markers for this Python) is locked."""
-    lock = read_lock(path)
-    unlocked: dict[str, list[str]] = {}
-    for name, (version, _) in lock.items():
-        dist = importlib.metadata.distribution(name)
-        assert dist.version == version, f"{name} {dist.version} installed, {version} locked: make venv/.installed"
-        for requirement in map(Requirement, dist.requires or []):
-            applies = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
-            if applies and canonicalize_name(requirement.name) not in lock:
-                unlocked.setdefault(name, []).append(requirement.name)
-    assert not unlocked, f"{path.name} misses dependencies: {unlocked}"
-
-
-def dry_run(goal: str) -> str:
-    result = subprocess.run(["make", "-n", "-B", goal], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
-    return result.stdout
-
-
-def test_make_plan_installs_only_the_runtime_and_graphviz() -> None:
-    recipes = dry_run("plan")
-    assert "tools/env.sh --label plan venv venv requirements.txt\n" in recipes
-    assert "tools/env.sh --label plan debian graphviz\n" in recipes
-    assert "requirements-dev.txt" not in recipes and "policy" not in recipes
-
-
-def test_make_test_installs_the_tools_and_debian_packages_and_runs_pytest_in_parallel() -> None:
-    recipes = dry_run("test")
-    assert "tools/env.sh --label test venv venv requirements.txt requirements-dev.txt\n" in recipes
-    assert "tools/env.sh --label test venv policy/venv policy/requirements.txt\n" in recipes
-    assert "debian graphviz shellcheck cloud-init ufw iproute2 redis-server\n" in recipes
-    assert "-m pytest -n auto" in recipes
 
 
 def test_env_script_passes_shellcheck() -> None:
@@ -129,9 +46,12 @@ case $1 in update) touch "$FAKE/updated" ;; install)
   *) [ -e "$FAKE/installed-$3" ] && printf 'install ok installed' ;; esac""",
     "sudo": """[ "$1" = -n ] && shift; exec "$@\"""",
 }
-UV_FAKE = """echo "uv $*" >>"$FAKE/calls"
+# Records its calls; `uv venv` makes a venv (without pip, as a reminder that the fake seeds nothing).
+UV_FAKE = """[ "$1" = --version ] && exec echo 'uv (fake)'
+echo "uv $*" >>"$FAKE/calls"
 if [ "$1" = venv ]; then for a; do d=$a; done; "$REAL_PYTHON" -m venv --without-pip "$d"; fi
-if [ -n "${FAKE_SLOW:-}" ]; then sleep "$FAKE_SLOW"; echo "uv done" >>"$FAKE/calls"; fi"""
+if [ "$1" = pip ] && [ -n "${FAKE_SLOW:-}" ]; then sleep "$FAKE_SLOW"; echo "uv done" >>"$FAKE/calls"; fi"""
+UV_VERSION = re.findall(r"^uv==(\S+)", UV.read_text(), re.M)[0]
 
 
 def fake(path: Path, body: str) -> None:
@@ -140,38 +60,64 @@ def fake(path: Path, body: str) -> None:
     path.chmod(0o755)
 
 
-class Sandbox:
-    """A copy of the install files, fake system tools, and a python3 without ensurepip or pip."""
+def fake_uv_wheel(directory: Path) -> str:
+    """A wheel named uv whose script is the fake uv (the real one ships bin/uv the same way); its sha256."""
+    directory.mkdir(parents=True)
+    info = f"uv-{UV_VERSION}.dist-info"
+    files = {
+        f"uv-{UV_VERSION}.data/scripts/uv": f"#!/bin/sh\n{UV_FAKE}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: uv\nVersion: {UV_VERSION}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    wheel = directory / f"uv-{UV_VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            entry = zipfile.ZipInfo(name)
+            entry.external_attr = (0o100000 | 0o755) << 16  # a regular executable file: pip keeps the x bit
+            archive.writestr(entry, text)
+    return hashlib.sha256(wheel.read_bytes()).hexdigest()
 
-    def __init__(self, root: Path) -> None:
+
+class Sandbox:
+    """A copy of the install files, fake system tools, a local index holding a fake uv, and a python3
+    whose `hide`n modules raise ImportError (ahead of the stdlib), as on Debian without python3-venv."""
+
+    def __init__(self, root: Path, hide: tuple[str, ...] = ("ensurepip", "pip")) -> None:
         self.root, self.project, self.fake_dir = root, root / "project", root / "fake"
-        for rel in ("tools/env.sh", "tools/uv.txt", "requirements.txt", "requirements-dev.txt"):
+        for rel in ("tools/env.sh", "requirements.txt", "requirements-dev.txt"):
             (self.project / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PROJECT_DIR / rel, self.project / rel)
+        digest = fake_uv_wheel(self.fake_dir / "wheels")
+        (self.project / "tools" / "uv.txt").write_text(f"uv=={UV_VERSION} \\\n    --hash=sha256:{digest}\n")
         for name, body in FAKES.items():
             fake(self.fake_dir / "bin" / name, body)
-        for hidden in ("ensurepip", "pip"):  # importable as ImportError, ahead of the stdlib
-            fake(self.fake_dir / "shadow" / hidden / "__init__.py", f"raise ImportError('no {hidden} (test)')")
+        for module in hide:
+            fake(self.fake_dir / "shadow" / module / "__init__.py", f"raise ImportError('no {module} (test)')")
         fake(self.fake_dir / "python3", f'PYTHONPATH="$FAKE/shadow" exec "{sys.executable}" "$@"')
         (self.fake_dir / "calls").touch()
 
     def pinned_uv(self) -> None:
         """As if an earlier run had fetched the pinned uv into build/tools."""
-        version = re.search(r"^uv==(\S+)", UV.read_text(), re.M)
-        assert version
-        fake(self.project / "build" / "tools" / f"uv-{version[1]}" / "bin" / "uv", UV_FAKE)
+        fake(self.project / "build" / "tools" / f"uv-{UV_VERSION}" / "bin" / "uv", UV_FAKE)
 
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        environ = {
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
             "PATH": f"{self.fake_dir / 'bin'}:/usr/bin:/bin",
             "PYTHON": str(self.fake_dir / "python3"),
             "FAKE": str(self.fake_dir),
             "REAL_PYTHON": sys.executable,
             "HOME": str(self.root),
-            **env,
+            # pip finds the fake uv in the local index and nowhere else; no pip.conf applies.
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(self.fake_dir / "wheels"),
+            **extra,
         }
-        script = self.project / "tools" / "env.sh"
-        return subprocess.run([script, "--label", "t", *args], env=environ, capture_output=True, text=True, timeout=120)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.project / "tools" / "env.sh"), "--label", "t", *args]
+        return subprocess.run(argv, env=self.env(**env), capture_output=True, text=True, timeout=120)
 
     def calls(self) -> list[str]:
         return (self.fake_dir / "calls").read_text().splitlines()
@@ -183,40 +129,74 @@ def box(tmp_path: Path) -> Sandbox:
     return Sandbox(tmp_path)
 
 
-def test_debian_python_without_ensurepip_gets_its_venv_package(box: Sandbox) -> None:
-    box.pinned_uv()
+RUNTIME_COUNT = len(read_lock(RUNTIME))
+INSTALL = "uv pip install --python venv/bin/python -r requirements.txt --require-hashes"
+
+
+def test_a_python_with_pip_fetches_the_pinned_uv_and_makes_the_venv_with_it(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path, hide=("ensurepip",))  # ensurepip is not even needed
+    result = box.run("venv", "venv", "requirements.txt")
+    assert result.returncode == 0, result.stderr
+    assert (result.stderr, result.stdout.splitlines()) == (
+        "",
+        [
+            f"[t] fetching uv {UV_VERSION} (the installer; hash-checked, tools/uv.txt)…",
+            f"[t] creating venv (Python {PYTHON_VERSION}) with uv…",
+            f"[t] installing {RUNTIME_COUNT} locked packages (requirements.txt) with uv…",
+        ],
+    )
+    assert (box.project / "build" / "tools" / f"uv-{UV_VERSION}" / "bin" / "uv").is_file()
+    assert box.calls() == [f"uv venv --quiet --seed --python {sys.executable} venv", INSTALL]
+
+
+def test_a_uv_whose_hash_is_not_the_locked_one_is_refused(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path, hide=("ensurepip",))
+    lock = box.project / "tools" / "uv.txt"
+    lock.write_text(re.sub(r"sha256:\w+", "sha256:" + "0" * 64, lock.read_text()))
+    result = box.run("venv", "venv", "requirements.txt")
+    assert result.returncode == 1 and box.calls() == []
+    assert "no uv could be had" in result.stderr
+    assert "DO NOT MATCH THE HASHES" in (box.project / "build" / "logs" / "uv-bootstrap.log").read_text()
+
+
+def test_debian_python_without_pip_or_ensurepip_gets_its_venv_package(box: Sandbox) -> None:
     result = box.run("venv", "venv", "requirements.txt", FAKE_DEBIAN_PYTHON="1")
     assert result.returncode == 0, result.stderr
-    count = len(read_lock(RUNTIME))
-    assert result.stdout.splitlines() == [
-        f"[t] {box.fake_dir / 'python3'} has no ensurepip: Debian: installing python{SHORT}-venv…",
-        f"[t] creating venv (Python {PYTHON_VERSION})…",
-        f"[t] installing {count} locked packages (requirements.txt) with uv…",
-    ]
-    assert result.stderr == ""  # apt's noise is in build/logs, not on the terminal
+    assert (result.stderr, result.stdout.splitlines()) == (
+        "",
+        [
+            f"[t] {box.fake_dir / 'python3'} has neither pip nor ensurepip: Debian: installing python{SHORT}-venv…",
+            f"[t] creating venv (Python {PYTHON_VERSION})…",
+            f"[t] fetching uv {UV_VERSION} (the installer; hash-checked, tools/uv.txt)…",  # with the venv's pip
+            f"[t] installing {RUNTIME_COUNT} locked packages (requirements.txt) with uv…",
+        ],
+    )
     assert (box.project / "venv" / "bin" / "pip").exists()  # the real ensurepip ran once "installed"
-    calls = box.calls()
-    assert calls[0] == "apt-get update -q"  # the package lists knew no python3.X-venv yet
-    assert calls[1] == f"apt-get install -y -q --no-install-recommends python{SHORT}-venv"
-    assert re.fullmatch(r"uv pip install --python venv/bin/python -r requirements.txt --require-hashes", calls[2])
+    assert box.calls() == [
+        "apt-get update -q",  # the package lists knew no python3.X-venv yet
+        f"apt-get install -y -q --no-install-recommends python{SHORT}-venv",
+        INSTALL,
+    ]
 
 
-def test_without_debian_packages_uv_makes_the_venv(box: Sandbox) -> None:
-    box.pinned_uv()
+def test_elsewhere_a_uv_on_path_makes_the_venv_and_installs(box: Sandbox) -> None:
+    fake(box.fake_dir / "bin" / "uv", UV_FAKE)
     result = box.run("venv", "venv", "requirements.txt", "requirements-dev.txt")
     assert result.returncode == 0, result.stderr
-    assert "has no ensurepip (Debian package python3." in result.stdout and "with uv venv --seed" in result.stdout
+    uv = box.fake_dir / "bin" / "uv"
+    assert f"has neither pip nor ensurepip (Debian: python{SHORT}-venv): creating venv with {uv}…" in result.stdout
     count = len(read_lock(RUNTIME).keys() | read_lock(DEV).keys())
     assert f"installing {count} locked packages (requirements.txt requirements-dev.txt) with uv…" in result.stdout
     venv_call, install_call = box.calls()
-    assert venv_call == f"uv venv --quiet --seed --python {box.fake_dir / 'python3'} venv"
+    assert venv_call == f"uv venv --quiet --seed --python {sys.executable} venv"
     assert install_call.endswith("-r requirements.txt -r requirements-dev.txt --require-hashes")
 
 
-def test_without_ensurepip_pip_or_uv_the_message_says_what_to_install(box: Sandbox) -> None:
+def test_without_pip_ensurepip_or_uv_the_message_says_what_to_install(box: Sandbox) -> None:
     result = box.run("venv", "venv", "requirements.txt")
     assert result.returncode == 1
-    assert f"has no ensurepip. On Debian/Ubuntu: sudo apt-get install python{SHORT}-venv" in result.stderr
+    assert "has no ensurepip, and no uv could be had" in result.stderr
+    assert f"On Debian/Ubuntu: sudo apt-get install python{SHORT}-venv" in result.stderr
     assert not (box.project / "venv").exists() and box.calls() == []
 
 
@@ -241,8 +221,7 @@ def test_a_second_install_of_the_same_venv_waits_for_the_first(box: Sandbox) -> 
     """Two pytest workers may both ask make for policy/venv: tools/env.sh builds one venv at a time."""
     box.pinned_uv()
     argv = [str(box.project / "tools" / "env.sh"), "venv", "venv", "requirements.txt"]
-    env = {**os.environ, "PATH": f"{box.fake_dir / 'bin'}:/usr/bin:/bin", "PYTHON": sys.executable}
-    env |= {"FAKE": str(box.fake_dir), "REAL_PYTHON": sys.executable, "FAKE_SLOW": "1"}
+    env = box.env(PYTHON=sys.executable, FAKE_SLOW="1")
     runs = [subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     assert [run.wait(timeout=120) for run in runs] == [0, 0]
     installs = [c.split()[1] for c in box.calls() if c.startswith("uv pip") or c == "uv done"]

@@ -7,9 +7,12 @@
 #   tools/env.sh [--label L] lock [UV-ARGS]    refresh every lock from its .in file (`make lock`)
 #
 # The installer is uv (pinned, hash-checked, in tools/uv.txt), fetched once into build/tools/ with the
-# pip of the venv; without it (a platform with no uv wheel) pip installs the same locks, only slower.
+# pip of python3 (or of the venv); it also makes the venv, in a fraction of ensurepip's time. Without it
+# (a platform with no uv wheel) ensurepip and pip do the same, only slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The phase lines of functions whose stdout is captured ($(ensure_uv)) go here: the script's stdout.
+exec 3>&1
 
 PYTHON=${PYTHON:-python3}
 LABEL="make"
@@ -93,7 +96,7 @@ ensure_uv() {
 		return
 	fi
 	"$1" -m pip --version >/dev/null 2>&1 || return 1
-	say "fetching uv $UV_VERSION (the installer; hash-checked, $UV_LOCK)…" >&2
+	say "fetching uv $UV_VERSION (the installer; hash-checked, $UV_LOCK)…" >&3
 	rm -rf "$UV_DIR"
 	# --only-binary: uv's sdist would need a Rust toolchain; no wheel for this platform means pip below.
 	if try uv-bootstrap.log "$1" -m pip install --disable-pip-version-check --no-warn-script-location \
@@ -106,34 +109,38 @@ ensure_uv() {
 	fi
 }
 
-python_version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'; }
+# "VERSION EXECUTABLE" of a Python.
+python_info() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3], sys.executable)'; }
 
 # Debian's own Python (its venv needs the python3.X-venv package), as opposed to pyenv's, a venv's, ...
 debian_python() { dpkg-query -S "$(readlink -f "$(command -v "$1")")" >/dev/null 2>&1; }
 
 make_venv() {
-	local dir=$1 version short deb uv
-	version=$(python_version "$PYTHON") || die "$PYTHON not found: install Python 3.11"
-	short=${version%.*}
-	if "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+	local dir=$1 info version executable deb uv
+	info=$(python_info "$PYTHON") || die "$PYTHON not found: install Python 3.11"
+	version=${info%% *} executable=${info#* }
+	deb=python${version%.*}-venv
+	# uv makes the venv and seeds pip into it (the Pulumi CLI lists the venv's packages with
+	# `python -m pip list`: sdk/python/toolchain/pip.go) in a fraction of ensurepip's time.
+	if uv=$(ensure_uv "$PYTHON"); then
+		say "creating $dir (Python $version) with uv…"
+		quiet venv.log "$uv" venv --quiet --seed --python "$executable" "$dir"
+	elif "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
 		say "creating $dir (Python $version)…"
 		quiet venv.log "$PYTHON" -m venv --clear "$dir"
-		return
-	fi
-	# Debian ships ensurepip (which `python3 -m venv` runs to put pip in the venv) apart from python3,
-	# in python3.X-venv. Installing it is the real fix: the Pulumi CLI makes its venv the same way
-	# (sdk/python/toolchain/pip.go) and needs pip in it (it lists packages with `python -m pip list`).
-	deb=python$short-venv
-	if debian_python "$PYTHON" && can_apt; then
-		say "$PYTHON has no ensurepip: Debian: installing $deb…"
+	# Debian ships ensurepip apart from python3, in python3.X-venv (and pip in python3-pip). Installing
+	# it is the real fix: the Pulumi CLI makes its venv with `python -m venv` too (pip.go).
+	elif debian_python "$PYTHON" && can_apt; then
+		say "$PYTHON has neither pip nor ensurepip: Debian: installing $deb…"
 		apt_install "$deb"
 		say "creating $dir (Python $version)…"
 		quiet venv.log "$PYTHON" -m venv --clear "$dir"
-	elif uv=$(command -v uv || ensure_uv "$PYTHON"); then
-		say "$PYTHON has no ensurepip (Debian package $deb): creating $dir with uv venv --seed instead…"
-		quiet venv.log "$uv" venv --quiet --seed --python "$PYTHON" "$dir"
+	elif uv=$(command -v uv); then
+		say "$PYTHON has neither pip nor ensurepip (Debian: $deb): creating $dir with $uv…"
+		quiet venv.log "$uv" venv --quiet --seed --python "$executable" "$dir"
 	else
-		die "$PYTHON cannot make a venv: it has no ensurepip. On Debian/Ubuntu: sudo apt-get install $deb (or put uv on PATH)"
+		die "$PYTHON cannot make a venv: it has no ensurepip, and no uv could be had (pip's output:" \
+			"$LOG_DIR/uv-bootstrap.log). On Debian/Ubuntu: sudo apt-get install $deb (or put uv on PATH)"
 	fi
 }
 
@@ -165,7 +172,7 @@ cmd_venv() {
 	args+=(${hashed:+"$hashed"})
 	local what
 	what="$(packages "$@") locked packages ($*)"
-	if uv=$(ensure_uv "$dir/bin/python"); then
+	if uv=$(ensure_uv "$dir/bin/python" || command -v uv); then
 		say "installing $what with uv…"
 		quiet install.log "$uv" pip install --python "$dir/bin/python" "${args[@]}"
 	else
