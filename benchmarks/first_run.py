@@ -2,10 +2,11 @@
 
 Prints figures; not a test. Clones the committed HEAD of --repo (default: this checkout) into a new
 directory, points every package cache (uv, pip, XDG) at a new empty directory, then runs `make plan`
-and, unless --plan-only, `make test` there, timing each command from start to exit and each phase
-between the lines the Makefile prints ("[plan] ..."). It also prints the conditions that move the
-figures: cores and load, the Python, which Debian packages were installed before, and pip's
-configured extra indexes (pip fetches uv; uv itself reads no pip configuration and downloads the
+and, unless --plan-only, `make test` there, timing each command from start to exit, each phase between
+the lines the Makefile prints ("[plan] ..."), and the CPU time of make and all it started (user +
+system; other work on the machine moves it far less than the wall time). It also prints the conditions
+that move the figures: cores and load, the Python, which Debian packages were installed before, and
+pip's configured extra indexes (pip fetches uv; uv itself reads no pip configuration and downloads the
 locked packages from PyPI).
 
 Needs only the standard library: run it with the system Python, not with a venv of the checkout.
@@ -19,6 +20,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +40,7 @@ class Run:
 
     goal: str
     seconds: float = 0.0
+    cpu: float = 0.0
     code: int = 0
     phases: list[tuple[float, str]] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
@@ -45,6 +48,7 @@ class Run:
 
 def run_make(goal: str, clone: Path, env: dict[str, str], echo: bool) -> Run:
     run = Run(goal)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(["make", goal], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)  # fmt: skip
@@ -58,6 +62,8 @@ def run_make(goal: str, clone: Path, env: dict[str, str], echo: bool) -> Run:
         run.tail = [*run.tail[-14:], line.rstrip()]
     run.code = proc.wait()
     run.seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run.cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     return run
 
 
@@ -88,7 +94,7 @@ def report(runs: list[Run], conditions: dict[str, str]) -> bool:
         met = target is None or run.seconds <= target
         verdict = "" if target is None else f"  (target ≤ {target:.0f} s: {'met' if met else 'MISSED'})"
         ok &= run.code == 0 and met
-        print(f"\nmake {run.goal}: {run.seconds:.1f} s wall, exit {run.code}{verdict}")
+        print(f"\nmake {run.goal}: {run.seconds:.1f} s wall, {run.cpu:.1f} s CPU, exit {run.code}{verdict}")
         ends = [offset for offset, _ in run.phases[1:]] + [run.seconds]
         for (offset, line), end in zip(run.phases, ends, strict=True):
             print(f"  {end - offset:6.1f} s  {line}")

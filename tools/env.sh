@@ -95,7 +95,7 @@ ensure_uv() {
 		echo "$UV_DIR/bin/uv"
 		return
 	fi
-	"$1" -m pip --version >/dev/null 2>&1 || return 1
+	"$1" -c 'import pip' 2>/dev/null || return 1
 	say "fetching uv $UV_VERSION (the installer; hash-checked, $UV_LOCK)…" >&3
 	rm -rf "$UV_DIR"
 	# --only-binary: uv's sdist would need a Rust toolchain; no wheel for this platform means pip below.
