@@ -146,7 +146,7 @@ def test_a_python_with_pip_fetches_the_pinned_uv_and_makes_the_venv_with_it(tmp_
         ],
     )
     assert (box.project / "build" / "tools" / f"uv-{UV_VERSION}" / "bin" / "uv").is_file()
-    assert box.calls() == [f"uv venv --quiet --seed --python {sys.executable} venv", INSTALL]
+    assert box.calls() == [f"uv venv --quiet --clear --seed --python {sys.executable} venv", INSTALL]
 
 
 def test_a_uv_whose_hash_is_not_the_locked_one_is_refused(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_debian_python_without_pip_or_ensurepip_gets_its_venv_package(box: Sandb
     assert (result.stderr, result.stdout.splitlines()) == (
         "",
         [
-            f"[t] {box.fake_dir / 'python3'} has neither pip nor ensurepip: Debian: installing python{SHORT}-venv…",
+            f"[t] {box.fake_dir / 'python3'} has no ensurepip: Debian: installing python{SHORT}-venv…",
             f"[t] creating venv (Python {PYTHON_VERSION})…",
             f"[t] fetching uv {UV_VERSION} (the installer; hash-checked, tools/uv.txt)…",  # with the venv's pip
             f"[t] installing {RUNTIME_COUNT} locked packages (requirements.txt) with uv…",
@@ -184,7 +184,7 @@ def test_elsewhere_a_uv_on_path_makes_the_venv_and_installs(box: Sandbox) -> Non
     result = box.run("venv", "venv", "requirements.txt", "requirements-dev.txt")
     assert result.returncode == 0, result.stderr
     uv = box.fake_dir / "bin" / "uv"
-    assert f"has neither pip nor ensurepip (Debian: python{SHORT}-venv): creating venv with {uv}…" in result.stdout
+    assert f"has no ensurepip (Debian: python{SHORT}-venv): creating venv with {uv}…" in result.stdout
     count = len(read_lock(RUNTIME).keys() | read_lock(DEV).keys())
     assert f"installing {count} locked packages (requirements.txt requirements-dev.txt) with uv…" in result.stdout
     venv_call, install_call = box.calls()

@@ -124,20 +124,21 @@ make_venv() {
 	# `python -m pip list`: sdk/python/toolchain/pip.go) in a fraction of ensurepip's time.
 	if uv=$(ensure_uv "$PYTHON"); then
 		say "creating $dir (Python $version) with uv…"
-		quiet venv.log "$uv" venv --quiet --seed --python "$executable" "$dir"
+		quiet venv.log "$uv" venv --quiet --clear --seed --python "$executable" "$dir"
 	elif "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
 		say "creating $dir (Python $version)…"
 		quiet venv.log "$PYTHON" -m venv --clear "$dir"
 	# Debian ships ensurepip apart from python3, in python3.X-venv (and pip in python3-pip). Installing
 	# it is the real fix: the Pulumi CLI makes its venv with `python -m venv` too (pip.go).
 	elif debian_python "$PYTHON" && can_apt; then
-		say "$PYTHON has neither pip nor ensurepip: Debian: installing $deb…"
+		say "$PYTHON has no ensurepip: Debian: installing $deb…"
 		apt_install "$deb"
 		say "creating $dir (Python $version)…"
 		quiet venv.log "$PYTHON" -m venv --clear "$dir"
 	elif uv=$(command -v uv); then
-		say "$PYTHON has neither pip nor ensurepip (Debian: $deb): creating $dir with $uv…"
-		quiet venv.log "$uv" venv --quiet --seed --python "$executable" "$dir"
+		say "$PYTHON has no ensurepip (Debian: $deb): creating $dir with $uv…"
+		# The variable, not --clear: a uv older than the flag ignores it (and replaced venvs anyway).
+		quiet venv.log env UV_VENV_CLEAR=1 "$uv" venv --quiet --seed --python "$executable" "$dir"
 	else
 		die "$PYTHON cannot make a venv: it has no ensurepip, and no uv could be had (pip's output:" \
 			"$LOG_DIR/uv-bootstrap.log). On Debian/Ubuntu: sudo apt-get install $deb (or put uv on PATH)"
