@@ -8,6 +8,7 @@ writes them. `make plan` installs the runtime and graphviz only; `make test` the
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -82,8 +83,12 @@ def test_each_lock_is_closed_and_is_what_this_venv_holds(path: Path) -> None:
 
 
 def dry_run(goal: str) -> str:
-    result = subprocess.run(["make", "-n", "-B", goal], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
-    return result.stdout
+    """The recipes `make GOAL` runs, with the Makefile's defaults: under `make unit PYTEST_WORKERS=2` the
+    outer make hands its overrides down through MAKEFLAGS, and the environment may set them too."""
+    overrides = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTEST_WORKERS", "PYTHON", "STACK"}
+    env = {k: v for k, v in os.environ.items() if k not in overrides}
+    argv = ["make", "-n", "-B", goal]
+    return subprocess.run(argv, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def test_make_plan_installs_only_the_runtime_and_graphviz() -> None:
