@@ -11,7 +11,10 @@ PY := $(VENV)/bin/python
 STACK ?= prod
 # e.g. make plan PLAN_ARGS='--set sslMode=strict' to see a config change offline
 PLAN_ARGS ?=
-# pytest workers (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the tests in this process.
+# pytest workers (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the tests in this process. No test
+# needs to run alone: tests write only under their tmp_path, the firewall lab names its namespaces after
+# its pid (tests/netns_lab.py), redis listens on a free port, mock engines live in their worker's process,
+# and tools/env.sh builds one venv at a time.
 PYTEST_WORKERS ?= auto
 # graphviz draws the plan's graph (offline/graph.py, `dot`): the only Debian package the plan needs.
 PLAN_APT_PACKAGES := graphviz
