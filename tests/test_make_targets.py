@@ -22,11 +22,13 @@ def test_preview_and_up_pass_the_policy_pack_and_build_its_venv_first(target: st
     (pulumi,) = [line for line in lines if line.startswith("pulumi ")]
     assert pulumi.split()[:2] == ["pulumi", target] and "--policy-pack policy" in pulumi
     policy_venv = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]
-    assert any(f"-m venv policy/{policy_venv['virtualenv']}" in line for line in lines[: lines.index(pulumi)])
+    # tools/env.sh builds each venv: `tools/env.sh … venv <dir> <lock>…`.
+    builds = [line.split() for line in lines[: lines.index(pulumi)] if line.startswith("tools/env.sh")]
+    assert any(words[3:5] == ["venv", f"policy/{policy_venv['virtualenv']}"] for words in builds), builds
 
 
 def test_plan_diff_without_base_says_how_to_call_it_before_building_anything() -> None:
     run = dry_run("plan-diff")
     assert run.returncode != 0 and "usage: make plan-diff BASE=<git ref>" in run.stderr and not run.stdout
-    command = dry_run("plan-diff", "BASE=origin/main").stdout.splitlines()[-1]
+    command = dry_run("plan-diff", "BASE=origin/main").stdout.splitlines()[-1].removeprefix("@")
     assert command.endswith("-m offline.plan_diff --base 'origin/main' --stack prod --out build/plan-diff.md")

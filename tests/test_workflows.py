@@ -88,9 +88,8 @@ def test_python_311_venvs_policy_pack_and_the_cli_of_the_sdk(name: str) -> None:
     scripts = "\n".join(s.get("run", "") for s in steps(job))
     assert "python -m venv venv" in scripts and "-r requirements.txt" in scripts
     assert "python -m venv policy/venv" in scripts and "-r policy/requirements.txt" in scripts
-    pins = dict(
-        line.split("==") for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines() if "==" in line
-    )
+    # requirements.txt is the hashed lock: `name==version \` lines, each followed by its --hash lines.
+    pins = dict(re.findall(r"^([\w.-]+)==([^\s\\;]+)", (PROJECT_DIR / "requirements.txt").read_text(), re.M))
     step = only(job, "pulumi/actions")["with"]
     assert step["stack-name"] == "prod" and step["policyPacks"] == "policy"
     assert step["pulumi-version"] == pins["pulumi"], "the CLI is released with the SDK of the same version"
