@@ -260,6 +260,7 @@ def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
     region = r.string("etcdS3Region", optional=True)
     access_key = r.secret("etcdS3AccessKey", required=bool(bucket))
     secret_key = r.secret("etcdS3SecretKey", required=bool(bucket))
+    retention = r.integer("etcdS3Retention")
     if not bucket:
         return None
     if not endpoint:
@@ -269,7 +270,13 @@ def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
     if not region:
         r.problem("etcdS3Region", "is required when etcdS3Bucket is set")
     return EtcdS3Config(
-        bucket=bucket, folder=folder, endpoint=endpoint, region=region, access_key=access_key, secret_key=secret_key
+        bucket=bucket,
+        folder=folder,
+        endpoint=endpoint,
+        region=region,
+        access_key=access_key,
+        secret_key=secret_key,
+        retention=retention,
     )
 
 
