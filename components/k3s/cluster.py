@@ -56,7 +56,7 @@ class K3sClusterArgs:
     config: K3sConfig
     """Validated K3s settings."""
     servers: Sequence[K3sServer]
-    """The servers in join order; the first one starts the cluster."""
+    """The servers in join order; at the first `up` the first one starts the cluster (genesis.py)."""
     agents: Sequence[K3sAgent] = ()
     """Agents; they join in parallel once every server is Ready."""
     previous_version: pulumi.Input[str | None] = None
