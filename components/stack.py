@@ -174,7 +174,7 @@ def build(config: StackConfig) -> Stack:
             api_addresses=[h.node.public_ipv4 for h in servers],
             api_servers=[h.node.name for h in servers],
             # A server's records go before it is drained (Pulumi deletes dependents first), so on a scale-in
-            # Cloudflare stops sending it traffic before its pods are evicted; at creation they wait for it.
+            # Cloudflare stops sending it traffic before its pods are evicted.
             after=cluster.leave_steps,
         ),
         cloud,

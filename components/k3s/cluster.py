@@ -273,6 +273,9 @@ class K3sCluster(pulumi.ComponentResource):
         # Only a delete step: drain the node and take it out of the cluster (and etcd) before its server goes
         # (replaced or scaled in). Pulumi deletes dependents first: each leave step depends on the previous
         # server's, so a scale-in by several servers removes their etcd members one at a time, last first.
+        # It depends on nothing else (its server through `triggers`): the first-boot steps have no delete
+        # to order against, and the DNS records that wait for it are not held back until the node is Ready
+        # on the first `up` (offline/critical_path.py).
         leave = leave_step(
             self,
             f"{prefix}-leave",
@@ -280,6 +283,6 @@ class K3sCluster(pulumi.ComponentResource):
             connection=server.connection,
             delete=step_text("remove", env),
             server_id=server_id,
-            after=[ready, previous_leave],
+            after=[previous_leave],
         )
         return cloud_init, ready, converge, leave
