@@ -195,3 +195,62 @@ def test_a_servers_dns_records_go_before_its_drain(prod_plan: Plan) -> None:
             assert leave.urn in record.dependencies, record.name
         for other in (i for i in (1, 2, 3) if i != index):
             assert command(prod_plan, f"honeydue-k3s-{other}-leave").urn not in {d for r in own for d in r.dependencies}
+
+
+# --- replacing one server, evaluated twice ------------------------------------------------------------------
+
+
+def _effective_inputs(plan: Plan) -> dict[str, Any]:
+    """What the engine diffs per resource name: inputs minus the ignored ones."""
+    return {r.name: {k: v for k, v in r.inputs.items() if k not in r.ignore_changes} for r in plan.registrations}
+
+
+def _with_new_server(monkeypatch: Any, name: str, before: Plan) -> Plan:
+    """The program after `name` was replaced (a new Hetzner id and new public addresses), `before` deployed."""
+    from offline import harness
+
+    original = harness.PlanMocks.new_resource
+
+    def new_resource(self: harness.PlanMocks, args: Any) -> tuple[str | None, dict[str, Any]]:
+        resource_id, state = original(self, args)
+        if args.typ == SERVER and args.name == name:
+            return "9999999", {**state, "ipv4Address": "203.0.113.250", "ipv6Address": "2001:db8:fa::1"}
+        return resource_id, state
+
+    monkeypatch.setattr(harness.PlanMocks, "new_resource", new_resource)
+    return run_program(
+        "prod", previous_outputs={"k3sVersion": "v1.34.6+k3s1", "k3sGenesis": before.outputs["k3sGenesis"]}
+    )
+
+
+def test_replacing_server_2_changes_only_server_2s_own_resources(monkeypatch: Any) -> None:
+    before = run_program("prod", previous_outputs={"k3sVersion": "v1.34.6+k3s1"})
+    after = _with_new_server(monkeypatch, "honeydue-2", before)
+    old, new = _effective_inputs(before), _effective_inputs(after)
+    changed = sorted(n for n in old if old[n] != new[n])
+    steps = [f"honeydue-k3s-2-{s}" for s in (*FIRST_BOOT, "converge", "leave")]
+    records = [n for n in old if n.startswith("honeydue-dns-") and (n.endswith("-honeydue-2") or n.endswith("-a-2"))]
+    # The inert predecessor of the leave step gets the new connection: an update that runs nothing (no
+    # `create`, no `update`: commandController.go, Update).
+    assert changed == sorted([*steps, "honeydue-firewall-sync-2", "honeydue-k3s-2-remove", *records])
+    assert not {"create", "update"} & set(new["honeydue-k3s-2-remove"])
+    # The first-boot steps, the leave step and the firewall sync are replaced (their triggers changed) and
+    # so run again on the new server; the converge step is updated in place (its text: the new addresses).
+    for name in [*steps, "honeydue-firewall-sync-2"]:
+        if not name.endswith("-converge"):
+            assert old[name]["triggers"] != new[name]["triggers"], name
+    assert after.outputs["k3sGenesis"] == before.outputs["k3sGenesis"]
+    assert "cluster-init" not in config_yaml(after, 2)
+
+
+def test_replacing_server_1_joins_server_2_and_touches_no_other_server(monkeypatch: Any) -> None:
+    before = run_program("prod", previous_outputs={"k3sVersion": "v1.34.6+k3s1"})
+    after = _with_new_server(monkeypatch, "honeydue-1", before)
+    old, new = _effective_inputs(before), _effective_inputs(after)
+    changed = {n for n in old if old[n] != new[n]}
+    assert not [n for n in changed if n.startswith(("honeydue-k3s-2-", "honeydue-k3s-3-"))]
+    # The kubeconfig is fetched again from the new server 1 (a new connection: an update re-runs it).
+    assert "honeydue-k3s-kubeconfig" in changed
+    first = config_yaml(after, 1)
+    assert "cluster-init" not in first and first["server"] == "https://10.0.1.3:6443"
+    assert after.outputs["k3sGenesis"] == before.outputs["k3sGenesis"] != "9999999"
