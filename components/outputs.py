@@ -28,6 +28,10 @@ def export_outputs(stack: Stack) -> None:
     pulumi.export("publicHostnames", list(config.apps.public_hostnames))
     pulumi.export("cloudflareZoneId", stack.zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)
-    pulumi.export("k3sVersion", config.k3s.version)
+    # The release every node really runs: resolves only after the last converge step finished, so a failed
+    # upgrade leaves the previous value (and the next `up`'s upgrade gate) in place.
+    pulumi.export("k3sVersion", cluster.k3s_version)
+    # Hetzner id of the server that started the cluster: the next `up` gives `cluster-init` to it alone.
+    pulumi.export("k3sGenesis", cluster.genesis)
     # The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.
     pulumi.export("deploySshPrivateKey", nodes.deploy_private_key)

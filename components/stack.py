@@ -111,6 +111,7 @@ def build(config: StackConfig) -> Stack:
             config=config.k3s,
             servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
             agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
+            previous_genesis=this_stack.get_output("k3sGenesis"),
         ),
         cloud,
     )
@@ -180,6 +181,10 @@ def build(config: StackConfig) -> Stack:
             servers=[(h.node.name, h.node.public_ipv4, h.node.public_ipv6) for h in servers],
             api_dns_name=config.k3s.api_dns_name,
             api_addresses=[h.node.public_ipv4 for h in servers],
+            api_servers=[h.node.name for h in servers],
+            # A server's records go before it is drained (Pulumi deletes dependents first), so on a scale-in
+            # Cloudflare stops sending it traffic before its pods are evicted.
+            after=cluster.leave_steps,
         ),
         cloud,
     )
@@ -202,4 +207,10 @@ def build(config: StackConfig) -> Stack:
 
 def _firewall_target(handle: NodeHandle, pool: str = "") -> FirewallTarget:
     """The firewall sync of a node runs after its first boot (which ran the script once already)."""
-    return FirewallTarget(index=handle.node.index, pool=pool, connection=handle.connection, after=handle.cloud_init)
+    return FirewallTarget(
+        index=handle.node.index,
+        pool=pool,
+        connection=handle.connection,
+        after=handle.cloud_init,
+        server_id=handle.node.server.id,
+    )

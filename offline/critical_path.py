@@ -142,8 +142,10 @@ ESTIMATES: tuple[Estimate, ...] = (
              seconds=3, basis="at creation the release is current: one SSH session to server 1, no drain"),
     Estimate(step="agent: settle (Ready, uncordoned)", type="command:remote:Command", name="*-agent-*-settle",
              seconds=5, basis="agent-ready.sh on a Ready node from server 1: one SSH session"),
-    Estimate(step="delete-only step", type="command:remote:Command", name="*-agent-*-uninstall", seconds=0,
+    Estimate(step="delete-only step", type="command:remote:Command", name="*-agent-*-wipe", seconds=0,
              basis="only a delete command: nothing runs at create"),
+    Estimate(step="inert predecessor of a delete-only step", type="command:remote:Command",
+             name="*-agent-*-uninstall", seconds=0, basis="no command at all (components/k3s/steps.py leave_step)"),
     Estimate(step="first server: install K3s, start etcd", type="command:remote:Command", name="*-1-install",
              seconds=35,
              basis="install.sh of the release + the k3s binary (<70 MB, GitHub) ~5-10 s; `systemctl restart "
@@ -158,8 +160,10 @@ ESTIMATES: tuple[Estimate, ...] = (
              seconds=5,
              basis="at creation upgrade.sh and install.sh find the release and config applied; one SSH "
                    "session + wait-ready on a Ready node"),
-    Estimate(step="delete-only step", type="command:remote:Command", name="*-remove", seconds=0,
+    Estimate(step="delete-only step", type="command:remote:Command", name="*-leave", seconds=0,
              basis="only a delete command: nothing runs at create"),
+    Estimate(step="inert predecessor of a delete-only step", type="command:remote:Command", name="*-remove",
+             seconds=0, basis="no command at all (components/k3s/steps.py leave_step)"),
     Estimate(step="fetch the kubeconfig", type="command:remote:Command", name="*-kubeconfig", seconds=3,
              basis="one SSH session that cats /etc/rancher/k3s/k3s.yaml"),
     Estimate(step="re-apply the node firewall", type="command:remote:Command", name="*-firewall-sync-*",

@@ -85,6 +85,10 @@ class Registration:
     custom_timeouts: dict[str, str]
     aliases: tuple[str, ...] = ()
     """Earlier identities: full URNs, or `<type>::<name>` where only a name/type alias was given."""
+    retain_on_delete: bool = False
+    """The engine never calls the provider's Delete for it."""
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per input, the URNs its value came from (what the engine makes unknown when one of them is replaced)."""
 
 
 @dataclass
@@ -269,6 +273,10 @@ def _registration(request: Any, urn: str, resource_id: str) -> Registration:
             if v
         },
         aliases=tuple(_alias(a, request) for a in request.aliases),
+        retain_on_delete=bool(request.retainOnDelete),
+        property_dependencies={
+            key: tuple(sorted(set(deps.urns))) for key, deps in request.propertyDependencies.items() if deps.urns
+        },
     )
 
 

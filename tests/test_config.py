@@ -83,6 +83,8 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     ({"redisStorageSize": "5GB"}, "redisStorageSize", "size"),
     ({"etcdSnapshotSchedule": "every 6 hours"}, "etcdSnapshotSchedule", "cron"),
     ({"etcdSnapshotRetention": 0}, "etcdSnapshotRetention", "at least 1"),
+    ({"etcdS3Retention": 0}, "etcdS3Retention", "at least 1"),
+    ({"etcdS3Retention": "five"}, "etcdS3Retention", "must be an integer"),
     ({"etcdS3Endpoint": "https://s3.eu-central-003.backblazeb2.com"}, "etcdS3Endpoint", "not a URL"),
     ({"etcdS3Region": ""}, "etcdS3Region", "required when etcdS3Bucket"),
     ({"b2Endpoint": "https://s3.eu-central-003.backblazeb2.com/"}, "b2Endpoint", "not a URL"),

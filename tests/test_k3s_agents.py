@@ -96,16 +96,19 @@ PROD_RESOURCE_NAMES = [
     "honeydue-k3s-1-cloud-init",
     "honeydue-k3s-1-converge",
     "honeydue-k3s-1-install",
+    "honeydue-k3s-1-leave",
     "honeydue-k3s-1-ready",
     "honeydue-k3s-1-remove",
     "honeydue-k3s-2-cloud-init",
     "honeydue-k3s-2-converge",
     "honeydue-k3s-2-install",
+    "honeydue-k3s-2-leave",
     "honeydue-k3s-2-ready",
     "honeydue-k3s-2-remove",
     "honeydue-k3s-3-cloud-init",
     "honeydue-k3s-3-converge",
     "honeydue-k3s-3-install",
+    "honeydue-k3s-3-leave",
     "honeydue-k3s-3-ready",
     "honeydue-k3s-3-remove",
     "honeydue-k3s-k8s",
@@ -187,6 +190,8 @@ def test_agents_join_in_parallel_after_the_last_server_is_ready(plan: Plan) -> N
     for n in (1, 2):
         install = command(plan, f"honeydue-k3s-agent-{n}-install")
         assert last_ready.urn in install.dependencies
+        # Never while a server restarts: the last server's converge step has finished too.
+        assert command(plan, "honeydue-k3s-3-converge").urn in install.dependencies
         assert command(plan, f"honeydue-k3s-agent-{n}-cloud-init").urn in install.dependencies
         other = f"honeydue-k3s-agent-{3 - n}-"
         assert not [r.name for r in agent_steps if r.name.startswith(other) and plan.waits_for(install, r)]
@@ -196,7 +201,7 @@ def test_agents_join_in_parallel_after_the_last_server_is_ready(plan: Plan) -> N
 def test_no_agent_is_on_the_servers_chains(plan: Plan) -> None:
     agent_urns = {r.urn for r in plan.registrations if "agent" in r.name}
     for index in (1, 2, 3):
-        for step in ("cloud-init", "install", "ready", "converge", "remove"):
+        for step in ("cloud-init", "install", "ready", "converge", "leave"):
             reg = command(plan, f"honeydue-k3s-{index}-{step}")
             assert not agent_urns & set(reg.dependencies), reg.name
     kubeconfig = command(plan, "honeydue-k3s-kubeconfig")
@@ -221,9 +226,9 @@ def test_agent_steps_run_where_they_can(plan: Plan) -> None:
     server_1 = fake_ed25519_public_key("honeydue-1-host-key")
     for n in (1, 2):
         agent = fake_ed25519_public_key(f"honeydue-agent-{n}-host-key")
-        for step in ("cloud-init", "install", "converge", "uninstall"):
+        for step in ("cloud-init", "install", "converge", "wipe"):
             assert host_of(command(plan, f"honeydue-k3s-agent-{n}-{step}")) == agent, step
-        for step in ("ready", "drain", "settle", "remove"):
+        for step in ("ready", "drain", "settle", "leave"):
             reg = command(plan, f"honeydue-k3s-agent-{n}-{step}")
             assert host_of(reg) == server_1, step
             text = revealed(reg.inputs.get("create") or reg.inputs["delete"])
@@ -296,17 +301,24 @@ def test_a_version_bump_reaches_the_agents_through_their_day_2_steps_only() -> N
 def test_removing_an_agent_drains_it_from_server_1_before_its_server_goes(plan: Plan) -> None:
     for n in (1, 2):
         agent = plan.get(SERVER, f"honeydue-agent-{n}")
-        remove, uninstall = (command(plan, f"honeydue-k3s-agent-{n}-{s}") for s in ("remove", "uninstall"))
+        remove, uninstall = (command(plan, f"honeydue-k3s-agent-{n}-{s}") for s in ("leave", "wipe"))
         for reg, script in ((remove, "agent-remove.sh"), (uninstall, "agent-uninstall.sh")):
-            assert set(reg.inputs) >= {"delete"} and "create" not in reg.inputs and "triggers" not in reg.inputs
+            assert set(reg.inputs) >= {"delete"} and "create" not in reg.inputs and "update" not in reg.inputs
             assert reg.ignore_changes == ("delete",)
             assert f"{script} [%s]" in revealed(reg.inputs["delete"])
-        # Deleted in reverse: remove (drain + delete node, on server 1), then uninstall (on the agent),
+            # Replaced with the agent's server: a new server first removes the old node (steps.leave_step).
+            assert reg.inputs["triggers"] == [agent.id]
+        # Deleted in reverse: leave (drain + delete node, on server 1), then wipe (uninstall, on the agent),
         # then the agent's server.
         assert plan.waits_for(remove, uninstall) and plan.waits_for(uninstall, agent)
         assert not plan.waits_for(uninstall, remove)
         # On a full destroy server 1 still serves the API while the agents are removed.
-        assert command(plan, "honeydue-k3s-1-remove").urn in remove.dependencies
+        assert command(plan, "honeydue-k3s-1-leave").urn in remove.dependencies
+        # The steps of these names from before `triggers` stay, inert: no text, never deleted for real.
+        for legacy in ("remove", "uninstall"):
+            reg = command(plan, f"honeydue-k3s-agent-{n}-{legacy}")
+            assert not {"create", "update", "delete", "triggers"} & set(reg.inputs)
+            assert reg.retain_on_delete and reg.ignore_changes == ("delete",)
 
 
 # --- edge and firewall ---------------------------------------------------------------------------------
@@ -336,7 +348,7 @@ def test_the_plan_shows_every_agent_step_and_holds_no_secret(plan: Plan, tmp_pat
     nodes = tmp_path / "nodes"
     for n in (1, 2):
         assert (nodes / f"honeydue-agent-{n}" / "cloud-init.yaml").is_file()
-        for step, verb in (("install", "create"), ("ready", "create"), ("remove", "delete"), ("uninstall", "delete")):
+        for step, verb in (("install", "create"), ("ready", "create"), ("leave", "delete"), ("wipe", "delete")):
             assert (nodes / "commands" / f"honeydue-k3s-agent-{n}-{step}.{verb}.sh").is_file()
     for path in tmp_path.rglob("*"):
         if path.is_file():

@@ -33,6 +33,9 @@ def test_servers_join_one_after_the_other(prod_plan: Plan) -> None:
         install = command(prod_plan, f"honeydue-k3s-{index}-install")
         previous_ready = command(prod_plan, f"honeydue-k3s-{index - 1}-ready")
         assert previous_ready.urn in install.dependencies
+        # ... and after the previous server's converge step: a (new) server never joins while another
+        # restarts.
+        assert command(prod_plan, f"honeydue-k3s-{index - 1}-converge").urn in install.dependencies
     first_install = command(prod_plan, "honeydue-k3s-1-install")
     assert not any("-ready" in dep for dep in first_install.dependencies)
 
@@ -53,7 +56,7 @@ def test_first_server_starts_the_cluster_and_the_others_join_it(prod_plan: Plan)
 
 def test_cluster_flags_are_identical_and_as_production_needs(prod_plan: Plan) -> None:
     configs = [config_yaml(prod_plan, i) for i in (1, 2, 3)]
-    per_node = {"node-name", "node-ip", "advertise-address", "node-external-ip", "cluster-init", "server"}
+    per_node = {"node-name", "node-ip", "advertise-address", "node-external-ip", "tls-san", "cluster-init", "server"}
     shared = [{k: v for k, v in c.items() if k not in per_node} for c in configs]
     assert shared[0] == shared[1] == shared[2]
     flags = configs[0]
@@ -63,8 +66,7 @@ def test_cluster_flags_are_identical_and_as_production_needs(prod_plan: Plan) ->
     assert flags["write-kubeconfig-mode"] == "0600"
     assert flags["cluster-cidr"] == "10.42.0.0/16" and flags["service-cidr"] == "10.43.0.0/16"
     assert flags["etcd-s3"] is True and flags["etcd-s3-endpoint"] == "s3.eu-central-003.backblazeb2.com"
-    assert "k8s.honeydue.app" in flags["tls-san"]
-    assert {"10.0.1.2", "10.0.1.3", "10.0.1.4"} <= set(flags["tls-san"])
+    assert flags["etcd-s3-retention"] == 28
     for index, config in enumerate(configs, start=1):
         ip = f"10.0.1.{index + 1}"
         assert config["node-ip"] == config["advertise-address"] == ip
@@ -133,10 +135,10 @@ def test_first_boot_steps_never_rerun_on_an_edit_and_removal_only_deletes(prod_p
     for index in (1, 2, 3):
         for step in ("cloud-init", "install", "ready"):
             assert command(prod_plan, f"honeydue-k3s-{index}-{step}").ignore_changes == ("create",)
-        remove = command(prod_plan, f"honeydue-k3s-{index}-remove")
-        assert set(remove.inputs) >= {"delete"} and "create" not in remove.inputs
-        assert remove.ignore_changes == ("delete",) and "triggers" not in remove.inputs
-        assert "remove.sh" in revealed(remove.inputs["delete"]) or "kubectl" in revealed(remove.inputs["delete"])
+        leave = command(prod_plan, f"honeydue-k3s-{index}-leave")
+        assert set(leave.inputs) >= {"delete"} and not {"create", "update"} & set(leave.inputs)
+        assert leave.ignore_changes == ("delete",)
+        assert "remove.sh [%s]" in revealed(leave.inputs["delete"])
 
 
 def _effective_inputs(plan: Plan) -> dict[str, Any]:

@@ -48,6 +48,7 @@ S3 = EtcdS3Config(
     region="eu-central-003",
     access_key=Secret("etcdS3AccessKey", "key-id"),
     secret_key=Secret("etcdS3SecretKey", "app-key"),
+    retention=14,
 )
 FAKES = Path(__file__).parent / "fakes_k3s"
 
@@ -116,7 +117,16 @@ def test_cluster_flags_identical_on_every_server() -> None:
     for s in servers:
         c = config(s)
         assert {k: c[k] for k in flags[0]} == flags[0]
-    node_keys = {"token", "node-name", "node-ip", "advertise-address", "node-external-ip", "cluster-init", "server"}
+    node_keys = {
+        "token",
+        "node-name",
+        "node-ip",
+        "advertise-address",
+        "node-external-ip",
+        "tls-san",
+        "cluster-init",
+        "server",
+    }
     assert node_keys.isdisjoint(flags[0])
 
 
@@ -140,6 +150,8 @@ def test_etcd_s3_on() -> None:
     assert c["etcd-s3-region"] == "eu-central-003"
     assert c["etcd-s3-access-key"] == "key-id"
     assert c["etcd-s3-secret-key"] == "app-key"
+    # Its own retention since K3s's 2025-08 releases (k3s-io/k3s#12669), else 5 in the bucket.
+    assert c["etcd-s3-retention"] == 14 and c["etcd-snapshot-retention"] == 20
 
 
 def test_etcd_s3_off() -> None:

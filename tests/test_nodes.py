@@ -38,7 +38,10 @@ def test_three_cx33_servers_in_nbg1_spread_on_the_private_network(prod_plan: Pla
     for server, ip in zip(servers, ["10.0.1.2", "10.0.1.3", "10.0.1.4"], strict=True):
         assert (server.inputs["serverType"], server.inputs["location"]) == ("cx33", "nbg1")
         assert server.inputs["image"] == "ubuntu-24.04"
-        assert server.inputs["networks"] == [{"ip": ip, "networkId": int(network.id)}]
+        # alias_ips=[] or the provider re-attaches the private NIC on every apply (terraform-provider-hcloud#650).
+        assert server.inputs["networks"] == [{"aliasIps": [], "ip": ip, "networkId": int(network.id)}]
+        # Names and private IPs are unique at Hetzner: the old server must go first.
+        assert server.delete_before_replace
         assert server.inputs["placementGroupId"] > 0
         assert placement.urn in server.dependencies and subnet.urn in server.dependencies
 

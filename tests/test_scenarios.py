@@ -21,7 +21,7 @@ from offline.replace_rules import rule_for
 from offline.scenario_report import render
 from offline.scenarios import NEW_DATABASE_URL, SCENARIOS, Outcome, evaluate, run
 
-NODE_STEPS = ("cloud-init", "install", "ready", "remove")
+NODE_STEPS = ("cloud-init", "install", "ready", "leave")
 
 
 @functools.cache
@@ -81,8 +81,8 @@ def _replaced_server(index: int) -> EngineDiff:
         change = diff.change(f"honeydue-k3s-{index}-{step}")
         assert change.action == "replace" and any("triggers" in r for r in change.reasons), change
     order = steps(diff)
-    # The old node is drained and leaves etcd (the remove step's delete) before its server is deleted.
-    assert order.index(("delete-replaced", f"honeydue-k3s-{index}-remove")) < order.index(
+    # The old node is drained and leaves etcd (the leave step's delete) before its server is deleted.
+    assert order.index(("delete-replaced", f"honeydue-k3s-{index}-leave")) < order.index(
         ("delete-replaced", f"honeydue-{index}")
     )
     assert not diff.blocked()
@@ -91,21 +91,11 @@ def _replaced_server(index: int) -> EngineDiff:
     return diff
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 2: servers are not delete_before_replace, per-node steps carry no triggers on their "
-    "server's id, and every server's tls-san lists all public IPs (converge re-runs on servers 1 and 3)",
-)
 def test_replacing_server_2_touches_only_node_2() -> None:
     diff = _replaced_server(2)
     assert not [name for name in touched(diff) if not of_node(name, 2)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 items 2 and 3: as for server 2, and the replaced first server must join the survivors "
-    "(genesis decided once, no cluster-init) without replacing the Kubernetes provider",
-)
 def test_replacing_server_1_joins_the_survivors_and_touches_only_node_1() -> None:
     diff = _replaced_server(1)
     # Fetching the kubeconfig runs on server 1: it may re-run, but must not replace anything downstream.
@@ -203,22 +193,17 @@ def test_scaling_agents_in_drains_each_agent_before_deleting_its_server() -> Non
     assert len(agents) > 10 and changes == dict.fromkeys(agents, "delete")
     assert not diff.blocked()  # after the runbook's unprotect of the agent servers
     for i in (1, 2):
-        for step in ("drain", "remove"):
+        for step in ("drain", "leave"):
             assert diff.forced_before(f"honeydue-k3s-agent-{i}-{step}", f"honeydue-agent-{i}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 12 (and 2): the two etcd members are removed in parallel, a node's DNS records are not "
-    "deleted before its drain, and converge re-runs on the surviving servers (tls-san lists every server)",
-)
 def test_scaling_servers_in_removes_one_etcd_member_at_a_time_after_its_dns() -> None:
     diff = outcome("servers-5-to-3").diff
     changes = touched(diff)
     leaving = {r.name for r in outcome("servers-5-to-3").state if of_node(r.name, 4) or of_node(r.name, 5)}
     assert changes == dict.fromkeys(leaving, "delete") and not diff.blocked()
-    removes = ("honeydue-k3s-5-remove", "honeydue-k3s-4-remove")
+    removes = ("honeydue-k3s-5-leave", "honeydue-k3s-4-leave")
     assert diff.forced_before(*removes) or diff.forced_before(*reversed(removes))
     for index in (4, 5):
         records = [n for n in leaving if n.startswith("honeydue-dns-") and of_node(n, index)]
-        assert records and all(diff.forced_before(n, f"honeydue-k3s-{index}-remove") for n in records)
+        assert records and all(diff.forced_before(n, f"honeydue-k3s-{index}-leave") for n in records)

@@ -83,6 +83,9 @@ def test_new_cloudflare_ranges_reapply_the_firewall_without_touching_a_server(
     changed = sorted(name for name in before_inputs if before_inputs[name] != after_inputs[name])
     assert changed == [f"honeydue-firewall-sync-{i}" for i in (1, 2, 3)]
     for i in (1, 2, 3):
+        server_id = after.get("hcloud:index/server:Server", f"honeydue-{i}").id
+        # The etag, and the node's own server (a new server re-runs it there).
         assert after.get("command:remote:Command", f"honeydue-firewall-sync-{i}").inputs["triggers"] == [
-            "offline-plan-etag-2"
+            "offline-plan-etag-2",
+            server_id,
         ]

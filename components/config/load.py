@@ -305,6 +305,7 @@ def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
     region = r.string("etcdS3Region", optional=True)
     access_key = r.secret("etcdS3AccessKey", required=bool(bucket), token=True)
     secret_key = r.secret("etcdS3SecretKey", required=bool(bucket), token=True)
+    retention = r.integer("etcdS3Retention")
     if not bucket:
         return None
     if not endpoint:
@@ -317,7 +318,13 @@ def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:
     if folder:
         r.check("etcdS3Folder", check.s3_folder(folder))
     return EtcdS3Config(
-        bucket=bucket, folder=folder, endpoint=endpoint, region=region, access_key=access_key, secret_key=secret_key
+        bucket=bucket,
+        folder=folder,
+        endpoint=endpoint,
+        region=region,
+        access_key=access_key,
+        secret_key=secret_key,
+        retention=retention,
     )
 
 

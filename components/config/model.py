@@ -81,6 +81,8 @@ class EtcdS3Config:
     """Key id."""
     secret_key: Secret
     """Application key."""
+    retention: int
+    """Snapshots kept in the bucket (etcd-s3-retention)."""
 
 
 @dataclass(frozen=True, kw_only=True)

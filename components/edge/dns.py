@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import pulumi
@@ -46,6 +46,8 @@ class RecordSpec(NamedTuple):
     """The address."""
     proxied: bool
     """Orange-cloud (through Cloudflare) or DNS-only."""
+    server: str = ""
+    """Name of the server the record points at ("" when unknown)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +64,10 @@ class EdgeDnsArgs:
     """FQDN of the Kubernetes API, DNS-only; None = no record."""
     api_addresses: Sequence[pulumi.Input[str]] = ()
     """IPv4 addresses the API name resolves to."""
+    api_servers: Sequence[str] = ()
+    """Names of the servers behind `api_addresses`, in the same order (empty: not named)."""
+    after: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    """Per server name, what its records wait for and are deleted before (its leave step)."""
 
     def __post_init__(self) -> None:
         for hostname in (*self.hostnames, *([self.api_dns_name] if self.api_dns_name else [])):
@@ -72,6 +78,8 @@ class EdgeDnsArgs:
             raise ValueError(f"{self.api_dns_name} can't be both proxied and DNS-only")
         if self.api_dns_name and not self.api_addresses:
             raise ValueError(f"{self.api_dns_name} needs at least one address")
+        if self.api_servers and len(self.api_servers) != len(self.api_addresses):
+            raise ValueError(f"api_servers {list(self.api_servers)} must name each of the api_addresses")
         names = [server[0] for server in self.servers]
         if len(set(names)) != len(names):
             raise ValueError(f"server names repeat: {names}")
@@ -84,7 +92,7 @@ def _by_family(ipv4: pulumi.Input[str], ipv6: pulumi.Input[str]) -> list[tuple[R
 def dns_records(name: str, args: EdgeDnsArgs) -> list[RecordSpec]:
     """Every record of `args`: hostname × family × server proxied, then the API name's A records."""
     records = [
-        RecordSpec(f"{name}-{label}-{family.lower()}-{server}", hostname, family, address, proxied=True)
+        RecordSpec(f"{name}-{label}-{family.lower()}-{server}", hostname, family, address, True, server)
         for hostname in args.hostnames
         for label in [host_label(hostname, args.domain)]
         for server, ipv4, ipv6 in args.servers
@@ -93,9 +101,10 @@ def dns_records(name: str, args: EdgeDnsArgs) -> list[RecordSpec]:
     if args.api_dns_name:
         # DNS-only: kubectl and joining nodes speak TLS to 6443 directly; Cloudflare's proxy doesn't carry it.
         label = host_label(args.api_dns_name, args.domain)
+        servers = list(args.api_servers) or [""] * len(args.api_addresses)
         records += [
-            RecordSpec(f"{name}-{label}-a-{index}", args.api_dns_name, "A", address, proxied=False)
-            for index, address in enumerate(args.api_addresses, start=1)
+            RecordSpec(f"{name}-{label}-a-{index}", args.api_dns_name, "A", address, False, server)
+            for index, (address, server) in enumerate(zip(args.api_addresses, servers, strict=True), start=1)
         ]
     return records
 
@@ -112,7 +121,6 @@ class EdgeDns(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:edge:EdgeDns", name, None, opts)
-        child = child_options(self, opts)
         comment = managed_comment(pulumi.get_project(), pulumi.get_stack())
         specs = dns_records(name, args)
         self.records = [
@@ -125,7 +133,7 @@ class EdgeDns(pulumi.ComponentResource):
                 proxied=spec.proxied,
                 ttl=PROXIED_TTL if spec.proxied else DNS_ONLY_TTL,
                 comment=comment,
-                opts=child,
+                opts=child_options(self, opts, depends_on=[args.after.get(spec.server)]),
             )
             for spec in specs
         ]

@@ -26,6 +26,8 @@ class FirewallTarget:
     """SSH with the pinned host key."""
     after: pulumi.Resource
     """What must finish first (cloud-init's own first run of the script)."""
+    server_id: pulumi.Input[str]
+    """Hetzner id of the node's server: a new server replaces (re-runs) its step."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +52,9 @@ class FirewallSync(pulumi.ComponentResource):
                 f"{name}-{target.pool}-{target.index}" if target.pool else f"{name}-{target.index}",
                 connection=target.connection,
                 create=text,
-                triggers=[args.ranges_etag],
+                # A new etag re-runs it everywhere; a new server (replaced) re-runs it there. Only `triggers`
+                # replaces a Command; a new connection alone would be an update (pulumi-command #447, #159).
+                triggers=[args.ranges_etag, target.server_id],
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[target.after]),
             )

@@ -235,7 +235,9 @@ class Nodes(pulumi.ComponentResource):
             location=cfg.location,
             ssh_keys=[key.name for key in ssh_keys],
             placement_group_id=where.group.id.apply(int),
-            networks=[hcloud.ServerNetworkArgs(network_id=network_id, ip=ip)],
+            # alias_ips=[]: left unset, the provider detaches and re-attaches the private NIC on every apply,
+            # cutting etcd and flannel (hetznercloud/terraform-provider-hcloud#650, docs in #804).
+            networks=[hcloud.ServerNetworkArgs(network_id=network_id, ip=ip, alias_ips=[])],
             public_nets=[hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv6_enabled=True)],
             firewall_ids=list(args.firewall_ids),
             user_data=user_data,
@@ -246,6 +248,12 @@ class Nodes(pulumi.ComponentResource):
                 parent=self,
                 protect=cfg.protect,
                 ignore_changes=SERVER_IGNORE_CHANGES,
+                # Names and private IPs are unique at Hetzner: a replacement can only be created once the old
+                # server is gone. With delete_before_replace the engine first deletes every dependent whose
+                # own diff would replace it (the node's steps, triggered on this server's id: they drain it
+                # and take it out of etcd), then the server, then creates the new one
+                # (pulumi/pulumi pkg/resource/deploy/step_generator.go, calculateDependentReplacements).
+                delete_before_replace=True,
                 # Attaching to the network fails until the subnet exists.
                 depends_on=[subnet],
             ),

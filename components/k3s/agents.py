@@ -26,7 +26,7 @@ from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, agent_env_path, node_env, node_files
-from components.k3s.steps import step_options, step_text
+from components.k3s.steps import leave_step, once_per_server, step_options, step_text
 from components.remote import RemoteFile
 
 
@@ -39,9 +39,9 @@ class ServerSteps:
     last_ready: command.remote.Command
     """The last server's first-boot Ready: agents join after it."""
     last_converge: command.remote.Command
-    """The last server's converge step: agents converge after it."""
+    """The last server's converge step: agents join and converge after it."""
     first_remove: command.remote.Command
-    """Server 1's remove step: on a full destroy it runs after every agent's."""
+    """Server 1's leave step: on a full destroy it runs after every agent's."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ def agent_chain(
     files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
     on_agent = {"connection": connection, "add_previous_output_in_env": False}
     on_server = {"connection": servers.first_connection, "add_previous_output_in_env": False}
+    # Replaced with the agent's server, inert on any other update (steps.py: once_per_server).
+    once = once_per_server(agent.server.id)
 
     def for_agent(script: str) -> pulumi.Output[str]:
         return step_text(script, env_on_server, env_file=env_path)
@@ -102,18 +104,26 @@ def agent_chain(
         f"{prefix}-cloud-init",
         create=step_text("wait-cloud-init", env),
         **on_agent,
+        **once,
         opts=step_options(parent, agent.server, first_boot="create"),
     )
     install = command.remote.Command(
         f"{prefix}-install",
         create=step_text("install", files),
         **on_agent,
-        opts=step_options(parent, cloud_init, servers.last_ready, first_boot="create", secret=True),
+        **once,
+        # The text holds the token and the output can quote K3s's journal: not streamed to the log.
+        logging=command.remote.Logging.NONE,
+        # Never while a server restarts: after the last server's converge step too.
+        opts=step_options(
+            parent, cloud_init, servers.last_ready, servers.last_converge, first_boot="create", secret=True
+        ),
     )
     ready = command.remote.Command(
         f"{prefix}-ready",
         create=for_agent("agent-ready"),
         **on_server,
+        **once,
         opts=step_options(parent, install, first_boot="create"),
     )
     # Day 2: server 1 drains the agent when its release changes, the agent installs the release or
@@ -129,6 +139,7 @@ def agent_chain(
         f"{prefix}-converge",
         create=converge_text,
         **on_agent,
+        logging=command.remote.Logging.NONE,
         opts=step_options(parent, drain, secret=True),
     )
     settled = command.remote.Command(
@@ -139,19 +150,26 @@ def agent_chain(
         **on_server,
         opts=step_options(parent, converge),
     )
-    # Removal, delete steps only (held, so an edit never runs them). Pulumi deletes dependents first:
-    # server 1 drains and deletes the Node (remove), then the agent uninstalls K3s (uninstall), then its
-    # server goes. On a full destroy the remove runs before server 1 leaves the cluster itself.
-    uninstall = command.remote.Command(
-        f"{prefix}-uninstall",
+    # Removal, delete steps only (held, so an edit never runs them; replaced with the agent's server, so a
+    # new server first removes the old node). Pulumi deletes dependents first: server 1 drains and deletes
+    # the Node (leave), then the agent uninstalls K3s (wipe), then its server goes. On a full destroy the
+    # leave runs before server 1 leaves the cluster itself. The names before `triggers`: steps.leave_step.
+    wipe = leave_step(
+        parent,
+        f"{prefix}-wipe",
+        legacy_name=f"{prefix}-uninstall",
+        connection=connection,
         delete=step_text("agent-uninstall", env),
-        **on_agent,
-        opts=step_options(parent, install, first_boot="delete"),
+        server_id=agent.server.id,
+        after=[install],
     )
-    command.remote.Command(
-        f"{prefix}-remove",
+    leave_step(
+        parent,
+        f"{prefix}-leave",
+        legacy_name=f"{prefix}-remove",
+        connection=servers.first_connection,
         delete=for_agent("agent-remove"),
-        **on_server,
-        opts=step_options(parent, ready, uninstall, servers.first_remove, first_boot="delete"),
+        server_id=agent.server.id,
+        after=[ready, wipe, servers.first_remove],
     )
     return AgentSteps(cloud_init=cloud_init, ready=ready, settled=settled)

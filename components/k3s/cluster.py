@@ -1,11 +1,13 @@
 """K3s HA with embedded etcd, bootstrapped over SSH with pulumi-command; the cluster's Kubernetes provider.
 
 Per server, a chain of remote commands: wait for cloud-init -> write config and install -> wait Ready
-(first boot only), then converge (every later change of release or config: upgrade, reconfigure, Ready).
-Server 1 starts the cluster; server n joins after server n-1 is Ready, so etcd admits one learner at a
-time, and server n converges after server n-1 did, so changes roll one server at a time. A separate
-command per server carries only the `delete` step that drains the node and takes it out of the cluster
-before its server is destroyed. Agents, if any, join after the last server (components/k3s/agents.py).
+(first boot only, replaced with the server: `triggers` on its id), then converge (every later change of
+release or config: upgrade, reconfigure, Ready). The genesis server starts the cluster (genesis.py); server
+n joins after server n-1 converged, so etcd admits one learner at a time and no server joins while another
+restarts, and server n converges after server n-1 did, so changes roll one server at a time. A separate
+command per server (`leave`) carries only the `delete` step that drains the node and takes it out of etcd
+before its server is destroyed; the leave steps are chained, so a scale-in removes one member at a time.
+Agents, if any, join after the last server (components/k3s/agents.py).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
+from components.k3s.genesis import genesis_of, join_target, server_role
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
-from components.k3s.steps import STEP_TIMEOUTS, step_options, step_text
+from components.k3s.steps import STEP_TIMEOUTS, leave_step, once_per_server, step_options, step_text
 from components.remote import RemoteFile
 
 __all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
@@ -51,26 +54,35 @@ class K3sClusterArgs:
     config: K3sConfig
     """Validated K3s settings."""
     servers: Sequence[K3sServer]
-    """The servers in join order; the first one starts the cluster."""
+    """The servers in join order; at the first `up` the first one starts the cluster (genesis.py)."""
     agents: Sequence[K3sAgent] = ()
     """Agents; they join in parallel once every server is Ready."""
+    previous_genesis: pulumi.Input[str | None] = None
+    """Hetzner id of the server that started the cluster (from the stack's own outputs; None before)."""
 
 
-def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: list[str]) -> K3sNodeSettings:
-    """Settings of server `index` (0-based); `ips` are every server's public IPv4 then IPv6, in order."""
+def _settings(
+    cfg: K3sConfig, servers: Sequence[K3sServer], index: int, own: list[Any], genesis: str | None
+) -> K3sNodeSettings:
+    """Settings of server `index` (0-based); `own` is its public IPv4, public IPv6 and Hetzner id.
+
+    Nothing of another server's outputs goes in: replacing server 2 must not change (restart) servers 1
+    and 3. The join target is another server's fixed private IP, the SANs are the node's own addresses and
+    the API name (the name every client and the kubeconfig use).
+    """
     node = servers[index].node
-    count = len(servers)
-    public_v4, public_v6 = ips[:count], ips[count:]
+    public_v4, public_v6, server_id = own
+    role = server_role(index, len(servers), server_id, genesis)
+    private_ips = [s.node.private_ip for s in servers]
     return K3sNodeSettings(
         node_name=node.name,
-        role="init" if index == 0 else "join",
-        join_url=None if index == 0 else api_server_url(servers[0].node.private_ip),
+        role=role,
+        join_url=None if role == "init" else api_server_url(join_target(index, private_ips)),
         node_ip=node.private_ip,
         # IPv4 only: the cluster is single-stack IPv4 inside, and K3s rejects address families its CIDRs
-        # lack; the IPv6 addresses are still in tls-san and served by the hostNetwork Traefik.
-        external_ips=(public_v4[index],),
-        tls_sans=tuple([*public_v4, *public_v6, *(s.node.private_ip for s in servers)])
-        + ((cfg.api_dns_name,) if cfg.api_dns_name else ()),
+        # lack; the IPv6 address is still in tls-san and served by the hostNetwork Traefik.
+        external_ips=(public_v4,),
+        tls_sans=(public_v4, public_v6, node.private_ip) + ((cfg.api_dns_name,) if cfg.api_dns_name else ()),
         cluster=cfg,
     )
 
@@ -84,6 +96,12 @@ class K3sCluster(pulumi.ComponentResource):
     first_server_ready: command.remote.Command
     cloud_init_done: dict[str, command.remote.Command]
     """Each node's first boot (servers and agents), by node name."""
+    leave_steps: dict[str, command.remote.Command]
+    """Each server's leave step (drain, out of etcd) by node name: its DNS records go before it."""
+    genesis: pulumi.Output[str]
+    """Hetzner id of the server that started the cluster, to export as `k3sGenesis`."""
+    k3s_version: pulumi.Output[str]
+    """The release, known only once the last converge step (servers, then agents) finished."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
@@ -94,30 +112,37 @@ class K3sCluster(pulumi.ComponentResource):
         token = random.RandomPassword(
             f"{name}-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
-        # Every server's public addresses go into every server's tls-san.
-        public_ips = pulumi.Output.all(*[s.node.public_ipv4 for s in servers], *[s.node.public_ipv6 for s in servers])
         # The step from the release last deployed is checked by components.stack.build, before any
         # resource is registered (components.config.checks.k3s_upgrade).
         version = pulumi.Output.from_input(cfg.version)
+        previous_genesis = pulumi.Output.from_input(args.previous_genesis)
+        self.genesis = pulumi.Output.all(previous_genesis, *[s.node.server.id for s in servers]).apply(
+            lambda v: genesis_of(v[1:], v[0])
+        )
 
         previous_ready: command.remote.Command | None = None
         previous_converge: command.remote.Command | None = None
-        ready_commands, converges, removes = [], [], []
-        self.cloud_init_done = {}
+        previous_leave: command.remote.Command | None = None
+        ready_commands, converges = [], []
+        self.cloud_init_done, self.leave_steps = {}, {}
         for index, server in enumerate(servers):
-            # values = [every public IP, the checked version]; the version only gates the settings.
+            # values = [own IPv4, own IPv6, own id, the recorded genesis, the checked version]; the version only
+            # gates the settings.
             def settings_of(values: list[Any], i: int = index) -> K3sNodeSettings:
-                return _settings(cfg, servers, i, values[0])
+                return _settings(cfg, servers, i, values[:3], values[3])
 
-            settings = pulumi.Output.all(public_ips, version).apply(settings_of)
-            cloud_init, ready, converge, remove = self._server_chain(
-                name, server, settings, token.result, previous_ready, previous_converge
+            node = server.node
+            settings = pulumi.Output.all(
+                node.public_ipv4, node.public_ipv6, node.server.id, previous_genesis, version
+            ).apply(settings_of)
+            cloud_init, ready, converge, leave = self._server_chain(
+                name, server, settings, token.result, previous_ready, previous_converge, previous_leave
             )
-            self.cloud_init_done[server.node.name] = cloud_init
-            previous_ready, previous_converge = ready, converge
+            self.cloud_init_done[node.name] = cloud_init
+            self.leave_steps[node.name] = leave
+            previous_ready, previous_converge, previous_leave = ready, converge, leave
             ready_commands.append(ready)
             converges.append(converge)
-            removes.append(remove)
         self.first_server_ready = ready_commands[0]
 
         first = servers[0]
@@ -125,7 +150,7 @@ class K3sCluster(pulumi.ComponentResource):
             first_connection=first.connection,
             last_ready=ready_commands[-1],
             last_converge=converges[-1],
-            first_remove=removes[0],
+            first_remove=self.leave_steps[servers[0].node.name],
         )
         previous_agent: AgentSteps | None = None
         for agent in args.agents:
@@ -138,6 +163,12 @@ class K3sCluster(pulumi.ComponentResource):
                 self, name, agent.node, agent.connection, settings, token.result, after_servers, previous_agent
             )
             self.cloud_init_done[agent.node.name] = previous_agent.cloud_init
+        # Exported as k3sVersion, the next `up`'s upgrade gate: only once the last converge step finished
+        # (its registration completes after the step ran). A failed converge fails this Output, and the
+        # stack's outputs, which the engine only takes from the program's final RegisterResourceOutputs,
+        # keep the release that was really deployed.
+        last_step = previous_agent.settled if previous_agent else converges[-1]
+        self.k3s_version = pulumi.Output.all(last_step.id, version).apply(lambda v: str(v[1]))
 
         fetch = command.remote.Command(
             f"{name}-kubeconfig",
@@ -162,7 +193,9 @@ class K3sCluster(pulumi.ComponentResource):
             upsert_existing_objects=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"apiServer": self.api_server, "kubeconfig": self.kubeconfig})
+        self.register_outputs(
+            {"apiServer": self.api_server, "kubeconfig": self.kubeconfig, "k3sVersion": self.k3s_version}
+        )
 
     def _server_chain(
         self,
@@ -172,9 +205,11 @@ class K3sCluster(pulumi.ComponentResource):
         token: pulumi.Output[str],
         previous_ready: command.remote.Command | None,
         previous_converge: command.remote.Command | None,
+        previous_leave: command.remote.Command | None,
     ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command, command.remote.Command]:
-        """cloud-init -> install -> Ready (first boot only), then converge (every later change); and remove."""
+        """cloud-init -> install -> Ready (first boot only), then converge (every later change); and leave."""
         prefix = f"{name}-{server.node.index}"
+        server_id = server.node.server.id
         env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
         # config.yaml carries the token and the S3 keys: the whole command text is secret.
         rendered: pulumi.Output[list[RemoteFile]] = pulumi.Output.all(settings, token).apply(
@@ -188,20 +223,32 @@ class K3sCluster(pulumi.ComponentResource):
             return step_options(self, *after, first_boot=first_boot, secret=secret)
 
         common = {"connection": server.connection, "add_previous_output_in_env": False}
+        once = once_per_server(server_id)
         cloud_init = command.remote.Command(
             f"{prefix}-cloud-init",
             create=step_text("wait-cloud-init", env),
             **common,
+            **once,
             opts=opts(server.node.server, first_boot="create"),
         )
         install = command.remote.Command(
             f"{prefix}-install",
             create=step_text("install", files),
             **common,
-            opts=opts(cloud_init, previous_ready, first_boot="create", secret=True),
+            **once,
+            # Its output can quote K3s's journal, and the text holds the token: not streamed to the CLI/CI log
+            # (`logging` is independent of additional_secret_outputs). A failure still reports the output in
+            # its error (commandOutputs.go, run).
+            logging=command.remote.Logging.NONE,
+            # After the previous server converged too: a joining server never meets a restarting one.
+            opts=opts(cloud_init, previous_ready, previous_converge, first_boot="create", secret=True),
         )
         ready = command.remote.Command(
-            f"{prefix}-ready", create=step_text("wait-ready", env), **common, opts=opts(install, first_boot="create")
+            f"{prefix}-ready",
+            create=step_text("wait-ready", env),
+            **common,
+            **once,
+            opts=opts(install, first_boot="create"),
         )
         # A new release (cordon -> drain -> install -> Ready -> uncordon) or config, one server after the
         # other; at creation every part of it finds nothing to do.
@@ -209,14 +256,22 @@ class K3sCluster(pulumi.ComponentResource):
             f"{prefix}-converge",
             create=step_text("converge", files),
             **common,
+            logging=command.remote.Logging.NONE,
             opts=opts(ready, previous_converge, secret=True),
         )
-        # Only a delete step: drain the node and take it out of the cluster (and etcd) before its server
-        # goes. No triggers and its text held, so an edit never runs it.
-        remove = command.remote.Command(
-            f"{prefix}-remove",
+        # Only a delete step: drain the node and take it out of the cluster (and etcd) before its server goes
+        # (replaced or scaled in). Pulumi deletes dependents first: each leave step depends on the previous
+        # server's, so a scale-in by several servers removes their etcd members one at a time, last first.
+        # It depends on nothing else (its server through `triggers`): the first-boot steps have no delete
+        # to order against, and the DNS records that wait for it are not held back until the node is Ready
+        # on the first `up` (offline/critical_path.py).
+        leave = leave_step(
+            self,
+            f"{prefix}-leave",
+            legacy_name=f"{prefix}-remove",
+            connection=server.connection,
             delete=step_text("remove", env),
-            **common,
-            opts=opts(ready, first_boot="delete"),
+            server_id=server_id,
+            after=[previous_leave],
         )
-        return cloud_init, ready, converge, remove
+        return cloud_init, ready, converge, leave

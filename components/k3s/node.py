@@ -60,15 +60,15 @@ class K3sNodeSettings:
     node_name: str
     """Kubernetes node name, e.g. honeydue-1."""
     role: K3sRole
-    """init = server 1 (cluster-init); join = servers 2..n, which join server 1; agent = a workload-only node."""
+    """init = the genesis server (cluster-init, genesis.py); join = every other server; agent = workloads only."""
     join_url: str | None
-    """https://<server 1 private IP>:6443 for join and agent, None for init."""
+    """https://<another server's private IP>:6443 for join and agent, None for init."""
     node_ip: str
     """Private IP: node-ip and advertise-address; install.sh finds the flannel NIC by it."""
     external_ips: tuple[str, ...]
     """Public IPv4 and IPv6 (node-external-ip)."""
     tls_sans: tuple[str, ...]
-    """Every public and private IP of every server, and the API DNS name (servers only)."""
+    """The server's own public and private IPs, and the API DNS name (servers only)."""
     cluster: K3sConfig
     """The cluster's validated settings (CIDRs, proxy mode, flannel, snapshots, release): the same on every node."""
     ready_timeout: int = 600
@@ -110,7 +110,7 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
 
     K3s refuses a joining server whose critical flags (CIDRs, disable, flannel backend, secrets
     encryption) differ from the cluster's; the rest is kept identical so that any server can take
-    snapshots and serve the API under every name.
+    snapshots. tls-san is per node (node_config): its own addresses and the API name.
     """
     flags: dict[str, Any] = {
         "cluster-cidr": s.cluster.cluster_cidr,
@@ -123,7 +123,6 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
         "kube-proxy-arg": kube_proxy_args(s),
         # The kubeconfig holds the cluster-admin client key.
         "write-kubeconfig-mode": "0600",
-        "tls-san": list(s.tls_sans),
         "etcd-snapshot-schedule-cron": s.cluster.etcd_snapshot_schedule,
         "etcd-snapshot-retention": s.cluster.etcd_snapshot_retention,
     }
@@ -138,6 +137,10 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
             # Plain here: the component keeps the rendered config.yaml secret end to end.
             "etcd-s3-access-key": s3.access_key.value,
             "etcd-s3-secret-key": s3.secret_key.value,
+            # Since the 2025-08 releases S3 has its own retention, 5 unless set, no longer
+            # etcd-snapshot-retention (k3s-io/k3s#12669; the surprise is k3s-io/k3s#13769). Older
+            # releases skip an unknown config.yaml key with a warning (k3s pkg/configfilearg/parser.go).
+            "etcd-s3-retention": s3.retention,
         }
     return flags
 
@@ -179,6 +182,8 @@ def node_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
         "node-ip": s.node_ip,
         "advertise-address": s.node_ip,
         "node-external-ip": list(s.external_ips),
+        # Only this node's names: another server's replacement never changes (restarts) this one.
+        "tls-san": list(s.tls_sans),
     }
     if s.role == "init":
         config["cluster-init"] = True

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pulumi
+import pulumi_command as command
 
 from components.k3s.node import script_command
 from components.remote import RemoteFile
 
 # Bounds of each remote step (a booting server, a drain); the scripts have their own, shorter timeouts.
 STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
+
+# What a first-boot step runs on an in-place update. pulumi-command runs `update`, or `create` when there is
+# no `update`, on every update (provider/pkg/provider/remote/commandController.go, Update), and a change of
+# `connection` alone is an update (pulumi-command #447, #159). With ignore_changes=["create"] that `create`
+# is the text recorded at first boot (old release, old config.yaml): without this it would be replayed onto
+# the running node. A new server replaces the step instead (triggers), and a replacement creates from the
+# program's current inputs, not the held ones (pulumi/pulumi pkg/resource/deploy/step_generator.go:
+# "If we are going to perform a replacement, we need to recompute the default values", Check on the goal).
+NO_REPLAY = "echo 'first-boot step: an update runs nothing; a new server replaces this step'"
 
 
 def step_text(
@@ -27,7 +40,57 @@ def step_options(
         depends_on=[a for a in after if a is not None],
         custom_timeouts=STEP_TIMEOUTS,
         # First-boot steps never re-run on an edit (the converge step applies edits); a replacement of
-        # the server replaces them and so runs them again.
+        # the server replaces them (triggers) and so runs them again.
         ignore_changes=[first_boot] if first_boot else None,
         additional_secret_outputs=["stdout", "stderr"] if secret else None,
+    )
+
+
+def once_per_server(server_id: pulumi.Input[str]) -> dict[str, Any]:
+    """Inputs of a step that runs once per server: replaced with the server, inert on any other update.
+
+    `triggers` is the only input whose change replaces a pulumi-command Command (common/inputs.go:
+    `provider:"replaceOnChanges"`). Being a property dependency on the server, it also puts the step into
+    the set the engine deletes before a delete_before_replace server (calculateDependentReplacements: only
+    dependents whose Diff says replace, dependsOn edges alone never do).
+    """
+    return {"triggers": [server_id], "update": NO_REPLAY}
+
+
+def leave_step(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    legacy_name: str,
+    connection: command.remote.ConnectionArgs,
+    delete: pulumi.Input[str],
+    server_id: pulumi.Input[str],
+    after: Sequence[pulumi.Resource | None],
+) -> command.remote.Command:
+    """A delete-only step that takes a node out of the cluster before its server goes, and its inert predecessor.
+
+    The step carries `triggers` on its server's id, so a replaced server runs it (on the old server, with the
+    old connection from state) before the server is deleted. Adding `triggers` to a step that already exists
+    would replace it, and replacing a delete-only step runs its delete: on every running node at once. So
+    the step has a new name, and the step of that name deployed before (`legacy_name`, no triggers) stays
+    registered, without text, with retain_on_delete: the engine never calls Delete on it, also not when
+    it leaves the program (https://www.pulumi.com/docs/iac/concepts/options/retainondelete/).
+    """
+    command.remote.Command(
+        legacy_name,
+        connection=connection,
+        add_previous_output_in_env=False,
+        opts=pulumi.ResourceOptions(
+            parent=parent, custom_timeouts=STEP_TIMEOUTS, ignore_changes=["delete"], retain_on_delete=True
+        ),
+    )
+    return command.remote.Command(
+        name,
+        delete=delete,
+        connection=connection,
+        add_previous_output_in_env=False,
+        # No `update`: with neither `create` nor `update` an update runs nothing, not even a dial (Update in
+        # commandController.go). The delete text is held from the server's creation: an edit never touches it.
+        triggers=[server_id],
+        opts=step_options(parent, *after, first_boot="delete"),
     )
