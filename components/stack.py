@@ -93,6 +93,24 @@ def build(config: StackConfig) -> Stack:
         cloud,
     )
 
+    # --- Cloudflare DNS: before the cluster, whose provider must not dial the API name before it resolves.
+    # (No cycle: the records need only the servers' addresses, never the cluster.)
+    zone_id = cloudflare_zone_id(providers.cloudflare, config.apps.domain, config.edge.zone_id)
+    # DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
+    # stable set: agents come and go with agentCount, and a scale-in would otherwise have to retract their
+    # records before the drain. Traefik on any server reaches pods on agents through the Service network.
+    dns = EdgeDns(
+        naming.DNS,
+        EdgeDnsArgs(
+            zone_id=zone_id,
+            domain=config.apps.domain,
+            hostnames=config.apps.public_hostnames,
+            servers=[(n.name, n.public_ipv4, n.public_ipv6) for n in nodes.nodes],
+            api_dns_name=config.k3s.api_dns_name,
+            api_addresses=[n.public_ipv4 for n in nodes.nodes],
+        ),
+        cloud,
+    )
     # --- K3s over SSH; it yields the one Kubernetes provider --------------------------------------
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     cluster = K3sCluster(
@@ -102,6 +120,7 @@ def build(config: StackConfig) -> Stack:
             servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
             agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
             previous_version=this_stack.get_output("k3sVersion"),
+            api_endpoint_ready=dns.api_records,
         ),
         cloud,
     )
@@ -120,7 +139,6 @@ def build(config: StackConfig) -> Stack:
     )
 
     # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
-    zone_id = cloudflare_zone_id(providers.cloudflare, config.apps.domain, config.edge.zone_id)
     in_cluster: list[tuple[Traefik, Apps]] = []
 
     def serve_origin(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
@@ -159,21 +177,6 @@ def build(config: StackConfig) -> Stack:
     )
     ((traefik, apps),) = in_cluster
 
-    # DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
-    # stable set: agents come and go with agentCount, and a scale-in would otherwise have to retract their
-    # records before the drain. Traefik on any server reaches pods on agents through the Service network.
-    dns = EdgeDns(
-        naming.DNS,
-        EdgeDnsArgs(
-            zone_id=zone_id,
-            domain=config.apps.domain,
-            hostnames=config.apps.public_hostnames,
-            servers=[(h.node.name, h.node.public_ipv4, h.node.public_ipv6) for h in servers],
-            api_dns_name=config.k3s.api_dns_name,
-            api_addresses=[h.node.public_ipv4 for h in servers],
-        ),
-        cloud,
-    )
     return Stack(
         config=config,
         providers=providers,

@@ -92,14 +92,14 @@ def _origin_ca_certificate(name: str, inputs: dict[str, Any], secrets: dict[str,
 def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
     if not name.endswith("-kubeconfig"):
         return {"stdout": "", "stderr": ""}
-    # What K3s writes to /etc/rancher/k3s/k3s.yaml, with a made-up client key.
-    client_key = f"FAKE-CLIENT-KEY-{name}-{_digest('kube', name).hex()[:24]}"
-    secrets[client_key] = f"cluster-admin key read by {name}"
+    # What scripts/k3s/deployer-kubeconfig.sh prints: K3s's cluster entry and the deployer's made-up token.
+    token = f"FAKE-SA-TOKEN-{name}-{_digest('kube', name).hex()[:24]}"
+    secrets[token] = f"deployer token read by {name}"
     kubeconfig = (
         "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: RkFLRS1DQQ==\n"
         "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n"
-        "    user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  user:\n"
-        f"    client-certificate-data: RkFLRS1DRVJU\n    client-key-data: {client_key}\n"
+        "    user: pulumi-deployer\n  name: default\ncurrent-context: default\nusers:\n- name: pulumi-deployer\n"
+        f"  user:\n    token: {token}\n"
     )
     return {"stdout": kubeconfig, "stderr": ""}
 

@@ -25,6 +25,7 @@ from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
+from components.k3s.deployer import cluster_identifier, deployer_files
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
 from components.k3s.steps import STEP_TIMEOUTS, step_options, step_text
@@ -58,6 +59,10 @@ class K3sClusterArgs:
     """Agents; they join in parallel once every server is Ready."""
     previous_version: pulumi.Input[str | None] = None
     """The release the stack last deployed (from its own outputs); an upgrade must go forward one minor."""
+    cluster_identifier: str | None = None
+    """The Kubernetes provider's identity (`deployer.cluster_identifier`); None = `<project>-<stack>`."""
+    api_endpoint_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before the provider dials the API (the DNS records of `apiDnsName`)."""
 
 
 def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: list[str]) -> K3sNodeSettings:
@@ -153,8 +158,10 @@ class K3sCluster(pulumi.ComponentResource):
         fetch = command.remote.Command(
             f"{name}-kubeconfig",
             connection=first.connection,
-            create=script_command("fetch-kubeconfig", []),
-            # The kubeconfig holds the cluster-admin key: never in logs, never plaintext in state.
+            # A ServiceAccount token kubeconfig, not K3s's 365-day admin certificate (k3s/deployer.py); it
+            # also waits for the helm.cattle.io CRDs, so nothing using the provider races their creation.
+            create=script_command("deployer-kubeconfig", deployer_files()),
+            # The kubeconfig holds a cluster-admin token: never in logs, never plaintext in state.
             logging=command.remote.Logging.NONE,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
@@ -169,9 +176,16 @@ class K3sCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
+            # Only a change of this replaces the provider (and every object): a new API address, CA or token
+            # is an update (provider.go DiffConfig; see deployer.cluster_identifier).
+            cluster_identifier=args.cluster_identifier or cluster_identifier(pulumi.get_project(), pulumi.get_stack()),
+            # A changed Secret is patched in place instead of replaced delete-first (provider/pkg/provider/
+            # diff.go forceNewProperties); the pods that read it roll through their checksum annotation.
+            enable_secret_mutable=True,
             # Objects that already exist in the running cluster are adopted instead of failing.
             upsert_existing_objects=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            # The API name must resolve before the provider dials it (a first `up` with apiDnsName set).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.api_endpoint_ready)),
         )
         self.register_outputs({"apiServer": self.api_server, "kubeconfig": self.kubeconfig})
 
