@@ -147,7 +147,13 @@ def build(config: StackConfig) -> Stack:
             providers=[cluster.provider, providers.random], depends_on=[cluster.first_server_ready, *after]
         )
         traefik = Traefik(
-            naming.TRAEFIK, TraefikArgs(cloudflare_cidrs=edge_ranges.cidrs, tls_secret_name=tls_secret_name), opts
+            naming.TRAEFIK,
+            TraefikArgs(
+                cloudflare_cidrs=edge_ranges.cidrs,
+                tls_secret_name=tls_secret_name,
+                ingress_hostname=config.apps.domain,
+            ),
+            opts,
         )
         spec = apps_spec(
             config.apps,

@@ -19,6 +19,7 @@ kubeconfig step, which deletes and recreates the Secret (the old token dies with
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 
@@ -32,11 +33,16 @@ RBAC_PATH = "/etc/honeydue/deployer/rbac.yaml"
 TOKEN_SECRET_PATH = "/etc/honeydue/deployer/token-secret.yaml"
 # The CRDs K3s's helm-controller registers at startup; the HelmChartConfig of Traefik is one of them.
 HELM_CRDS = ("helmcharts.helm.cattle.io", "helmchartconfigs.helm.cattle.io")
-_LABELS = {"app.kubernetes.io/name": DEPLOYER, "app.kubernetes.io/part-of": "honeydue", "app.kubernetes.io/managed-by": "k3s-bootstrap"}  # fmt: skip
+_LABELS = {
+    "app.kubernetes.io/name": DEPLOYER,
+    "app.kubernetes.io/part-of": "honeydue",
+    # Created by the kubeconfig step on server 1, not by the Kubernetes provider.
+    "app.kubernetes.io/managed-by": "honeydue-k3s",
+}
 _IDENTIFIER = re.compile(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?")
 
 
-def deployer_rbac() -> list[dict[str, object]]:
+def deployer_rbac() -> list[dict[str, Any]]:
     """The ServiceAccount and its cluster-admin binding (Pulumi creates namespaces, CRs, kube-system Secrets)."""
     account = {
         "apiVersion": "v1",
@@ -55,7 +61,7 @@ def deployer_rbac() -> list[dict[str, object]]:
     return [account, binding]
 
 
-def deployer_token_secret() -> dict[str, object]:
+def deployer_token_secret() -> dict[str, Any]:
     """The long-lived token Secret of the ServiceAccount; the token controller fills `data.token`."""
     return {
         "apiVersion": "v1",
