@@ -12,7 +12,7 @@ PLAN_ARGS ?=
 # iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
 APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
 
-.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
+.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean kubeconfig deploy-key
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,19 @@ preview: $(VENV)/.installed
 
 up: $(VENV)/.installed
 	pulumi up --stack $(STACK)
+
+# Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into
+# 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). The kubeconfig is
+# the one Pulumi uses (the pulumi-deployer ServiceAccount, cluster-admin); the key is root SSH on every node.
+kubeconfig: $(VENV)/.installed
+	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
+	  | $(PY) -m tools.state_secrets kubeconfig > build/kubeconfig-$(STACK).yaml || { rm -f build/kubeconfig-$(STACK).yaml; exit 1; }
+	@echo "export KUBECONFIG=$(CURDIR)/build/kubeconfig-$(STACK).yaml"
+
+deploy-key: $(VENV)/.installed
+	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
+	  | $(PY) -m tools.state_secrets deploy-key > build/deploy-key-$(STACK) || { rm -f build/deploy-key-$(STACK); exit 1; }
+	@echo "ssh -i $(CURDIR)/build/deploy-key-$(STACK) root@<node ipv4>"
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

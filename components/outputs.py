@@ -1,6 +1,7 @@
 """The stack outputs other teams read through StackReference: a contract (docs/outputs.md).
 
-Names and shapes are locked by tests/test_outputs.py; a rename is a deliberate, reviewed break.
+Names and shapes are locked by tests/test_outputs.py; a rename is a deliberate, reviewed break. No output
+holds a private key or an admin credential.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ def export_outputs(stack: Stack) -> None:
         {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "privateIp": n.private_ip} for n in nodes.agents},
     )
     pulumi.export("apiServerUrl", cluster.api_server)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("appNamespace", apps.namespace)
     pulumi.export("publicHostnames", list(config.apps.public_hostnames))
     pulumi.export("cloudflareZoneId", stack.zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)
     pulumi.export("k3sVersion", config.k3s.version)
-    # The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.
-    pulumi.export("deploySshPrivateKey", nodes.deploy_private_key)
+    # No root credential is an output (a StackReference would hand it to every consumer): the deploy SSH key
+    # and the Kubernetes credential stay in the state only; operators read them with `make deploy-key` and
+    # `make kubeconfig` (tools/state_secrets.py).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from offline.harness import PROJECT_DIR, Plan, SecretValue, run_program
 
 
@@ -21,13 +23,11 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     # Always present, empty without agents (prod today), so a consumer can require it.
     "agents": (_addresses, False),
     "apiServerUrl": (lambda v: isinstance(v, str) and re.fullmatch(r"https://[^/]+:6443", v), False),
-    "kubeconfig": (lambda v: isinstance(v, str) and "clusters:" in v, True),
     "appNamespace": (lambda v: v == "honeydue", False),
     "publicHostnames": (lambda v: isinstance(v, list) and all(isinstance(h, str) for h in v) and len(v) == 4, False),
     "cloudflareZoneId": (lambda v: isinstance(v, str) and len(v) == 32, False),
     "hetznerNetworkId": (lambda v: isinstance(v, int) and not isinstance(v, bool), False),
     "k3sVersion": (lambda v: v == "v1.34.6+k3s1", False),
-    "deploySshPrivateKey": (lambda v: isinstance(v, str) and v, True),
 }
 
 
@@ -38,6 +38,55 @@ def test_outputs_have_exactly_the_contracted_names_shapes_and_secrecy(prod_plan:
         assert isinstance(value, SecretValue) == secret, f"{name}: secret should be {secret}"
         plain = value.value if isinstance(value, SecretValue) else value
         assert shape(plain), f"{name} has the wrong shape: {plain!r}"
+
+
+# What a root credential looks like in a value, whatever its shape: a key, a kubeconfig user, a token.
+CREDENTIAL_MARKERS = ("PRIVATE KEY", "client-key-data", "client-certificate-data", "token:", "users:")
+# The offline world's labels of the credentials it made up (offline/fakes.py).
+CREDENTIAL_LABELS = ("private key of", "deployer token", "cluster-admin", "random value of")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, SecretValue):
+        return _strings(value.value)
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (str(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [str(value)]
+
+
+@pytest.mark.parametrize("overrides", [{}, {"sslMode": "strict"}, {"agentCount": 1}], ids=["prod", "strict", "agents"])
+def test_no_output_holds_a_private_key_or_an_admin_credential(overrides: dict[str, Any]) -> None:
+    """Not even as a secret: a StackReference hands secrets on to every consumer (issue 13, item 5)."""
+    plan = run_program("prod", overrides)
+    credentials = [s for s, label in plan.known_secrets.items() if label.startswith(CREDENTIAL_LABELS)]
+    assert any(label.startswith("private key of") for label in plan.known_secrets.values())  # the control
+    for name, value in plan.outputs.items():
+        assert not isinstance(value, SecretValue), f"{name} is a secret output"
+        for text in _strings(value):
+            assert not [c for c in credentials if c in text], f"{name} holds a made-up credential"
+            assert not [m for m in CREDENTIAL_MARKERS if m in text], f"{name} looks like a credential: {text[:40]}"
+    assert not {"kubeconfig", "deploySshPrivateKey"} & set(plan.outputs)
+
+
+def test_the_credential_check_catches_a_key_and_a_kubeconfig() -> None:
+    """The control of the test above: the same checks flag what the old outputs held."""
+    plan = run_program("prod")
+    key = plan.get("tls:index/privateKey:PrivateKey", "honeydue-deploy")
+    provider = plan.get("pulumi:providers:kubernetes", "honeydue-k3s-k8s")
+    old_outputs = {
+        "deploySshPrivateKey": SecretValue(
+            key.inputs.get("privateKeyOpenssh")
+            or next(s for s, label in plan.known_secrets.items() if label == "private key of honeydue-deploy")
+        ),
+        "kubeconfig": provider.inputs["kubeconfig"],
+    }
+    for value in old_outputs.values():
+        texts = _strings(value)
+        assert any(m in t for t in texts for m in CREDENTIAL_MARKERS) or any(
+            s in t for t in texts for s, label in plan.known_secrets.items() if label.startswith(CREDENTIAL_LABELS)
+        )
 
 
 def test_docs_describe_every_output_and_its_secrecy() -> None:
