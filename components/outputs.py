@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
 
 
@@ -25,6 +26,15 @@ def export_outputs(stack: Stack) -> None:
     )
     pulumi.export("apiServerUrl", cluster.api_server)
     pulumi.export("appNamespace", apps.namespace)
+    # Read-only access to the apps' namespace for other teams (secret: a bearer token), never cluster-admin.
+    pulumi.export(
+        "appKubeconfig",
+        pulumi.Output.secret(
+            pulumi.Output.all(cluster.kubeconfig, apps.consumer_token).apply(
+                lambda v: namespace_kubeconfig(v[0], v[1], apps.namespace)
+            )
+        ),
+    )
     pulumi.export("publicHostnames", list(config.apps.public_hostnames))
     pulumi.export("cloudflareZoneId", stack.zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)

@@ -104,6 +104,17 @@ def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) 
     return {"stdout": kubeconfig, "stderr": ""}
 
 
+def _k8s_secret(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """The token controller fills a service-account-token Secret with a token (base64 in `data`)."""
+    if inputs.get("type") != "kubernetes.io/service-account-token":
+        return {}
+    token = f"FAKE-NS-TOKEN-{name}-{_digest('satoken', name).hex()[:24]}"
+    secrets[token] = f"namespace token of {name}"
+    encoded = base64.b64encode(token.encode()).decode()
+    secrets[encoded] = f"namespace token of {name} (base64)"
+    return {"data": {"token": encoded, "ca.crt": "RkFLRS1DQQ==", "namespace": base64.b64encode(b"honeydue").decode()}}
+
+
 OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any]]] = {
     "tls:index/privateKey:PrivateKey": _tls_private_key,
     "random:index/randomPassword:RandomPassword": _random_password,
@@ -111,6 +122,7 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any
     "command:remote:Command": _remote_command,
     "tls:index/certRequest:CertRequest": _tls_cert_request,
     "cloudflare:index/originCaCertificate:OriginCaCertificate": _origin_ca_certificate,
+    "kubernetes:core/v1:Secret": _k8s_secret,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +25,12 @@ from components.k3s.deployer import (
     deployer_token_secret,
 )
 from components.k8s import checksums
+from components.k8s.access import consumer_access_objects, namespace_kubeconfig
 from components.k8s.manifests import all_objects
 from components.k8s.traefik_values import ingress_endpoint_values, traefik_values
 from offline.harness import Plan, Registration, SecretValue, run_program, secret_placeholder
 from tests.test_k8s_manifests import CLOUDFLARE, FLEXIBLE, HOST
+from tests.test_k8s_schema import dump, validate
 
 PROVIDER = ("pulumi:providers:kubernetes", "honeydue-k3s-k8s")
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
@@ -191,6 +194,32 @@ def test_the_program_publishes_the_domain(prod_plan: Plan) -> None:
 
 
 # --- item 5: a rotated Secret or an edited ConfigMap rolls the pods that read it --------------------
+
+
+def test_the_consumer_access_objects_validate_against_kubernetes_1_34_strict(tmp_path: Path) -> None:
+    objects = consumer_access_objects("honeydue")
+    assert [o["kind"] for o in objects] == ["ServiceAccount", "RoleBinding", "Secret"]
+    run = validate(dump(objects, tmp_path))
+    problems = [line for line in run.stdout.splitlines() if not line.startswith("INFO ")]
+    assert run.returncode == 0 and not problems, "\n".join(problems) or run.stderr
+    assert len([line for line in run.stdout.splitlines() if "against version 1.34" in line]) == 3
+
+
+def test_the_consumer_kubeconfig_carries_the_cluster_entry_and_only_the_token() -> None:
+    cluster = (
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://k8s.x.app:6443\n"
+        "  name: default\nusers:\n- name: admin\n  user:\n    token: ADMIN-TOKEN\n"
+    )
+    text = namespace_kubeconfig(cluster, "NS-TOKEN", "honeydue")
+    config = yaml.safe_load(text)
+    assert config["clusters"][0]["cluster"] == {
+        "certificate-authority-data": "Q0E=",
+        "server": "https://k8s.x.app:6443",
+    }
+    assert config["users"] == [{"name": "honeydue-consumer", "user": {"token": "NS-TOKEN"}}]
+    assert config["contexts"][0]["context"]["namespace"] == "honeydue" and "ADMIN-TOKEN" not in text
+    with pytest.raises(ValueError, match="empty"):
+        namespace_kubeconfig(cluster, "", "honeydue")
 
 
 def test_pod_reads_finds_env_from_value_from_and_volumes_but_not_pull_secrets() -> None:

@@ -3,15 +3,17 @@ budgets and network policies, from the pure builders in k8s_manifests."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.anatomy import child_options
 from components.config.model import AppsConfig, ServicesConfig
-from components.k8s import checksums, manifests
+from components.k8s import access, checksums, manifests
 from components.k8s.objects import create_object
 
 PHASES = ["namespace", "setup", "workloads", "routes"]
@@ -83,6 +85,8 @@ class Apps(pulumi.ComponentResource):
     """What the objects were built from."""
     objects: dict[str, pulumi.CustomResource]
     tls_objects: list[pulumi.CustomResource]
+    consumer_token: pulumi.Output[str]
+    """Token of the read-only ServiceAccount of the namespace (secret); see components/k8s/access.py."""
     namespace: str
 
     def __init__(self, name: str, args: AppsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -100,7 +104,8 @@ class Apps(pulumi.ComponentResource):
         self.objects = {}
         # Apply order in phases: the namespace; what pods read or are fenced by; the workloads; the routes.
         waits_for: dict[str, list[pulumi.Resource]] = {phase: [] for phase in PHASES}
-        built = manifests.all_objects(spec)
+        # The consumers' read-only access goes with the setup phase: it needs only the namespace.
+        built = [*manifests.all_objects(spec), *access.consumer_access_objects(spec.apps.namespace)]
         configmap_data = {
             (m["metadata"]["namespace"], m["metadata"]["name"]): m["data"] for m in built if m["kind"] == "ConfigMap"
         }
@@ -123,6 +128,13 @@ class Apps(pulumi.ComponentResource):
                  and key.endswith("-tls")))
         ]  # fmt: skip
         self.namespace = spec.apps.namespace
+        token_secret = self.objects[f"Secret/{spec.apps.namespace}/{access.CONSUMER_TOKEN_SECRET}"]
+        if not isinstance(token_secret, k8s.core.v1.Secret):
+            raise TypeError(f"{access.CONSUMER_TOKEN_SECRET} must be registered as a Secret")
+        # `data.token` is base64, filled by the token controller before the provider reports the Secret created.
+        self.consumer_token = pulumi.Output.secret(
+            token_secret.data.apply(lambda data: base64.b64decode((data or {}).get("token", "")).decode())
+        )
         self.register_outputs({"namespace": self.namespace, "objects": sorted(self.objects)})
 
     def _secret_values(self, args: AppsArgs, redis_password: pulumi.Output[str]) -> SecretValues:
