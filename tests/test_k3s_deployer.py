@@ -107,7 +107,8 @@ def test_prints_a_token_kubeconfig_with_k3s_cluster_entry_unchanged(tmp_path: Pa
     order = [next(i for i, c in enumerate(calls) if f" {verb} " in c) for verb in ("wait", "apply", "delete", "create")]
     assert order == sorted(order)
     # Every call is bounded, and the token is never an argument of a process.
-    assert all("--request-timeout=10s" in c for c in calls if c.startswith("k3s kubectl"))
+    assert all("--request-timeout=10s" in c for c in calls if c.startswith("k3s kubectl") and " wait " not in c)
+    assert "--request-timeout=12s" in calls[first_wait] and "--timeout=2s" in calls[first_wait]
     assert not [c for c in calls if TOKEN in c or base64.b64encode(TOKEN.encode()).decode() in c]
 
 

@@ -47,7 +47,9 @@ await() {
 for crd in "${crds[@]}"; do
     await "CRD $crd" kc get crd "$crd" -o name
 done
-kc wait --for condition=established --timeout="${READY_TIMEOUT}s" "${crds[@]/#/crd/}" >&2 ||
+# The wait's own requests may last as long as the wait: a 10 s request timeout would cut its watch short.
+k3s kubectl --kubeconfig "$admin" --request-timeout="$((READY_TIMEOUT + 10))s" \
+    wait --for condition=established --timeout="${READY_TIMEOUT}s" "${crds[@]/#/crd/}" >&2 ||
     die "the helm.cattle.io CRDs are not established"
 note "helm.cattle.io CRDs established"
 
