@@ -31,7 +31,7 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
 LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
 ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean
+.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key
 
 # The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
 $(VENV)/.runtime: requirements.txt tools/uv.txt
@@ -113,6 +113,19 @@ preview: $(VENV)/.runtime $(POLICY_VENV)/.installed
 
 up: $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi up --stack $(STACK) --policy-pack policy
+
+# Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into
+# 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). The kubeconfig is
+# the one Pulumi uses (the pulumi-deployer ServiceAccount, cluster-admin); the key is root SSH on every node.
+kubeconfig: $(VENV)/.runtime
+	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
+	  | $(PY) -m tools.state_secrets kubeconfig > build/kubeconfig-$(STACK).yaml || { rm -f build/kubeconfig-$(STACK).yaml; exit 1; }
+	@echo "export KUBECONFIG=$(CURDIR)/build/kubeconfig-$(STACK).yaml"
+
+deploy-key: $(VENV)/.runtime
+	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
+	  | $(PY) -m tools.state_secrets deploy-key > build/deploy-key-$(STACK) || { rm -f build/deploy-key-$(STACK); exit 1; }
+	@echo "ssh -i $(CURDIR)/build/deploy-key-$(STACK) root@<node ipv4>"
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,14 @@
 """The stack outputs other teams read through StackReference: a contract (docs/outputs.md).
 
-Names and shapes are locked by tests/test_outputs.py; a rename is a deliberate, reviewed break.
+Names and shapes are locked by tests/test_outputs.py; a rename is a deliberate, reviewed break. No output
+holds a private key or an admin credential.
 """
 
 from __future__ import annotations
 
 import pulumi
 
+from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
 
 
@@ -23,8 +25,16 @@ def export_outputs(stack: Stack) -> None:
         {n.name: {"ipv4": n.public_ipv4, "ipv6": n.public_ipv6, "privateIp": n.private_ip} for n in nodes.agents},
     )
     pulumi.export("apiServerUrl", cluster.api_server)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("appNamespace", apps.namespace)
+    # Read-only access to the apps' namespace for other teams (secret: a bearer token), never cluster-admin.
+    pulumi.export(
+        "appKubeconfig",
+        pulumi.Output.secret(
+            pulumi.Output.all(cluster.kubeconfig, apps.consumer_token).apply(
+                lambda v: namespace_kubeconfig(v[0], v[1], apps.namespace)
+            )
+        ),
+    )
     pulumi.export("publicHostnames", list(config.apps.public_hostnames))
     pulumi.export("cloudflareZoneId", stack.zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)
@@ -33,5 +43,6 @@ def export_outputs(stack: Stack) -> None:
     pulumi.export("k3sVersion", cluster.k3s_version)
     # Hetzner id of the server that started the cluster: the next `up` gives `cluster-init` to it alone.
     pulumi.export("k3sGenesis", cluster.genesis)
-    # The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.
-    pulumi.export("deploySshPrivateKey", nodes.deploy_private_key)
+    # No root credential is an output (a StackReference would hand it to every consumer): the deploy SSH key
+    # and the Kubernetes credential stay in the state only; operators read them with `make deploy-key` and
+    # `make kubeconfig` (tools/state_secrets.py).

@@ -129,8 +129,30 @@ def build(config: StackConfig) -> Stack:
         cloud,
     )
 
-    # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
+    # --- Cloudflare DNS, then the Kubernetes provider, which must not dial the API name before it resolves
     zone_id = cloudflare_zone_id(providers.cloudflare, config.apps.domain, config.edge.zone_id)
+    # DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
+    # stable set: agents come and go with agentCount, and a scale-in would otherwise have to retract their
+    # records before the drain. Traefik on any server reaches pods on agents through the Service network.
+    dns = EdgeDns(
+        naming.DNS,
+        EdgeDnsArgs(
+            zone_id=zone_id,
+            domain=config.apps.domain,
+            hostnames=config.apps.public_hostnames,
+            servers=[(h.node.name, h.node.public_ipv4, h.node.public_ipv6) for h in servers],
+            api_dns_name=config.k3s.api_dns_name,
+            api_addresses=[h.node.public_ipv4 for h in servers],
+            api_servers=[h.node.name for h in servers],
+            # A server's records go before it is drained (Pulumi deletes dependents first), so on a scale-in
+            # Cloudflare stops sending it traffic before its pods are evicted.
+            after=cluster.leave_steps,
+        ),
+        cloud,
+    )
+    cluster.connect(api_endpoint_ready=dns.api_records)
+
+    # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
     in_cluster: list[tuple[Traefik, Apps]] = []
 
     def serve_origin(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
@@ -139,7 +161,13 @@ def build(config: StackConfig) -> Stack:
             providers=[cluster.provider, providers.random], depends_on=[cluster.first_server_ready, *after]
         )
         traefik = Traefik(
-            naming.TRAEFIK, TraefikArgs(cloudflare_cidrs=edge_ranges.cidrs, tls_secret_name=tls_secret_name), opts
+            naming.TRAEFIK,
+            TraefikArgs(
+                cloudflare_cidrs=edge_ranges.cidrs,
+                tls_secret_name=tls_secret_name,
+                ingress_hostname=config.apps.domain,
+            ),
+            opts,
         )
         spec = apps_spec(
             config.apps,
@@ -169,25 +197,6 @@ def build(config: StackConfig) -> Stack:
     )
     ((traefik, apps),) = in_cluster
 
-    # DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
-    # stable set: agents come and go with agentCount, and a scale-in would otherwise have to retract their
-    # records before the drain. Traefik on any server reaches pods on agents through the Service network.
-    dns = EdgeDns(
-        naming.DNS,
-        EdgeDnsArgs(
-            zone_id=zone_id,
-            domain=config.apps.domain,
-            hostnames=config.apps.public_hostnames,
-            servers=[(h.node.name, h.node.public_ipv4, h.node.public_ipv6) for h in servers],
-            api_dns_name=config.k3s.api_dns_name,
-            api_addresses=[h.node.public_ipv4 for h in servers],
-            api_servers=[h.node.name for h in servers],
-            # A server's records go before it is drained (Pulumi deletes dependents first), so on a scale-in
-            # Cloudflare stops sending it traffic before its pods are evicted.
-            after=cluster.leave_steps,
-        ),
-        cloud,
-    )
     return Stack(
         config=config,
         providers=providers,

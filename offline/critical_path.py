@@ -164,8 +164,10 @@ ESTIMATES: tuple[Estimate, ...] = (
              basis="only a delete command: nothing runs at create"),
     Estimate(step="inert predecessor of a delete-only step", type="command:remote:Command", name="*-remove",
              seconds=0, basis="no command at all (components/k3s/steps.py leave_step)"),
-    Estimate(step="fetch the kubeconfig", type="command:remote:Command", name="*-kubeconfig", seconds=3,
-             basis="one SSH session that cats /etc/rancher/k3s/k3s.yaml"),
+    Estimate(step="deployer kubeconfig", type="command:remote:Command", name="*-kubeconfig", seconds=5,
+             basis="one SSH session: the helm.cattle.io CRDs are registered by K3s's helm-controller as the API "
+                   "starts (established before the node is Ready), a kubectl apply/delete/create and the token "
+                   "controller filling the Secret (sub-second)"),
     Estimate(step="re-apply the node firewall", type="command:remote:Command", name="*-firewall-sync-*",
              seconds=5, basis="one SSH session; UFW is already converged by cloud-init, so the script changes nothing"),
     # --- Cloudflare --------------------------------------------------------------------------------
@@ -200,7 +202,8 @@ ESTIMATES: tuple[Estimate, ...] = (
     Estimate(step="Service (headless: not awaited)", type=SERVICE_TYPE, seconds=1,
              basis="headless/ExternalName Services are ready once created (service.go)"),
     Estimate(step="Ingress: status + 10 s settle", type=INGRESS_TYPE, seconds=12,
-             basis="create; Traefik publishes its Service's ClusterIP as the status within a second; ingress.go "
+             basis="create; Traefik writes the apex (ingressEndpoint.hostname) as the status on its next sync, "
+                   "once the HelmChartConfig's restart (created a minute earlier) is through; ingress.go "
                    "waits 10 s after Endpoints events to settle"),
     Estimate(step="Traefik: HelmChartConfig + restart", type=HELM_CHART_CONFIG_TYPE, seconds=60,
              basis="created without await; K3s's helm-controller re-runs helm-install-traefik (~15-20 s) and the "

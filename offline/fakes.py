@@ -118,16 +118,27 @@ def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) 
 
 
 def _kubeconfig(name: str, ca: str, secrets: dict[str, str]) -> dict[str, Any]:
-    # What K3s writes to /etc/rancher/k3s/k3s.yaml, with a made-up client key.
-    client_key = f"FAKE-CLIENT-KEY-{name}-{_digest('kube', name).hex()[:24]}"
-    secrets[client_key] = f"cluster-admin key read by {name}"
+    # What scripts/k3s/deployer-kubeconfig.sh prints: K3s's cluster entry and the deployer's made-up token.
+    token = f"FAKE-SA-TOKEN-{name}-{_digest('kube', name).hex()[:24]}"
+    secrets[token] = f"deployer token read by {name}"
     kubeconfig = (
         "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: " + ca + "\n"
         "    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n"
-        "    user: default\n  name: default\ncurrent-context: default\nusers:\n- name: default\n  user:\n"
-        f"    client-certificate-data: RkFLRS1DRVJU\n    client-key-data: {client_key}\n"
+        "    user: pulumi-deployer\n  name: default\ncurrent-context: default\nusers:\n- name: pulumi-deployer\n"
+        f"  user:\n    token: {token}\n"
     )
     return {"stdout": kubeconfig, "stderr": ""}
+
+
+def _k8s_secret(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """The token controller fills a service-account-token Secret with a token (base64 in `data`)."""
+    if inputs.get("type") != "kubernetes.io/service-account-token":
+        return {}
+    token = f"FAKE-NS-TOKEN-{name}-{_digest('satoken', name).hex()[:24]}"
+    secrets[token] = f"namespace token of {name}"
+    encoded = base64.b64encode(token.encode()).decode()
+    secrets[encoded] = f"namespace token of {name} (base64)"
+    return {"data": {"token": encoded, "ca.crt": "RkFLRS1DQQ==", "namespace": base64.b64encode(b"honeydue").decode()}}
 
 
 OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any]]] = {
@@ -137,6 +148,7 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any
     "command:remote:Command": _remote_command,
     "tls:index/certRequest:CertRequest": _tls_cert_request,
     "cloudflare:index/originCaCertificate:OriginCaCertificate": _origin_ca_certificate,
+    "kubernetes:core/v1:Secret": _k8s_secret,
 }
 
 

@@ -84,12 +84,21 @@ _ROWS = (
          "data/stringData too unless the provider sets enableSecretMutable (and the Secret is not immutable)"),
     Rule("kubernetes:core/v1:ConfigMap", (), K8S_DIFF + "#L32-L34",
          "data/binaryData unless the provider sets enableConfigMapMutable (and the ConfigMap is not immutable)"),
+    Rule("kubernetes:apps/v1:DaemonSet", ("spec.selector",), K8S_DIFF + "#L164-L169"),
+    Rule("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", ("roleRef",), K8S_DIFF + "#L65-L68"),
+    Rule("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", ("roleRef",), K8S_DIFF + "#L65-L68"),
+    Rule("kubernetes:storage.k8s.io/v1:StorageClass", ("parameters", "provisioner"), K8S_DIFF + "#L70-L77"),
+    Rule("kubernetes:batch/v1:Job", ("spec.completions", "spec.parallelism", "spec.selector", "spec.template"),
+         K8S_DIFF + "#L78-L83"),
     Rule("kubernetes:policy/v1:PodDisruptionBudget", (), K8S_DIFF + "#L63",
          "only policy/v1beta1 replaces on .spec; policy/v1 is updated in place"),
 )  # fmt: skip
 _PLAIN_K8S_KINDS = (
     "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:networking.k8s.io/v1:Ingress",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:helm.cattle.io/v1:HelmChartConfig",
+    # Not in forceNew at all (diff.go#L45-L84): only their metadata replaces them.
+    "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    "kubernetes:batch/v1:CronJob", "kubernetes:storage.k8s.io/v1:CSIDriver",
 )  # fmt: skip
 RULES: dict[str, Rule] = {r.type: r for r in _ROWS} | {
     kind: Rule(kind, (), K8S_DIFF + "#L23-L38", "no kind-specific field: only metadata") for kind in _PLAIN_K8S_KINDS

@@ -105,12 +105,11 @@ def test_commands_carrying_secrets_are_secret_end_to_end(prod_plan: Plan) -> Non
 
 
 def test_kubeconfig_is_secret_points_at_the_api_name_and_feeds_the_one_provider(prod_plan: Plan) -> None:
-    assert isinstance(prod_plan.outputs["kubeconfig"], SecretValue)
-    kubeconfig = yaml.safe_load(prod_plan.outputs["kubeconfig"].value)
-    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://k8s.honeydue.app:6443"
-    assert prod_plan.outputs["apiServerUrl"] == "https://k8s.honeydue.app:6443"
     provider = prod_plan.get("pulumi:providers:kubernetes", "honeydue-k3s-k8s")
     assert isinstance(provider.inputs["kubeconfig"], SecretValue)
+    kubeconfig = yaml.safe_load(provider.inputs["kubeconfig"].value)
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://k8s.honeydue.app:6443"
+    assert prod_plan.outputs["apiServerUrl"] == "https://k8s.honeydue.app:6443"
     assert command(prod_plan, "honeydue-k3s-kubeconfig").urn in provider.dependencies
     providers = [r for r in prod_plan.registrations if r.type == "pulumi:providers:kubernetes"]
     assert len(providers) == 1

@@ -44,6 +44,8 @@ FLEXIBLE = AppsSpec(
 STRICT = replace(FLEXIBLE, tls_secret_name="honeydue-origin-tls")
 MODES = pytest.mark.parametrize("spec", [FLEXIBLE, STRICT], ids=["flexible", "strict"])
 CLOUDFLARE = ("173.245.48.0/20", "103.21.244.0/22", "2400:cb00::/32")
+# The name Traefik publishes as the Ingresses' load-balancer status.
+HOST = "honeydue.app"
 RECOMMENDED = ("name", "instance", "component", "part-of", "managed-by")
 WORKLOADS = ("Deployment", "StatefulSet")
 
@@ -571,7 +573,7 @@ def test_default_deny_covers_ingress_and_egress_of_every_pod() -> None:
 
 @pytest.mark.parametrize("tls", [None, "honeydue-origin-tls"])
 def test_traefik_is_a_host_network_daemonset_that_can_roll(tls: str | None) -> None:
-    values = traefik_values(CLOUDFLARE, tls)
+    values = traefik_values(CLOUDFLARE, tls, ingress_hostname=HOST)
     assert values["deployment"] == {"kind": "DaemonSet", "dnsPolicy": "ClusterFirstWithHostNet"}
     assert values["hostNetwork"] is True
     assert values["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
@@ -587,29 +589,29 @@ def test_traefik_is_a_host_network_daemonset_that_can_roll(tls: str | None) -> N
 
 
 def test_traefik_trusts_forwarded_headers_only_from_cloudflare() -> None:
-    ports = traefik_values(CLOUDFLARE, None)["ports"]
+    ports = traefik_values(CLOUDFLARE, None, ingress_hostname=HOST)["ports"]
     for entrypoint in ("web", "websecure"):
         assert ports[entrypoint]["forwardedHeaders"] == {"trustedIPs": list(CLOUDFLARE), "insecure": False}
         assert "proxyProtocol" not in ports[entrypoint]
     with pytest.raises(ValueError, match="Cloudflare"):
-        traefik_values([], None)
+        traefik_values([], None, ingress_hostname=HOST)
     with pytest.raises(ValueError):
-        traefik_values(["173.245.48.0/33"], None)
+        traefik_values(["173.245.48.0/33"], None, ingress_hostname=HOST)
 
 
 def test_traefik_default_certificate_only_in_full_or_strict() -> None:
-    assert "tlsStore" not in traefik_values(CLOUDFLARE, None)
-    store = traefik_values(CLOUDFLARE, "honeydue-origin-tls")["tlsStore"]
+    assert "tlsStore" not in traefik_values(CLOUDFLARE, None, ingress_hostname=HOST)
+    store = traefik_values(CLOUDFLARE, "honeydue-origin-tls", ingress_hostname=HOST)["tlsStore"]
     assert store == {"default": {"defaultCertificate": {"secretName": "honeydue-origin-tls"}}}
     assert "kube-system" in (traefik_values.__doc__ or "")
 
 
 @pytest.mark.parametrize("tls", [None, "honeydue-origin-tls"])
 def test_helm_chart_config_overrides_k3s_traefik_with_the_values_as_yaml(tls: str | None) -> None:
-    config = helm_chart_config(CLOUDFLARE, tls)
+    config = helm_chart_config(CLOUDFLARE, tls, ingress_hostname=HOST)
     assert (config["apiVersion"], config["kind"]) == ("helm.cattle.io/v1", "HelmChartConfig")
     assert (config["metadata"]["name"], config["metadata"]["namespace"]) == ("traefik", "kube-system")
     content = config["spec"]["valuesContent"]
-    assert yaml.safe_load(content) == traefik_values(CLOUDFLARE, tls)
+    assert yaml.safe_load(content) == traefik_values(CLOUDFLARE, tls, ingress_hostname=HOST)
     assert "&id" not in content
-    assert content == helm_chart_config(CLOUDFLARE, tls)["spec"]["valuesContent"]
+    assert content == helm_chart_config(CLOUDFLARE, tls, ingress_hostname=HOST)["spec"]["valuesContent"]

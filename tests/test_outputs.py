@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+import yaml
+
 from offline.harness import PROJECT_DIR, Plan, SecretValue, run_program
 
 
@@ -21,14 +24,14 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     # Always present, empty without agents (prod today), so a consumer can require it.
     "agents": (_addresses, False),
     "apiServerUrl": (lambda v: isinstance(v, str) and re.fullmatch(r"https://[^/]+:6443", v), False),
-    "kubeconfig": (lambda v: isinstance(v, str) and "clusters:" in v, True),
     "appNamespace": (lambda v: v == "honeydue", False),
+    # A read-only ServiceAccount token of the apps' namespace: the one secret output.
+    "appKubeconfig": (lambda v: isinstance(v, str) and "namespace: honeydue" in v and "token:" in v, True),
     "publicHostnames": (lambda v: isinstance(v, list) and all(isinstance(h, str) for h in v) and len(v) == 4, False),
     "cloudflareZoneId": (lambda v: isinstance(v, str) and len(v) == 32, False),
     "hetznerNetworkId": (lambda v: isinstance(v, int) and not isinstance(v, bool), False),
     "k3sVersion": (lambda v: v == "v1.34.6+k3s1", False),
     "k3sGenesis": (lambda v: isinstance(v, str) and v, False),
-    "deploySshPrivateKey": (lambda v: isinstance(v, str) and v, True),
 }
 
 
@@ -39,6 +42,71 @@ def test_outputs_have_exactly_the_contracted_names_shapes_and_secrecy(prod_plan:
         assert isinstance(value, SecretValue) == secret, f"{name}: secret should be {secret}"
         plain = value.value if isinstance(value, SecretValue) else value
         assert shape(plain), f"{name} has the wrong shape: {plain!r}"
+
+
+# What a root credential looks like in a value, whatever its shape: a key, a kubeconfig user, a token.
+CREDENTIAL_MARKERS = ("PRIVATE KEY", "client-key-data", "client-certificate-data", "token:", "users:")
+# The offline world's labels of the credentials it made up (offline/fakes.py).
+CREDENTIAL_LABELS = ("private key of", "deployer token", "cluster-admin", "random value of")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, SecretValue):
+        return _strings(value.value)
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (str(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [str(value)]
+
+
+NAMESPACE_CREDENTIAL = "appKubeconfig"
+
+
+@pytest.mark.parametrize("overrides", [{}, {"sslMode": "strict"}, {"agentCount": 1}], ids=["prod", "strict", "agents"])
+def test_no_output_holds_a_private_key_or_an_admin_credential(overrides: dict[str, Any]) -> None:
+    """Not even as a secret: a StackReference hands secrets on to every consumer (issue 13, item 5). The
+    one credential, appKubeconfig, is the namespace-scoped read-only token and nothing else."""
+    plan = run_program("prod", overrides)
+    credentials = [s for s, label in plan.known_secrets.items() if label.startswith(CREDENTIAL_LABELS)]
+    assert any(label.startswith("private key of") for label in plan.known_secrets.values())  # the control
+    assert any(label.startswith("deployer token") for label in plan.known_secrets.values())
+    for name, value in plan.outputs.items():
+        assert isinstance(value, SecretValue) == (name == NAMESPACE_CREDENTIAL), name
+        for text in _strings(value):
+            assert not [c for c in credentials if c in text], f"{name} holds a made-up root credential"
+            if name != NAMESPACE_CREDENTIAL:
+                assert not [m for m in CREDENTIAL_MARKERS if m in text], f"{name} looks like a credential"
+    assert not {"kubeconfig", "deploySshPrivateKey"} & set(plan.outputs)
+    kubeconfig = yaml.safe_load(plan.outputs[NAMESPACE_CREDENTIAL].value)
+    (user,) = kubeconfig["users"]
+    assert set(user["user"]) == {"token"}
+    assert plan.known_secrets[user["user"]["token"]] == "namespace token of honeydue-secret-honeydue-consumer-token"
+
+
+def test_the_namespace_credential_can_only_read_its_namespace(prod_plan: Plan) -> None:
+    bindings = [r for r in prod_plan.registrations if r.type.startswith("kubernetes:rbac.authorization.k8s.io/")]
+    assert [(r.type.rsplit(":", 1)[1], r.inputs["metadata"]["namespace"]) for r in bindings] == [
+        ("RoleBinding", "honeydue")
+    ]
+    (binding,) = bindings
+    assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
+    assert binding.inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": "honeydue-consumer", "namespace": "honeydue"}
+    ]
+    kubeconfig = yaml.safe_load(prod_plan.outputs[NAMESPACE_CREDENTIAL].value)
+    assert kubeconfig["contexts"][0]["context"]["namespace"] == "honeydue"
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == prod_plan.outputs["apiServerUrl"]
+
+
+def test_the_credential_check_catches_a_key_and_a_kubeconfig(prod_plan: Plan) -> None:
+    """The control of the test above: the same checks flag what the old outputs held."""
+    key = next(s for s, label in prod_plan.known_secrets.items() if label == "private key of honeydue-deploy")
+    old_kubeconfig = prod_plan.get("pulumi:providers:kubernetes", "honeydue-k3s-k8s").inputs["kubeconfig"]
+    credentials = [s for s, label in prod_plan.known_secrets.items() if label.startswith(CREDENTIAL_LABELS)]
+    for value in (SecretValue(key), old_kubeconfig):
+        assert any(c in text for text in _strings(value) for c in credentials)
+    assert any(m in text for text in _strings(old_kubeconfig) for m in CREDENTIAL_MARKERS)
 
 
 def test_docs_describe_every_output_and_its_secrecy() -> None:

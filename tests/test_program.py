@@ -66,7 +66,7 @@ def test_outputs_hold_no_secret_in_plaintext(prod_plan: Plan) -> None:
     assert not [s for s in prod_plan.known_secrets if s in text]
     assert prod_plan.outputs["k3sVersion"] == "v1.34.6+k3s1"
     assert set(prod_plan.outputs["nodes"]) == {"honeydue-1", "honeydue-2", "honeydue-3"}
-    assert isinstance(prod_plan.outputs["deploySshPrivateKey"], SecretValue)
+    assert "deploySshPrivateKey" not in prod_plan.outputs  # a root credential, never an output
 
 
 def test_private_keys_are_marked_secret_on_their_resources(prod_plan: Plan) -> None:

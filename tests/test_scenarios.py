@@ -1,9 +1,8 @@
 """Day-2 scenarios of issue 11 against the real program: what the real engine does from state A to B.
 
 Each test states the production behaviour issue 11 asks for, as the engine-diff model
-(offline/engine_diff.py) derives it from the registrations. Where today's program does not behave so
-yet, the test is `xfail(strict=True)` naming the issue 11 item: it turns into a failure (XPASS) the day
-the fix lands, and the marker goes.
+(offline/engine_diff.py) derives it from the registrations. Each scenario was first written as a strict
+xfail naming the issue 11 item the program still lacked; every one flipped when its fix landed.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import dataclasses
 import functools
 import json
 import re
-
-import pytest
 
 from offline.engine_model import EngineDiff
 from offline.harness import SecretValue
@@ -125,11 +122,6 @@ def _reads(template: object, name: str) -> bool:
     return f'"name": "{name}"' in json.dumps(template, default=str)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 5: the provider lacks enableSecretMutable (the Secret is deleted and re-created) and "
-    "pod templates carry no checksum of the Secret, so the Deployments do not roll",
-)
 def test_rotating_database_url_updates_the_secret_and_rolls_its_readers() -> None:
     diff = outcome("rotate-database-url").diff
     program = outcome("rotate-database-url").program
@@ -151,11 +143,6 @@ def test_a_k3s_bump_re_runs_converge_one_server_at_a_time_and_nothing_else() -> 
     assert diff.forced_before(converges[0], converges[1]) and diff.forced_before(converges[1], converges[2])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 3: no cluster_identifier on the Kubernetes provider, so a new CA replaces it and "
-    "every object (created anew, then the old one deleted)",
-)
 def test_a_new_kubeconfig_ca_only_updates_the_provider() -> None:
     # The new CA reaches the provider (an update of its kubeconfig) and replaces nothing.
     assert touched(outcome("new-kubeconfig-ca").diff) == {"honeydue-k3s-k8s": "update"}

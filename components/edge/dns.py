@@ -114,6 +114,8 @@ class EdgeDns(pulumi.ComponentResource):
 
     records: list[cloudflare.DnsRecord]
     """Every record, proxied and DNS-only."""
+    api_records: list[cloudflare.DnsRecord]
+    """The DNS-only records of the API name (none without apiDnsName)."""
     record_names: list[str]
     """Resource names of the records."""
     fqdns: list[str]
@@ -138,5 +140,6 @@ class EdgeDns(pulumi.ComponentResource):
             for spec in specs
         ]
         self.record_names = [spec.resource_name for spec in specs]
+        self.api_records = [r for r, spec in zip(self.records, specs, strict=True) if not spec.proxied]
         self.fqdns = [*args.hostnames, *([args.api_dns_name] if args.api_dns_name else [])]
         self.register_outputs({"recordNames": self.record_names, "fqdns": self.fqdns})

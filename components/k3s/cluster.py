@@ -25,6 +25,7 @@ from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
+from components.k3s.deployer import cluster_identifier, deployer_files
 from components.k3s.genesis import genesis_of, join_target, server_role
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
@@ -59,6 +60,8 @@ class K3sClusterArgs:
     """Agents; they join in parallel once every server is Ready."""
     previous_genesis: pulumi.Input[str | None] = None
     """Hetzner id of the server that started the cluster (from the stack's own outputs; None before)."""
+    cluster_identifier: str | None = None
+    """The Kubernetes provider's identity (`deployer.cluster_identifier`); None = `<project>-<stack>`."""
 
 
 def _settings(
@@ -173,8 +176,10 @@ class K3sCluster(pulumi.ComponentResource):
         fetch = command.remote.Command(
             f"{name}-kubeconfig",
             connection=first.connection,
-            create=script_command("fetch-kubeconfig", []),
-            # The kubeconfig holds the cluster-admin key: never in logs, never plaintext in state.
+            # A ServiceAccount token kubeconfig, not K3s's 365-day admin certificate (k3s/deployer.py); it
+            # also waits for the helm.cattle.io CRDs, so nothing using the provider races their creation.
+            create=script_command("deployer-kubeconfig", deployer_files()),
+            # The kubeconfig holds a cluster-admin token: never in logs, never plaintext in state.
             logging=command.remote.Logging.NONE,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
@@ -186,16 +191,33 @@ class K3sCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(fetch.stdout, endpoint).apply(lambda v: rewrite_server(v[0], v[1]))
         )
+        self._name = name
+        self._identifier = args.cluster_identifier or cluster_identifier(pulumi.get_project(), pulumi.get_stack())
+
+    def connect(self, api_endpoint_ready: Sequence[pulumi.Resource] = ()) -> k8s.Provider:
+        """Creates the one Kubernetes provider, after `api_endpoint_ready` (the DNS records of apiDnsName:
+        the API name must resolve before the provider dials it on a first `up`), and completes the component.
+
+        A step of its own because those records come after the cluster's leave steps (a server's records go
+        before its drain), so they can't exist yet while the constructor runs.
+        """
         self.provider = k8s.Provider(
-            f"{name}-k8s",
+            f"{self._name}-k8s",
             kubeconfig=self.kubeconfig,
+            # Only a change of this replaces the provider (and every object): a new API address, CA or token
+            # is an update (provider.go DiffConfig; see deployer.cluster_identifier).
+            cluster_identifier=self._identifier,
+            # A changed Secret is patched in place instead of replaced delete-first (provider/pkg/provider/
+            # diff.go forceNewProperties); the pods that read it roll through their checksum annotation.
+            enable_secret_mutable=True,
             # Objects that already exist in the running cluster are adopted instead of failing.
             upsert_existing_objects=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(api_endpoint_ready)),
         )
         self.register_outputs(
             {"apiServer": self.api_server, "kubeconfig": self.kubeconfig, "k3sVersion": self.k3s_version}
         )
+        return self.provider
 
     def _server_chain(
         self,

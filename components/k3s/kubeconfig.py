@@ -1,4 +1,4 @@
-"""The admin kubeconfig K3s writes, pointed at the API endpoint the stack serves it on."""
+"""The kubeconfig read from server 1 (deployer-kubeconfig.sh), pointed at the API endpoint the stack serves."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def api_server_url(endpoint: str) -> str:
 
 
 def rewrite_server(kubeconfig: str, endpoint: str) -> str:
-    """K3s writes `server: https://127.0.0.1:6443`; every cluster entry is pointed at `endpoint` instead.
+    """K3s writes `server: https://127.0.0.1:6443` (and the deployer kubeconfig keeps K3s's cluster entry);
+    every cluster entry is pointed at `endpoint` instead.
 
     The endpoint must be one of the server's tls-san entries, or clients reject the certificate.
     """

@@ -31,6 +31,8 @@ SCRIPT_NAMES = (
     "upgrade",
     "remove",
     "fetch-kubeconfig",
+    # The kubeconfig Pulumi uses: a ServiceAccount token (components/k3s/deployer.py).
+    "deployer-kubeconfig",
     "converge",
     # An agent has no admin kubeconfig: these three run on server 1 with the agent's env file.
     "agent-ready",

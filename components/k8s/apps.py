@@ -3,15 +3,17 @@ budgets and network policies, from the pure builders in k8s_manifests."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.anatomy import child_options
 from components.config.model import AppsConfig, ServicesConfig
-from components.k8s import manifests
+from components.k8s import access, checksums, manifests
 from components.k8s.objects import create_object
 
 PHASES = ["namespace", "setup", "workloads", "routes"]
@@ -24,6 +26,38 @@ PHASE_OF = {
     "Service": "workloads",
     "Ingress": "routes",
 }
+
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+SecretValues = Mapping[tuple[str, str], Mapping[str, pulumi.Input[str]]]
+
+
+def _with_checksums(
+    manifest: manifests.Manifest,
+    configmap_data: Mapping[tuple[str, str], Mapping[str, str]],
+    secret_values: SecretValues,
+) -> manifests.Manifest:
+    """The workload with the checksums of the ConfigMaps and Secrets its pods read on its pod template."""
+    namespace = manifest["metadata"]["namespace"]
+    configmaps, secrets = checksums.pod_reads(manifest)
+    missing = [f"ConfigMap {n}" for n in configmaps if (namespace, n) not in configmap_data] + [
+        f"Secret {n}" for n in secrets if (namespace, n) not in secret_values
+    ]
+    if missing:
+        raise ValueError(f"{manifest['metadata']['name']} reads objects this component does not build: {missing}")
+    annotations: dict[str, pulumi.Input[str]] = {}
+    if configmaps:
+        annotations[checksums.CONFIG_ANNOTATION] = checksums.digest(
+            {n: configmap_data[(namespace, n)] for n in configmaps}
+        )
+    if secrets:
+        values = pulumi.Output.all(*[pulumi.Output.all(**dict(secret_values[(namespace, n)])) for n in secrets])
+        secret_digest = values.apply(lambda resolved: checksums.digest(dict(zip(secrets, resolved, strict=True))))
+        # Deliberately not secret: a SHA-256 over all of a pod's Secrets, each of which holds a high-entropy
+        # value (the 32+ character app key, the random Redis password), reveals nothing, and a visible
+        # digest shows in the preview *why* a Deployment rolls. The values themselves never leave the apply.
+        annotations[checksums.SECRET_ANNOTATION] = pulumi.Output.unsecret(secret_digest)
+    return checksums.with_template_annotations(manifest, annotations) if annotations else manifest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +85,8 @@ class Apps(pulumi.ComponentResource):
     """What the objects were built from."""
     objects: dict[str, pulumi.CustomResource]
     tls_objects: list[pulumi.CustomResource]
+    consumer_token: pulumi.Output[str]
+    """Token of the read-only ServiceAccount of the namespace (secret); see components/k8s/access.py."""
     namespace: str
 
     def __init__(self, name: str, args: AppsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -68,8 +104,15 @@ class Apps(pulumi.ComponentResource):
         self.objects = {}
         # Apply order in phases: the namespace; what pods read or are fenced by; the workloads; the routes.
         waits_for: dict[str, list[pulumi.Resource]] = {phase: [] for phase in PHASES}
-        for manifest in manifests.all_objects(spec):
+        # The consumers' read-only access goes with the setup phase: it needs only the namespace.
+        built = [*manifests.all_objects(spec), *access.consumer_access_objects(spec.apps.namespace)]
+        configmap_data = {
+            (m["metadata"]["namespace"], m["metadata"]["name"]): m["data"] for m in built if m["kind"] == "ConfigMap"
+        }
+        for manifest in built:
             meta, kind = manifest["metadata"], manifest["kind"]
+            if kind in WORKLOAD_KINDS:
+                manifest = _with_checksums(manifest, configmap_data, secret_values)
             phase = PHASE_OF.get(kind, "setup")
             values = secret_values.get((meta.get("namespace", ""), meta["name"])) if kind == "Secret" else None
             resource = create_object(manifest, child_options(self, opts, depends_on=waits_for[phase]), values)
@@ -85,11 +128,16 @@ class Apps(pulumi.ComponentResource):
                  and key.endswith("-tls")))
         ]  # fmt: skip
         self.namespace = spec.apps.namespace
+        token_secret = self.objects[f"Secret/{spec.apps.namespace}/{access.CONSUMER_TOKEN_SECRET}"]
+        if not isinstance(token_secret, k8s.core.v1.Secret):
+            raise TypeError(f"{access.CONSUMER_TOKEN_SECRET} must be registered as a Secret")
+        # `data.token` is base64, filled by the token controller before the provider reports the Secret created.
+        self.consumer_token = pulumi.Output.secret(
+            token_secret.data.apply(lambda data: base64.b64decode((data or {}).get("token", "")).decode())
+        )
         self.register_outputs({"namespace": self.namespace, "objects": sorted(self.objects)})
 
-    def _secret_values(
-        self, args: AppsArgs, redis_password: pulumi.Output[str]
-    ) -> dict[tuple[str, str], Mapping[str, pulumi.Input[str]]]:
+    def _secret_values(self, args: AppsArgs, redis_password: pulumi.Output[str]) -> SecretValues:
         spec = args.spec
         services, apps = spec.services, spec.apps
         values: dict[tuple[str, str], Mapping[str, pulumi.Input[str]]] = {

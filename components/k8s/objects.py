@@ -21,6 +21,7 @@ KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
 }
 
 
@@ -59,5 +60,6 @@ def create_object(
         shell_keys = set(fields.get("string_data") or {})
         if set(string_data or {}) != shell_keys:
             raise ValueError(f"secret {manifest['metadata']['name']}: values for {sorted(shell_keys)} expected")
-        fields["string_data"] = {k: pulumi.Output.secret(v) for k, v in (string_data or {}).items()}
+        if shell_keys:  # a service-account-token Secret has none: the token controller fills `data`
+            fields["string_data"] = {k: pulumi.Output.secret(v) for k, v in (string_data or {}).items()}
     return cls(resource_name(manifest), **fields, opts=opts)

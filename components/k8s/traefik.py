@@ -18,6 +18,8 @@ class TraefikArgs:
     """The only sources whose X-Forwarded-* headers Traefik trusts."""
     tls_secret_name: str | None
     """Default certificate (in kube-system) in full/strict SSL mode, else None."""
+    ingress_hostname: str
+    """The name Traefik publishes as every Ingress's load-balancer status (the proxied apex)."""
 
 
 class Traefik(pulumi.ComponentResource):
@@ -27,6 +29,8 @@ class Traefik(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TraefikArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:traefik:Traefik", name, None, opts)
-        manifest = helm_chart_config(args.cloudflare_cidrs, args.tls_secret_name)
+        manifest = helm_chart_config(
+            args.cloudflare_cidrs, args.tls_secret_name, ingress_hostname=args.ingress_hostname
+        )
         self.chart_config = create_object(manifest, child_options(self, opts))
         self.register_outputs({"name": manifest["metadata"]["name"]})

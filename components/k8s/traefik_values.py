@@ -10,16 +10,50 @@ pod's DNS policy is `deployment.dnsPolicy` (applied by the chart's pod template 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 TRAEFIK_NAMESPACE = "kube-system"
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
-def traefik_values(cloudflare_cidrs: Sequence[str], tls_secret_name: str | None) -> dict[str, Any]:
+def ingress_endpoint_values(hostname: str) -> dict[str, Any]:
+    """Make Traefik publish `hostname` as every Ingress's load-balancer status, so Ingresses become ready.
+
+    pulumi-kubernetes awaits an Ingress until `status.loadBalancer.ingress` is non-empty and fails after
+    10 minutes otherwise (provider/pkg/await/ingress.go; pulumi-kubernetes #268, #1812). Traefik writes
+    that status in `updateIngressStatus` (traefik pkg/provider/kubernetes/ingress/kubernetes.go): with
+    `ingressEndpoint.publishedService` set, which K3s's own values turn on (`publishedService.enabled`,
+    k3s manifests/traefik.yaml), it copies the published Service's status, and our Service is ClusterIP
+    without externalIPs (hostNetwork, servicelb off), so nothing is ever written. Only without a
+    published service does Traefik write `ingressEndpoint.hostname`/`ip` directly, hence both settings.
+
+    Chosen over `pulumi.com/skipAwait`: the status then still means "Traefik has processed this Ingress",
+    and Pulumi's await keeps checking the backends' endpoints; skipAwait would drop both and need a
+    readiness check of our own. A hostname, not an IP: `ingressEndpoint.ip` holds a single address while
+    every node serves 80/443; the proxied public name is where the routes really are.
+
+    Passed as `additionalArguments`, not as the chart's `providers.kubernetesIngress.ingressEndpoint`:
+    that key only exists from traefik-helm-chart v40.0.0 (commit 88005b0c), and the chart's values
+    schema has `additionalProperties: false` there since v39, so on K3s releases bundling an older chart
+    (v1.34.6 among them) the key would make the helm install fail. The flag works with every v3 chart.
+    """
+    return {
+        "providers": {"kubernetesIngress": {"publishedService": {"enabled": False}}},
+        "additionalArguments": [f"--providers.kubernetesingress.ingressendpoint.hostname={hostname}"],
+    }
+
+
+def traefik_values(
+    cloudflare_cidrs: Sequence[str], tls_secret_name: str | None, *, ingress_hostname: str
+) -> dict[str, Any]:
     """Helm values of the bundled Traefik.
+
+    `ingress_hostname` is what Traefik writes into every Ingress's `status.loadBalancer` (see
+    `ingress_endpoint_values`).
 
     `tls_secret_name` (full/strict SSL) becomes the default certificate of Traefik's default TLS store.
     That TLSStore lives in Traefik's namespace and can only reference a Secret there: the Secret named
@@ -28,6 +62,8 @@ def traefik_values(cloudflare_cidrs: Sequence[str], tls_secret_name: str | None)
     """
     if not cloudflare_cidrs:
         raise ValueError("no Cloudflare ranges: forwarded headers would be trusted from nobody")
+    if not _HOSTNAME.fullmatch(ingress_hostname):
+        raise ValueError(f"ingress endpoint {ingress_hostname!r} is not a DNS name")
     for cidr in cloudflare_cidrs:
         ipaddress.ip_network(cidr)  # a malformed range would stop Traefik at startup on every node
     trusted = list(cloudflare_cidrs)
@@ -75,15 +111,18 @@ def traefik_values(cloudflare_cidrs: Sequence[str], tls_secret_name: str | None)
         "api": {"dashboard": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        **ingress_endpoint_values(ingress_hostname),
     }
     if tls_secret_name is not None:
         values["tlsStore"] = {"default": {"defaultCertificate": {"secretName": tls_secret_name}}}
     return values
 
 
-def helm_chart_config(cloudflare_cidrs: Sequence[str], tls_secret_name: str | None) -> dict[str, Any]:
+def helm_chart_config(
+    cloudflare_cidrs: Sequence[str], tls_secret_name: str | None, *, ingress_hostname: str
+) -> dict[str, Any]:
     """The helm.cattle.io/v1 HelmChartConfig `traefik` in kube-system carrying `traefik_values`."""
-    values = traefik_values(cloudflare_cidrs, tls_secret_name)
+    values = traefik_values(cloudflare_cidrs, tls_secret_name, ingress_hostname=ingress_hostname)
     return {
         "apiVersion": "helm.cattle.io/v1",
         "kind": "HelmChartConfig",
