@@ -29,7 +29,7 @@ SERVER_ONLY_KEYS = {
     "advertise-address",
     "write-kubeconfig-mode",
 }
-AGENT_KEYS = {"server", "token", "node-name", "node-ip", "node-external-ip", "kube-proxy-arg"}
+AGENT_KEYS = {"server", "node-name", "node-ip", "node-external-ip", "kube-proxy-arg"}  # the token goes on stdin
 
 # The resource names prod registered before agents existed (offline.harness.run_program(), sorted): with
 # agentCount 0 the program must register exactly these.
@@ -212,7 +212,10 @@ def test_agent_config_has_only_agent_flags(plan: Plan) -> None:
         assert config["server"] == "https://10.0.1.2:6443"
         assert config["node-name"] == f"honeydue-agent-{n}" and config["node-ip"] == f"10.0.1.{10 + n}"
         assert config["kube-proxy-arg"] == ["proxy-mode=ipvs"]
-        assert config["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+        stdin = command(plan, f"honeydue-k3s-agent-{n}-install").inputs["stdin"]
+        assert isinstance(stdin, SecretValue)
+        assert set(yaml.safe_load(revealed(stdin))) == {"token"}
+        assert revealed(stdin).startswith("token: FAKE-RANDOM-honeydue-k3s-token")
         assert config["node-external-ip"] == [plan.outputs["agents"][f"honeydue-agent-{n}"]["ipv4"]]
 
 
@@ -244,7 +247,11 @@ def test_agent_secrets_stay_secret(plan: Plan) -> None:
     for n in (1, 2):
         for step in ("install", "converge"):
             reg = command(plan, f"honeydue-k3s-agent-{n}-{step}")
-            assert isinstance(reg.inputs["create"], SecretValue)
+            # Readable text, the token on stdin (secret), and never an S3 key on an agent.
+            assert not isinstance(reg.inputs["create"], SecretValue)
+            assert not [s for s in plan.known_secrets if s in reg.inputs["create"]], step
+            assert isinstance(reg.inputs["stdin"], SecretValue)
+            assert set(yaml.safe_load(revealed(reg.inputs["stdin"]))) == {"token"}
             assert set(reg.additional_secret_outputs) >= {"stdout", "stderr"}
         # Server 1's steps for an agent carry no secret at all, and no S3 key reaches an agent.
         for step in ("ready", "drain", "settle"):

@@ -28,6 +28,15 @@ def config_yaml(plan: Plan, index: int) -> dict[str, Any]:
     return yaml.safe_load(body)
 
 
+def drop_in(plan: Plan, name: str) -> dict[str, Any]:
+    """The secrets drop-in a step sends on stdin (it must be secret)."""
+    stdin = command(plan, name).inputs["stdin"]
+    assert isinstance(stdin, SecretValue), name
+    loaded = yaml.safe_load(revealed(stdin))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
 def test_servers_join_one_after_the_other(prod_plan: Plan) -> None:
     for index in (2, 3):
         install = command(prod_plan, f"honeydue-k3s-{index}-install")
@@ -69,7 +78,10 @@ def test_cluster_flags_are_identical_and_as_production_needs(prod_plan: Plan) ->
         ip = f"10.0.1.{index + 1}"
         assert config["node-ip"] == config["advertise-address"] == ip
         assert config["node-name"] == f"honeydue-{index}"
-        assert config["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+        assert "token" not in config and "etcd-s3-secret-key" not in config
+        secrets = drop_in(prod_plan, f"honeydue-k3s-{index}-install")
+        assert secrets["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+        assert set(secrets) == {"token", "etcd-s3-access-key", "etcd-s3-secret-key"}
 
 
 def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
@@ -89,12 +101,29 @@ def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
         assert reg.inputs.get("addPreviousOutputInEnv") is False
 
 
-def test_commands_carrying_secrets_are_secret_end_to_end(prod_plan: Plan) -> None:
+def test_node_steps_are_readable_and_their_secrets_go_on_stdin(prod_plan: Plan) -> None:
+    """Issue 13 item 4: the `create` text is plain (a readable diff in a preview) and holds no secret the
+    harness made up; the token and the S3 keys are the secret `stdin` input (pulumi-command v1.2.1 schema,
+    command:remote:Command inputProperties.stdin), which the text writes to a 0600 drop-in first."""
+    secrets = set(prod_plan.known_secrets)
+    assert any(s.startswith("FAKE-RANDOM-honeydue-k3s-token") for s in secrets)
+    for reg in prod_plan.by_type(COMMAND):
+        for step in ("create", "update", "delete"):
+            text = reg.inputs.get(step)
+            if text is None:
+                continue
+            assert not isinstance(text, SecretValue), f"{reg.name}.{step} is hidden in a preview"
+            assert not [s for s in secrets if s in text], f"{reg.name}.{step} carries a secret"
+            assert "PLACEHOLDER" not in text, f"{reg.name}.{step} carries a config secret"
     for index in (1, 2, 3):
         for step in ("install", "converge"):
             reg = command(prod_plan, f"honeydue-k3s-{index}-{step}")
-            assert isinstance(reg.inputs["create"], SecretValue)
+            assert drop_in(prod_plan, reg.name)["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+            assert 'cat >"$tmp"\n' in reg.inputs["create"]
+            assert "/etc/rancher/k3s/config.yaml.d/00-honeydue-secrets.yaml" in reg.inputs["create"]
             assert set(reg.additional_secret_outputs) >= {"stdout", "stderr"}
+        for step in ("cloud-init", "ready"):
+            assert "stdin" not in command(prod_plan, f"honeydue-k3s-{index}-{step}").inputs
     fetch = command(prod_plan, "honeydue-k3s-kubeconfig")
     assert set(fetch.additional_secret_outputs) >= {"stdout", "stderr"}
     assert fetch.inputs["logging"] == "none"
@@ -131,8 +160,11 @@ def test_workloads_wait_for_the_first_server_only(prod_plan: Plan) -> None:
 
 def test_first_boot_steps_never_rerun_on_an_edit_and_removal_only_deletes(prod_plan: Plan) -> None:
     for index in (1, 2, 3):
-        for step in ("cloud-init", "install", "ready"):
+        for step in ("cloud-init", "ready"):
             assert command(prod_plan, f"honeydue-k3s-{index}-{step}").ignore_changes == ("create",)
+        # A rotated secret reaches the node through converge (same stdin), never through the held install.
+        assert command(prod_plan, f"honeydue-k3s-{index}-install").ignore_changes == ("create", "stdin")
+        assert "stdin" not in command(prod_plan, f"honeydue-k3s-{index}-converge").ignore_changes
         remove = command(prod_plan, f"honeydue-k3s-{index}-remove")
         assert set(remove.inputs) >= {"delete"} and "create" not in remove.inputs
         assert remove.ignore_changes == ("delete",) and "triggers" not in remove.inputs
