@@ -342,12 +342,16 @@ def test_remote_command_fails_with_the_script_and_cleans_up(tmp_path: Path) -> N
     assert not list((tmp_path / "tmp").iterdir())
 
 
+# The script's parent is `timeout` (the node-side bound); the remote shell is its parent.
+KILL_SHELL = 'kill -TERM "$(ps -o ppid= -p "$PPID")"\n'
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_remote_command_cleans_up_when_killed(tmp_path: Path, shell: str) -> None:
     """A dropped session or a kill (here TERM to the remote shell) still removes the temporary files."""
     root = tmp_path / "root"
     root.mkdir()
-    proc = run_remote(remote_command(NASTY[:1], 'kill -TERM "$PPID"\n', time_limit=LIMIT), root, shell)
+    proc = run_remote(remote_command(NASTY[:1], KILL_SHELL, time_limit=LIMIT), root, shell)
     assert proc.returncode == 143
     assert not list((tmp_path / "tmp").iterdir())
 

@@ -434,6 +434,7 @@ def test_upgrade_cordons_drains_installs_waits_and_uncordons_in_order(make_node:
         "--ignore-daemonsets",
         "--delete-emptydir-data",
         "--timeout=5s",
+        "--request-timeout=30s",
     ]
     assert node.version() == NEW and not (node.state / "cordoned").exists()
     assert f"upgrading k3s {OLD} -> {NEW}" in out

@@ -97,6 +97,8 @@ class K3sNodeSettings:
     """First backoff in seconds between those starts; doubles up to 60."""
     poll_interval: float = 5.0
     """Seconds between polls of the node's state."""
+    lock_timeout: int = 900
+    """Seconds a mutating script waits for another one holding the node's lock (lib.sh hold_lock)."""
 
     def __post_init__(self) -> None:
         if (self.role != "init") != (self.join_url is not None):
@@ -108,7 +110,14 @@ class K3sNodeSettings:
             raise ValueError(f"{self.node_name}: join_url must be an https URL: {self.join_url!r}")
         for ip in (self.node_ip, *self.external_ips):
             ipaddress.ip_address(ip)  # raises ValueError naming the bad address
-        for name in ("ready_timeout", "drain_timeout", "start_timeout", "cloud_init_timeout", "join_attempts"):
+        for name in (
+            "ready_timeout",
+            "drain_timeout",
+            "start_timeout",
+            "cloud_init_timeout",
+            "join_attempts",
+            "lock_timeout",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{self.node_name}: {name} must be at least 1")
         if self.retry_delay < 0 or self.poll_interval < 0 or self.iface_timeout < 0:
@@ -252,6 +261,7 @@ def node_env(s: K3sNodeSettings) -> str:
             "JOIN_ATTEMPTS": str(s.join_attempts),
             "RETRY_DELAY": str(s.retry_delay),
             "POLL_INTERVAL": f"{s.poll_interval:g}",
+            "LOCK_TIMEOUT": str(s.lock_timeout),
         }
     )
 
