@@ -350,3 +350,20 @@ def test_the_plan_shows_every_agent_step_and_holds_no_secret(plan: Plan, tmp_pat
             text = path.read_text()
             assert "PLACEHOLDER" not in text, path
             assert not [s for s in plan.known_secrets if s in text], path
+
+
+def test_every_remote_command_is_bounded(plan: Plan, prod_plan: Plan) -> None:
+    """Issue 11 item 8: every connection dials forever (dialErrorLimit -1), so every remote command carries
+    custom timeouts for create, update and delete: the engine hands them to the provider, whose context they
+    cancel (pulumi-go-provider v1.3.0 middleware/cancel), which stops the dialing (pulumi-command v1.2.1
+    remote/connection.go, retry.Until(ctx)). A running session ignores that context, so every text also
+    bounds its script on the node (`timeout ... bash "$run"`)."""
+    for p in (plan, prod_plan):
+        commands = p.by_type(COMMAND)
+        assert {r.name for r in commands} >= {"honeydue-firewall-sync-1", "honeydue-k3s-kubeconfig"}
+        for reg in commands:
+            assert set(reg.custom_timeouts) == {"create", "update", "delete"}, reg.name
+            assert revealed(reg.inputs["connection"])["dialErrorLimit"] == -1
+            for step in ("create", "update", "delete"):
+                if step in reg.inputs:
+                    assert re.search(r'\ntimeout -k 30 \d+ bash "\$run" </dev/null', reg.inputs[step]), reg.name
