@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from components.config.load import ConfigError
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import Plan, Registration, SecretValue, run_program
-from offline.plan import revealed
+from offline.plan import revealed, write_plan
 
 COMMAND = "command:remote:Command"
 SERVERS = ("honeydue-1", "honeydue-2", "honeydue-3")
@@ -199,3 +200,18 @@ def test_a_downgrade_or_a_skipped_minor_is_rejected(target: str, fragment: str) 
 def test_a_patch_or_next_minor_upgrade_is_accepted() -> None:
     for target in ("v1.34.7+k3s1", "v1.35.0+k3s1", "v1.34.6+k3s2"):
         run_program("prod", {"k3sVersion": target}, previous_outputs={"k3sVersion": "v1.34.6+k3s1"})
+
+
+def test_the_plan_shows_every_node_step_in_full_with_nothing_redacted(prod_plan: Plan, tmp_path: Path) -> None:
+    """Issue 13 item 4, in the review artifact: build/plan/nodes/commands holds each step's text as a preview
+    shows it. Before, the install and converge texts carried the token and the S3 keys, which the plan writer
+    replaced by labels; now there is nothing to redact."""
+    write_plan(prod_plan, tmp_path, render_graph=False)
+    texts = {p.name: p.read_text() for p in (tmp_path / "nodes" / "commands").iterdir()}
+    assert {f"honeydue-k3s-{i}-{step}.create.sh" for i in (1, 2, 3) for step in ("install", "converge")} <= set(texts)
+    labels = {f"<{label}>" for label in prod_plan.known_secrets.values()}
+    for name, text in texts.items():
+        assert not [label for label in labels if label in text], name
+        assert "[secret]" not in text and "PLACEHOLDER" not in text, name
+    converge = texts["honeydue-k3s-2-converge.create.sh"]
+    assert "etcd-s3-bucket: " in converge and "K3S_VERSION=v1.34.6+k3s1" in converge
