@@ -28,9 +28,10 @@ SECRETS_PATH = "/etc/rancher/k3s/config.yaml.d/00-honeydue-secrets.yaml"
 SECRET_KEYS = frozenset({"token", "etcd-s3-access-key", "etcd-s3-secret-key"})
 # The scripts that (re)start K3s, and so need the secrets drop-in current: they get it on stdin.
 SECRET_SCRIPTS = frozenset({"install", "converge"})
-# Seconds a step's script may run on the node (remote_command's time_limit): above the sum of its own
-# bounds (lock, drain, start, Ready twice) and under the update timeout of the steps (45 min).
-STEP_TIME_LIMIT = 40 * 60
+# Seconds a step's script may run on the node (remote_command's time_limit): a backstop for what no
+# script bounds itself (a hung installer, `systemctl` waiting on a stop job), above the worst case of
+# the bounds they have (converge: lock 15 min, drain, restart and Ready twice, 10 min each).
+STEP_TIME_LIMIT = 90 * 60
 ENV_PATH = "/etc/honeydue/k3s.env"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "k3s"
