@@ -176,14 +176,24 @@ def test_a_step_gives_up_on_the_lock_naming_its_holder(make_node: Callable[..., 
 
 def _kill_session(sid: int) -> None:
     """SIGKILL every process of the session (the step's `timeout` puts the script in a process group of its
-    own, so killing the shell's group alone would leave it running, as a dropped SSH session does)."""
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            pid = int(stat_file.parent.name)
-            if os.getsid(pid) == sid:
-                os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, ValueError):
-            continue
+    own, so killing the shell's group alone would leave it running, as a dropped SSH session does). Repeated
+    until none is left: a process may fork between the listing and the kill."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = 0
+        for proc_dir in Path("/proc").glob("[0-9]*"):
+            try:
+                pid = int(proc_dir.name)
+                zombie = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+                if not zombie and os.getsid(pid) == sid:
+                    found += 1
+                    os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, FileNotFoundError):
+                continue
+        if not found:
+            return
+        assert time.monotonic() < deadline, f"session {sid} survives SIGKILL"
+        time.sleep(0.05)
 
 
 def test_a_killed_holder_releases_the_lock(make_node: Callable[..., Node]) -> None:
