@@ -3,6 +3,7 @@
 - every kubectl call is bounded (--request-timeout), so a hung API server fails a step instead of holding it;
 - readiness reads kubectl's stdout only, so warnings on stderr never make a Ready node look NotReady;
 - install, upgrade and converge hold the node's lock: two runs never drain, install or restart together;
+- a server drains or restarts itself only while the other etcd members are Ready and not cordoned;
 - an install killed after the installer placed the binary is completed by the next run;
 - the token arrives on stdin into a 0600 drop-in and is never on any process's command line.
 
@@ -219,6 +220,69 @@ def test_server_1_steps_for_an_agent_hold_the_agents_lock_not_the_nodes() -> Non
         assert f'\nhold_lock {lock}-"$NODE_NAME"\n' in (SCRIPTS_DIR / f"{name}.sh").read_text(), name
     for name in ("install", "upgrade", "converge", "remove", "agent-uninstall"):
         assert "\nhold_lock node\n" in (SCRIPTS_DIR / f"{name}.sh").read_text(), name
+
+
+# --- across servers: never a second etcd member down ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("peer", "why"),
+    [("honeydue-3||False", "honeydue-3 (not Ready)"), ("honeydue-1|true|True", "honeydue-1 (cordoned)")],
+)
+def test_an_upgrade_waits_for_busy_etcd_peers_then_gives_up_changing_nothing(
+    make_node: Callable[..., Node], peer: str, why: str
+) -> None:
+    """A step left running on another server (or a server down) holds this server's upgrade back."""
+    node = installed_node(make_node, settings(version=OLD))
+    node.configure(settings(version=NEW, lock_timeout=1))
+    # Its own line (cordoned, as during its own upgrade) never counts.
+    node.set("etcd_peers", f"honeydue-2|true|True\n{peer}\n")
+
+    proc = node.run("upgrade", expect_rc=1)
+
+    assert f"waiting for the other etcd members: {why}" in proc.stdout
+    assert f"other etcd members are busy after 1s: {why}; taking honeydue-2 down too" in proc.stderr
+    assert "kubectl get nodes -l node-role.kubernetes.io/etcd=true" in " ".join(node.calls())
+    assert node.count("kubectl cordon") == node.count("installer") == 0 and node.version() == OLD
+
+
+def test_a_config_restart_waits_until_the_peers_are_back(make_node: Callable[..., Node]) -> None:
+    node = installed_node(make_node, settings(lock_timeout=20, poll_interval=0.2))
+    node.configure(settings(tls_sans=("10.0.1.3", "k8s.example.test"), lock_timeout=20, poll_interval=0.2))
+    node.set("etcd_peers", "honeydue-1||True\nhoneydue-3||Unknown\n")
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPTS_DIR / "install.sh")],
+        env=node.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_call(node, "kubectl get nodes")
+    time.sleep(0.5)
+    assert node.count("systemctl restart") == 0  # held back while honeydue-3 is not Ready
+    node.set("etcd_peers", "honeydue-1||True\nhoneydue-3||True\n")
+
+    out, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 0, err
+    assert "waiting for the other etcd members: honeydue-3 (not Ready)" in out and "config changed" in out
+    assert node.count("systemctl restart k3s") == 1
+
+
+def test_agents_do_not_ask_for_peers(make_node: Callable[..., Node]) -> None:
+    agent = settings(role="agent", node_name="honeydue-agent-1", tls_sans=(), lock_timeout=1)
+    node = installed_node(make_node, agent)
+    node.configure(settings(role="agent", node_name="honeydue-agent-1", tls_sans=(), kube_proxy_mode="nftables"))
+    node.set("etcd_peers", "honeydue-3||False\n")
+    node.run("install")  # an agent has no API to ask, and is no etcd member
+    assert node.count("kubectl") == 0 and node.count("systemctl restart k3s-agent") == 1
+
+
+def test_a_silent_api_does_not_block_a_config_restart(make_node: Callable[..., Node]) -> None:
+    server = installed_node(make_node, settings())
+    server.configure(settings(tls_sans=("k8s.example.test",)))
+    server.set("api_down")
+    assert "going on without the check" in server.run("install").stdout
 
 
 # --- an install killed half-way is completed ----------------------------------------------------------

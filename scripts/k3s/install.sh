@@ -111,6 +111,8 @@ elif install_incomplete; then
     run_installer
     start_k3s
 elif [[ $checksum != "$recorded" ]]; then
+    # A running server restarting: one server down at a time, across updates too (lib.sh).
+    [[ $ROLE == agent ]] || wait_etcd_peers
     say "k3s $K3S_VERSION is installed but its config changed: restarting $unit"
     start_k3s
 elif ! systemctl is-active --quiet "$unit"; then

@@ -73,6 +73,37 @@ hold_lock() {
     export honeydue_locked=$name
 }
 
+# Before a server drains or restarts itself: wait until every other etcd member's Node is Ready and not
+# cordoned. The node lock keeps two steps apart on one node; this keeps them apart across servers (a
+# step a cancelled `up` left running on server 2 while a new `up` converges server 1): three etcd
+# members lose quorum with two down. K3s labels every etcd member node-role.kubernetes.io/etcd=true
+# (pkg/util ETCDRoleLabelKey; its etcd controllers select the members by it). A cordoned peer is taken
+# as a peer being upgraded (upgrade.sh cordons first). Waits at most LOCK_TIMEOUT seconds. Blind spot:
+# a peer restart younger than the node monitor grace period (its Node still says Ready). When the
+# local API does not answer, there is nothing to ask and the step goes on (its restart is the repair).
+wait_etcd_peers() {
+    local query='{range .items[*]}{.metadata.name}|{.spec.unschedulable}|{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
+    local deadline=$((SECONDS + LOCK_TIMEOUT)) out busy errors said=""
+    errors=$(mktemp)
+    while :; do
+        if ! out=$(kube get nodes -l node-role.kubernetes.io/etcd=true -o jsonpath="$query" 2>"$errors"); then
+            say "cannot list the etcd members ($(tail -n 1 "$errors")): going on without the check"
+            break
+        fi
+        busy=$(awk -F'|' -v self="$NODE_NAME" '$1 != "" && $1 != self && ($2 == "true" || $3 != "True") {
+            printf "%s%s (%s)", sep, $1, ($2 == "true" ? "cordoned" : "not Ready"); sep = ", " }' <<<"$out")
+        [[ -n $busy ]] || break
+        [[ -n $said ]] || say "waiting for the other etcd members: $busy"
+        said=1
+        if ((SECONDS >= deadline)); then
+            rm -f "$errors"
+            die "other etcd members are busy after ${LOCK_TIMEOUT}s: $busy; taking $NODE_NAME down too could cost etcd its quorum (wait for them, or uncordon a server cordoned by hand), nothing changed"
+        fi
+        sleep "$POLL_INTERVAL"
+    done
+    rm -f "$errors"
+}
+
 # The unit of this node: the official installer names the unit of INSTALL_K3S_EXEC=agent k3s-agent.
 k3s_unit() {
     if [[ $ROLE == agent ]]; then echo k3s-agent; else echo k3s; fi

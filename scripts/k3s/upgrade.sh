@@ -57,6 +57,8 @@ if [[ $ROLE == agent ]]; then
 fi
 
 if [[ $current != "$K3S_VERSION" ]]; then
+    # One server down at a time, across updates too (lib.sh).
+    wait_etcd_peers
     say "upgrading k3s $current -> $K3S_VERSION"
     mkdir -p "$state_dir"
     printf '%s -> %s\n' "$current" "$K3S_VERSION" >"$marker"
