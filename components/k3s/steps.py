@@ -25,9 +25,12 @@ def step_text(
 def step_stdin(settings: pulumi.Output[K3sNodeSettings], token: pulumi.Input[str]) -> pulumi.Output[str]:
     """What install and converge get on stdin (pulumi-command `stdin`): the secrets drop-in, always secret.
 
-    The token and the S3 keys reach the node only through the SSH channel's stdin (commandOutputs.go in
-    pulumi-command v1.2.1 sets session.Stdin; schema.json, command:remote:Command inputProperties.stdin),
-    so the `create` text stays readable in a preview and no secret is on a node's command line.
+    The token and the S3 keys reach the node only through the SSH channel's stdin, so the `create` text
+    stays readable in a preview and no secret is on a node's command line. pulumi-command v1.2.1 has the
+    input on remote commands (provider/cmd/pulumi-resource-command/schema.json L458, command:remote:Command
+    inputProperties.stdin, https://github.com/pulumi/pulumi-command/blob/v1.2.1/provider/cmd/pulumi-resource-command/schema.json#L458)
+    and hands it to the session on create, update and delete (provider/pkg/provider/remote/commandOutputs.go
+    L73-75, session.Stdin = strings.NewReader(*c.Stdin)).
     """
     rendered = pulumi.Output.all(settings, token).apply(lambda v: secrets_yaml(v[0], v[1]))
     return pulumi.Output.secret(rendered)
