@@ -30,6 +30,20 @@ class RemoteFile:
     """Exact content (no NUL bytes)."""
 
 
+@dataclass(frozen=True)
+class StdinFile:
+    """A file the remote command fills from its standard input (pulumi-command's `stdin`), before anything else.
+
+    For secrets: they stay out of the command text (shown in previews, and the argv of the node's
+    `sh -c`, readable in /proc/*/cmdline) and reach the node only through the SSH channel's stdin.
+    """
+
+    path: str
+    """Absolute path on the node."""
+    mode: str = "0600"
+    """Octal permissions; the file is created with them (umask 077), never wider even for a moment."""
+
+
 def _delimiter(texts: Sequence[str]) -> str:
     """A heredoc delimiter that occurs nowhere in any text, so no content line can end a heredoc early."""
     candidate, n = _DELIMITER, 0
@@ -54,19 +68,51 @@ def _check_path(path: str) -> None:
         raise ValueError(f"not a plain absolute path: {path!r}")
 
 
-def remote_command(files: Sequence[RemoteFile], script: str, *, env_file: str | None = None) -> str:
+def _atomic_write(path: str, mode: str, fill: list[str]) -> list[str]:
+    """Shell lines writing a file through a temp file in its own directory: `fill` writes "$tmp"."""
+    quoted = shlex.quote(path)
+    directory = shlex.quote(str(Path(path).parent))
+    name = shlex.quote(f".{Path(path).name}.XXXXXX")
+    return [
+        # Only a missing directory is created: an existing one keeps its owner's mode.
+        f'[ -d "$root"{directory} ] || install -d -m 0755 "$root"{directory}',
+        # Same directory as the target, so the mv below is an atomic rename.
+        f'tmp="$(mktemp "$root"{directory}/{name})"',
+        *fill,
+        f'chmod {mode} "$tmp"',
+        f'mv -f "$tmp" "$root"{quoted}',
+        'tmp=""',
+    ]
+
+
+def _check_mode(path: str, mode: str) -> None:
+    if not _MODE.fullmatch(mode):
+        raise ValueError(f"{path}: mode must be octal like 0600, got {mode!r}")
+
+
+def remote_command(
+    files: Sequence[RemoteFile],
+    script: str,
+    *,
+    time_limit: int,
+    env_file: str | None = None,
+    stdin_file: StdinFile | None = None,
+) -> str:
     """The text pulumi-command runs over SSH: write `files` atomically, then run `script` with bash.
 
     POSIX sh, so it works whatever the login shell. Contents go through quoted heredocs only, never
     through shell parsing. Every path is prefixed with $HONEYDUE_ROOT (unset on nodes) so tests can
     run the same text in a throwaway root. `env_file` (one of our own constant paths) tells a script
     that acts for another node (server 1 for an agent) which env file to read: it is passed as
-    HONEYDUE_ENV_FILE in the command text itself, never through sshd's environment. Deterministic.
+    HONEYDUE_ENV_FILE in the command text itself, never through sshd's environment. `stdin_file`:
+    the command's whole stdin is written (atomically, created 0600) to that file first, and must not
+    be empty. `time_limit` (seconds) bounds the script on the node. Deterministic.
     """
+    if time_limit < 1:
+        raise ValueError(f"time_limit must be at least 1 second, got {time_limit}")
     for f in files:
         _check_path(f.path)
-        if not _MODE.fullmatch(f.mode):
-            raise ValueError(f"{f.path}: mode must be octal like 0600, got {f.mode!r}")
+        _check_mode(f.path, f.mode)
         if "\0" in f.content:
             raise ValueError(f"{f.path}: content must not contain NUL bytes")
     if "\0" in script:
@@ -75,7 +121,7 @@ def remote_command(files: Sequence[RemoteFile], script: str, *, env_file: str | 
     lines = [
         "set -eu",
         'root="${HONEYDUE_ROOT:-}"',
-        # A failed run must not leave a half-written file (config.yaml holds the token) behind.
+        # A failed run must not leave a half-written file (the secrets drop-in, a script) behind.
         'tmp=""',
         'run=""',
         'trap \'rm -f ${tmp:+"$tmp"} ${run:+"$run"}\' EXIT',
@@ -84,20 +130,24 @@ def remote_command(files: Sequence[RemoteFile], script: str, *, env_file: str | 
         "trap 'exit 130' INT",
         "trap 'exit 143' TERM",
     ]
+    if stdin_file is not None:
+        _check_path(stdin_file.path)
+        _check_mode(stdin_file.path, stdin_file.mode)
+        # First, before any other command could read stdin. pulumi-command hands `stdin` to the SSH
+        # session (session.Stdin, provider/pkg/provider/remote/commandOutputs.go in v1.2.1), and
+        # x/crypto/ssh closes the channel's write side after copying it (ssh/session.go, stdin()), so
+        # `cat` meets EOF even when nothing was sent. mktemp creates the file 0600; the secret never
+        # becomes an argument of any process.
+        lines += _atomic_write(
+            stdin_file.path,
+            stdin_file.mode,
+            [
+                'cat >"$tmp"',
+                f'[ -s "$tmp" ] || {{ echo "nothing on stdin for {stdin_file.path}" >&2; exit 1; }}',
+            ],
+        )
     for f in files:
-        path = shlex.quote(f.path)
-        directory = shlex.quote(str(Path(f.path).parent))
-        name = shlex.quote(f".{Path(f.path).name}.XXXXXX")
-        lines += [
-            # Only a missing directory is created: an existing one keeps its owner's mode.
-            f'[ -d "$root"{directory} ] || install -d -m 0755 "$root"{directory}',
-            # Same directory as the target, so the mv below is an atomic rename.
-            f'tmp="$(mktemp "$root"{directory}/{name})"',
-            *_heredoc("tmp", f.content, delimiter),
-            f'chmod {f.mode} "$tmp"',
-            f'mv -f "$tmp" "$root"{path}',
-            'tmp=""',
-        ]
+        lines += _atomic_write(f.path, f.mode, _heredoc("tmp", f.content, delimiter))
     if env_file is not None:
         _check_path(env_file)
         lines += [f"HONEYDUE_ENV_FILE={shlex.quote(env_file)}", "export HONEYDUE_ENV_FILE"]
@@ -105,6 +155,13 @@ def remote_command(files: Sequence[RemoteFile], script: str, *, env_file: str | 
         'run="$(mktemp)"',
         *_heredoc("run", script, delimiter),
         # From a file, not stdin: a command in the script that reads stdin would swallow the rest of it.
-        'bash "$run" </dev/null',
+        # Bounded on the node: pulumi-command's custom timeouts cancel its context, which stops the
+        # dialing (retry.Until(ctx), provider/pkg/provider/remote/connection.go) but not a running
+        # session (session.Run takes no context, commandOutputs.go), so a hung script would hold
+        # `pulumi up` forever. GNU timeout signals the script's whole process group, then KILLs it.
+        "rc=0",
+        f'timeout -k 30 {time_limit} bash "$run" </dev/null || rc=$?',
+        f'[ "$rc" -ne 124 ] || echo "the step did not finish within {time_limit}s on this node: stopped" >&2',
+        'exit "$rc"',
     ]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components.k3s.node import AGENT_ENV_DIR
+from components.k3s.steps import NO_REPLAY
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import Plan, Registration, SecretValue, plaintext_strings, run_program
 from offline.plan import revealed, write_plan
@@ -29,7 +30,7 @@ SERVER_ONLY_KEYS = {
     "advertise-address",
     "write-kubeconfig-mode",
 }
-AGENT_KEYS = {"server", "token", "node-name", "node-ip", "node-external-ip", "kube-proxy-arg"}
+AGENT_KEYS = {"server", "node-name", "node-ip", "node-external-ip", "kube-proxy-arg"}  # the token goes on stdin
 
 # The resource names prod registered before agents existed (offline.harness.run_program(), sorted): with
 # agentCount 0 the program must register exactly these.
@@ -220,7 +221,10 @@ def test_agent_config_has_only_agent_flags(plan: Plan) -> None:
         assert config["server"] == "https://10.0.1.2:6443"
         assert config["node-name"] == f"honeydue-agent-{n}" and config["node-ip"] == f"10.0.1.{10 + n}"
         assert config["kube-proxy-arg"] == ["proxy-mode=ipvs"]
-        assert config["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+        stdin = command(plan, f"honeydue-k3s-agent-{n}-install").inputs["stdin"]
+        assert isinstance(stdin, SecretValue)
+        assert set(yaml.safe_load(revealed(stdin))) == {"token"}
+        assert revealed(stdin).startswith("token: FAKE-RANDOM-honeydue-k3s-token")
         assert config["node-external-ip"] == [plan.outputs["agents"][f"honeydue-agent-{n}"]["ipv4"]]
 
 
@@ -252,7 +256,11 @@ def test_agent_secrets_stay_secret(plan: Plan) -> None:
     for n in (1, 2):
         for step in ("install", "converge"):
             reg = command(plan, f"honeydue-k3s-agent-{n}-{step}")
-            assert isinstance(reg.inputs["create"], SecretValue)
+            # Readable text, the token on stdin (secret), and never an S3 key on an agent.
+            assert not isinstance(reg.inputs["create"], SecretValue)
+            assert not [s for s in plan.known_secrets if s in reg.inputs["create"]], step
+            assert isinstance(reg.inputs["stdin"], SecretValue)
+            assert set(yaml.safe_load(revealed(reg.inputs["stdin"]))) == {"token"}
             assert set(reg.additional_secret_outputs) >= {"stdout", "stderr"}
         # Server 1's steps for an agent carry no secret at all, and no S3 key reaches an agent.
         for step in ("ready", "drain", "settle"):
@@ -358,3 +366,21 @@ def test_the_plan_shows_every_agent_step_and_holds_no_secret(plan: Plan, tmp_pat
             text = path.read_text()
             assert "PLACEHOLDER" not in text, path
             assert not [s for s in plan.known_secrets if s in text], path
+
+
+def test_every_remote_command_is_bounded(plan: Plan, prod_plan: Plan) -> None:
+    """Issue 11 item 8: every connection dials forever (dialErrorLimit -1), so every remote command carries
+    custom timeouts for create, update and delete: the engine hands them to the provider, whose context they
+    cancel (pulumi-go-provider v1.3.0 middleware/cancel), which stops the dialing (pulumi-command v1.2.1
+    remote/connection.go, retry.Until(ctx)). A running session ignores that context, so every text also
+    bounds its script on the node (`timeout ... bash "$run"`)."""
+    for p in (plan, prod_plan):
+        commands = p.by_type(COMMAND)
+        assert {r.name for r in commands} >= {"honeydue-firewall-sync-1", "honeydue-k3s-kubeconfig"}
+        for reg in commands:
+            assert set(reg.custom_timeouts) == {"create", "update", "delete"}, reg.name
+            assert revealed(reg.inputs["connection"])["dialErrorLimit"] == -1
+            for step in ("create", "update", "delete"):
+                # A first-boot step's `update` is a bare echo (components/k3s/steps.py NO_REPLAY): nothing to bound.
+                if step in reg.inputs and reg.inputs[step] != NO_REPLAY:
+                    assert re.search(r'\ntimeout -k 30 \d+ bash "\$run" </dev/null', reg.inputs[step]), reg.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import yaml
 from components.config.load import ConfigError
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import Plan, Registration, SecretValue, run_program
-from offline.plan import revealed
+from offline.plan import revealed, write_plan
 
 COMMAND = "command:remote:Command"
 SERVERS = ("honeydue-1", "honeydue-2", "honeydue-3")
@@ -26,6 +27,15 @@ def config_yaml(plan: Plan, index: int) -> dict[str, Any]:
     text = revealed(command(plan, f"honeydue-k3s-{index}-install").inputs["create"])
     body = text.split("cat >\"$tmp\" <<'HONEYDUE_EOF'\n", 1)[1].split("\nHONEYDUE_EOF", 1)[0]
     return yaml.safe_load(body)
+
+
+def drop_in(plan: Plan, name: str) -> dict[str, Any]:
+    """The secrets drop-in a step sends on stdin (it must be secret)."""
+    stdin = command(plan, name).inputs["stdin"]
+    assert isinstance(stdin, SecretValue), name
+    loaded = yaml.safe_load(revealed(stdin))
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 def test_servers_join_one_after_the_other(prod_plan: Plan) -> None:
@@ -71,7 +81,10 @@ def test_cluster_flags_are_identical_and_as_production_needs(prod_plan: Plan) ->
         ip = f"10.0.1.{index + 1}"
         assert config["node-ip"] == config["advertise-address"] == ip
         assert config["node-name"] == f"honeydue-{index}"
-        assert config["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+        assert "token" not in config and "etcd-s3-secret-key" not in config
+        secrets = drop_in(prod_plan, f"honeydue-k3s-{index}-install")
+        assert secrets["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+        assert set(secrets) == {"token", "etcd-s3-access-key", "etcd-s3-secret-key"}
 
 
 def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
@@ -91,12 +104,29 @@ def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
         assert reg.inputs.get("addPreviousOutputInEnv") is False
 
 
-def test_commands_carrying_secrets_are_secret_end_to_end(prod_plan: Plan) -> None:
+def test_node_steps_are_readable_and_their_secrets_go_on_stdin(prod_plan: Plan) -> None:
+    """Issue 13 item 4: the `create` text is plain (a readable diff in a preview) and holds no secret the
+    harness made up; the token and the S3 keys are the secret `stdin` input (pulumi-command v1.2.1 schema,
+    command:remote:Command inputProperties.stdin), which the text writes to a 0600 drop-in first."""
+    secrets = set(prod_plan.known_secrets)
+    assert any(s.startswith("FAKE-RANDOM-honeydue-k3s-token") for s in secrets)
+    for reg in prod_plan.by_type(COMMAND):
+        for step in ("create", "update", "delete"):
+            text = reg.inputs.get(step)
+            if text is None:
+                continue
+            assert not isinstance(text, SecretValue), f"{reg.name}.{step} is hidden in a preview"
+            assert not [s for s in secrets if s in text], f"{reg.name}.{step} carries a secret"
+            assert "PLACEHOLDER" not in text, f"{reg.name}.{step} carries a config secret"
     for index in (1, 2, 3):
         for step in ("install", "converge"):
             reg = command(prod_plan, f"honeydue-k3s-{index}-{step}")
-            assert isinstance(reg.inputs["create"], SecretValue)
+            assert drop_in(prod_plan, reg.name)["token"].startswith("FAKE-RANDOM-honeydue-k3s-token")
+            assert 'cat >"$tmp"\n' in reg.inputs["create"]
+            assert "/etc/rancher/k3s/config.yaml.d/00-honeydue-secrets.yaml" in reg.inputs["create"]
             assert set(reg.additional_secret_outputs) >= {"stdout", "stderr"}
+        for step in ("cloud-init", "ready"):
+            assert "stdin" not in command(prod_plan, f"honeydue-k3s-{index}-{step}").inputs
     fetch = command(prod_plan, "honeydue-k3s-kubeconfig")
     assert set(fetch.additional_secret_outputs) >= {"stdout", "stderr"}
     assert fetch.inputs["logging"] == "none"
@@ -132,12 +162,15 @@ def test_workloads_wait_for_the_first_server_only(prod_plan: Plan) -> None:
 
 def test_first_boot_steps_never_rerun_on_an_edit_and_removal_only_deletes(prod_plan: Plan) -> None:
     for index in (1, 2, 3):
-        for step in ("cloud-init", "install", "ready"):
+        for step in ("cloud-init", "ready"):
             assert command(prod_plan, f"honeydue-k3s-{index}-{step}").ignore_changes == ("create",)
         leave = command(prod_plan, f"honeydue-k3s-{index}-leave")
         assert set(leave.inputs) >= {"delete"} and not {"create", "update"} & set(leave.inputs)
         assert leave.ignore_changes == ("delete",)
         assert "remove.sh [%s]" in revealed(leave.inputs["delete"])
+        # A rotated secret reaches the node through converge (same stdin), never through the held install.
+        assert command(prod_plan, f"honeydue-k3s-{index}-install").ignore_changes == ("create", "stdin")
+        assert "stdin" not in command(prod_plan, f"honeydue-k3s-{index}-converge").ignore_changes
 
 
 def _effective_inputs(plan: Plan) -> dict[str, Any]:
@@ -168,3 +201,18 @@ def test_a_downgrade_or_a_skipped_minor_is_rejected(target: str, fragment: str) 
 def test_a_patch_or_next_minor_upgrade_is_accepted() -> None:
     for target in ("v1.34.7+k3s1", "v1.35.0+k3s1", "v1.34.6+k3s2"):
         run_program("prod", {"k3sVersion": target}, previous_outputs={"k3sVersion": "v1.34.6+k3s1"})
+
+
+def test_the_plan_shows_every_node_step_in_full_with_nothing_redacted(prod_plan: Plan, tmp_path: Path) -> None:
+    """Issue 13 item 4, in the review artifact: build/plan/nodes/commands holds each step's text as a preview
+    shows it. Before, the install and converge texts carried the token and the S3 keys, which the plan writer
+    replaced by labels; now there is nothing to redact."""
+    write_plan(prod_plan, tmp_path, render_graph=False)
+    texts = {p.name: p.read_text() for p in (tmp_path / "nodes" / "commands").iterdir()}
+    assert {f"honeydue-k3s-{i}-{step}.create.sh" for i in (1, 2, 3) for step in ("install", "converge")} <= set(texts)
+    labels = {f"<{label}>" for label in prod_plan.known_secrets.values()}
+    for name, text in texts.items():
+        assert not [label for label in labels if label in text], name
+        assert "[secret]" not in text and "PLACEHOLDER" not in text, name
+    converge = texts["honeydue-k3s-2-converge.create.sh"]
+    assert "etcd-s3-bucket: " in converge and "K3S_VERSION=v1.34.6+k3s1" in converge

@@ -53,7 +53,7 @@ def _servers() -> list[K3sServer]:
 
 def _config(index: int, own: list[Any], genesis: str | None) -> dict[str, Any]:
     cfg = dataclasses.replace(CLUSTER, api_dns_name="k8s.example.test")
-    loaded = yaml.safe_load(k3s_config_yaml(_settings(cfg, _servers(), index, own, genesis), "token"))
+    loaded = yaml.safe_load(k3s_config_yaml(_settings(cfg, _servers(), index, own, genesis)))
     assert isinstance(loaded, dict)
     return loaded
 

@@ -20,6 +20,7 @@ from components.k3s.node import (
     LIB_DIR,
     SCRIPT_NAMES,
     SCRIPTS_DIR,
+    SECRET_KEYS,
     K3sNodeSettings,
     agent_env_path,
     cluster_flags,
@@ -27,16 +28,19 @@ from components.k3s.node import (
     converge_files,
     k3s_config_yaml,
     lib_file,
+    node_config,
     node_env,
     node_files,
     render_env,
     script,
     script_command,
+    secrets_yaml,
 )
 from components.remote import RemoteFile, remote_command
 from tests.k3s_settings import node_settings
 
 TOKEN = "K10-token"
+LIMIT = 60
 PRIVATE = ("10.0.1.2", "10.0.1.3", "10.0.1.4")
 PUBLIC4 = ("203.0.113.10", "203.0.113.11", "203.0.113.12")
 PUBLIC6 = ("2001:db8:1::1", "2001:db8:2::1", "2001:db8:3::1")
@@ -75,9 +79,12 @@ def server(i: int, **overrides: Any) -> K3sNodeSettings:
 
 
 def config(s: K3sNodeSettings) -> dict[str, Any]:
-    loaded = yaml.safe_load(k3s_config_yaml(s, TOKEN))
-    assert isinstance(loaded, dict)
-    return loaded
+    """What K3s reads: config.yaml merged with the secrets drop-in (disjoint keys, so order is moot)."""
+    public, secret = yaml.safe_load(k3s_config_yaml(s)), yaml.safe_load(secrets_yaml(s, TOKEN))
+    assert isinstance(public, dict) and isinstance(secret, dict)
+    assert not set(public) & set(secret)
+    assert public | secret == node_config(s, TOKEN)
+    return public | secret
 
 
 # --- config.yaml ----------------------------------------------------------------------------------------
@@ -161,8 +168,8 @@ def test_etcd_s3_off() -> None:
 
 
 def test_config_yaml_is_sorted_deterministic_and_quotes_the_mode() -> None:
-    text = k3s_config_yaml(server(1), TOKEN)
-    assert text == k3s_config_yaml(server(1), TOKEN)
+    text = k3s_config_yaml(server(1))
+    assert text == k3s_config_yaml(server(1))
     keys = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(("-", " "))]
     assert keys == sorted(keys)
     # Unquoted, YAML 1.1 would read 0600 as the octal integer 384.
@@ -171,9 +178,20 @@ def test_config_yaml_is_sorted_deterministic_and_quotes_the_mode() -> None:
 
 def test_token_with_yaml_syntax_round_trips() -> None:
     token = "K10abc::server:x # not a comment\n- nor a list"
-    assert yaml.safe_load(k3s_config_yaml(server(0), token))["token"] == token
+    assert yaml.safe_load(secrets_yaml(server(0), token))["token"] == token
     with pytest.raises(ValueError, match="token"):
-        k3s_config_yaml(server(0), "")
+        secrets_yaml(server(0), "")
+
+
+@pytest.mark.parametrize("s", [server(0), server(1), server(1, etcd_s3=None)], ids=["init", "join", "no-s3"])
+def test_config_yaml_holds_no_secret_and_the_drop_in_holds_only_secrets(s: K3sNodeSettings) -> None:
+    """config.yaml is shown in previews (it is in the `create` text); the token and S3 keys go on stdin."""
+    public = k3s_config_yaml(s)
+    for secret in (TOKEN, "key-id", "app-key"):
+        assert secret not in public
+    assert not SECRET_KEYS & set(yaml.safe_load(public))
+    drop_in = yaml.safe_load(secrets_yaml(s, TOKEN))
+    assert set(drop_in) == ({"token"} | ({"etcd-s3-access-key", "etcd-s3-secret-key"} if s.cluster.etcd_s3 else set()))
 
 
 @pytest.mark.parametrize(
@@ -266,9 +284,9 @@ def test_render_env_rejects_bad_names() -> None:
 
 
 def test_node_files() -> None:
-    config_file, env_file = node_files(server(0), TOKEN)
+    config_file, env_file = node_files(server(0))
     assert (config_file.path, config_file.mode) == (CONFIG_PATH, "0600")
-    assert config_file.content == k3s_config_yaml(server(0), TOKEN)
+    assert config_file.content == k3s_config_yaml(server(0))
     assert (env_file.path, env_file.mode, env_file.content) == (ENV_PATH, "0644", node_env(server(0)))
 
 
@@ -298,7 +316,7 @@ def run_remote(command: str, root: Path, shell: str = "bash") -> subprocess.Comp
 def test_remote_command_writes_files_byte_for_byte(tmp_path: Path, shell: str) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    proc = run_remote(remote_command(NASTY, TRIVIAL), root, shell)
+    proc = run_remote(remote_command(NASTY, TRIVIAL, time_limit=LIMIT), root, shell)
 
     assert proc.returncode == 0, proc.stderr.decode()
     for f in NASTY:
@@ -320,7 +338,7 @@ def test_remote_command_replaces_existing_files_and_keeps_existing_dir_modes(tmp
     (root / "etc/honeydue/k3s.env").write_text("old content that is longer than the new one\n")
     (root / "etc/honeydue/k3s.env").chmod(0o666)
 
-    proc = run_remote(remote_command([RemoteFile(ENV_PATH, "0644", "NEW=1\n")], "true\n"), root)
+    proc = run_remote(remote_command([RemoteFile(ENV_PATH, "0644", "NEW=1\n")], "true\n", time_limit=LIMIT), root)
 
     assert proc.returncode == 0, proc.stderr.decode()
     assert (root / "etc/honeydue/k3s.env").read_text() == "NEW=1\n"
@@ -331,9 +349,13 @@ def test_remote_command_replaces_existing_files_and_keeps_existing_dir_modes(tmp
 def test_remote_command_fails_with_the_script_and_cleans_up(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    proc = run_remote(remote_command(NASTY[:1], "echo boom >&2\nexit 7\n"), root)
+    proc = run_remote(remote_command(NASTY[:1], "echo boom >&2\nexit 7\n", time_limit=LIMIT), root)
     assert proc.returncode == 7 and b"boom" in proc.stderr
     assert not list((tmp_path / "tmp").iterdir())
+
+
+# The script's parent is `timeout` (the node-side bound); the remote shell is its parent.
+KILL_SHELL = 'kill -TERM "$(ps -o ppid= -p "$PPID")"\n'
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -341,22 +363,22 @@ def test_remote_command_cleans_up_when_killed(tmp_path: Path, shell: str) -> Non
     """A dropped session or a kill (here TERM to the remote shell) still removes the temporary files."""
     root = tmp_path / "root"
     root.mkdir()
-    proc = run_remote(remote_command(NASTY[:1], 'kill -TERM "$PPID"\n'), root, shell)
+    proc = run_remote(remote_command(NASTY[:1], KILL_SHELL, time_limit=LIMIT), root, shell)
     assert proc.returncode == 143
     assert not list((tmp_path / "tmp").iterdir())
 
 
 def test_remote_command_delimiter_is_absent_from_every_content() -> None:
-    command = remote_command(NASTY, TRIVIAL)
+    command = remote_command(NASTY, TRIVIAL, time_limit=LIMIT)
     assert "<<'HONEYDUE_EOF_2'" in command
     assert "<<'HONEYDUE_EOF'" not in command and "<<'HONEYDUE_EOF_1'" not in command
-    assert remote_command(NASTY, TRIVIAL) == command  # deterministic
-    assert "<<'HONEYDUE_EOF'" in remote_command([RemoteFile("/etc/x", "0600", "plain\n")], "true\n")
+    assert remote_command(NASTY, TRIVIAL, time_limit=LIMIT) == command  # deterministic
+    assert "<<'HONEYDUE_EOF'" in remote_command([RemoteFile("/etc/x", "0600", "plain\n")], "true\n", time_limit=LIMIT)
 
 
 def test_remote_command_splices_no_content_into_shell_code() -> None:
     """Every content line sits inside a quoted heredoc: outside them only our own fixed lines remain."""
-    command = remote_command(NASTY, TRIVIAL)
+    command = remote_command(NASTY, TRIVIAL, time_limit=LIMIT)
     outside: list[str] = []
     in_heredoc = None
     for line in command.splitlines():
@@ -386,7 +408,7 @@ def test_remote_command_splices_no_content_into_shell_code() -> None:
 )
 def test_remote_command_rejects_bad_files(file: RemoteFile, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        remote_command([file], "true\n")
+        remote_command([file], "true\n", time_limit=LIMIT)
 
 
 # --- scripts --------------------------------------------------------------------------------------------
@@ -427,7 +449,7 @@ def test_fakes_pass_shellcheck() -> None:
 
 def test_remote_command_text_passes_shellcheck(tmp_path: Path) -> None:
     path = tmp_path / "remote.sh"
-    path.write_text("#!/bin/sh\n" + remote_command(node_files(server(1), TOKEN), script("install")))
+    path.write_text("#!/bin/sh\n" + script_command("install", node_files(server(1))))
     proc = subprocess.run([shellcheck_or_skip(), str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 
@@ -489,23 +511,26 @@ def test_remote_command_names_the_env_file_for_the_script(tmp_path: Path) -> Non
     files = [RemoteFile(env_path, "0644", node_env(agent()))]
     script_text = 'printf "%s" "$HONEYDUE_ENV_FILE" >"$HONEYDUE_ROOT/env-file"\n'
 
-    proc = run_remote(remote_command(files, script_text, env_file=env_path), root)
+    proc = run_remote(remote_command(files, script_text, env_file=env_path, time_limit=LIMIT), root)
 
     assert proc.returncode == 0, proc.stderr.decode()
     assert (root / "env-file").read_text() == env_path
     assert (root / env_path.lstrip("/")).read_text() == node_env(agent())
-    assert "export HONEYDUE_ENV_FILE" not in remote_command(files, script_text)
+    assert "export HONEYDUE_ENV_FILE" not in remote_command(files, script_text, time_limit=LIMIT)
     for bad in ("etc/relative.env", "/etc/$(x).env", "/etc/../x.env"):
         with pytest.raises(ValueError, match="absolute path"):
-            remote_command(files, script_text, env_file=bad)
+            remote_command(files, script_text, env_file=bad, time_limit=LIMIT)
 
 
 def test_agent_remote_command_text_passes_shellcheck(tmp_path: Path) -> None:
     env_path = agent_env_path("honeydue-agent-1")
     texts = {
-        "install": remote_command(node_files(agent(), TOKEN), script("install")),
+        "install": script_command("install", node_files(agent())),
         "ready": remote_command(
-            [RemoteFile(env_path, "0644", node_env(agent()))], script("agent-ready"), env_file=env_path
+            [RemoteFile(env_path, "0644", node_env(agent()))],
+            script("agent-ready"),
+            env_file=env_path,
+            time_limit=LIMIT,
         ),
     }
     for name, text in texts.items():
@@ -522,7 +547,7 @@ def test_every_script_command_ships_the_lib_its_script_sources_once() -> None:
         if name != "lib":
             assert f'. "${{HONEYDUE_ROOT:-}}{lib.path}"' in script(name), name
     # Written as the last file, before the script runs; converge_files carry it already, so not twice.
-    for files in ([], [*node_files(server(1), TOKEN), *converge_files()]):
+    for files in ([], [*node_files(server(1)), *converge_files()]):
         command = script_command("install", files)
         assert command.count(f'mv -f "$tmp" "$root"{lib.path}') == 1
         assert command.index(lib.path) < command.index('run="$(mktemp)"')

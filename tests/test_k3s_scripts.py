@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from components.k3s.node import (
+    SECRETS_PATH,
     K3sNodeSettings,
     converge_files,
     k3s_config_yaml,
@@ -27,6 +28,7 @@ from components.k3s.node import (
     node_env,
     node_files,
     script_command,
+    secrets_yaml,
 )
 from tests.k3s_settings import node_settings
 
@@ -79,10 +81,11 @@ class Node:
     env: dict[str, str]
 
     def configure(self, s: K3sNodeSettings) -> None:
-        """Write config.yaml and the env file as the remote command would."""
-        (self.root / "etc/rancher/k3s").mkdir(parents=True, exist_ok=True)
+        """Write config.yaml, the secrets drop-in and the env file as the remote command would."""
+        (self.root / "etc/rancher/k3s/config.yaml.d").mkdir(parents=True, exist_ok=True)
         (self.root / "etc/honeydue").mkdir(parents=True, exist_ok=True)
-        (self.root / "etc/rancher/k3s/config.yaml").write_text(k3s_config_yaml(s, TOKEN))
+        (self.root / "etc/rancher/k3s/config.yaml").write_text(k3s_config_yaml(s))
+        (self.root / SECRETS_PATH.lstrip("/")).write_text(secrets_yaml(s, TOKEN))
         (self.root / "etc/honeydue/k3s.env").write_text(node_env(s))
         # Every remote command installs lib.sh, which every script sources, under LIB_DIR.
         lib = lib_file()
@@ -308,14 +311,20 @@ def test_install_through_the_remote_command(make_node: Callable[..., Node]) -> N
     for f in node.root.rglob("*"):
         if f.is_file():
             f.unlink()
-    command = script_command("install", node_files(s, TOKEN))
+    command = script_command("install", node_files(s))
+    assert TOKEN not in command
 
     for _ in range(2):
-        proc = subprocess.run(["sh", "-c", command], env=node.env, capture_output=True, text=True, timeout=15)
+        secrets = secrets_yaml(s, TOKEN)
+        proc = subprocess.run(
+            ["sh", "-c", command], input=secrets, env=node.env, capture_output=True, text=True, timeout=15
+        )
         assert proc.returncode == 0, proc.stderr
 
-    assert (node.root / "etc/rancher/k3s/config.yaml").read_text() == k3s_config_yaml(s, TOKEN)
+    assert (node.root / "etc/rancher/k3s/config.yaml").read_text() == k3s_config_yaml(s)
     assert (node.root / "etc/rancher/k3s/config.yaml").stat().st_mode & 0o777 == 0o600
+    drop_in = node.root / SECRETS_PATH.lstrip("/")
+    assert drop_in.read_text() == secrets_yaml(s, TOKEN) and drop_in.stat().st_mode & 0o777 == 0o600
     assert "nothing to do" in proc.stdout
     assert node.count("installer") == 1
 
@@ -324,8 +333,10 @@ def test_install_through_the_remote_command(make_node: Callable[..., Node]) -> N
 
 
 def _converge(node: Node, s: K3sNodeSettings) -> subprocess.CompletedProcess[str]:
-    command = script_command("converge", [*node_files(s, TOKEN), *converge_files()])
-    return subprocess.run(["sh", "-c", command], env=node.env, capture_output=True, text=True, timeout=30)
+    command = script_command("converge", [*node_files(s), *converge_files()])
+    return subprocess.run(
+        ["sh", "-c", command], input=secrets_yaml(s, TOKEN), env=node.env, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_converge_is_a_noop_on_a_converged_server(make_node: Callable[..., Node]) -> None:
@@ -423,6 +434,7 @@ def test_upgrade_cordons_drains_installs_waits_and_uncordons_in_order(make_node:
         "--ignore-daemonsets",
         "--delete-emptydir-data",
         "--timeout=5s",
+        "--request-timeout=30s",
     ]
     assert node.version() == NEW and not (node.state / "cordoned").exists()
     assert f"upgrading k3s {OLD} -> {NEW}" in out

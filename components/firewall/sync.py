@@ -15,6 +15,13 @@ import pulumi_command as command
 from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH
 from components.remote import RemoteFile, remote_command
 
+# The connection dials forever (dial_error_limit=-1, components/hetzner/nodes.py); these cancel the
+# provider's context (pulumi-go-provider v1.3.0 middleware/cancel: context.WithTimeout(req.Timeout)),
+# which ends the dialing (retry.Until(ctx) in pulumi-command's remote/connection.go).
+SYNC_TIMEOUTS = pulumi.CustomTimeouts(create="10m", update="10m", delete="5m")
+# The script converges UFW in seconds; a running session ignores that context, so the node bounds it.
+SYNC_TIME_LIMIT = 5 * 60
+
 
 @dataclass(frozen=True, kw_only=True)
 class FirewallTarget:
@@ -46,7 +53,9 @@ class FirewallSync(pulumi.ComponentResource):
     def __init__(self, name: str, args: FirewallSyncArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:firewall:FirewallSync", name, None, opts)
         # The node keeps its copy current, and the script itself is the step (it is idempotent).
-        text = remote_command([RemoteFile(FIREWALL_SCRIPT_PATH, "0755", args.ufw_script)], args.ufw_script)
+        text = remote_command(
+            [RemoteFile(FIREWALL_SCRIPT_PATH, "0755", args.ufw_script)], args.ufw_script, time_limit=SYNC_TIME_LIMIT
+        )
         for target in args.targets:
             command.remote.Command(
                 f"{name}-{target.pool}-{target.index}" if target.pool else f"{name}-{target.index}",
@@ -56,6 +65,6 @@ class FirewallSync(pulumi.ComponentResource):
                 # replaces a Command; a new connection alone would be an update (pulumi-command #447, #159).
                 triggers=[args.ranges_etag, target.server_id],
                 add_previous_output_in_env=False,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[target.after]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[target.after], custom_timeouts=SYNC_TIMEOUTS),
             )
         self.register_outputs({"etag": args.ranges_etag})

@@ -26,7 +26,7 @@ from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, agent_env_path, node_env, node_files
-from components.k3s.steps import leave_step, once_per_server, step_options, step_text
+from components.k3s.steps import leave_step, once_per_server, step_options, step_stdin, step_text
 from components.remote import RemoteFile
 
 
@@ -87,11 +87,9 @@ def agent_chain(
     # The agent's env file on server 1 at a path of its own (never server 1's /etc/honeydue/k3s.env).
     env_path = agent_env_path(agent.name)
     env_on_server = settings.apply(lambda s: [RemoteFile(env_path, "0644", node_env(s))])
-    # config.yaml carries the token: the whole command text is secret.
-    rendered: pulumi.Output[list[RemoteFile]] = pulumi.Output.all(settings, token).apply(
-        lambda v: [*node_files(v[0], v[1]), *k3s_node.converge_files()]
-    )
-    files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
+    # No secret in these files: the token goes on stdin, so the text stays readable.
+    files = settings.apply(lambda s: [*node_files(s), *k3s_node.converge_files()])
+    secrets = step_stdin(settings, token)
     on_agent = {"connection": connection, "add_previous_output_in_env": False}
     on_server = {"connection": servers.first_connection, "add_previous_output_in_env": False}
     # Replaced with the agent's server, inert on any other update (steps.py: once_per_server).
@@ -110,13 +108,20 @@ def agent_chain(
     install = command.remote.Command(
         f"{prefix}-install",
         create=step_text("install", files),
+        stdin=secrets,
         **on_agent,
         **once,
-        # The text holds the token and the output can quote K3s's journal: not streamed to the log.
+        # The output can quote K3s's journal: not streamed to the log.
         logging=command.remote.Logging.NONE,
         # Never while a server restarts: after the last server's converge step too.
         opts=step_options(
-            parent, cloud_init, servers.last_ready, servers.last_converge, first_boot="create", secret=True
+            parent,
+            cloud_init,
+            servers.last_ready,
+            servers.last_converge,
+            first_boot="create",
+            secret=True,
+            holds_stdin=True,
         ),
     )
     ready = command.remote.Command(
@@ -138,6 +143,7 @@ def agent_chain(
     converge = command.remote.Command(
         f"{prefix}-converge",
         create=converge_text,
+        stdin=secrets,
         **on_agent,
         logging=command.remote.Logging.NONE,
         opts=step_options(parent, drain, secret=True),

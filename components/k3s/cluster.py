@@ -29,7 +29,7 @@ from components.k3s.deployer import cluster_identifier, deployer_files
 from components.k3s.genesis import genesis_of, join_target, server_role
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
-from components.k3s.steps import STEP_TIMEOUTS, leave_step, once_per_server, step_options, step_text
+from components.k3s.steps import STEP_TIMEOUTS, leave_step, once_per_server, step_options, step_stdin, step_text
 from components.remote import RemoteFile
 
 __all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
@@ -183,7 +183,10 @@ class K3sCluster(pulumi.ComponentResource):
             logging=command.remote.Logging.NONE,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[ready_commands[0]], additional_secret_outputs=["stdout", "stderr"]
+                parent=self,
+                depends_on=[ready_commands[0]],
+                custom_timeouts=STEP_TIMEOUTS,
+                additional_secret_outputs=["stdout", "stderr"],
             ),
         )
         endpoint = pulumi.Output.from_input(cfg.api_dns_name or first.node.public_ipv4)
@@ -233,11 +236,9 @@ class K3sCluster(pulumi.ComponentResource):
         prefix = f"{name}-{server.node.index}"
         server_id = server.node.server.id
         env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
-        # config.yaml carries the token and the S3 keys: the whole command text is secret.
-        rendered: pulumi.Output[list[RemoteFile]] = pulumi.Output.all(settings, token).apply(
-            lambda v: [*node_files(v[0], v[1]), *k3s_node.converge_files()]
-        )
-        files: pulumi.Output[list[RemoteFile]] = pulumi.Output.secret(rendered)
+        # No secret in these files: the token and the S3 keys go on stdin, so the text stays readable.
+        files = settings.apply(lambda s: [*node_files(s), *k3s_node.converge_files()])
+        secrets = step_stdin(settings, token)
 
         def opts(
             *after: pulumi.Resource | None, first_boot: str | None = None, secret: bool = False
@@ -256,14 +257,16 @@ class K3sCluster(pulumi.ComponentResource):
         install = command.remote.Command(
             f"{prefix}-install",
             create=step_text("install", files),
+            stdin=secrets,
             **common,
             **once,
-            # Its output can quote K3s's journal, and the text holds the token: not streamed to the CLI/CI log
-            # (`logging` is independent of additional_secret_outputs). A failure still reports the output in
-            # its error (commandOutputs.go, run).
+            # Its output can quote K3s's journal: not streamed to the CLI/CI log (`logging` is independent of
+            # additional_secret_outputs). A failure still reports the output in its error (commandOutputs.go, run).
             logging=command.remote.Logging.NONE,
             # After the previous server converged too: a joining server never meets a restarting one.
-            opts=opts(cloud_init, previous_ready, previous_converge, first_boot="create", secret=True),
+            opts=step_options(
+                self, cloud_init, previous_ready, previous_converge, first_boot="create", secret=True, holds_stdin=True
+            ),
         )
         ready = command.remote.Command(
             f"{prefix}-ready",
@@ -277,6 +280,7 @@ class K3sCluster(pulumi.ComponentResource):
         converge = command.remote.Command(
             f"{prefix}-converge",
             create=step_text("converge", files),
+            stdin=secrets,
             **common,
             logging=command.remote.Logging.NONE,
             opts=opts(ready, previous_converge, secret=True),

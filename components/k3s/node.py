@@ -18,9 +18,20 @@ from typing import Any, Literal
 import yaml
 
 from components.config.model import K3sConfig
-from components.remote import PATH, RemoteFile, remote_command
+from components.remote import PATH, RemoteFile, StdinFile, remote_command
 
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
+# The token and the etcd S3 keys: a drop-in K3s merges over config.yaml (pkg/configfilearg/parser.go,
+# dotDFiles: every *.yaml of config.yaml.d, https://docs.k3s.io/installation/configuration#multiple-config-files),
+# written from the step's stdin so no secret is in the command text (previews, /proc/*/cmdline).
+SECRETS_PATH = "/etc/rancher/k3s/config.yaml.d/00-honeydue-secrets.yaml"
+SECRET_KEYS = frozenset({"token", "etcd-s3-access-key", "etcd-s3-secret-key"})
+# The scripts that (re)start K3s, and so need the secrets drop-in current: they get it on stdin.
+SECRET_SCRIPTS = frozenset({"install", "converge"})
+# Seconds a step's script may run on the node (remote_command's time_limit): a backstop for what no
+# script bounds itself (a hung installer, `systemctl` waiting on a stop job), above the worst case of
+# the bounds they have (converge: lock 15 min, drain, restart and Ready twice, 10 min each).
+STEP_TIME_LIMIT = 90 * 60
 ENV_PATH = "/etc/honeydue/k3s.env"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "k3s"
@@ -89,6 +100,8 @@ class K3sNodeSettings:
     """First backoff in seconds between those starts; doubles up to 60."""
     poll_interval: float = 5.0
     """Seconds between polls of the node's state."""
+    lock_timeout: int = 900
+    """Seconds a mutating script waits for another one holding the node's lock (lib.sh hold_lock)."""
 
     def __post_init__(self) -> None:
         if (self.role != "init") != (self.join_url is not None):
@@ -100,7 +113,14 @@ class K3sNodeSettings:
             raise ValueError(f"{self.node_name}: join_url must be an https URL: {self.join_url!r}")
         for ip in (self.node_ip, *self.external_ips):
             ipaddress.ip_address(ip)  # raises ValueError naming the bad address
-        for name in ("ready_timeout", "drain_timeout", "start_timeout", "cloud_init_timeout", "join_attempts"):
+        for name in (
+            "ready_timeout",
+            "drain_timeout",
+            "start_timeout",
+            "cloud_init_timeout",
+            "join_attempts",
+            "lock_timeout",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{self.node_name}: {name} must be at least 1")
         if self.retry_delay < 0 or self.poll_interval < 0 or self.iface_timeout < 0:
@@ -136,15 +156,20 @@ def cluster_flags(s: K3sNodeSettings) -> dict[str, Any]:
             "etcd-s3-bucket": s3.bucket,
             "etcd-s3-folder": s3.folder,
             "etcd-s3-region": s3.region,
-            # Plain here: the component keeps the rendered config.yaml secret end to end.
-            "etcd-s3-access-key": s3.access_key.value,
-            "etcd-s3-secret-key": s3.secret_key.value,
             # Since the 2025-08 releases S3 has its own retention, 5 unless set, no longer
             # etcd-snapshot-retention (k3s-io/k3s#12669; the surprise is k3s-io/k3s#13769). Older
             # releases skip an unknown config.yaml key with a warning (k3s pkg/configfilearg/parser.go).
             "etcd-s3-retention": s3.retention,
         }
     return flags
+
+
+def s3_credentials(s: K3sNodeSettings) -> dict[str, str]:
+    """The etcd S3 keys (servers with off-site snapshots only); they go into the secrets drop-in."""
+    s3 = s.cluster.etcd_s3
+    if s3 is None or s.role == "agent":
+        return {}
+    return {"etcd-s3-access-key": s3.access_key.value, "etcd-s3-secret-key": s3.secret_key.value}
 
 
 def kube_proxy_args(s: K3sNodeSettings) -> list[str]:
@@ -155,8 +180,8 @@ def kube_proxy_args(s: K3sNodeSettings) -> list[str]:
     return [f"proxy-mode={s.cluster.kube_proxy_mode}"]
 
 
-def agent_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
-    """config.yaml of one agent as a dict.
+def agent_config(s: K3sNodeSettings) -> dict[str, Any]:
+    """config.yaml of one agent as a dict (its token goes into the secrets drop-in).
 
     Only agent flags: `k3s agent` takes the cluster's settings (CIDRs, flannel backend, disabled
     components, secrets encryption) from the server it joins, and has no API server, etcd or admin
@@ -164,7 +189,6 @@ def agent_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
     """
     return {
         "server": s.join_url,
-        "token": token,
         "node-name": s.node_name,
         "node-ip": s.node_ip,
         "node-external-ip": list(s.external_ips),
@@ -173,13 +197,22 @@ def agent_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
 
 
 def node_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
-    """config.yaml of one node as a dict (see k3s_config_yaml)."""
+    """Everything K3s reads on one node, as a dict: config.yaml merged with the secrets drop-in."""
+    return public_config(s) | secret_config(s, token)
+
+
+def secret_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
+    """The secrets drop-in (SECRETS_PATH) as a dict: the token, and the etcd S3 keys on servers."""
     if not token:
         raise ValueError("the cluster token must not be empty")
+    return {"token": token} | s3_credentials(s)
+
+
+def public_config(s: K3sNodeSettings) -> dict[str, Any]:
+    """config.yaml of one node as a dict (see k3s_config_yaml): no secret in it."""
     if s.role == "agent":
-        return agent_config(s, token)
+        return agent_config(s)
     config = cluster_flags(s) | {
-        "token": token,
         "node-name": s.node_name,
         "node-ip": s.node_ip,
         "advertise-address": s.node_ip,
@@ -194,20 +227,23 @@ def node_config(s: K3sNodeSettings, token: str) -> dict[str, Any]:
     return config
 
 
-def k3s_config_yaml(s: K3sNodeSettings, token: str) -> str:
-    """/etc/rancher/k3s/config.yaml of one node: sorted keys, deterministic; carries the token (and S3 keys).
+def k3s_config_yaml(s: K3sNodeSettings) -> str:
+    """/etc/rancher/k3s/config.yaml of one node: sorted keys, deterministic; no secret (see secrets_yaml).
 
     flannel-iface is absent on purpose: install.sh finds the NIC holding node_ip on the node and writes it
     into config.yaml.d/10-flannel-iface.yaml, so no interface name is guessed here.
     """
-    return yaml.safe_dump(node_config(s, token), sort_keys=True, default_flow_style=False, width=1000)
+    return yaml.safe_dump(public_config(s), sort_keys=True, default_flow_style=False, width=1000)
+
+
+def secrets_yaml(s: K3sNodeSettings, token: str) -> str:
+    """The secrets drop-in (SECRETS_PATH): the text a step sends on stdin, never in its command text."""
+    return yaml.safe_dump(secret_config(s, token), sort_keys=True, default_flow_style=False, width=1000)
 
 
 def render_env(values: Mapping[str, str]) -> str:
     """KEY=value lines, each value shell-quoted, for scripts to source."""
-    # The header names the module by its path before the move to packages: the text reaches every node, and
-    # changing it would re-run the converge step on every server for a comment.
-    lines = ["# Rendered by Pulumi (components/k3s_node.py); sourced by the scripts in scripts/k3s/."]
+    lines = ["# Rendered by Pulumi (components/k3s/node.py); sourced by the scripts in scripts/k3s/."]
     for key, value in values.items():
         if not _ENV_KEY.fullmatch(key):
             raise ValueError(f"not a shell variable name: {key!r}")
@@ -231,14 +267,15 @@ def node_env(s: K3sNodeSettings) -> str:
             "JOIN_ATTEMPTS": str(s.join_attempts),
             "RETRY_DELAY": str(s.retry_delay),
             "POLL_INTERVAL": f"{s.poll_interval:g}",
+            "LOCK_TIMEOUT": str(s.lock_timeout),
         }
     )
 
 
-def node_files(s: K3sNodeSettings, token: str) -> tuple[RemoteFile, RemoteFile]:
-    """config.yaml (0600: token and S3 keys) and the env file (0644: nothing secret)."""
+def node_files(s: K3sNodeSettings) -> tuple[RemoteFile, RemoteFile]:
+    """config.yaml (0600, as K3s's own files) and the env file (0644); neither holds a secret (secrets_yaml)."""
     return (
-        RemoteFile(CONFIG_PATH, "0600", k3s_config_yaml(s, token)),
+        RemoteFile(CONFIG_PATH, "0600", k3s_config_yaml(s)),
         RemoteFile(ENV_PATH, "0644", node_env(s)),
     )
 
@@ -268,10 +305,14 @@ def converge_files() -> tuple[RemoteFile, ...]:
 
 
 def script_command(name: str, files: Sequence[RemoteFile], *, env_file: str | None = None) -> str:
-    """The remote command that writes `files` and lib.sh (unless `files` holds it), then runs <name>.sh."""
+    """The remote command that writes `files` and lib.sh (unless `files` holds it), then runs <name>.sh.
+
+    install and converge (SECRET_SCRIPTS) first write their stdin, secrets_yaml(), to SECRETS_PATH.
+    """
     lib = lib_file()
     shipped = [*files] if any(f.path == lib.path for f in files) else [*files, lib]
-    return remote_command(shipped, script(name), env_file=env_file)
+    stdin = StdinFile(SECRETS_PATH, "0600") if name in SECRET_SCRIPTS else None
+    return remote_command(shipped, script(name), env_file=env_file, stdin_file=stdin, time_limit=STEP_TIME_LIMIT)
 
 
 def config_warnings(kube_proxy_mode: str) -> tuple[str, ...]:

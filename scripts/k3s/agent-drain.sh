@@ -17,13 +17,14 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_agent_env 'agent-drain.sh [%s]'
+hold_lock agent-"$NODE_NAME"
 
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers drain themselves (upgrade.sh)"
 
 marker_dir=$root/var/lib/honeydue/agents
 marker=$marker_dir/$NODE_NAME.upgrade
 
-running=$(k3s kubectl get node "$NODE_NAME" --request-timeout=30s --ignore-not-found \
+running=$(kube get node "$NODE_NAME" --ignore-not-found \
     -o jsonpath='{.status.nodeInfo.kubeletVersion}') ||
     die "cannot ask the API server about $NODE_NAME"
 if [[ -z $running ]]; then
@@ -38,11 +39,11 @@ fi
 say "draining $NODE_NAME for its upgrade $running -> $K3S_VERSION"
 mkdir -p "$marker_dir"
 printf '%s -> %s\n' "$running" "$K3S_VERSION" >"$marker"
-k3s kubectl cordon "$NODE_NAME"
+kube cordon "$NODE_NAME"
 # DaemonSet pods (Traefik) stay; emptyDir data is scratch by definition.
-if ! k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s"; then
+if ! kube drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s"; then
     # Nothing was changed yet: give the node back rather than leave capacity cordoned.
-    k3s kubectl uncordon "$NODE_NAME" || true
+    kube uncordon "$NODE_NAME" || true
     rm -f "$marker"
     die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); node uncordoned, k3s left at $running"
 fi

@@ -13,6 +13,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_agent_env 'agent-ready.sh [%s]'
+hold_lock agent-"$NODE_NAME"
 
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers wait for themselves (wait-ready.sh)"
 
@@ -20,7 +21,7 @@ load_agent_env 'agent-ready.sh [%s]'
 marker=$root/var/lib/honeydue/agents/$NODE_NAME.upgrade
 if [[ -e $marker ]]; then
     wait_node_ready "$K3S_VERSION"
-    k3s kubectl uncordon "$NODE_NAME"
+    kube uncordon "$NODE_NAME"
     rm -f "$marker"
     say "node $NODE_NAME is Ready at $K3S_VERSION and uncordoned"
 else

@@ -13,6 +13,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_agent_env 'agent-remove.sh [%s]'
+hold_lock agent-"$NODE_NAME"
 
 # The env file decides which node is deleted: never server 1's own (or any server's).
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers remove themselves (remove.sh)"
@@ -27,7 +28,7 @@ if ! command -v k3s >/dev/null 2>&1; then
     forget
     exit 0
 fi
-present=$(k3s kubectl get node "$NODE_NAME" --request-timeout=30s --ignore-not-found -o name) ||
+present=$(kube get node "$NODE_NAME" --ignore-not-found -o name) ||
     die "cannot ask the API server about $NODE_NAME; fix the API server (or delete the node by hand), then re-run"
 if [[ -z $present ]]; then
     say "node $NODE_NAME is not in the cluster: nothing to remove"
@@ -35,8 +36,8 @@ if [[ -z $present ]]; then
     exit 0
 fi
 # Evictions respect PodDisruptionBudgets; a blocked drain stops the destroy here, before any harm.
-k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
+kube drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
     die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); nothing removed"
-k3s kubectl delete node "$NODE_NAME" --ignore-not-found --request-timeout=30s
+kube delete node "$NODE_NAME" --ignore-not-found
 forget
 say "node $NODE_NAME drained and deleted; agent-uninstall.sh uninstalls k3s on it next"

@@ -11,6 +11,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_env 'agent-uninstall.sh [%s]' /etc/honeydue/k3s.env
+hold_lock node
 
 [[ $ROLE == agent ]] || die "$NODE_NAME is not an agent (ROLE $ROLE); servers are removed by remove.sh"
 

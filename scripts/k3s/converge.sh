@@ -13,6 +13,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_env 'converge.sh [%s]' /etc/honeydue/k3s.env
+hold_lock node
 
 lib=$root/usr/local/lib/honeydue/k3s
 

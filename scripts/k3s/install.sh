@@ -15,6 +15,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_env 'install.sh [%s]' /etc/honeydue/k3s.env
+hold_lock node
 
 config_dir=$root/etc/rancher/k3s
 # K3s merges config.yaml.d/*.yaml over config.yaml, so the node-local NIC name needs no edit of the
@@ -105,7 +106,13 @@ if [[ -z $current ]]; then
 elif [[ $current != "$K3S_VERSION" ]]; then
     say "k3s $current is installed, K3S_VERSION is $K3S_VERSION: left to upgrade.sh, which drains the node first"
     exit 0
+elif install_incomplete; then
+    say "the install of k3s $K3S_VERSION did not finish (killed after placing the binary?): running the installer again"
+    run_installer
+    start_k3s
 elif [[ $checksum != "$recorded" ]]; then
+    # A running server restarting: one server down at a time, across updates too (lib.sh).
+    [[ $ROLE == agent ]] || wait_etcd_peers
     say "k3s $K3S_VERSION is installed but its config changed: restarting $unit"
     start_k3s
 elif ! systemctl is-active --quiet "$unit"; then

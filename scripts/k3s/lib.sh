@@ -44,6 +44,66 @@ say() { printf "$msg_format: %s\n" "$NODE_NAME" "$*"; }
 # shellcheck disable=SC2059
 die() { printf "$msg_format: ERROR: %s\n" "$NODE_NAME" "$*" >&2; exit 1; }
 
+# Every API request is bounded: kubectl's --request-timeout defaults to 0, "don't timeout requests"
+# (kubectl options, https://kubernetes.io/docs/reference/kubectl/generated/kubectl_options/), and an API
+# server whose etcd lost quorum accepts the connection and never answers. Every kubectl call of these
+# scripts goes through kube(); drain and the wait loops bound the whole operation on top of it.
+request_timeout=30s
+kube() {
+    k3s kubectl "$@" --request-timeout="$request_timeout"
+}
+
+# One mutating step at a time on a node: two runs of install/upgrade/converge/remove (a `pulumi up`
+# cancelled while its step still runs on the node, then a second `up`; an operator by hand) must never
+# restart or drain the node together. $1 names the lock: "node" for the node's own K3s, "agent-<name>"
+# for the steps server 1 runs for an agent. flock(1) holds it on an open descriptor, so a killed holder
+# releases it at once; the scripts converge.sh runs inherit the descriptor and the lock (honeydue_locked).
+# Waits at most LOCK_TIMEOUT seconds, then fails naming the holder.
+hold_lock() {
+    local name=$1 dir=$root/run/lock/honeydue fd
+    [[ ${honeydue_locked:-} != "$name" ]] || return 0
+    mkdir -p "$dir"
+    exec {fd}>>"$dir/$name.lock"
+    if ! flock -n "$fd"; then
+        say "waiting for the $name lock (held by: $(cat "$dir/$name.holder" 2>/dev/null || echo unknown))"
+        flock -w "$LOCK_TIMEOUT" "$fd" ||
+            die "another step still holds the $name lock after ${LOCK_TIMEOUT}s (held by: $(cat "$dir/$name.holder" 2>/dev/null || echo unknown)); nothing changed"
+    fi
+    printf '%s pid %s since %s\n' "${msg_format%% *}" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/$name.holder"
+    export honeydue_locked=$name
+}
+
+# Before a server drains or restarts itself: wait until every other etcd member's Node is Ready and not
+# cordoned. The node lock keeps two steps apart on one node; this keeps them apart across servers (a
+# step a cancelled `up` left running on server 2 while a new `up` converges server 1): three etcd
+# members lose quorum with two down. K3s labels every etcd member node-role.kubernetes.io/etcd=true
+# (pkg/util ETCDRoleLabelKey; its etcd controllers select the members by it). A cordoned peer is taken
+# as a peer being upgraded (upgrade.sh cordons first). Waits at most LOCK_TIMEOUT seconds. Blind spot:
+# a peer restart younger than the node monitor grace period (its Node still says Ready). When the
+# local API does not answer, there is nothing to ask and the step goes on (its restart is the repair).
+wait_etcd_peers() {
+    local query='{range .items[*]}{.metadata.name}|{.spec.unschedulable}|{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
+    local deadline=$((SECONDS + LOCK_TIMEOUT)) out busy errors said=""
+    errors=$(mktemp)
+    while :; do
+        if ! out=$(kube get nodes -l node-role.kubernetes.io/etcd=true -o jsonpath="$query" 2>"$errors"); then
+            say "cannot list the etcd members ($(tail -n 1 "$errors")): going on without the check"
+            break
+        fi
+        busy=$(awk -F'|' -v self="$NODE_NAME" '$1 != "" && $1 != self && ($2 == "true" || $3 != "True") {
+            printf "%s%s (%s)", sep, $1, ($2 == "true" ? "cordoned" : "not Ready"); sep = ", " }' <<<"$out")
+        [[ -n $busy ]] || break
+        [[ -n $said ]] || say "waiting for the other etcd members: $busy"
+        said=1
+        if ((SECONDS >= deadline)); then
+            rm -f "$errors"
+            die "other etcd members are busy after ${LOCK_TIMEOUT}s: $busy; taking $NODE_NAME down too could cost etcd its quorum (wait for them, or uncordon a server cordoned by hand), nothing changed"
+        fi
+        sleep "$POLL_INTERVAL"
+    done
+    rm -f "$errors"
+}
+
 # The unit of this node: the official installer names the unit of INSTALL_K3S_EXEC=agent k3s-agent.
 k3s_unit() {
     if [[ $ROLE == agent ]]; then echo k3s-agent; else echo k3s; fi
@@ -65,6 +125,28 @@ config_checksum() {
     ) | sha256sum | cut -d' ' -f1
 }
 
+# An install killed half-way (a dropped session, the node-side time limit) can leave the new binary in
+# place without the unit, the symlinks or the uninstall script the installer writes after it: the
+# version alone then says "installed". run_installer writes install.pending before the installer and
+# install.done (version and sha256 of the binary it left) only after it finished; install_incomplete
+# tells install.sh and upgrade.sh to run the installer again. A node installed before these markers
+# existed has neither file and counts as complete.
+# The markers' paths (functions: load_env sets root after this file is sourced).
+install_pending() { echo "$root/var/lib/honeydue/k3s-install.pending"; }
+install_done() { echo "$root/var/lib/honeydue/k3s-install.done"; }
+
+install_fingerprint() {
+    local binary
+    binary=$(command -v k3s) || return 0
+    printf '%s %s\n' "$(installed_version)" "$(sha256sum <"$binary" | cut -d' ' -f1)"
+}
+
+install_incomplete() {
+    [[ -e $(install_pending) ]] && return 0
+    [[ -e $(install_done) ]] || return 1
+    [[ $(cat "$(install_done)") != "$(install_fingerprint)" ]]
+}
+
 installer=""
 # Install (not start) K3S_VERSION with the install script of the release tag itself, not get.k3s.io's
 # moving one, so a re-run years later installs the same way. '+' is encoded as it is in GitHub's tag URLs.
@@ -79,7 +161,12 @@ run_installer() {
     # The installer only installs the binary and the unit: the caller starts it (install.sh retries the
     # start that can meet etcd's learner limit in one place). Everything else comes from config.yaml, so
     # re-running the installer cannot drop a flag that was only given on its command line.
+    mkdir -p "$root/var/lib/honeydue"
+    rm -f "$(install_done)"
+    printf '%s\n' "$K3S_VERSION" >"$(install_pending)"
     INSTALL_K3S_VERSION=$K3S_VERSION INSTALL_K3S_EXEC=$k3s_command INSTALL_K3S_SKIP_START=true sh "$installer"
+    install_fingerprint >"$(install_done)"
+    rm -f "$(install_pending)"
 }
 
 # Wait until NODE_NAME reports Ready, at most READY_TIMEOUT seconds, asking the API server through
@@ -88,22 +175,27 @@ run_installer() {
 # for the timeout message. Sets node_version. On timeout it names the node, what was wanted and the last
 # state seen, so a failed deploy says why without an SSH session.
 wait_node_ready() {
-    local want=${1:-} note=${2:-} out status reason message last="no answer from the API server"
+    local want=${1:-} note=${2:-} out errors status reason message last="no answer from the API server"
     local deadline=$((SECONDS + READY_TIMEOUT))
     # kubelet version first: the condition's message is free text and goes last, into the final variable.
     local query='{.status.nodeInfo.kubeletVersion}|{range .status.conditions[?(@.type=="Ready")]}{.status}|{.reason}|{.message}{end}'
+    # Only stdout is parsed: kubectl writes warnings (deprecations, client-side throttling, klog lines)
+    # to stderr, and mixed in they would make a Ready node look NotReady. stderr is kept for the message.
+    errors=$(mktemp)
     while :; do
-        if out=$(k3s kubectl get node "$NODE_NAME" --request-timeout=10s -o jsonpath="$query" 2>&1); then
+        if out=$(kube get node "$NODE_NAME" -o jsonpath="$query" 2>"$errors"); then
             IFS='|' read -r node_version status reason message <<<"$out"
             if [[ $status == True && (-z $want || $node_version == "$want") ]]; then
+                rm -f "$errors"
                 return 0
             fi
             last="kubelet ${node_version:-?}, Ready=${status:-<no condition yet>} ${reason} ${message}"
         else
             # NotFound until the kubelet registers, connection refused while the API server (re)starts.
-            last=$(tail -n 1 <<<"$out")
+            last=$(tail -n 1 "$errors")
         fi
         if ((SECONDS >= deadline)); then
+            rm -f "$errors"
             die "node $NODE_NAME not Ready${want:+ at $want} after ${READY_TIMEOUT}s${note:+ $note}; last seen: $last"
         fi
         sleep "$POLL_INTERVAL"

@@ -10,6 +10,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_env 'remove.sh [%s]' /etc/honeydue/k3s.env
+hold_lock node
 
 state_dir=$root/var/lib/honeydue
 # Once the Node is deleted this server's etcd member goes and its API server stops answering, so a
@@ -26,15 +27,15 @@ fi
 
 # Without the k3s binary there is no API client left; only an uninstall script to finish with.
 if [[ ! -e $deleted_marker ]] && command -v k3s >/dev/null 2>&1; then
-    present=$(k3s kubectl get node "$NODE_NAME" --request-timeout=30s --ignore-not-found -o name) ||
+    present=$(kube get node "$NODE_NAME" --ignore-not-found -o name) ||
         die "cannot ask the API server about $NODE_NAME; delete the node from another server, then re-run"
     if [[ -n $present ]]; then
         # Evictions respect PodDisruptionBudgets; a blocked drain stops the destroy here, before any harm.
-        k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
+        kube drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
             die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); nothing removed"
         # --wait=false: the delete removes this server's etcd member, after which the local API server
         # cannot confirm anything.
-        k3s kubectl delete node "$NODE_NAME" --wait=false
+        kube delete node "$NODE_NAME" --wait=false
         say "node $NODE_NAME deleted; K3s removes its etcd member"
     else
         say "node $NODE_NAME is not in the cluster"

@@ -18,6 +18,7 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
 load_env 'upgrade.sh [%s]' /etc/honeydue/k3s.env
+hold_lock node
 
 state_dir=$root/var/lib/honeydue
 marker=$state_dir/k3s-upgrade-in-progress
@@ -40,7 +41,11 @@ install_release() {
 current=$(installed_version)
 [[ -n $current ]] || die "k3s is not installed on $NODE_NAME; install.sh installs it, upgrade.sh only changes versions"
 if [[ $current == "$K3S_VERSION" && ! -e $marker ]]; then
-    say "k3s $K3S_VERSION is installed: nothing to do"
+    if install_incomplete; then
+        say "k3s $K3S_VERSION is installed but its install did not finish: left to install.sh"
+    else
+        say "k3s $K3S_VERSION is installed: nothing to do"
+    fi
     exit 0
 fi
 
@@ -52,24 +57,30 @@ if [[ $ROLE == agent ]]; then
 fi
 
 if [[ $current != "$K3S_VERSION" ]]; then
+    # One server down at a time, across updates too (lib.sh).
+    wait_etcd_peers
     say "upgrading k3s $current -> $K3S_VERSION"
     mkdir -p "$state_dir"
     printf '%s -> %s\n' "$current" "$K3S_VERSION" >"$marker"
-    k3s kubectl cordon "$NODE_NAME"
+    kube cordon "$NODE_NAME"
     # Evictions, not deletions (no --disable-eviction): a PodDisruptionBudget can hold the drain, and
     # --timeout bounds how long. DaemonSet pods (Traefik) stay; emptyDir data is scratch by definition.
-    if ! k3s kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s"; then
+    if ! kube drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s"; then
         # Nothing was changed yet: give the node back rather than leave capacity cordoned.
-        k3s kubectl uncordon "$NODE_NAME" || true
+        kube uncordon "$NODE_NAME" || true
         rm -f "$marker"
         die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); node uncordoned, k3s left at $current"
     fi
     install_release
 else
     say "finishing the upgrade to $K3S_VERSION recorded in $marker"
+    if install_incomplete; then
+        say "its install did not finish (killed after placing the binary?): running the installer again"
+        install_release
+    fi
 fi
 
 wait_node_ready "$K3S_VERSION" "(it stays cordoned)"
-k3s kubectl uncordon "$NODE_NAME"
+kube uncordon "$NODE_NAME"
 rm -f "$marker"
 say "k3s $K3S_VERSION is running and $NODE_NAME is Ready and uncordoned"

@@ -10,9 +10,17 @@ agent*) unit=k3s-agent ;;
 *) unit=k3s ;;
 esac
 printf '%s\n' "$INSTALL_K3S_VERSION" >"$FAKE_STATE/version"
-printf '%s\n' "$unit" >"$FAKE_STATE/unit"
 mkdir -p "$FAKE_INSTALL_BIN"
 cp "$FAKE_RELEASE/k3s" "$FAKE_INSTALL_BIN/k3s"
+# State: installer_killed makes the step die here, as a dropped session or a kill would: the binary is in
+# place, the uninstall script and the unit are not (the real installer writes them after the binary).
+if [ -e "$FAKE_STATE/installer_killed" ]; then
+    chmod 0755 "$FAKE_INSTALL_BIN/k3s"
+    echo "installer killed after the binary" >>"$FAKE_STATE/calls.log"
+    kill -KILL "$PPID"
+    exit 137
+fi
+printf '%s\n' "$unit" >"$FAKE_STATE/unit"
 cp "$FAKE_RELEASE/k3s-uninstall.sh" "$FAKE_INSTALL_BIN/$unit-uninstall.sh"
 chmod 0755 "$FAKE_INSTALL_BIN/k3s" "$FAKE_INSTALL_BIN/$unit-uninstall.sh"
 systemctl daemon-reload
