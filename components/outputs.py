@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.stack import Stack
 
 
@@ -29,5 +30,7 @@ def export_outputs(stack: Stack) -> None:
     pulumi.export("cloudflareZoneId", stack.zone_id)
     pulumi.export("hetznerNetworkId", nodes.network_id)
     pulumi.export("k3sVersion", config.k3s.version)
+    # Which token the cluster runs on ("config" or "random"); the next update refuses to switch (k3s/token.py).
+    pulumi.export(TOKEN_SOURCE_OUTPUT, cluster.token.source)
     # The key pulumi-command logs in with, for break-glass SSH; a secret output, never plaintext.
     pulumi.export("deploySshPrivateKey", nodes.deploy_private_key)

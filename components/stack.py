@@ -24,6 +24,7 @@ from components.firewall.component import NodeFirewall, NodeFirewallArgs, checke
 from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
 from components.hetzner.nodes import Node, Nodes, NodesArgs
 from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
+from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
 from components.k8s.traefik import Traefik, TraefikArgs
 from components.providers import Providers, make_providers
@@ -102,6 +103,8 @@ def build(config: StackConfig) -> Stack:
             servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
             agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
             previous_version=this_stack.get_output("k3sVersion"),
+            previous_token_source=this_stack.get_output(TOKEN_SOURCE_OUTPUT),
+            adopting=bool(config.adopt),
         ),
         cloud,
     )

@@ -27,6 +27,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "cloudflareZoneId": (lambda v: isinstance(v, str) and len(v) == 32, False),
     "hetznerNetworkId": (lambda v: isinstance(v, int) and not isinstance(v, bool), False),
     "k3sVersion": (lambda v: v == "v1.34.6+k3s1", False),
+    "k3sTokenSource": (lambda v: v == "random", False),
     "deploySshPrivateKey": (lambda v: isinstance(v, str) and v, True),
 }
 

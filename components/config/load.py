@@ -219,7 +219,26 @@ def _read_nodes(r: _Reader) -> NodesConfig:
         hcloud_firewall=r.boolean("hcloudFirewall"),
         origin_lockdown=r.boolean("originLockdown"),
         protect=r.boolean("protectServers"),
+        adopted_host_keys=_read_host_keys(r),
     )
+
+
+def _read_host_keys(r: _Reader) -> dict[str, str]:
+    """`<server name>=<type> <base64>` entries (ssh-keyscan's last two fields); components.adoption checks the names."""
+    keys: dict[str, str] = {}
+    for i, entry in enumerate(r.strings("adoptedHostKeys")):
+        name, sep, key = (part.strip() for part in entry.partition("="))
+        problem = check.ssh_public_key(key) if sep and name and key else None
+        if not sep or not name or not key:
+            r.problem(f"adoptedHostKeys[{i}]", f"{entry[:60]!r} is not of the form <server name>=<type> <base64>")
+        elif problem:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name}: {problem}")
+        elif name in keys:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name} is listed twice")
+        else:
+            # Type and body only: a comment (or ssh-keyscan's host column) is not part of the pinned key.
+            keys[name] = " ".join(key.split()[:2])
+    return keys
 
 
 def _source_cidrs(r: _Reader, key: str, cidrs: tuple[str, ...]) -> tuple[str, ...]:
@@ -250,7 +269,21 @@ def _read_k3s(r: _Reader) -> K3sConfig:
         etcd_snapshot_schedule=schedule,
         etcd_snapshot_retention=r.integer("etcdSnapshotRetention"),
         etcd_s3=_read_etcd_s3(r),
+        token=_read_k3s_token(r),
     )
+
+
+def _read_k3s_token(r: _Reader) -> Secret | None:
+    """The running cluster's token, or None: the stack then generates one (components/k3s/token.py)."""
+    token = r.secret("k3sToken", required=False)
+    # `pulumi config set --secret ... < file` keeps the file's final newline; K3s trims it from its token
+    # file too, so the same value reaches config.yaml either way.
+    value = token.value.rstrip("\r\n")
+    if not value:
+        return None
+    if any(c.isspace() for c in value) or not value.isprintable():
+        r.problem("k3sToken", "must be one line without spaces (the content of /var/lib/rancher/k3s/server/token)")
+    return Secret(token.key, value)
 
 
 def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:

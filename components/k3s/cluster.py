@@ -17,7 +17,6 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.config.checks import k3s_upgrade
 from components.config.load import ConfigError
@@ -27,6 +26,8 @@ from components.k3s import node as k3s_node
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
+from components.k3s.adopt import adopt_step
+from components.k3s.token import ClusterToken
 from components.k3s.steps import STEP_TIMEOUTS, step_options, step_text
 from components.remote import RemoteFile
 
@@ -58,6 +59,10 @@ class K3sClusterArgs:
     """Agents; they join in parallel once every server is Ready."""
     previous_version: pulumi.Input[str | None] = None
     """The release the stack last deployed (from its own outputs); an upgrade must go forward one minor."""
+    adopting: bool = False
+    """Adopt mode (adoptIds set): adopted nodes get the adopt step, existing Kubernetes objects are taken over."""
+    previous_token_source: pulumi.Input[str | None] = None
+    """Where the last update's token came from (its own output k3sTokenSource); the token never switches."""
 
 
 def _settings(cfg: K3sConfig, servers: Sequence[K3sServer], index: int, ips: list[str]) -> K3sNodeSettings:
@@ -95,16 +100,17 @@ class K3sCluster(pulumi.ComponentResource):
     first_server_ready: command.remote.Command
     cloud_init_done: dict[str, command.remote.Command]
     """Each node's first boot (servers and agents), by node name."""
+    token: ClusterToken
+    """The cluster token and where it came from."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
         cfg, servers = args.config, list(args.servers)
         for warning in k3s_node.config_warnings(cfg.kube_proxy_mode):
             pulumi.log.warn(warning, self)
-        # Joining servers and agents present this token; 64 alphanumerics, secret in state.
-        token = random.RandomPassword(
-            f"{name}-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
-        )
+        # Joining servers and agents present this token: the running cluster's, or a generated one.
+        self.token = ClusterToken(name, cfg.token, args.previous_token_source, self)
+        token = self.token.value
         # Every server's public addresses go into every server's tls-san.
         public_ips = pulumi.Output.all(*[s.node.public_ipv4 for s in servers], *[s.node.public_ipv6 for s in servers])
         version = pulumi.Output.from_input(args.previous_version).apply(
@@ -122,7 +128,7 @@ class K3sCluster(pulumi.ComponentResource):
 
             settings = pulumi.Output.all(public_ips, version).apply(settings_of)
             cloud_init, ready, converge, remove = self._server_chain(
-                name, server, settings, token.result, previous_ready, previous_converge
+                name, server, settings, token, previous_ready, previous_converge, adopt=args.adopting
             )
             self.cloud_init_done[server.node.name] = cloud_init
             previous_ready, previous_converge = ready, converge
@@ -146,7 +152,7 @@ class K3sCluster(pulumi.ComponentResource):
 
             settings = pulumi.Output.all(agent.node.public_ipv4, version).apply(agent_settings_of)
             previous_agent = agent_chain(
-                self, name, agent.node, agent.connection, settings, token.result, after_servers, previous_agent
+                self, name, agent.node, agent.connection, settings, token, after_servers, previous_agent
             )
             self.cloud_init_done[agent.node.name] = previous_agent.cloud_init
 
@@ -169,8 +175,10 @@ class K3sCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            # Objects that already exist in the running cluster are adopted instead of failing.
-            upsert_existing_objects=True,
+            # Adopt mode only: objects that already exist in the running cluster are taken over instead of
+            # failing with "already exists" (GUIDE.md section 3). Outside it a create that meets a live object
+            # fails, as it should: that object belongs to something else.
+            upsert_existing_objects=args.adopting,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"apiServer": self.api_server, "kubeconfig": self.kubeconfig})
@@ -183,6 +191,8 @@ class K3sCluster(pulumi.ComponentResource):
         token: pulumi.Output[str],
         previous_ready: command.remote.Command | None,
         previous_converge: command.remote.Command | None,
+        *,
+        adopt: bool = False,
     ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command, command.remote.Command]:
         """cloud-init -> install -> Ready (first boot only), then converge (every later change); and remove."""
         prefix = f"{name}-{server.node.index}"
@@ -199,11 +209,13 @@ class K3sCluster(pulumi.ComponentResource):
             return step_options(self, *after, first_boot=first_boot, secret=secret)
 
         common = {"connection": server.connection, "add_previous_output_in_env": False}
+        # A node built by hand, adopted now: check it fast and record its config as the one it runs.
+        adopted = adopt_step(self, prefix, server.node, server.connection, env) if adopt else None
         cloud_init = command.remote.Command(
             f"{prefix}-cloud-init",
             create=step_text("wait-cloud-init", env),
             **common,
-            opts=opts(server.node.server, first_boot="create"),
+            opts=opts(server.node.server, adopted, first_boot="create"),
         )
         install = command.remote.Command(
             f"{prefix}-install",
