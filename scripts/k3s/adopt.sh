@@ -31,7 +31,7 @@ current=$(installed_version)
 systemctl is-active --quiet "$unit" ||
     die "$unit is not running: adopt a running node (start it, or find out why it stopped, first)"
 [[ -f $config_dir/config.yaml ]] ||
-    die "$config_dir/config.yaml is missing: K3s runs with command-line flags; move them into config.yaml first (docs/migration.md)"
+    die "/etc/rancher/k3s/config.yaml is missing: K3s runs with command-line flags; move them into config.yaml first (docs/migration.md)"
 if [[ ! -f $config_dir/config.yaml.d/10-flannel-iface.yaml ]]; then
     say "no config.yaml.d/10-flannel-iface.yaml yet: install.sh adds it, and that restarts $unit once"
 fi
