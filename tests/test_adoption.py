@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import logging
 from typing import Any
+
+import pytest
 
 from components.adoption import ADOPT_HELD_FIELDS, ADOPTABLE_TYPES, adoptable_names
 from components.config.load import ConfigError
@@ -49,7 +49,10 @@ def adopted() -> tuple[Plan, dict[str, str]]:
     return run_program("prod", overrides, preview=True), ids
 
 
-def test_the_first_preview_imports_every_adoptable_resource_and_creates_none(adopted: tuple[Plan, dict[str, str]]) -> None:
+Adopted = tuple[Plan, dict[str, str]]
+
+
+def test_the_first_preview_imports_every_adoptable_resource_and_creates_none(adopted: Adopted) -> None:
     plan, ids = adopted
     kinds = {reg.type for reg in plan.registrations if reg.import_id}
     assert {"hcloud:index/server:Server", "hcloud:index/network:Network"} <= kinds

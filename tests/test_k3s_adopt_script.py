@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,7 @@ def running_node(
     return node
 
 
-def run_step(node: Node, name: str, files: list[RemoteFile] | tuple[RemoteFile, ...]) -> subprocess.CompletedProcess[str]:
+def run_step(node: Node, name: str, files: Sequence[RemoteFile]) -> subprocess.CompletedProcess[str]:
     """One remote step as pulumi-command runs it: its files written, then scripts/k3s/<name>.sh."""
     return subprocess.run(
         ["sh", "-c", script_command(name, files)], env=node.env, capture_output=True, text=True, timeout=30

@@ -23,12 +23,12 @@ from components.config.load import ConfigError
 from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
+from components.k3s.adopt import adopt_step
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
-from components.k3s.adopt import adopt_step
-from components.k3s.token import ClusterToken
 from components.k3s.steps import STEP_TIMEOUTS, step_options, step_text
+from components.k3s.token import ClusterToken
 from components.remote import RemoteFile
 
 __all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
