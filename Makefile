@@ -12,7 +12,7 @@ PLAN_ARGS ?=
 # iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
 APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
 
-.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
+.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean adopt-check adopt-targets adopt-keys
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,21 @@ preview: $(VENV)/.installed
 
 up: $(VENV)/.installed
 	pulumi up --stack $(STACK)
+
+# Adopting the hand-built production (docs/migration.md). LIVE: a directory of exported JSON (tools/live.py).
+LIVE ?=
+adopt-check: $(VENV)/.installed
+	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-check LIVE=dir/ (tools/live.py lists the files)"; exit 2; }
+	$(PY) -m tools.adopt_check --stack $(STACK) $(LIVE)
+
+# The --target options of the `pulumi up` that creates only the deploy key, before adoption.
+adopt-targets: $(VENV)/.installed
+	@$(PY) -m tools.adopt_keys --stack $(STACK) --targets
+
+# Needs the Pulumi CLI (state), ssh with the operator's own key, and LIVE/hcloud-servers.json.
+adopt-keys: $(VENV)/.installed
+	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-keys LIVE=dir/"; exit 2; }
+	$(PY) -m tools.adopt_keys --stack $(STACK) --live $(LIVE)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
