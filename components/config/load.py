@@ -276,8 +276,8 @@ def _read_k3s(r: _Reader) -> K3sConfig:
 def _read_k3s_token(r: _Reader) -> Secret | None:
     """The running cluster's token, or None: the stack then generates one (components/k3s/token.py)."""
     token = r.secret("k3sToken", required=False)
-    # `pulumi config set --secret ... < file` keeps the file's final newline; K3s trims it from its token
-    # file too, so the same value reaches config.yaml either way.
+    # `pulumi config set --secret ... < file` keeps the file's final newline; K3s trims it from its own token
+    # file the same way (k3s-io/k3s pkg/cluster/storage.go, readTokenFromFile: bytes.TrimRight(b, "\n")).
     value = token.value.rstrip("\r\n")
     if not value:
         return None

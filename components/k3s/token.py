@@ -4,8 +4,9 @@ The choice follows whether `k3sToken` is set, never whether adoption is on: an a
 token after `adoptIds` is cleared, and a cluster the stack built keeps the generated one. Switching
 either way would put another token into every node's config.yaml, and K3s refuses to start a server
 whose token does not decrypt the cluster's bootstrap data (GUIDE.md section 6; k3s-io/k3s
-pkg/cluster/bootstrap.go, "bootstrap data already found and encrypted with different token"). So the
-stack records which one it used (stack output `k3sTokenSource`) and refuses a switch before any step runs.
+pkg/cluster/storage.go, getBootstrapKeyFromStorage: "bootstrap data already found and encrypted with
+different token"). So the stack records which one it used (stack output `k3sTokenSource`) and refuses a
+switch before any step runs.
 """
 
 from __future__ import annotations
