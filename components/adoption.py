@@ -43,9 +43,22 @@ ADOPT_HELD_FIELDS: dict[str, tuple[str, ...]] = {
     "hcloud:index/placementGroup:PlacementGroup": ("name", "labels"),
     "hcloud:index/sshKey:SshKey": ("name", "labels"),
     "hcloud:index/firewall:Firewall": ("name", "labels"),
-    "cloudflare:index/dnsRecord:DnsRecord": ("comment",),
-    "cloudflare:index/zoneSetting:ZoneSetting": (),
+    # proxied is not held: with originLockdown the first firewall sync lets only Cloudflare reach 80/443,
+    # so a record that is DNS-only today must be fixed before the cut-over, not after.
+    "cloudflare:index/dnsRecord:DnsRecord": ("comment", "ttl"),
+    # The hard-coded settings (always_use_https, min_tls_version, tls_1_3); `ssl` comes from config
+    # (sslMode) and must match: see held_fields.
+    "cloudflare:index/zoneSetting:ZoneSetting": ("value",),
 }
+CONFIGURED_SETTING = f"{naming.EDGE_TLS}-ssl"
+"""The one zone setting whose value is config (sslMode), never held."""
+
+
+def held_fields(type_: str, name: str) -> tuple[str, ...]:
+    """What `ignore_changes` holds on resource `name` of `type_` while it is adopted."""
+    return () if name == CONFIGURED_SETTING else ADOPT_HELD_FIELDS[type_]
+
+
 ADOPTABLE_TYPES = frozenset(ADOPT_HELD_FIELDS)
 ADOPT_MODE_WARNING = (
     "honeydue:adoptIds is set (adopt mode). Once an `up` has imported everything, clear it: "
@@ -136,7 +149,7 @@ def register_adoption(ids: Mapping[str, str]) -> None:
             pulumi.ResourceOptions.merge(
                 args.opts,
                 pulumi.ResourceOptions(
-                    import_=import_id, protect=True, ignore_changes=list(ADOPT_HELD_FIELDS[args.type_])
+                    import_=import_id, protect=True, ignore_changes=list(held_fields(args.type_, args.name))
                 ),
             ),
         )

@@ -120,14 +120,20 @@ def test_a_dns_only_record_and_another_ssl_mode_must_match(prod_plan: Plan, edit
         dns["result"].append(record | {"id": "f" * 32, "content": "192.0.2.99", "proxied": True, "ttl": 1})
 
     edit("cloudflare-dns-records.json", dns_only)
-    live = edit("cloudflare-settings.json", lambda s: s["result"][3].update(value="full"))
+
+    def settings(response: Any) -> None:
+        response["result"][3].update(value="full")  # ssl: config (sslMode)
+        response["result"][4].update(value="off")  # tls_1_3: hard-coded, held
+
+    live = edit("cloudflare-settings.json", settings)
     report = _check(prod_plan, live)
     assert _kinds(report) == {
         ("MUST MATCH", "honeydue-dns-api-a-honeydue-1", "proxied"),
-        ("MUST MATCH", "honeydue-dns-api-a-honeydue-1", "ttl"),
+        ("HELD", "honeydue-dns-api-a-honeydue-1", "ttl"),
         ("HELD", "honeydue-dns-api-a-honeydue-1", "comment"),
         ("UNMANAGED", "api.honeydue.app A 192.0.2.99", "dns record"),
         ("MUST MATCH", "honeydue-edge-tls-ssl", "value"),
+        ("HELD", "honeydue-edge-tls-tls-1-3", "value"),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.adoption import ADOPT_HELD_FIELDS, ADOPTABLE_TYPES, adoptable_names
+from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
 from components.config.load import ConfigError
 from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
 from offline.fakes import fake_ed25519_public_key
@@ -66,9 +66,12 @@ def test_the_first_preview_imports_every_adoptable_resource_and_creates_none(ado
             # Nothing of an importable type is created: each one names the live resource it takes over.
             assert reg.import_id == ids[reg.name], reg.name
             assert reg.protect, reg.name
-            assert set(ADOPT_HELD_FIELDS[reg.type]) <= set(reg.ignore_changes), reg.name
+            assert set(held_fields(reg.type, reg.name)) <= set(reg.ignore_changes), reg.name
         else:
             assert reg.import_id == "", reg.name
+    # The SSL mode comes from config (sslMode): an import must find it as it is, never hold it.
+    assert "value" not in plan.get("cloudflare:index/zoneSetting:ZoneSetting", "honeydue-edge-tls-ssl").ignore_changes
+    assert "value" in plan.get("cloudflare:index/zoneSetting:ZoneSetting", "honeydue-edge-tls-tls-1-3").ignore_changes
     servers = plan.by_type("hcloud:index/server:Server")
     assert sorted(s.name for s in servers) == list(SERVERS)
     for server in servers:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.adoption import ADOPT_HELD_FIELDS
+from components.adoption import held_fields
 from components.hetzner.nodes import SERVER_IGNORE_CHANGES
 from offline import fakes
 from offline.harness import Plan, Registration, run_program
@@ -90,7 +90,7 @@ class _Compare:
         wire = key or name
         if wire in SERVER_IGNORE_CHANGES and self.reg.type == SERVER:
             kind = "IGNORED"
-        elif wire in ADOPT_HELD_FIELDS.get(self.reg.type, ()):
+        elif wire in held_fields(self.reg.type, self.reg.name):
             kind = "HELD"
         else:
             kind = "MUST MATCH"
