@@ -124,6 +124,7 @@ def test_a_missing_flannel_dropin_is_announced(make_node: Callable[..., Node]) -
         ("stopped", "k3s is not running: adopt a running node"),
         ("absent", "k3s is not installed here"),
         ("flags", "/etc/rancher/k3s/config.yaml is missing: K3s runs with command-line flags"),
+        ("first-boot", "cloud-init reports an error of this node's first boot (exit 1)"),
     ],
 )
 def test_a_node_that_is_not_as_expected_fails_fast_and_is_left_alone(
@@ -137,6 +138,8 @@ def test_a_node_that_is_not_as_expected_fails_fast_and_is_left_alone(
         (Path(node.env["FAKE_INSTALL_BIN"]) / "k3s").unlink()
     if scene == "flags":
         (node.root / "etc/rancher/k3s/config.yaml").unlink()
+    if scene == "first-boot":
+        node.set("cloud_init_rc", "1")
 
     proc = adopt(node, s)
 
@@ -156,3 +159,15 @@ def test_a_node_the_stack_already_manages_is_not_adopted_again(make_node: Callab
 
     assert proc.returncode == 0 and "nothing to adopt" in proc.stdout
     assert (node.root / CHECKSUM).read_text() == "recorded-by-an-earlier-install\n"
+
+
+def test_recoverable_first_boot_errors_do_not_stop_the_adoption(make_node: Callable[..., Node]) -> None:
+    """Exit 2 of `cloud-init status` is "done with recoverable errors", which wait-cloud-init.sh accepts too."""
+    s = settings()
+    node = running_node(make_node, s)
+    node.set("cloud_init_rc", "2")
+
+    proc = adopt(node, s)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (node.root / CHECKSUM).exists()

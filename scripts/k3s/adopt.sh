@@ -32,6 +32,14 @@ systemctl is-active --quiet "$unit" ||
     die "$unit is not running: adopt a running node (start it, or find out why it stopped, first)"
 [[ -f $config_dir/config.yaml ]] ||
     die "/etc/rancher/k3s/config.yaml is missing: K3s runs with command-line flags; move them into config.yaml first (docs/migration.md)"
+# The next step (wait-cloud-init.sh) waits for the node's first boot: long over here, but an error that
+# boot recorded would fail it (exit 1 of `cloud-init status`; 2 is "recoverable errors", which it accepts).
+if command -v cloud-init >/dev/null 2>&1; then
+    rc=0
+    cloud-init status >/dev/null 2>&1 || rc=$?
+    ((rc == 0 || rc == 2)) ||
+        die "cloud-init reports an error of this node's first boot (exit $rc), which fails the wait-cloud-init step; see 'cloud-init status --long'"
+fi
 if [[ ! -f $config_dir/config.yaml.d/10-flannel-iface.yaml ]]; then
     say "no config.yaml.d/10-flannel-iface.yaml yet: install.sh adds it, and that restarts $unit once"
 fi
