@@ -191,3 +191,24 @@ def test_malformed_adopt_entries_are_config_errors(entries: list[str], fragment:
     with pytest.raises(ConfigError, match="honeydue:adoptIds\\[") as caught:
         load_prod({"adoptIds": entries})
     assert fragment in str(caught.value)
+
+
+def test_issue_12_done_when(adopted: Adopted) -> None:
+    """The acceptance of issue 12 in one place, on the first preview: all three servers, the network, the
+    records and the zone settings adopted with the running token; servers imported and protected; no
+    generated token; the running token in every server's config.yaml; nothing of an importable type created."""
+    plan, ids = adopted
+    for server in SERVERS:
+        reg = plan.get("hcloud:index/server:Server", server)
+        assert reg.import_id == ids[server] and reg.protect and reg.inputs["deleteProtection"] is True
+    assert plan.get("hcloud:index/network:Network", "honeydue-private").import_id == ids["honeydue-private"]
+    records = plan.by_type("cloudflare:index/dnsRecord:DnsRecord")
+    settings = plan.by_type("cloudflare:index/zoneSetting:ZoneSetting")
+    assert len(records) == 27 and all(r.import_id == ids[r.name] for r in records)
+    assert len(settings) == 4 and all(s.import_id == ids[s.name] for s in settings)
+    assert _cluster_tokens(plan) == []
+    for index in range(1, len(SERVERS) + 1):
+        text = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install").inputs["create"]
+        assert isinstance(text, SecretValue) and f"token: {RUNNING_TOKEN}\n" in text.value
+    created = [r.name for r in plan.registrations if r.type in ADOPTABLE_TYPES and not r.import_id]
+    assert created == [CREATED_BEFORE[0]]  # in state already: the targeted up of docs/migration.md step 3
