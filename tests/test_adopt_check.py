@@ -174,3 +174,5 @@ def test_the_command_line_exit_codes(tmp_path: Path, edit: Any, capsys: pytest.C
     assert main([str(broken)]) == 1
     assert main([str(tmp_path / "nowhere")]) == 2
     assert "hcloud-servers.json is missing" in capsys.readouterr().err
+    assert main([str(MATCH), "--stack", "nosuchstack"]) == 2
+    assert "Pulumi.nosuchstack.yaml" in capsys.readouterr().err

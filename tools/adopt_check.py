@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from components.adoption import held_fields
+from components.config.load import ConfigError
 from components.hetzner.nodes import SERVER_IGNORE_CHANGES
 from offline import fakes
 from offline.harness import Plan, Registration, run_program
@@ -296,7 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adopt-check: {error}", file=sys.stderr)
         return 2
     # The token's value is irrelevant here; set, an adoption of servers in the stack file passes the config check.
-    report = check(run_program(args.stack, {"k3sToken": "PLACEHOLDER-k3sToken"}), live, args.zone_id)
+    try:
+        plan = run_program(args.stack, {"k3sToken": "PLACEHOLDER-k3sToken"})
+    except (ConfigError, OSError) as error:  # the stack's config as the program checks it; a missing stack file
+        print(f"adopt-check: {error}", file=sys.stderr)
+        return 2
+    report = check(plan, live, args.zone_id)
     for finding in report.findings:
         print(finding.line())
     print("\nadoptIds entries of what matched:")
