@@ -31,7 +31,7 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
 LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
 ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key
+.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-targets adopt-keys
 
 # The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
 $(VENV)/.runtime: requirements.txt tools/uv.txt
@@ -126,6 +126,21 @@ deploy-key: $(VENV)/.runtime
 	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
 	  | $(PY) -m tools.state_secrets deploy-key > build/deploy-key-$(STACK) || { rm -f build/deploy-key-$(STACK); exit 1; }
 	@echo "ssh -i $(CURDIR)/build/deploy-key-$(STACK) root@<node ipv4>"
+
+# Adopting the hand-built production (docs/migration.md). LIVE: a directory of exported JSON (tools/live.py).
+LIVE ?=
+adopt-check: $(VENV)/.runtime
+	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-check LIVE=dir/ (tools/live.py lists the files)"; exit 2; }
+	$(PY) -m tools.adopt_check --stack $(STACK) $(LIVE)
+
+# The --target options of the `pulumi up` that creates only the deploy key, before adoption.
+adopt-targets: $(VENV)/.runtime
+	@$(PY) -m tools.adopt_keys --stack $(STACK) --targets
+
+# Needs the Pulumi CLI (state), ssh with the operator's own key, and LIVE/hcloud-servers.json.
+adopt-keys: $(VENV)/.runtime
+	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-keys LIVE=dir/"; exit 2; }
+	$(PY) -m tools.adopt_keys --stack $(STACK) --live $(LIVE)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

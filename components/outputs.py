@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
 
@@ -46,3 +47,5 @@ def export_outputs(stack: Stack) -> None:
     # No root credential is an output (a StackReference would hand it to every consumer): the deploy SSH key
     # and the Kubernetes credential stay in the state only; operators read them with `make deploy-key` and
     # `make kubeconfig` (tools/state_secrets.py).
+    # Which token the cluster runs on ("config" or "random"); the next update refuses to switch (k3s/token.py).
+    pulumi.export(TOKEN_SOURCE_OUTPUT, cluster.token.source)

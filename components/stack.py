@@ -27,6 +27,7 @@ from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewa
 from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
 from components.hetzner.nodes import Node, Nodes, NodesArgs
 from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
+from components.k3s.token import TOKEN_SOURCE_OUTPUT, token_switch_problem
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
 from components.k8s.traefik import Traefik, TraefikArgs
 from components.providers import Providers, make_providers
@@ -74,7 +75,7 @@ def build(config: StackConfig) -> Stack:
     check_adoption(config)
     register_adoption(config.adopt)
     providers = make_providers(config.credentials)
-    # Lookups that validation needs (Cloudflare's ranges, the release last deployed) come first: a
+    # Lookups that validation needs (Cloudflare's ranges, the release and token source last deployed) come first: a
     # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
@@ -82,6 +83,10 @@ def build(config: StackConfig) -> Stack:
     rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
     upgrade = k3s_upgrade(previous_version, config.k3s.version)
     problems += [f"honeydue:k3sVersion: {upgrade}"] if upgrade else []
+    token_switch = token_switch_problem(
+        stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT), "random" if config.k3s.token is None else "config"
+    )
+    problems += [token_switch] if token_switch else []
     if problems:
         raise ConfigError(problems, [])
     labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
@@ -112,6 +117,7 @@ def build(config: StackConfig) -> Stack:
             servers=[K3sServer(node=node, connection=nodes.connection(node)) for node in nodes.nodes],
             agents=[K3sAgent(node=node, connection=nodes.connection(node)) for node in nodes.agents],
             previous_genesis=this_stack.get_output("k3sGenesis"),
+            adopting=bool(config.adopt),
         ),
         cloud,
     )

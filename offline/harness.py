@@ -30,6 +30,9 @@ from offline import fakes
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT_DIR / "__main__.py"
 PLACEHOLDER = "PLACEHOLDER"
+# Optional secrets whose presence changes what the program builds: unset unless a caller sets them
+# (k3sToken: set, the cluster takes it instead of generating one).
+UNSET_SECRETS = frozenset({"k3sToken"})
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,8 @@ def stack_config(
         values[full_key.removeprefix(prefix)] = value
     secret_keys = [k for k, spec in declared.items() if spec.get("secret")]
     for key in secret_keys:
-        values[key] = secret_placeholder(key)
+        if key not in UNSET_SECRETS:
+            values[key] = secret_placeholder(key)
     for key, value in (overrides or {}).items():
         if value is None:
             values.pop(key, None)

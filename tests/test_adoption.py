@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pytest
 
-from components.adoption import ADOPTABLE_TYPES, adoptable_names
+from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
 from components.config.load import ConfigError
-from offline.harness import Plan, run_program
+from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
+from offline.fakes import fake_ed25519_public_key
+from offline.harness import Plan, Registration, SecretValue, plaintext_strings, run_program
+from tests.adopt_setup import CREATED_BEFORE, RUNNING_TOKEN, SERVERS, adopt_overrides, host_key
+from tests.adopt_setup import adoptable as _adoptable
 from tests.conftest import load_prod
-
-
-def _adoptable(plan: Plan) -> dict[str, str]:
-    return {r.name: r.type for r in plan.registrations if r.type in ADOPTABLE_TYPES}
+from tools.adopt_keys import deploy_key_targets
 
 
 @pytest.mark.parametrize(
@@ -30,33 +34,146 @@ def test_agents_and_their_spread_groups_are_adoptable() -> None:
     assert not [n for n in names if n.startswith("honeydue-dns-") and "agent" in n]
 
 
-def _import_id(index: int, type_: str) -> str:
-    """Ids as the providers know them: Hetzner's are numbers, Cloudflare's are <zone id>/<id>."""
-    return f"{1000 + index}" if type_.startswith("hcloud:") else f"0123456789abcdef0123456789abcdef/{index:032x}"
+def _plain(value: Any) -> Any:
+    """The connection holds the deploy private key: the whole object is secret."""
+    return value.value if isinstance(value, SecretValue) else value
 
 
-def test_in_adopt_mode_every_adoptable_resource_is_imported_and_protected(prod_plan: Plan) -> None:
-    adoptable = sorted(_adoptable(prod_plan).items())
-    ids = {name: _import_id(i, type_) for i, (name, type_) in enumerate(adoptable)}
-    plan = run_program("prod", {"adoptIds": [f"{name}={import_id}" for name, import_id in ids.items()]})
+def _cluster_tokens(plan: Plan) -> list[Registration]:
+    return [r for r in plan.by_type("random:index/randomPassword:RandomPassword") if r.name.startswith("honeydue-k3s")]
+
+
+@pytest.fixture(scope="module")
+def adopted() -> tuple[Plan, dict[str, str]]:
+    """The first preview of production adopted: every adoptable resource, its host keys, the running token."""
+    overrides, ids = adopt_overrides(run_program("prod"))
+    return run_program("prod", overrides, preview=True), ids
+
+
+Adopted = tuple[Plan, dict[str, str]]
+
+
+def test_the_first_preview_imports_every_adoptable_resource_and_creates_none(adopted: Adopted) -> None:
+    plan, ids = adopted
+    kinds = {reg.type for reg in plan.registrations if reg.import_id}
+    assert {"hcloud:index/server:Server", "hcloud:index/network:Network"} <= kinds
+    assert {"cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/zoneSetting:ZoneSetting"} <= kinds
     for reg in plan.registrations:
-        if reg.type in ADOPTABLE_TYPES:
+        if (reg.name, reg.type) == CREATED_BEFORE:
+            # In state already: created by the targeted `up` that makes the deploy key (docs/migration.md).
+            assert reg.urn in deploy_key_targets(plan) and reg.import_id == ""
+        elif reg.type in ADOPTABLE_TYPES:
+            # Nothing of an importable type is created: each one names the live resource it takes over.
             assert reg.import_id == ids[reg.name], reg.name
             assert reg.protect, reg.name
+            assert set(held_fields(reg.type, reg.name)) <= set(reg.ignore_changes), reg.name
         else:
             assert reg.import_id == "", reg.name
-    for server in plan.by_type("hcloud:index/server:Server"):
+    # The SSL mode comes from config (sslMode): an import must find it as it is, never hold it.
+    assert "value" not in plan.get("cloudflare:index/zoneSetting:ZoneSetting", "honeydue-edge-tls-ssl").ignore_changes
+    assert "value" in plan.get("cloudflare:index/zoneSetting:ZoneSetting", "honeydue-edge-tls-tls-1-3").ignore_changes
+    servers = plan.by_type("hcloud:index/server:Server")
+    assert sorted(s.name for s in servers) == list(SERVERS)
+    for server in servers:
+        assert server.inputs["deleteProtection"] == server.inputs["rebuildProtection"] is True
         # What the provider can't read back from a running server never shows as a diff.
-        assert {"userData", "sshKeys", "image"} <= set(server.ignore_changes)
+        assert {"userData", "sshKeys", "image", "location", "serverType"} <= set(server.ignore_changes)
+
+
+def test_an_adopted_cluster_keeps_its_running_token_and_generates_none() -> None:
+    overrides, _ = adopt_overrides(run_program("prod"))
+    plan = run_program("prod", overrides)
+    assert _cluster_tokens(plan) == []
+    assert plan.outputs["k3sTokenSource"] == "config"
+    for index, server in enumerate(SERVERS, start=1):
+        install = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install")
+        # The token reaches the node's secrets drop-in on the step's stdin (secret), never in the command text.
+        assert isinstance(install.inputs["stdin"], SecretValue), server
+        assert f"token: {RUNNING_TOKEN}\n" in install.inputs["stdin"].value, server
+        assert RUNNING_TOKEN not in str(install.inputs["create"]), server
+    assert RUNNING_TOKEN not in "\n".join(plaintext_strings([r.inputs for r in plan.registrations]))
+
+
+def test_adopted_nodes_are_reached_with_their_own_host_key_and_fail_fast(adopted: tuple[Plan, dict[str, str]]) -> None:
+    plan, _ = adopted
+    for index, server in enumerate(SERVERS, start=1):
+        for step in ("adopt", "cloud-init", "install", "converge"):
+            connection = _plain(plan.get("command:remote:Command", f"honeydue-k3s-{index}-{step}").inputs["connection"])
+            assert connection["hostKey"] == host_key(server), (server, step)
+            assert connection["dialErrorLimit"] == ADOPTED_DIAL_ERROR_LIMIT, (server, step)
+        adopt = plan.get("command:remote:Command", f"honeydue-k3s-{index}-adopt")
+        cloud_init = plan.get("command:remote:Command", f"honeydue-k3s-{index}-cloud-init")
+        # The adopt step (which fails fast on a node that isn't as expected) goes before every other step.
+        assert plan.waits_for(cloud_init, adopt)
+        assert "load_env 'adopt.sh [%s]'" in adopt.inputs["create"]
+
+
+def test_without_adoption_there_is_no_adopt_step_and_the_generated_host_keys_are_pinned(prod_plan: Plan) -> None:
+    assert not [r for r in prod_plan.registrations if r.name.endswith("-adopt")]
+    connection = _plain(prod_plan.get("command:remote:Command", "honeydue-k3s-1-install").inputs["connection"])
+    assert connection["dialErrorLimit"] == -1
+    assert connection["hostKey"] == fake_ed25519_public_key("honeydue-1-host-key")
+    assert prod_plan.outputs["k3sTokenSource"] == "random"
+    assert [r.name for r in _cluster_tokens(prod_plan)] == ["honeydue-k3s-token"]
 
 
 def test_without_adopt_entries_nothing_is_imported(prod_plan: Plan) -> None:
     assert all(r.import_id == "" for r in prod_plan.registrations)
 
 
-def test_kubernetes_objects_that_exist_are_adopted_by_the_provider(prod_plan: Plan) -> None:
-    provider = prod_plan.get("pulumi:providers:kubernetes", "honeydue-k3s-k8s")
-    assert provider.inputs["upsertExistingObjects"] == "true"
+def test_live_kubernetes_objects_are_taken_over_only_in_adopt_mode(
+    prod_plan: Plan, adopted: tuple[Plan, dict[str, str]]
+) -> None:
+    assert prod_plan.get("pulumi:providers:kubernetes", "honeydue-k3s-k8s").inputs["upsertExistingObjects"] == "false"
+    plan, _ = adopted
+    assert plan.get("pulumi:providers:kubernetes", "honeydue-k3s-k8s").inputs["upsertExistingObjects"] == "true"
+
+
+def test_adopt_mode_warns_until_adopt_ids_are_cleared(caplog: pytest.LogCaptureFixture) -> None:
+    overrides, _ = adopt_overrides(run_program("prod"))
+    with caplog.at_level(logging.WARNING):
+        run_program("prod", overrides, preview=True)
+    assert any("honeydue:adoptIds is set" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_program("prod", {"adoptedHostKeys": overrides["adoptedHostKeys"], "k3sToken": RUNNING_TOKEN})
+    assert not any("adoptIds" in r.getMessage() for r in caplog.records)
+
+
+def test_after_adoption_the_token_and_host_keys_stay_and_nothing_is_imported() -> None:
+    """Adoption ended: adoptIds cleared, k3sToken and adoptedHostKeys kept. Same token, same connections,
+    no RandomPassword appears (it would put a new token into config.yaml), no import id left."""
+    overrides, _ = adopt_overrides(run_program("prod"))
+    during = run_program("prod", overrides)
+    after = run_program(
+        "prod", {k: v for k, v in overrides.items() if k != "adoptIds"}, previous_outputs={"k3sTokenSource": "config"}
+    )
+    assert _cluster_tokens(after) == []
+    assert all(r.import_id == "" for r in after.registrations)
+    for name in ("honeydue-k3s-1-install", "honeydue-k3s-2-converge", "honeydue-k3s-3-cloud-init"):
+        before_step, after_step = (p.get("command:remote:Command", name) for p in (during, after))
+        # A changed connection or text would update (re-run) the step on a running node.
+        assert after_step.inputs["connection"] == before_step.inputs["connection"], name
+        assert after_step.inputs["create"] == before_step.inputs["create"], name
+
+
+@pytest.mark.parametrize(
+    ("previous", "overrides", "fragment"),
+    [
+        ("config", {}, "runs on the configured token"),
+        ("random", {"k3sToken": RUNNING_TOKEN}, "runs on the token the stack generated"),
+    ],
+    ids=["config-to-random", "random-to-config"],
+)
+def test_the_token_never_switches_source(previous: str, overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match="honeydue:k3sToken:") as caught:
+        run_program("prod", overrides, previous_outputs={"k3sTokenSource": previous})
+    assert fragment in str(caught.value)
+
+
+def test_the_token_may_stay_where_it_came_from() -> None:
+    plan = run_program("prod", {"k3sToken": RUNNING_TOKEN}, previous_outputs={"k3sTokenSource": "config"})
+    assert plan.outputs["k3sTokenSource"] == "config"
 
 
 def test_an_unknown_name_fails_before_anything_is_created() -> None:
@@ -74,3 +191,25 @@ def test_malformed_adopt_entries_are_config_errors(entries: list[str], fragment:
     with pytest.raises(ConfigError, match="honeydue:adoptIds\\[") as caught:
         load_prod({"adoptIds": entries})
     assert fragment in str(caught.value)
+
+
+def test_issue_12_done_when(adopted: Adopted) -> None:
+    """The acceptance of issue 12 in one place, on the first preview: all three servers, the network, the
+    records and the zone settings adopted with the running token; servers imported and protected; no
+    generated token; the running token in every server's secrets drop-in (on stdin); nothing of an importable
+    type created."""
+    plan, ids = adopted
+    for server in SERVERS:
+        reg = plan.get("hcloud:index/server:Server", server)
+        assert reg.import_id == ids[server] and reg.protect and reg.inputs["deleteProtection"] is True
+    assert plan.get("hcloud:index/network:Network", "honeydue-private").import_id == ids["honeydue-private"]
+    records = plan.by_type("cloudflare:index/dnsRecord:DnsRecord")
+    settings = plan.by_type("cloudflare:index/zoneSetting:ZoneSetting")
+    assert len(records) == 27 and all(r.import_id == ids[r.name] for r in records)
+    assert len(settings) == 4 and all(s.import_id == ids[s.name] for s in settings)
+    assert _cluster_tokens(plan) == []
+    for index in range(1, len(SERVERS) + 1):
+        stdin = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install").inputs["stdin"]
+        assert isinstance(stdin, SecretValue) and f"token: {RUNNING_TOKEN}\n" in stdin.value
+    created = [r.name for r in plan.registrations if r.type in ADOPTABLE_TYPES and not r.import_id]
+    assert created == [CREATED_BEFORE[0]]  # in state already: the targeted up of docs/migration.md step 3

@@ -32,6 +32,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "hetznerNetworkId": (lambda v: isinstance(v, int) and not isinstance(v, bool), False),
     "k3sVersion": (lambda v: v == "v1.34.6+k3s1", False),
     "k3sGenesis": (lambda v: isinstance(v, str) and v, False),
+    "k3sTokenSource": (lambda v: v == "random", False),
 }
 
 

@@ -127,8 +127,12 @@ class _Reader:
             return ()
         return tuple(items)
 
-    def secret(self, key: str, *, required: bool = True, token: bool = False) -> Secret:
+    def secret(self, key: str, *, required: bool = True, token: bool = False, file_content: bool = False) -> Secret:
         value = self._raw(key, "string", secret=True)
+        if value and file_content:
+            # `pulumi config set --secret ... < file` keeps the file's final newline; programs that read such
+            # a file trim it (K3s: pkg/cluster/storage.go, readTokenFromFile: bytes.TrimRight(b, "\n")).
+            value = value.rstrip("\r\n")
         if not value:
             if required:
                 self.missing_secrets.append(key)
@@ -244,6 +248,7 @@ def _read_nodes(r: _Reader) -> NodesConfig:
         hcloud_firewall=r.boolean("hcloudFirewall"),
         origin_lockdown=r.boolean("originLockdown"),
         protect=r.boolean("protectServers"),
+        adopted_host_keys=_read_host_keys(r),
     )
 
 
@@ -277,6 +282,24 @@ def _check_sources(r: _Reader, lists: dict[str, tuple[str, ...]]) -> None:
             r.check(f"{key}[{i}]", networks.source_network(cidr, limits, frozenset(broad)))
 
 
+def _read_host_keys(r: _Reader) -> dict[str, str]:
+    """`<server name>=<type> <base64>` entries (ssh-keyscan's last two fields); components.adoption checks the names."""
+    keys: dict[str, str] = {}
+    for i, entry in enumerate(r.strings("adoptedHostKeys")):
+        name, sep, key = (part.strip() for part in entry.partition("="))
+        problem = check.ssh_public_key(key) if sep and name and key else None
+        if not sep or not name or not key:
+            r.problem(f"adoptedHostKeys[{i}]", f"{entry[:60]!r} is not of the form <server name>=<type> <base64>")
+        elif problem:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name}: {problem}")
+        elif name in keys:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name} is listed twice")
+        else:
+            # Type and body only: a comment (or ssh-keyscan's host column) is not part of the pinned key.
+            keys[name] = " ".join(key.split()[:2])
+    return keys
+
+
 def _read_k3s(r: _Reader) -> K3sConfig:
     version = r.string("k3sVersion")
     if version:
@@ -295,7 +318,14 @@ def _read_k3s(r: _Reader) -> K3sConfig:
         etcd_snapshot_schedule=schedule,
         etcd_snapshot_retention=r.integer("etcdSnapshotRetention"),
         etcd_s3=_read_etcd_s3(r),
+        token=_read_k3s_token(r),
     )
+
+
+def _read_k3s_token(r: _Reader) -> Secret | None:
+    """The running cluster's token, or None: the stack then generates one (components/k3s/token.py)."""
+    token = r.secret("k3sToken", required=False, token=True, file_content=True)
+    return token if token.value else None
 
 
 def _read_etcd_s3(r: _Reader) -> EtcdS3Config | None:

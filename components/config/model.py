@@ -65,6 +65,8 @@ class NodesConfig:
     """80/443 only from Cloudflare's ranges."""
     protect: bool
     """Delete/rebuild protection and Pulumi `protect` on long-lived resources."""
+    adopted_host_keys: Mapping[str, str] = field(default_factory=dict)
+    """Server name -> the SSH host key ("<type> <base64>") of a node this stack adopted instead of created."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +107,8 @@ class K3sConfig:
     """Number of snapshots kept."""
     etcd_s3: EtcdS3Config | None
     """Off-site snapshots, or None when off."""
+    token: Secret | None = None
+    """The running cluster's token (adopted clusters), or None to generate one."""
 
 
 @dataclass(frozen=True, kw_only=True)

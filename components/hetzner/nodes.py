@@ -21,6 +21,11 @@ from components.hetzner.cloud_init import NodeBootstrap, render_cloud_init
 # edit of these must never take effect silently: roll a node on purpose with `pulumi up --replace`.
 SERVER_IGNORE_CHANGES = ["userData", "sshKeys", "image", "location", "serverType"]
 SSH_USER = "root"
+# A node adopted with its own host key is up already: a failing dial means a missing deploy key or a wrong
+# host key, not a booting sshd, so it fails after a few attempts instead of at the 30-minute step timeout.
+# pulumi-command retries every dial error up to dial_error_limit ("-1 set count to unlimited. Default value
+# is 10", its schema; provider/pkg/provider/remote/connection.go).
+ADOPTED_DIAL_ERROR_LIMIT = 3
 Role = Literal["server", "agent"]
 
 
@@ -56,6 +61,8 @@ class Node:
     """The SSH host key the node was given, pinned by every connection."""
     role: Role = "server"
     """K3s server (etcd member) or agent (workloads only)."""
+    adopted: bool = False
+    """Built by hand and adopted: its host key is the one pinned in config (adoptedHostKeys), not ours."""
 
 
 def private_ip(subnet_cidr: str, index: int) -> str:
@@ -208,6 +215,9 @@ class Nodes(pulumi.ComponentResource):
     ) -> Node:
         cfg = args.config
         server_name = where.name
+        # An adopted node never runs this cloud-init (user_data is held by ignore_changes): the generated
+        # host key stays unused, and stays in the program so no URN moves when adoption ends.
+        adopted = server_name in cfg.adopted_host_keys
         host_key = tls.PrivateKey(
             f"{server_name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
         )
@@ -265,8 +275,13 @@ class Nodes(pulumi.ComponentResource):
             private_ip=ip,
             public_ipv4=server.ipv4_address,
             public_ipv6=server.ipv6_address,
-            host_public_key=host_key.public_key_openssh.apply(lambda key: key.strip()),
+            host_public_key=(
+                pulumi.Output.from_input(cfg.adopted_host_keys[server_name])
+                if adopted
+                else host_key.public_key_openssh.apply(lambda key: key.strip())
+            ),
             role=where.role,
+            adopted=adopted,
         )
 
     def connection(self, node: Node) -> command.remote.ConnectionArgs:
@@ -277,7 +292,7 @@ class Nodes(pulumi.ComponentResource):
             private_key=self.deploy_private_key,
             host_key=node.host_public_key,
             # The default gives up after ~11 s while sshd is still starting; custom_timeouts bound it.
-            dial_error_limit=-1,
+            dial_error_limit=ADOPTED_DIAL_ERROR_LIMIT if node.adopted else -1,
             per_dial_timeout=10,
         )
 

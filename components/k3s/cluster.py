@@ -19,17 +19,18 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
+from components.k3s.adopt import adopt_step
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s.deployer import cluster_identifier, deployer_files
 from components.k3s.genesis import genesis_of, join_target, server_role
 from components.k3s.kubeconfig import api_server_url, rewrite_server
 from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
 from components.k3s.steps import STEP_TIMEOUTS, leave_step, once_per_server, step_options, step_stdin, step_text
+from components.k3s.token import ClusterToken
 from components.remote import RemoteFile
 
 __all__ = ["STEP_TIMEOUTS", "K3sAgent", "K3sCluster", "K3sClusterArgs", "K3sServer"]
@@ -62,6 +63,8 @@ class K3sClusterArgs:
     """Hetzner id of the server that started the cluster (from the stack's own outputs; None before)."""
     cluster_identifier: str | None = None
     """The Kubernetes provider's identity (`deployer.cluster_identifier`); None = `<project>-<stack>`."""
+    adopting: bool = False
+    """Adopt mode (adoptIds set): adopted nodes get the adopt step, existing Kubernetes objects are taken over."""
 
 
 def _settings(
@@ -105,16 +108,18 @@ class K3sCluster(pulumi.ComponentResource):
     """Hetzner id of the server that started the cluster, to export as `k3sGenesis`."""
     k3s_version: pulumi.Output[str]
     """The release, known only once the last converge step (servers, then agents) finished."""
+    token: ClusterToken
+    """The cluster token and where it came from."""
 
     def __init__(self, name: str, args: K3sClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:k3s:K3sCluster", name, None, opts)
         cfg, servers = args.config, list(args.servers)
         for warning in k3s_node.config_warnings(cfg.kube_proxy_mode):
             pulumi.log.warn(warning, self)
-        # Joining servers and agents present this token; 64 alphanumerics, secret in state.
-        token = random.RandomPassword(
-            f"{name}-token", length=64, special=False, opts=pulumi.ResourceOptions(parent=self)
-        )
+        # Joining servers and agents present this token: the running cluster's (k3sToken), or a generated one.
+        # A switch between the two is refused by components.stack.build before anything is registered.
+        self.token = ClusterToken(name, cfg.token, self)
+        token = self.token.value
         # The step from the release last deployed is checked by components.stack.build, before any
         # resource is registered (components.config.checks.k3s_upgrade).
         version = pulumi.Output.from_input(cfg.version)
@@ -139,7 +144,7 @@ class K3sCluster(pulumi.ComponentResource):
                 node.public_ipv4, node.public_ipv6, node.server.id, previous_genesis, version
             ).apply(settings_of)
             cloud_init, ready, converge, leave = self._server_chain(
-                name, server, settings, token.result, previous_ready, previous_converge, previous_leave
+                name, server, settings, token, previous_ready, previous_converge, previous_leave, adopt=args.adopting
             )
             self.cloud_init_done[node.name] = cloud_init
             self.leave_steps[node.name] = leave
@@ -163,7 +168,7 @@ class K3sCluster(pulumi.ComponentResource):
 
             settings = pulumi.Output.all(agent.node.public_ipv4, version).apply(agent_settings_of)
             previous_agent = agent_chain(
-                self, name, agent.node, agent.connection, settings, token.result, after_servers, previous_agent
+                self, name, agent.node, agent.connection, settings, token, after_servers, previous_agent
             )
             self.cloud_init_done[agent.node.name] = previous_agent.cloud_init
         # Exported as k3sVersion, the next `up`'s upgrade gate: only once the last converge step finished
@@ -195,6 +200,7 @@ class K3sCluster(pulumi.ComponentResource):
             pulumi.Output.all(fetch.stdout, endpoint).apply(lambda v: rewrite_server(v[0], v[1]))
         )
         self._name = name
+        self._adopting = args.adopting
         self._identifier = args.cluster_identifier or cluster_identifier(pulumi.get_project(), pulumi.get_stack())
 
     def connect(self, api_endpoint_ready: Sequence[pulumi.Resource] = ()) -> k8s.Provider:
@@ -213,8 +219,11 @@ class K3sCluster(pulumi.ComponentResource):
             # A changed Secret is patched in place instead of replaced delete-first (provider/pkg/provider/
             # diff.go forceNewProperties); the pods that read it roll through their checksum annotation.
             enable_secret_mutable=True,
-            # Objects that already exist in the running cluster are adopted instead of failing.
-            upsert_existing_objects=True,
+            # Adopt mode only: objects that already exist in the running cluster are taken over instead of
+            # failing with "already exists" (GUIDE.md section 3). Outside it a create that meets a live object
+            # fails, as it should: that object belongs to something else. Turning it off later is an update of
+            # the provider, not a replacement (provider.go DiffConfig).
+            upsert_existing_objects=self._adopting,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(api_endpoint_ready)),
         )
         self.register_outputs(
@@ -231,6 +240,8 @@ class K3sCluster(pulumi.ComponentResource):
         previous_ready: command.remote.Command | None,
         previous_converge: command.remote.Command | None,
         previous_leave: command.remote.Command | None,
+        *,
+        adopt: bool = False,
     ) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command, command.remote.Command]:
         """cloud-init -> install -> Ready (first boot only), then converge (every later change); and leave."""
         prefix = f"{name}-{server.node.index}"
@@ -247,12 +258,14 @@ class K3sCluster(pulumi.ComponentResource):
 
         common = {"connection": server.connection, "add_previous_output_in_env": False}
         once = once_per_server(server_id)
+        # A node built by hand, adopted now: check it fast and record its config as the one it runs.
+        adopted = adopt_step(self, prefix, server.node, server.connection, env) if adopt else None
         cloud_init = command.remote.Command(
             f"{prefix}-cloud-init",
             create=step_text("wait-cloud-init", env),
             **common,
             **once,
-            opts=opts(server.node.server, first_boot="create"),
+            opts=opts(server.node.server, adopted, first_boot="create"),
         )
         install = command.remote.Command(
             f"{prefix}-install",

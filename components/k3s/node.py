@@ -45,6 +45,8 @@ SCRIPT_NAMES = (
     # The kubeconfig Pulumi uses: a ServiceAccount token (components/k3s/deployer.py).
     "deployer-kubeconfig",
     "converge",
+    # Only on a node built by hand, while it is adopted (components/k3s/adopt.py).
+    "adopt",
     # An agent has no admin kubeconfig: these three run on server 1 with the agent's env file.
     "agent-ready",
     "agent-drain",
