@@ -32,6 +32,11 @@ SPREAD_GROUP_SIZE = 10
 # last address this many servers would use, so adding servers never moves an agent's address.
 MAX_SERVERS = 9
 
+# kured's --reboot-days names (github.com/kubereboot/kured pkg/timewindow/days.go).
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+BUCKET_FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
 K3S_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\+k3s(\d+)$")
 SERVER_TYPE = re.compile(r"^[a-z]{2,4}\d{1,3}[a-z]*$")
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -166,4 +171,15 @@ def k3s_upgrade(previous: str | None, target: str) -> str | None:
         return (
             f"{previous} -> {target} skips a minor version; upgrade one minor at a time (v{old_v[0]}.{old_v[1] + 1}.x)"
         )
+    return None
+
+
+def time_zone(value: str) -> str | None:
+    """An IANA zone name, as kured's --time-zone takes it (Go's time.LoadLocation)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)"
     return None
