@@ -36,11 +36,38 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
+# Upstream leaves every container's resources empty ({}): on three nodes that also run etcd, one leak
+# must not starve a node (policy workload-resources-and-readiness). The driver does the API calls and
+# mkfs/mount; the sidecars only relay over the CSI socket.
+DRIVER_CONTAINER = "hcloud-csi-driver"
+_DRIVER_RESOURCES = {"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+_SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "20Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
+
+
+def _with_resources(document: Manifest) -> Manifest:
+    """Resources on every container of the driver's workloads; readiness of the controller's driver on
+    the same /healthz its liveness uses (served by the livenessprobe sidecar, which asks the driver
+    over the CSI socket)."""
+    if document["kind"] not in ("Deployment", "DaemonSet"):
+        return document
+    for container in document["spec"]["template"]["spec"]["containers"]:
+        driver = container["name"] == DRIVER_CONTAINER
+        container["resources"] = _DRIVER_RESOURCES if driver else _SIDECAR_RESOURCES
+        if driver and document["kind"] == "Deployment":
+            container["readinessProbe"] = {
+                "httpGet": {"path": "/healthz", "port": "healthz"},
+                "periodSeconds": 10,
+                "timeoutSeconds": 3,
+                "failureThreshold": 3,
+            }
+    return document
+
+
 def csi_driver_objects() -> list[Manifest]:
-    """The vendored release manifest of the hcloud CSI driver without its StorageClass."""
+    """The vendored release manifest of the hcloud CSI driver without its StorageClass, with resources."""
     documents = [d for d in yaml.safe_load_all(CSI_MANIFEST.read_text()) if d]
     objects = [
-        _without_nulls(d)
+        _with_resources(_without_nulls(d))
         for d in documents
         if not (d["kind"] == "StorageClass" and d["metadata"]["name"] == _UPSTREAM_STORAGE_CLASS)
     ]
