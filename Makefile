@@ -9,10 +9,12 @@ STACK ?= prod
 # e.g. make plan PLAN_ARGS='--set sslMode=strict' to see a config change offline
 PLAN_ARGS ?=
 # graphviz draws the plan's graph; shellcheck, cloud-init and ufw validate and run what nodes get;
-# iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real.
-APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server
+# iproute2 builds the network namespaces of the firewall test; redis-server runs the redis start script for real;
+# rclone runs the Redis backup and restore scripts against a local directory standing in for B2; openssl reads
+# certificate expiry (make status).
+APT_PACKAGES := graphviz shellcheck cloud-init ufw iproute2 redis-server rclone openssl
 
-.PHONY: plan test lint typecheck unit preview up system-deps config-reference docs-graph clean
+.PHONY: plan test lint typecheck unit preview up smoke status system-deps config-reference docs-graph clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +62,15 @@ preview: $(VENV)/.installed
 
 up: $(VENV)/.installed
 	pulumi up --stack $(STACK)
+
+# After every up (also the last step of .github/workflows/up.yml): public names through Cloudflare, each
+# node's Traefik, node count and etcd health. Needs the Pulumi CLI (stack outputs) and kubectl.
+smoke: $(VENV)/.installed
+	$(PY) -m tools.smoke --stack $(STACK)
+
+# Origin CA certificate expiry, age of the newest off-site etcd and Redis snapshots, the kubeconfig's expiry.
+status: $(VENV)/.installed
+	$(PY) -m tools.status --stack $(STACK)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
