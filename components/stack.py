@@ -28,7 +28,7 @@ from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServ
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
 from components.k8s.durability import Maintenance, MaintenanceArgs, OffsiteKey, Storage, StorageArgs
 from components.k8s.kured import RebootWindow
-from components.k8s.redis_backup import BackupSpec
+from components.k8s.redis_backup import backup_spec
 from components.k8s.spec import REDIS_SECRET
 from components.k8s.traefik import Traefik, TraefikArgs
 from components.providers import Providers, make_providers
@@ -230,17 +230,7 @@ def _upgrade_target(handle: NodeHandle, pool: str = "") -> UpgradeTarget:
 def _maintenance(config: StackConfig, apps: Apps, cluster: K3sCluster) -> Maintenance:
     """kured, and Redis snapshots into the etcd snapshot bucket (the stack's off-site bucket) when it is set."""
     m, s3 = config.maintenance, config.k3s.etcd_s3
-    backup = (
-        None
-        if s3 is None
-        else BackupSpec(
-            schedule=m.redis_backup_schedule,
-            bucket=s3.bucket,
-            folder=m.redis_backup_folder,
-            endpoint=s3.endpoint,
-            region=s3.region,
-        )
-    )
+    backup = backup_spec(config)
     window = RebootWindow(days=m.reboot_days, start=m.reboot_start, end=m.reboot_end, time_zone=m.reboot_time_zone)
     namespace = apps.objects[f"Namespace//{apps.namespace}"]
     redis_secret = apps.objects[f"Secret/{apps.namespace}/{REDIS_SECRET}"]

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.config.load import ConfigError
 from components.hetzner.cloud_init import NodeBootstrap, cloud_init_document
 from components.hetzner.upgrades import PERIODIC_PATH, SETTINGS, SETTINGS_PATH, upgrade_command
 from components.k8s import kured, redis_backup, storage
+from components.k8s.manifests import all_objects
 from offline.harness import Plan, SecretValue, plaintext_strings, run_program, secret_placeholder
 from tests.conftest import load_prod
 from tests.test_k8s_manifests import FLEXIBLE, find
@@ -211,3 +213,33 @@ def test_bad_maintenance_config_is_reported_with_every_key() -> None:
     message = str(caught.value)
     for key in bad:
         assert f"honeydue:{key}:" in message, key
+
+
+def test_the_restore_job_writes_into_redis_s_own_claim_as_redis(tmp_path: Path) -> None:
+    job = redis_backup.restore_job(FLEXIBLE, BACKUP, snapshot="redis-20261130T000000Z.rdb")
+    pod = job["spec"]["template"]["spec"]
+    statefulset = find(redis_backup.backup_objects(FLEXIBLE, BACKUP) + all_objects(FLEXIBLE), "StatefulSet", "redis")
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    data = next(v for v in pod["volumes"] if v["name"] == "data")
+    # A StatefulSet's claim is <template>-<statefulset>-<ordinal>.
+    assert data["persistentVolumeClaim"]["claimName"] == f"{claim['metadata']['name']}-redis-0"
+    assert (
+        pod["securityContext"]["runAsUser"] == statefulset["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    )
+    (fetch,), (restore,) = pod["initContainers"], pod["containers"]
+    assert {"name": "SNAPSHOT", "value": "redis-20261130T000000Z.rdb"} in fetch["env"]
+    assert {"name": "FORCE", "value": "no"} in restore["env"]
+    # The backup pods' labels: the same NetworkPolicy lets it reach B2.
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "redis-backup"
+    run = validate(dump([job], tmp_path))
+    assert run.returncode == 0 and f"against version {K8S_VERSION[:4]}" in run.stdout, run.stdout
+
+
+def test_the_restore_tool_prints_the_job_for_the_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools import redis_restore
+
+    assert redis_restore.main(["--force"]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    assert job["kind"] == "Job" and job["metadata"]["namespace"] == "honeydue"
+    assert {"name": "FORCE", "value": "yes"} in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "PLACEHOLDER" not in yaml.safe_dump(job).upper()

@@ -12,19 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.config.model import StackConfig
 from components.k8s.spec import (
     APP_UID,
     PART_OF,
     REDIS,
     REDIS_PORT,
     REDIS_SECRET,
+    REDIS_UID,
     AppsSpec,
     Manifest,
     labels,
     metadata,
     selector,
 )
-from components.k8s.workloads import container_security_context
+from components.k8s.workloads import REDIS_CLAIM, container_security_context
 
 NAME = "redis-backup"
 SCRIPTS = ("dump.sh", "upload.sh", "fetch.sh", "restore.sh")
@@ -53,6 +55,21 @@ class BackupSpec:
     """S3 region."""
     retention: str = "14d"
     """Snapshots older than this are deleted after each upload."""
+
+
+def backup_spec(config: StackConfig) -> BackupSpec | None:
+    """Redis snapshots go to the etcd snapshot bucket (the stack's off-site bucket), when it is set."""
+    s3 = config.k3s.etcd_s3
+    if s3 is None:
+        return None
+    m = config.maintenance
+    return BackupSpec(
+        schedule=m.redis_backup_schedule,
+        bucket=s3.bucket,
+        folder=m.redis_backup_folder,
+        endpoint=s3.endpoint,
+        region=s3.region,
+    )
 
 
 def script_text(name: str) -> str:
@@ -94,6 +111,83 @@ def _mounts() -> list[dict[str, Any]]:
     ]
 
 
+def _pod_security(uid: int) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _script_container(name: str, image: str, script: str, env: list[dict[str, Any]], mounts: list[Any]) -> Manifest:
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", f"/scripts/{script}"],
+        "env": env,
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+
+
+def _volumes() -> list[dict[str, Any]]:
+    return [
+        {"name": "scripts", "configMap": {"name": NAME, "defaultMode": 0o555}},
+        {"name": "snapshot", "emptyDir": {"sizeLimit": "2Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+
+
+def restore_job(spec: AppsSpec, backup: BackupSpec, *, snapshot: str = "", force: bool = False) -> Manifest:
+    """A one-off Job (docs/runbook.md, `python -m tools.redis_restore`): fetch.sh downloads the newest
+    snapshot (or `snapshot`), restore.sh writes it as AOF into Redis's volume, which must not be in use
+    (scale redis to 0 first: the volume is ReadWriteOnce). Carries the backup pods' labels, so the same
+    NetworkPolicy lets it reach B2."""
+    claim = f"{REDIS_CLAIM}-{REDIS}-0"
+    snapshot_env = [{"name": "SNAPSHOT", "value": snapshot}] if snapshot else []
+    fetch = _script_container(
+        "fetch", RCLONE_IMAGE, "fetch.sh", [{"name": "SNAPSHOT_DIR", "value": "/snapshot"}, *offsite_env(backup),
+                                            *snapshot_env], _mounts())  # fmt: skip
+    restore_env = [
+        {"name": "SNAPSHOT_DIR", "value": "/snapshot"},
+        {"name": "DATA_DIR", "value": "/data"},
+        {"name": "FORCE", "value": "yes" if force else "no"},
+    ]
+    restore = _script_container(
+        "restore",
+        spec.apps.redis_image,
+        "restore.sh",
+        restore_env,
+        [*_mounts(), {"name": "data", "mountPath": "/data"}],
+    )
+    pod = {
+        "serviceAccountName": NAME,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "Never",
+        # Redis's own uid, so the files it finds on the volume are its own.
+        "securityContext": _pod_security(REDIS_UID),
+        "initContainers": [fetch],
+        "containers": [restore],
+        "volumes": [*_volumes(), {"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata("redis-restore", spec.apps.namespace, _labels(spec)),
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 3600,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+        },
+    }
+
+
 def _cronjob(spec: AppsSpec, backup: BackupSpec) -> Manifest:
     redis_host = f"{REDIS}.{spec.apps.namespace}.svc.cluster.local"
     dump = {
@@ -126,21 +220,11 @@ def _cronjob(spec: AppsSpec, backup: BackupSpec) -> Manifest:
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Never",
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": APP_UID,
-            "runAsGroup": APP_UID,
-            "fsGroup": APP_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": _pod_security(APP_UID),
         # The snapshot is taken first (init container), so a failed dump never uploads anything.
         "initContainers": [dump],
         "containers": [upload],
-        "volumes": [
-            {"name": "scripts", "configMap": {"name": NAME, "defaultMode": 0o555}},
-            {"name": "snapshot", "emptyDir": {"sizeLimit": "2Gi"}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-        ],
+        "volumes": _volumes(),
     }
     return {
         "apiVersion": "batch/v1",
