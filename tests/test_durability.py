@@ -5,6 +5,7 @@ the 1.34 strict schemas here and, as the plan renders them, in tests/test_k8s_sc
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from offline.harness import Plan, SecretValue, plaintext_strings, run_program, s
 from tests.conftest import load_prod
 from tests.test_k8s_manifests import FLEXIBLE, find
 from tests.test_k8s_schema import K8S_VERSION, dump, validate
+from tests.validators import require_tool
 
 WINDOW = kured.RebootWindow(days=("mon", "tue"), start="02:00", end="05:00", time_zone="Europe/Berlin")
 BACKUP = redis_backup.BackupSpec(
@@ -243,3 +245,16 @@ def test_the_restore_tool_prints_the_job_for_the_stack(capsys: pytest.CaptureFix
     assert job["kind"] == "Job" and job["metadata"]["namespace"] == "honeydue"
     assert {"name": "FORCE", "value": "yes"} in job["spec"]["template"]["spec"]["containers"][0]["env"]
     assert "PLACEHOLDER" not in yaml.safe_dump(job).upper()
+
+
+@pytest.mark.parametrize(
+    ("script", "shell"),
+    [*((f"redis/{name}", "sh") for name in redis_backup.SCRIPTS), ("node/unattended-upgrades.sh", "bash")],
+)
+def test_scripts_pass_shellcheck(script: str, shell: str) -> None:
+    """The redis images and rclone's image have only busybox/POSIX sh; the node script runs under bash."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / script
+    run = subprocess.run(
+        [require_tool("shellcheck"), "-s", shell, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout
