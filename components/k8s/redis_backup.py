@@ -190,31 +190,15 @@ def restore_job(spec: AppsSpec, backup: BackupSpec, *, snapshot: str = "", force
 
 def _cronjob(spec: AppsSpec, backup: BackupSpec) -> Manifest:
     redis_host = f"{REDIS}.{spec.apps.namespace}.svc.cluster.local"
-    dump = {
-        "name": "dump",
-        "image": spec.apps.redis_image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "/scripts/dump.sh"],
-        "env": [
-            {"name": "REDIS_HOST", "value": redis_host},
-            {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
-            {"name": "SNAPSHOT_DIR", "value": "/snapshot"},
-            {"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {"name": REDIS_SECRET, "key": "REDIS_PASSWORD"}}},
-        ],
-        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": container_security_context(),
-        "volumeMounts": _mounts(),
-    }
-    upload = {
-        "name": "upload",
-        "image": RCLONE_IMAGE,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["sh", "/scripts/upload.sh"],
-        "env": [{"name": "SNAPSHOT_DIR", "value": "/snapshot"}, *offsite_env(backup)],
-        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": container_security_context(),
-        "volumeMounts": _mounts(),
-    }
+    dump_env = [
+        {"name": "REDIS_HOST", "value": redis_host},
+        {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
+        {"name": "SNAPSHOT_DIR", "value": "/snapshot"},
+        {"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {"name": REDIS_SECRET, "key": "REDIS_PASSWORD"}}},
+    ]
+    dump = _script_container("dump", spec.apps.redis_image, "dump.sh", dump_env, _mounts())
+    upload_env = [{"name": "SNAPSHOT_DIR", "value": "/snapshot"}, *offsite_env(backup)]
+    upload = _script_container("upload", RCLONE_IMAGE, "upload.sh", upload_env, _mounts())
     pod = {
         "serviceAccountName": NAME,
         "automountServiceAccountToken": False,
