@@ -190,7 +190,7 @@ def restore_job(spec: AppsSpec, backup: BackupSpec, *, snapshot: str = "", force
 
 def _cronjob(spec: AppsSpec, backup: BackupSpec) -> Manifest:
     redis_host = f"{REDIS}.{spec.apps.namespace}.svc.cluster.local"
-    dump_env = [
+    dump_env: list[dict[str, Any]] = [
         {"name": "REDIS_HOST", "value": redis_host},
         {"name": "REDIS_PORT", "value": str(REDIS_PORT)},
         {"name": "SNAPSHOT_DIR", "value": "/snapshot"},
