@@ -258,3 +258,14 @@ def test_scripts_pass_shellcheck(script: str, shell: str) -> None:
         [require_tool("shellcheck"), "-s", shell, str(path)], capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 0, run.stdout
+
+
+def test_in_cluster_objects_use_the_cluster_provider_after_server_1_is_ready(prod_plan: Plan) -> None:
+    namespace = prod_plan.get("kubernetes:core/v1:Namespace", "namespace-honeydue")
+    ready = prod_plan.get("command:remote:Command", "honeydue-k3s-1-ready")
+    for component in ("honeydue:storage:Storage", "honeydue:maintenance:Maintenance"):
+        children = [r for r in prod_plan.registrations if r.custom and f"::{component}$" in r.urn]
+        assert children, component
+        for child in children:
+            assert child.provider == namespace.provider and "kubernetes" in child.provider, child.name
+            assert prod_plan.waits_for(child, ready), child.name
