@@ -19,8 +19,10 @@ PYTEST_WORKERS ?= auto
 # graphviz draws the plan's graph (offline/graph.py, `dot`): the only Debian package the plan needs.
 PLAN_APT_PACKAGES := graphviz
 # shellcheck, cloud-init and ufw validate and run what nodes get; iproute2 builds the network
-# namespaces of the firewall test; redis-server runs the redis start script for real.
-TEST_APT_PACKAGES := $(PLAN_APT_PACKAGES) shellcheck cloud-init ufw iproute2 redis-server
+# namespaces of the firewall test; redis-server runs the redis start script for real; rclone runs the
+# Redis backup and restore scripts against a local directory standing in for B2; openssl reads
+# certificate expiry (tools/status.py and its tests).
+TEST_APT_PACKAGES := $(PLAN_APT_PACKAGES) shellcheck cloud-init ufw iproute2 redis-server rclone openssl
 # Bytecode is cached under build/pycache, also where PYTHONDONTWRITEBYTECODE is set: otherwise every
 # process that imports the provider SDKs (the plan, each pytest worker, the tests' subprocesses) compiles
 # the same ~1,400 modules again: a plan's process used 8.0 s of CPU here without the cache, 3.7 s with it.
@@ -31,7 +33,7 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
 LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
 ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-targets adopt-keys
+.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-targets adopt-keys smoke status
 
 # The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
 $(VENV)/.runtime: requirements.txt tools/uv.txt
@@ -141,6 +143,16 @@ adopt-targets: $(VENV)/.runtime
 adopt-keys: $(VENV)/.runtime
 	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-keys LIVE=dir/"; exit 2; }
 	$(PY) -m tools.adopt_keys --stack $(STACK) --live $(LIVE)
+
+# After every up (also the last step of .github/workflows/up.yml): public names through Cloudflare, each
+# node's Traefik, node count and etcd health. Needs the Pulumi CLI (stack outputs) and kubectl.
+# Both read the operator kubeconfig `make kubeconfig` writes (the stack exports no admin credential).
+smoke: kubeconfig
+	$(PY) -m tools.smoke --stack $(STACK) --kubeconfig build/kubeconfig-$(STACK).yaml
+
+# Origin CA certificate expiry, age of the newest off-site etcd and Redis snapshots, the kubeconfig's expiry.
+status: kubeconfig
+	$(PY) -m tools.status --stack $(STACK) --kubeconfig build/kubeconfig-$(STACK).yaml
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

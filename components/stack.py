@@ -26,9 +26,14 @@ from components.edge.zone import cloudflare_zone_id
 from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewall_policy, rule_problems
 from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
 from components.hetzner.nodes import Node, Nodes, NodesArgs
+from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs, UpgradeTarget
 from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
 from components.k3s.token import TOKEN_SOURCE_OUTPUT, token_switch_problem
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
+from components.k8s.durability import Maintenance, MaintenanceArgs, OffsiteKey, Storage, StorageArgs
+from components.k8s.kured import RebootWindow
+from components.k8s.redis_backup import backup_spec
+from components.k8s.spec import REDIS_SECRET
 from components.k8s.traefik import Traefik, TraefikArgs
 from components.providers import Providers, make_providers
 
@@ -63,6 +68,12 @@ class Stack:
     cluster: K3sCluster
     traefik: Traefik
     apps: Apps
+    storage: Storage
+    """The hcloud CSI driver and the StorageClass of Redis's volume."""
+    maintenance: Maintenance
+    """kured and the Redis backup job."""
+    node_upgrades: NodeUpgrades
+    """Unattended security upgrades on every node."""
     edge_tls: EdgeTls
     origin: OriginCertificate | None
     """The Origin CA certificate (full/strict), else None."""
@@ -135,6 +146,12 @@ def build(config: StackConfig) -> Stack:
         cloud,
     )
 
+    node_upgrades = NodeUpgrades(
+        naming.NODE_UPGRADES,
+        NodeUpgradesArgs(targets=[_upgrade_target(h) for h in servers] + [_upgrade_target(h, "agent") for h in agents]),
+        cloud,
+    )
+
     # --- Cloudflare DNS, then the Kubernetes provider, which must not dial the API name before it resolves
     zone_id = cloudflare_zone_id(providers.cloudflare, config.apps.domain, config.edge.zone_id)
     # DNS points at the servers only. Traefik runs on agents too (a DaemonSet), but the servers are the
@@ -158,13 +175,18 @@ def build(config: StackConfig) -> Stack:
     )
     cluster.connect(api_endpoint_ready=dns.api_records)
 
+    # --- Redis's volume comes from the hcloud CSI driver; the apps wait for its StorageClass -------
+    in_cluster_opts = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[cluster.first_server_ready])
+    storage = Storage(naming.STORAGE, StorageArgs(csi_token=config.maintenance.csi_token), in_cluster_opts)
+
     # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
     in_cluster: list[tuple[Traefik, Apps]] = []
 
     def serve_origin(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
         tls_secret_name = None if origin is None else TLS_SECRET_NAME
         opts = pulumi.ResourceOptions(
-            providers=[cluster.provider, providers.random], depends_on=[cluster.first_server_ready, *after]
+            providers=[cluster.provider, providers.random],
+            depends_on=[cluster.first_server_ready, storage.storage_class, *after],
         )
         traefik = Traefik(
             naming.TRAEFIK,
@@ -202,6 +224,7 @@ def build(config: StackConfig) -> Stack:
         cloud,
     )
     ((traefik, apps),) = in_cluster
+    maintenance = _maintenance(config, apps, cluster)
 
     return Stack(
         config=config,
@@ -213,6 +236,9 @@ def build(config: StackConfig) -> Stack:
         cluster=cluster,
         traefik=traefik,
         apps=apps,
+        storage=storage,
+        maintenance=maintenance,
+        node_upgrades=node_upgrades,
         edge_tls=cutover.edge_tls,
         origin=cutover.origin,
         dns=dns,
@@ -228,4 +254,36 @@ def _firewall_target(handle: NodeHandle, pool: str = "") -> FirewallTarget:
         connection=handle.connection,
         after=handle.cloud_init,
         server_id=handle.node.server.id,
+    )
+
+
+def _upgrade_target(handle: NodeHandle, pool: str = "") -> UpgradeTarget:
+    """A running node gets the unattended-upgrades settings after its first boot."""
+    return UpgradeTarget(
+        index=handle.node.index,
+        pool=pool,
+        connection=handle.connection,
+        after=handle.cloud_init,
+        server_id=handle.node.server.id,
+    )
+
+
+def _maintenance(config: StackConfig, apps: Apps, cluster: K3sCluster) -> Maintenance:
+    """kured, and Redis snapshots into the etcd snapshot bucket (the stack's off-site bucket) when it is set."""
+    m, s3 = config.maintenance, config.k3s.etcd_s3
+    backup = backup_spec(config)
+    window = RebootWindow(days=m.reboot_days, start=m.reboot_start, end=m.reboot_end, time_zone=m.reboot_time_zone)
+    namespace = apps.objects[f"Namespace//{apps.namespace}"]
+    redis_secret = apps.objects[f"Secret/{apps.namespace}/{REDIS_SECRET}"]
+    return Maintenance(
+        naming.MAINTENANCE,
+        MaintenanceArgs(
+            spec=apps.spec,
+            window=window,
+            backup=backup,
+            offsite_key=None if s3 is None else OffsiteKey(access_key=s3.access_key, secret_key=s3.secret_key),
+        ),
+        pulumi.ResourceOptions(
+            providers=[cluster.provider], depends_on=[cluster.first_server_ready, namespace, redis_secret]
+        ),
     )

@@ -170,6 +170,9 @@ ESTIMATES: tuple[Estimate, ...] = (
                    "controller filling the Secret (sub-second)"),
     Estimate(step="re-apply the node firewall", type="command:remote:Command", name="*-firewall-sync-*",
              seconds=5, basis="one SSH session; UFW is already converged by cloud-init, so the script changes nothing"),
+    Estimate(step="unattended-upgrades settings", type="command:remote:Command", name="*-node-upgrades-*",
+             seconds=5, basis="one SSH session: cloud-init already installed the packages, so the step writes two "
+                   "apt.conf.d files, finds the packages, enables the timers (scripts/node/unattended-upgrades.sh)"),
     # --- Cloudflare --------------------------------------------------------------------------------
     Estimate(step="Cloudflare DNS record", type=DNS_RECORD_TYPE, seconds=2,
              basis="one POST /zones/:id/dns_records; the zone is on Cloudflare, so a proxied record answers "
@@ -193,9 +196,14 @@ ESTIMATES: tuple[Estimate, ...] = (
              basis="image pull ~5-10 s; no probes, so available as soon as the container runs"),
     Estimate(step="Deployment rollout", type="kubernetes:apps/v1:Deployment", seconds=35,
              basis="any other Deployment: as the slowest app (admin) until measured"),
-    Estimate(step="redis rollout (local-path volume)", type="kubernetes:apps/v1:StatefulSet", seconds=30,
-             basis="local-path provisioner creates the PV with a helper pod (~5-10 s), redis alpine (~15 MB) "
-                   "pull ~5 s, startupProbe PING at its first 5 s period; Pulumi awaits readyReplicas"),
+    Estimate(step="redis rollout (Hetzner Cloud Volume)", type="kubernetes:apps/v1:StatefulSet", seconds=45,
+             basis="hcloud CSI: create_volume and attach_volume actions (~5-10 s each, polled by the driver), "
+                   "mkfs.ext4 + mount ~5 s; the CSI driver's own pods start in parallel with the apps' setup "
+                   "phase; redis alpine (~15 MB) pull ~5 s, startupProbe PING at its first 5 s period; Pulumi "
+                   "awaits readyReplicas"),
+    Estimate(step="DaemonSet rollout", type="kubernetes:apps/v1:DaemonSet", seconds=30,
+             basis="kured (~20 MB) or the hcloud CSI node plugin (three small images) pulled and started on "
+                   "every node in parallel; Pulumi awaits numberReady of the desired pods"),
     Estimate(step="Service: endpoints ready + 10 s settle", type=SERVICE_TYPE, seconds=11, when=awaits_endpoints,
              basis="create, then service.go waits for Endpoints with a ready pod and 10 s after the last "
                    "Endpoints event for stragglers"),
@@ -212,8 +220,8 @@ ESTIMATES: tuple[Estimate, ...] = (
     Estimate(step="Namespace", type="kubernetes:core/v1:Namespace", seconds=2,
              basis="create; Pulumi waits for phase Active, immediate for a new namespace"),
     Estimate(step="Kubernetes object", type=K8S, seconds=1,
-             basis="ConfigMap, Secret, ServiceAccount, NetworkPolicy, PodDisruptionBudget: one API create, no "
-                   "await logic"),
+             basis="ConfigMap, Secret, ServiceAccount, NetworkPolicy, PodDisruptionBudget, RBAC, StorageClass, "
+                   "CSIDriver, CronJob: one API create, no await logic"),
 )  # fmt: skip
 
 

@@ -151,7 +151,7 @@ def test_an_unknown_subnet_blocks(prod_plan: Plan, edit: Any) -> None:
 def test_kubernetes_immutable_fields_and_image_updates(prod_plan: Plan, edit: Any) -> None:
     def hand_applied(workloads: Any) -> None:
         redis = next(i for i in workloads["items"] if i["metadata"]["name"] == "redis")
-        redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "10Gi"
+        redis["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "5Gi"
         api = next(i for i in workloads["items"] if i["metadata"]["name"] == "api")
         api["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/honeydue/api:v1.41.0"
         api["spec"]["selector"] = {"matchLabels": {"app": "api"}}

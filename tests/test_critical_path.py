@@ -131,9 +131,16 @@ def test_serving_traffic_means_routes_traefik_dns_and_the_ssl_mode(prod_plan: Pl
     proxied = [r for r in prod_plan.by_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["proxied"]]
     assert {("DnsRecord", r.name) for r in proxied} <= sink
     assert not any(name.startswith("honeydue-dns-k8s-") for _, name in sink)  # the API's DNS-only name
-    # Every Ingress waits for every workload: serving traffic includes the backends rolled out.
+    # Every Ingress waits for every app workload: serving traffic includes the backends rolled out.
     workloads = [r.urn for r in prod_plan.registrations if r.type.startswith("kubernetes:apps/v1:")]
-    assert workloads and set(workloads) <= prod_path.schedule.needed
+    apps = [urn for urn in workloads if "honeydue:apps:Apps$" in urn]
+    assert apps and set(apps) <= prod_path.schedule.needed
+    # The CSI driver and kured roll out beside the apps, never in front of them (the StorageClass is
+    # all Redis's claim needs; a claim waits Pending for the provisioner).
+    beside = [
+        urn for urn in workloads if "honeydue:storage:Storage$" in urn or "honeydue:maintenance:Maintenance$" in urn
+    ]
+    assert len(beside) == 3 and not set(beside) & prod_path.schedule.needed
 
 
 def test_the_path_runs_through_server_1_only(prod_plan: Plan, prod_path: CriticalPath) -> None:

@@ -94,7 +94,7 @@ def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
         # The private key inside makes the whole connection a secret.
         assert isinstance(reg.inputs["connection"], SecretValue), reg.name
         connection = revealed(reg.inputs["connection"])
-        match = re.match(r"honeydue-(?:k3s|firewall-sync)-(\d+)", reg.name)
+        match = re.match(r"honeydue-(?:k3s|firewall-sync|node-upgrades)-(\d+)", reg.name)
         index = int(match.group(1)) if match else 1  # the kubeconfig is read from server 1
         assert connection["hostKey"] == fake_ed25519_public_key(f"honeydue-{index}-host-key"), reg.name
         assert connection["user"] == "root"

@@ -339,13 +339,15 @@ def test_helpers_the_component_applies_over_secret_outputs() -> None:
 # --- redis ------------------------------------------------------------------------------------------
 
 
-def test_redis_persists_an_append_only_file_on_local_path() -> None:
+def test_redis_persists_an_append_only_file_on_a_hetzner_cloud_volume() -> None:
     objects = all_objects(FLEXIBLE)
     statefulset = find(objects, "StatefulSet", "redis")
     assert statefulset["spec"]["replicas"] == 1
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
-    assert claim["spec"]["storageClassName"] == "local-path"
-    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert claim["spec"]["storageClassName"] == "hcloud-volumes-retain"
+    # Not "data": the local-path era's PVC data-redis-0 would be adopted by name and keep redis on the node.
+    assert claim["metadata"]["name"] == "hcloud-data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == FLEXIBLE.apps.redis_storage_size
     redis = statefulset["spec"]["template"]["spec"]["containers"][0]
     assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in redis["volumeMounts"]
     script = redis["args"][0]

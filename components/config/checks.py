@@ -33,11 +33,15 @@ MAX_AGENTS = 100
 # Replicas of one Deployment: spread over at most MAX_SERVERS + MAX_AGENTS nodes, a few each.
 MAX_REPLICAS = 500
 
+# kured's --reboot-days names (github.com/kubereboot/kured pkg/timewindow/days.go).
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+BUCKET_FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
 K3S_VERSION = re.compile(r"v(\d{1,4})\.(\d{1,4})\.(\d{1,4})\+k3s(\d{1,4})")
 SERVER_TYPE = re.compile(r"[a-z]{2,4}\d{1,3}[a-z]{0,4}")
 IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-# <registry/><path>[:tag][@sha256:digest], the distribution reference grammar, lower-case paths.
 # <registry/><path>[:tag][@sha256:digest]: the distribution reference grammar (distribution/reference
 # regexp.go), with lower-case paths. A registry is a DNS name or an IP with an optional port.
 IMAGE_REF = re.compile(
@@ -267,4 +271,15 @@ def k3s_upgrade(previous: str | None, target: str) -> str | None:
         return (
             f"{previous} -> {target} skips a minor version; upgrade one minor at a time (v{old_v[0]}.{old_v[1] + 1}.x)"
         )
+    return None
+
+
+def time_zone(value: str) -> str | None:
+    """An IANA zone name, as kured's --time-zone takes it (Go's time.LoadLocation)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)"
     return None

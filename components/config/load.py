@@ -25,6 +25,7 @@ from components.config.model import (
     FlannelBackend,
     K3sConfig,
     KubeProxyMode,
+    MaintenanceConfig,
     NodesConfig,
     Secret,
     ServicesConfig,
@@ -192,6 +193,7 @@ def _read_all(r: _Reader, stack: str) -> StackConfig:
         apps=_read_apps(r),
         services=_read_services(r),
         edge=_read_edge(r),
+        maintenance=_read_maintenance(r),
         adopt=_read_adopt(r),
     )
     _check_networks(r, config)
@@ -451,6 +453,34 @@ def _read_edge(r: _Reader) -> EdgeConfig:
         zone_id=zone_id,
         ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
         origin_cert_validity_days=validity,
+    )
+
+
+def _read_maintenance(r: _Reader) -> MaintenanceConfig:
+    schedule = r.string("redisBackupSchedule")
+    if schedule:
+        r.check("redisBackupSchedule", check.cron_schedule(schedule))
+    folder = r.string("redisBackupFolder")
+    if folder and not check.BUCKET_FOLDER.fullmatch(folder):
+        r.problem("redisBackupFolder", f"{folder!r} must be letters, digits, '-', '_' or '/' (no leading '/')")
+    days = r.strings("rebootDays")
+    if not days or set(days) - set(check.WEEKDAYS):
+        r.problem("rebootDays", f"must be a non-empty list of {', '.join(check.WEEKDAYS)}; got {list(days)}")
+    times = {key: r.string(key) for key in ("rebootStartTime", "rebootEndTime")}
+    for key, value in times.items():
+        if value and not check.CLOCK_TIME.fullmatch(value):
+            r.problem(key, f"{value!r} is not a time like 02:00 (24-hour HH:MM)")
+    zone = r.string("rebootTimeZone")
+    if zone:
+        r.check("rebootTimeZone", check.time_zone(zone))
+    return MaintenanceConfig(
+        csi_token=r.secret("hcloudCsiToken"),
+        redis_backup_schedule=schedule,
+        redis_backup_folder=folder,
+        reboot_days=days,
+        reboot_start=times["rebootStartTime"],
+        reboot_end=times["rebootEndTime"],
+        reboot_time_zone=zone,
     )
 
 

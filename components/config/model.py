@@ -189,6 +189,24 @@ class EdgeConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MaintenanceConfig:
+    csi_token: Secret
+    """Hetzner token of the hcloud CSI driver (Redis's Cloud Volume), kept apart from the stack's own."""
+    redis_backup_schedule: str
+    """Cron schedule of Redis snapshots to the off-site bucket (etcdS3Bucket)."""
+    redis_backup_folder: str
+    """Folder in that bucket for Redis snapshots."""
+    reboot_days: tuple[str, ...]
+    """Days kured may reboot a node (sun … sat)."""
+    reboot_start: str
+    """Start of the reboot window, HH:MM."""
+    reboot_end: str
+    """End of the reboot window, HH:MM."""
+    reboot_time_zone: str
+    """IANA time zone of the window."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     stack: str
     """Stack name (prod)."""
@@ -204,5 +222,7 @@ class StackConfig:
     """Data services outside the cluster."""
     edge: EdgeConfig
     """Cloudflare."""
+    maintenance: MaintenanceConfig
+    """Redis's volume and backups, patch reboots."""
     adopt: Mapping[str, str]
     """Resource name -> provider id of existing resources to import (empty: nothing to adopt)."""

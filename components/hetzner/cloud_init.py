@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.hetzner.upgrades import PACKAGES, apt_files
 from components.yaml_text import dump_readable
 
 FIREWALL_SCRIPT_PATH = "/usr/local/sbin/honeydue-firewall"
@@ -46,14 +47,16 @@ def cloud_init_document(node: NodeBootstrap) -> dict[str, Any]:
         },
         "ssh_pwauth": False,
         "package_update": True,
-        "packages": ["ufw"],
+        # Security updates from the first day; kured reboots (components/hetzner/upgrades.py).
+        "packages": ["ufw", *PACKAGES],
         "write_files": [
             {
                 "path": FIREWALL_SCRIPT_PATH,
                 "owner": "root:root",
                 "permissions": "0755",
                 "content": node.firewall_script,
-            }
+            },
+            *({"path": f.path, "owner": "root:root", "permissions": f.mode, "content": f.content} for f in apt_files()),
         ],
         # The firewall comes up before anything else listens; later changes of the rule model are
         # re-applied by the stack (user_data only runs once and is held by ignore_changes).

@@ -29,6 +29,13 @@ from components.k8s.spec import (
     metadata,
     selector,
 )
+from components.k8s.storage import STORAGE_CLASS
+
+# Not "data", the claim of the local-path era: its PVC data-redis-0 still exists (Retain), and a
+# StatefulSet adopts an existing PVC by name, so the old name would silently keep redis on local-path.
+# A changed claim template replaces the StatefulSet (pulumi-kubernetes provider/pkg/provider/diff.go
+# lists .spec.volumeClaimTemplates as force-new); docs/runbook.md has the data migration.
+REDIS_CLAIM = "hcloud-data"
 
 COMPONENTS = {API: "server", ADMIN: "frontend", WORKER: "worker", REDIS: "cache"}
 
@@ -301,7 +308,7 @@ def _redis_password_env(name: str) -> dict[str, Any]:
 
 
 def redis_objects(spec: AppsSpec) -> list[Manifest]:
-    """ServiceAccount, headless Service and StatefulSet of redis (AOF on a local-path volume).
+    """ServiceAccount, headless Service and StatefulSet of redis (AOF on a Hetzner Cloud Volume).
 
     The Service is headless: one replica needs no virtual IP, a StatefulSet needs a governing headless
     Service anyway, and clients resolve `redis` straight to the pod. No PodDisruptionBudget: a budget on
@@ -329,7 +336,7 @@ def redis_objects(spec: AppsSpec) -> list[Manifest]:
         "resources": _resources("100m", "256Mi", "1", "1Gi"),
         "securityContext": container_security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": REDIS_CLAIM, "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
     }
     # A public image: no pull secret.
     pod = _pod_spec(REDIS, container, [_empty_dir("tmp", "64Mi")], REDIS_UID, pull_secret=False)
@@ -348,11 +355,12 @@ def redis_objects(spec: AppsSpec) -> list[Manifest]:
                 {
                     "apiVersion": "v1",
                     "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": "data", "labels": _labels(spec, REDIS)},
+                    "metadata": {"name": REDIS_CLAIM, "labels": _labels(spec, REDIS)},
                     "spec": {
                         "accessModes": ["ReadWriteOnce"],
-                        # K3s's local-path provisioner: the volume, and so redis, stays on its node.
-                        "storageClassName": "local-path",
+                        # A Hetzner Cloud Volume (hcloud CSI): a drained or lost node's volume is
+                        # attached wherever redis is scheduled next, with its data.
+                        "storageClassName": STORAGE_CLASS,
                         "resources": {"requests": {"storage": spec.apps.redis_storage_size}},
                     },
                 }

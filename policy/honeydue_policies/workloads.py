@@ -22,6 +22,11 @@ READINESS_EXEMPT = {
         "the Asynq worker exposes no endpoint and its image has no shell, so nothing could observe its "
         "health; no Service routes to it, so readiness would gate nothing (components/k8s/workloads.py)"
     ),
+    ("Deployment", "hcloud-csi-controller"): (
+        "the CSI sidecars (attacher, provisioner, resizer, livenessprobe) serve nothing: they relay between "
+        "the API server and the driver's unix socket; the driver container itself has a readinessProbe "
+        "(components/k8s/storage.py)"
+    ),
 }
 RESOURCE_FIELDS = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))
 
