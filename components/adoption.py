@@ -19,8 +19,8 @@ from collections.abc import Mapping
 import pulumi
 
 from components import naming
-from components.config.load import ConfigError
 from components.config.model import StackConfig
+from components.config.reader import ConfigError
 from components.edge.dns import EdgeDnsArgs, dns_records
 from components.edge.tls import zone_settings
 from components.hetzner.nodes import agent_name, agent_spread_group_names, operator_key_name

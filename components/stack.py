@@ -15,8 +15,8 @@ import pulumi_command as command
 from components import naming
 from components.adoption import check_adoption, register_adoption
 from components.config.checks import k3s_upgrade
-from components.config.load import ConfigError
 from components.config.model import StackConfig
+from components.config.reader import ConfigError
 from components.config.sdk import stack_output_now
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.dns import EdgeDns, EdgeDnsArgs

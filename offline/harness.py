@@ -24,7 +24,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config.load import NAMESPACE
+from components.config.reader import NAMESPACE
 from offline import fakes
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from components.config.load import NAMESPACE, load_stack_config
+from components.config.load import load_stack_config
 from components.config.model import StackConfig
+from components.config.reader import NAMESPACE
 from offline.harness import Plan, run_program, stack_config
 
 PREFIX = NAMESPACE + ":"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import Plan, Registration, SecretValue, plaintext_strings, run_program

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.adoption import check_adoption
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from offline.harness import Plan, run_program
 from tests.adopt_setup import RUNNING_TOKEN, host_key
 from tests.conftest import load_prod

@@ -7,7 +7,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config.load import ConfigError, load_stack_config
+from components.config.load import load_stack_config
+from components.config.reader import ConfigError
 from tests.conftest import load_prod, prod_values
 
 VALID_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIECUwGq7vWFf8uDoyI1J6+OeIMS3IKpHbVCCYQkeXJOo x"

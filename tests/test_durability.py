@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from components.hetzner.cloud_init import NodeBootstrap, cloud_init_document
 from components.hetzner.upgrades import PERIODIC_PATH, SETTINGS, SETTINGS_PATH, upgrade_command
 from components.k8s import kured, redis_backup, storage

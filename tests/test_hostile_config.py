@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from offline.harness import Plan, run_program
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIECUwGq7vWFf8uDoyI1J6+OeIMS3IKpHbVCCYQkeXJOo ops@honeydue"

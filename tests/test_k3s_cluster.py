@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import Plan, Registration, SecretValue, run_program
 from offline.plan import revealed, write_plan

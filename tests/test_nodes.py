@@ -131,7 +131,7 @@ def test_web_ports_follow_origin_lockdown(prod_plan: Plan) -> None:
 
 
 def test_a_public_private_network_is_rejected_before_anything_is_created() -> None:
-    from components.config.load import ConfigError
+    from components.config.reader import ConfigError
 
     with pytest.raises(ConfigError, match=r"honeydue:privateNetworkCidr:.*private"):
         load_prod({"privateNetworkCidr": "8.8.0.0/16", "privateSubnetCidr": "8.8.1.0/24"})

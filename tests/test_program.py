@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from offline.harness import Plan, SecretValue, plaintext_strings, run_program
 
 COMPONENT_TYPE = re.compile(r"^honeydue:[a-z0-9]+:[A-Z][A-Za-z0-9]+$")

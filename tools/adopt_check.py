@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from components.adoption import held_fields
-from components.config.load import ConfigError
+from components.config.reader import ConfigError
 from components.hetzner.nodes import SERVER_IGNORE_CHANGES
 from offline import fakes
 from offline.harness import Plan, Registration, run_program

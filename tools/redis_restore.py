@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from components.config.load import NAMESPACE, ConfigError, load_stack_config
+from components.config.load import load_stack_config
+from components.config.reader import NAMESPACE, ConfigError
 from components.k8s.apps import apps_spec
 from components.k8s.redis_backup import backup_spec, restore_job
 from offline.harness import stack_config

@@ -1,0 +1,166 @@
+"""Reads the apps, services, edge, maintenance and adoption sections of the stack config."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from components.config import checks as check
+from components.config.model import (
+    AppsConfig,
+    EdgeConfig,
+    MaintenanceConfig,
+    ServicesConfig,
+    SslMode,
+    StackConfig,
+)
+from components.config.reader import Reader, check_bucket
+
+
+def read_apps(r: Reader) -> AppsConfig:
+    images = {key: r.string(key) for key in ("apiImage", "adminImage", "workerImage", "redisImage")}
+    for key, image in images.items():
+        if image:
+            r.check(key, check.image_reference(image))
+    storage = r.string("redisStorageSize")
+    if storage and not check.QUANTITY.fullmatch(storage):
+        r.problem("redisStorageSize", f"{storage!r} is not a size like 5Gi (Mi, Gi or Ti)")
+    namespace = r.string("appNamespace")
+    if namespace and not check.DNS_LABEL.fullmatch(namespace):
+        r.problem("appNamespace", f"{namespace!r} is not a valid Kubernetes namespace name")
+    elif namespace.startswith("kube-"):
+        r.problem("appNamespace", f"{namespace!r} is a namespace reserved for Kubernetes itself")
+    username = r.string("registryUsername")
+    if username:
+        r.check("registryUsername", check.registry_user(username))
+    registry = r.string("imageRegistry")
+    if registry:
+        r.check("imageRegistry", check.dns_name(registry))
+    return AppsConfig(
+        namespace=namespace,
+        domain=r.string("domain"),
+        api_hostname=r.string("apiHostname"),
+        admin_hostname=r.string("adminHostname"),
+        api_image=images["apiImage"],
+        admin_image=images["adminImage"],
+        worker_image=images["workerImage"],
+        redis_image=images["redisImage"],
+        api_replicas=r.integer("apiReplicas", maximum=check.MAX_REPLICAS),
+        admin_replicas=r.integer("adminReplicas", maximum=check.MAX_REPLICAS),
+        api_startup_failure_threshold=r.integer("apiStartupFailureThreshold"),
+        admin_startup_failure_threshold=r.integer("adminStartupFailureThreshold"),
+        redis_storage_size=storage,
+        image_registry=registry,
+        registry_username=username,
+        registry_password=r.secret("registryPassword", token=True),
+    )
+
+
+def read_services(r: Reader) -> ServicesConfig:
+    database_url = r.secret("databaseUrl")
+    if database_url.value:
+        r.check("databaseUrl", check.neon_pooler_url(database_url.value))
+    b2_endpoint = r.string("b2Endpoint")
+    if b2_endpoint:
+        r.check("b2Endpoint", check.s3_endpoint_host(b2_endpoint))
+    smtp_host = r.string("smtpHost")
+    if smtp_host:
+        r.check("smtpHost", check.dns_name(smtp_host))
+    smtp_port = r.integer("smtpPort", maximum=65535)
+    b2_bucket, b2_region = r.string("b2Bucket"), r.string("b2Region")
+    check_bucket(r, ("b2Bucket", b2_bucket), ("b2Region", b2_region), ("b2Endpoint", b2_endpoint))
+    app_secret_key = r.secret("appSecretKey")
+    if app_secret_key.value and len(app_secret_key.value) < 32:
+        r.problem("appSecretKey", "must be at least 32 characters long")
+    return ServicesConfig(
+        database_url=database_url,
+        b2_bucket=b2_bucket,
+        b2_endpoint=b2_endpoint,
+        b2_region=b2_region,
+        b2_key_id=r.secret("b2KeyId", token=True),
+        b2_application_key=r.secret("b2ApplicationKey", token=True),
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_username=r.secret("smtpUsername"),
+        smtp_password=r.secret("smtpPassword"),
+        app_secret_key=app_secret_key,
+    )
+
+
+def read_edge(r: Reader) -> EdgeConfig:
+    validity = r.integer("originCertValidityDays")
+    if validity not in check.ORIGIN_CERT_VALIDITIES:
+        allowed = ", ".join(str(v) for v in check.ORIGIN_CERT_VALIDITIES)
+        r.problem("originCertValidityDays", f"must be one of {allowed} (Cloudflare Origin CA), got {validity}")
+    zone_id = r.string("cloudflareZoneId", optional=True) or None
+    if zone_id:
+        r.check("cloudflareZoneId", check.zone_id(zone_id))
+    return EdgeConfig(
+        zone_id=zone_id,
+        ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
+        origin_cert_validity_days=validity,
+    )
+
+
+def read_maintenance(r: Reader) -> MaintenanceConfig:
+    schedule = r.string("redisBackupSchedule")
+    if schedule:
+        r.check("redisBackupSchedule", check.cron_schedule(schedule))
+    folder = r.string("redisBackupFolder")
+    if folder and not check.BUCKET_FOLDER.fullmatch(folder):
+        r.problem("redisBackupFolder", f"{folder!r} must be letters, digits, '-', '_' or '/' (no leading '/')")
+    days = r.strings("rebootDays")
+    if not days or set(days) - set(check.WEEKDAYS):
+        r.problem("rebootDays", f"must be a non-empty list of {', '.join(check.WEEKDAYS)}; got {list(days)}")
+    times = {key: r.string(key) for key in ("rebootStartTime", "rebootEndTime")}
+    for key, value in times.items():
+        if value and not check.CLOCK_TIME.fullmatch(value):
+            r.problem(key, f"{value!r} is not a time like 02:00 (24-hour HH:MM)")
+    zone = r.string("rebootTimeZone")
+    if zone:
+        r.check("rebootTimeZone", check.time_zone(zone))
+    return MaintenanceConfig(
+        csi_token=r.secret("hcloudCsiToken"),
+        redis_backup_schedule=schedule,
+        redis_backup_folder=folder,
+        reboot_days=days,
+        reboot_start=times["rebootStartTime"],
+        reboot_end=times["rebootEndTime"],
+        reboot_time_zone=zone,
+    )
+
+
+def read_adopt(r: Reader) -> dict[str, str]:
+    """`<resource name>=<provider id>` entries; which names exist is checked by components.adoption."""
+    adopt: dict[str, str] = {}
+    for i, entry in enumerate(r.strings("adoptIds")):
+        name, sep, import_id = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not import_id:
+            r.problem(f"adoptIds[{i}]", f"{entry!r} is not of the form <resource name>=<provider id>")
+        elif name in adopt:
+            r.problem(f"adoptIds[{i}]", f"{name} is listed twice")
+        else:
+            adopt[name] = import_id
+    return adopt
+
+
+def check_hostnames(r: Reader, config: StackConfig) -> None:
+    domain = config.apps.domain
+    if not domain:
+        return
+    problem = check.dns_name(domain)
+    r.check("domain", problem)
+    if problem:
+        return
+    hostnames = {"apiHostname": config.apps.api_hostname, "adminHostname": config.apps.admin_hostname}
+    if config.k3s.api_dns_name:
+        hostnames["apiDnsName"] = config.k3s.api_dns_name
+    for key, hostname in hostnames.items():
+        if hostname:
+            r.check(key, check.hostname_under(hostname, domain))
+    # Each name gets its own DNS record (and Traefik route): two keys on one name collide.
+    taken = {domain: "domain (the apex)", f"www.{domain}": "the www name of domain"}
+    for key, hostname in hostnames.items():
+        if hostname in taken:
+            r.problem(key, f"{hostname} is already {taken[hostname]}; every public name must be distinct")
+        elif hostname:
+            taken[hostname] = key

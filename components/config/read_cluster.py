@@ -1,0 +1,220 @@
+"""Reads the nodes and K3s sections of the stack config and checks the cluster networks."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import cast
+
+from components.config import checks as check
+from components.config import networks
+from components.config.model import (
+    EtcdS3Config,
+    FlannelBackend,
+    K3sConfig,
+    KubeProxyMode,
+    NodesConfig,
+    Secret,
+    StackConfig,
+)
+from components.config.reader import Reader, check_bucket
+
+
+def read_nodes(r: Reader) -> NodesConfig:
+    location = r.one_of("location", tuple(check.HETZNER_LOCATIONS))
+    network_zone = r.one_of("networkZone", tuple(sorted(set(check.HETZNER_LOCATIONS.values()))))
+    if location in check.HETZNER_LOCATIONS and network_zone and check.HETZNER_LOCATIONS[location] != network_zone:
+        r.problem("networkZone", f"location {location} is in {check.HETZNER_LOCATIONS[location]}, not {network_zone}")
+    server_type = r.string("serverType")
+    if server_type and not check.SERVER_TYPE.fullmatch(server_type):
+        r.problem("serverType", f"{server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
+    server_image = r.string("serverImage")
+    if server_image and not check.IMAGE_NAME.fullmatch(server_image):
+        r.problem("serverImage", f"{server_image!r} is not a Hetzner image name (e.g. ubuntu-24.04)")
+    server_count = r.integer("serverCount")
+    if server_count % 2 == 0:
+        r.problem("serverCount", f"must be odd so embedded etcd keeps quorum (1, 3, 5 …), got {server_count}")
+    elif server_count > check.MAX_SERVERS:
+        r.problem(
+            "serverCount",
+            f"must be at most {check.MAX_SERVERS}: the servers share one Hetzner spread placement group, "
+            f"which holds at most {check.SPREAD_GROUP_SIZE} servers; got {server_count}",
+        )
+    agent_count = r.integer("agentCount", minimum=0, maximum=check.MAX_AGENTS)
+    agent_server_type = r.string("agentServerType")
+    if agent_server_type and not check.SERVER_TYPE.fullmatch(agent_server_type):
+        r.problem("agentServerType", f"{agent_server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
+    ssh_keys = r.strings("sshPublicKeys")
+    if not ssh_keys and r.values.get("sshPublicKeys") is not None:
+        r.problem("sshPublicKeys", "must hold at least one operator key")
+    _check_ssh_keys(r, ssh_keys)
+    admin_cidrs = r.strings("adminCidrs")
+    if not admin_cidrs and r.values.get("adminCidrs") is not None:
+        r.problem("adminCidrs", "must hold at least one network, or nobody can reach SSH and the API")
+    deployer_cidrs = r.strings("deployerCidrs")
+    _check_sources(r, {"adminCidrs": admin_cidrs, "deployerCidrs": deployer_cidrs})
+    return NodesConfig(
+        location=location,
+        network_zone=network_zone,
+        server_type=server_type,
+        server_image=server_image,
+        server_count=server_count,
+        agent_count=agent_count,
+        agent_server_type=agent_server_type,
+        ssh_public_keys=ssh_keys,
+        admin_cidrs=admin_cidrs,
+        deployer_cidrs=deployer_cidrs,
+        private_network_cidr=r.string("privateNetworkCidr"),
+        private_subnet_cidr=r.string("privateSubnetCidr"),
+        hcloud_firewall=r.boolean("hcloudFirewall"),
+        origin_lockdown=r.boolean("originLockdown"),
+        protect=r.boolean("protectServers"),
+        adopted_host_keys=_read_host_keys(r),
+    )
+
+
+def _check_ssh_keys(r: Reader, keys: tuple[str, ...]) -> None:
+    """One parsed key per entry; the same key body twice would make two resources with one name."""
+    seen: dict[bytes, int] = {}
+    for i, key in enumerate(keys):
+        body = check.ssh_key_body(key)
+        if isinstance(body, str):
+            r.problem(f"sshPublicKeys[{i}]", body)
+        elif body[1] in seen:
+            first = seen[body[1]]
+            r.problem(f"sshPublicKeys[{i}]", f"is the same key as sshPublicKeys[{first}] (at most the comment differs)")
+        else:
+            seen[body[1]] = i
+
+
+def _check_sources(r: Reader, lists: dict[str, tuple[str, ...]]) -> None:
+    """Networks allowed to SSH/the API: valid, routable, never wider than the configured limit."""
+    limits = {
+        4: r.integer("sourceMinPrefixV4", minimum=8, maximum=32),
+        6: r.integer("sourceMinPrefixV6", minimum=16, maximum=128),
+    }
+    broad = r.strings("broadSourceCidrs")
+    listed = {cidr for cidrs in lists.values() for cidr in cidrs}
+    for i, cidr in enumerate(broad):
+        if cidr not in listed:
+            r.problem(f"broadSourceCidrs[{i}]", f"{cidr!r} is in neither adminCidrs nor deployerCidrs")
+    for key, cidrs in lists.items():
+        for i, cidr in enumerate(cidrs):
+            r.check(f"{key}[{i}]", networks.source_network(cidr, limits, frozenset(broad)))
+
+
+def _read_host_keys(r: Reader) -> dict[str, str]:
+    """`<server name>=<type> <base64>` entries (ssh-keyscan's last two fields); components.adoption checks the names."""
+    keys: dict[str, str] = {}
+    for i, entry in enumerate(r.strings("adoptedHostKeys")):
+        name, sep, key = (part.strip() for part in entry.partition("="))
+        problem = check.ssh_public_key(key) if sep and name and key else None
+        if not sep or not name or not key:
+            r.problem(f"adoptedHostKeys[{i}]", f"{entry[:60]!r} is not of the form <server name>=<type> <base64>")
+        elif problem:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name}: {problem}")
+        elif name in keys:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name} is listed twice")
+        else:
+            # Type and body only: a comment (or ssh-keyscan's host column) is not part of the pinned key.
+            keys[name] = " ".join(key.split()[:2])
+    return keys
+
+
+def read_k3s(r: Reader) -> K3sConfig:
+    version = r.string("k3sVersion")
+    if version:
+        r.check("k3sVersion", check.k3s_version(version))
+    api_dns_name = r.string("apiDnsName", optional=True) or None
+    schedule = r.string("etcdSnapshotSchedule")
+    if schedule:
+        r.check("etcdSnapshotSchedule", check.cron_schedule(schedule))
+    return K3sConfig(
+        version=version,
+        cluster_cidr=r.string("clusterCidr"),
+        service_cidr=r.string("serviceCidr"),
+        kube_proxy_mode=cast(KubeProxyMode, r.one_of("kubeProxyMode", check.KUBE_PROXY_MODES)),
+        flannel_backend=cast(FlannelBackend, r.one_of("flannelBackend", check.FLANNEL_BACKENDS)),
+        api_dns_name=api_dns_name,
+        etcd_snapshot_schedule=schedule,
+        etcd_snapshot_retention=r.integer("etcdSnapshotRetention"),
+        etcd_s3=_read_etcd_s3(r),
+        token=_read_k3s_token(r),
+    )
+
+
+def _read_k3s_token(r: Reader) -> Secret | None:
+    """The running cluster's token, or None: the stack then generates one (components/k3s/token.py)."""
+    token = r.secret("k3sToken", required=False, token=True, file_content=True)
+    return token if token.value else None
+
+
+def _read_etcd_s3(r: Reader) -> EtcdS3Config | None:
+    bucket = r.string("etcdS3Bucket", optional=True)
+    folder = r.string("etcdS3Folder", optional=True)
+    endpoint = r.string("etcdS3Endpoint", optional=True)
+    region = r.string("etcdS3Region", optional=True)
+    access_key = r.secret("etcdS3AccessKey", required=bool(bucket), token=True)
+    secret_key = r.secret("etcdS3SecretKey", required=bool(bucket), token=True)
+    retention = r.integer("etcdS3Retention")
+    if not bucket:
+        return None
+    if not endpoint:
+        r.problem("etcdS3Endpoint", "is required when etcdS3Bucket is set")
+    else:
+        r.check("etcdS3Endpoint", check.s3_endpoint_host(endpoint))
+    if not region:
+        r.problem("etcdS3Region", "is required when etcdS3Bucket is set")
+    check_bucket(r, ("etcdS3Bucket", bucket), ("etcdS3Region", region), ("etcdS3Endpoint", endpoint))
+    if folder:
+        r.check("etcdS3Folder", check.s3_folder(folder))
+    return EtcdS3Config(
+        bucket=bucket,
+        folder=folder,
+        endpoint=endpoint,
+        region=region,
+        access_key=access_key,
+        secret_key=secret_key,
+        retention=retention,
+    )
+
+
+def check_networks(r: Reader, config: StackConfig) -> None:
+    """Cluster networks parse, are IPv4 and don't overlap; the node subnet fits the nodes."""
+    named = {
+        "privateNetworkCidr": config.nodes.private_network_cidr,
+        "clusterCidr": config.k3s.cluster_cidr,
+        "serviceCidr": config.k3s.service_cidr,
+    }
+    nets = {key: net for key, value in named.items() if value and (net := _ipv4_network(r, key, value))}
+    keys = list(nets)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            if nets[a].overlaps(nets[b]):
+                r.problem(b, f"{nets[b]} overlaps {a} {nets[a]}")
+    # The firewall trusts these as sources of etcd, kubelet, VXLAN and pod traffic: never public space.
+    for key, net in nets.items():
+        r.check(key, networks.private_ipv4(net))
+    network = nets.get("privateNetworkCidr")
+    subnet_value = config.nodes.private_subnet_cidr
+    agents = config.nodes.agent_count
+    subnet = _ipv4_network(r, "privateSubnetCidr", subnet_value) if subnet_value else None
+    if subnet is None or network is None:
+        return
+    if not subnet.subnet_of(network):
+        r.problem("privateSubnetCidr", f"{subnet_value} is not inside privateNetworkCidr {network}")
+    # Hetzner keeps the subnet's first address for its gateway; nodes start at .2.
+    elif subnet.num_addresses - 3 < (last := check.last_node_offset(config.nodes.server_count, agents)):
+        wanted = f"{config.nodes.server_count} servers"
+        if agents:
+            first, final = (subnet.network_address + 1 + offset for offset in (check.agent_offset(1), last))
+            wanted += f" and {agents} agents (agents start at {first}; the last one needs {final})"
+        r.problem("privateSubnetCidr", f"{subnet_value} has no room for {wanted}")
+
+
+def _ipv4_network(r: Reader, key: str, value: str) -> ipaddress.IPv4Network | None:
+    net, problem = networks.parse_network(value)
+    r.check(key, problem)
+    if isinstance(net, ipaddress.IPv6Network):
+        r.problem(key, f"{value} must be IPv4 (the cluster is single-stack IPv4 inside)")
+        return None
+    return net

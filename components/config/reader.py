@@ -1,0 +1,157 @@
+"""Reads raw stack-config strings by key, converting them and collecting every problem.
+
+`Reader` is shared by the section readers (`read_cluster`, `read_apps`); `ConfigError` carries all problems
+at once (a `pulumi.RunError`, which the CLI prints without a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from typing import Literal
+
+import pulumi
+
+from components.config import checks as check
+from components.config.model import Secret
+
+NAMESPACE = "honeydue"
+Kind = Literal["string", "integer", "boolean", "array"]
+
+
+class ConfigError(pulumi.RunError):
+    """Every problem of the stack config, one line each; raised before anything is created."""
+
+    def __init__(self, problems: list[str], missing_secrets: list[str]) -> None:
+        self.problems = problems
+        self.missing_secrets = missing_secrets
+        lines = [f"the stack config has {len(problems) + len(missing_secrets)} problem(s):"]
+        lines += [f"  - {p}" for p in problems]
+        if missing_secrets:
+            lines.append("  - required secrets are not set; set each with:")
+            lines += [f"      pulumi config set --secret {NAMESPACE}:{k} <value>" for k in missing_secrets]
+        super().__init__("\n".join(lines))
+
+
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _plain_text(value: str) -> str | None:
+    """No control characters (a trailing newline included) and no surrounding blanks in any string."""
+    if _CONTROL.search(value):
+        return f"{value!r} holds a control character (a trailing newline?)"
+    if value != value.strip():
+        return f"{value!r} has leading or trailing blanks"
+    return None
+
+
+class Reader:
+    """Reads raw string values by key, converting and collecting problems instead of raising."""
+
+    def __init__(self, values: Mapping[str, str], secret_keys: Collection[str]) -> None:
+        self.values = values
+        self.secret_keys = secret_keys
+        self.problems: list[str] = []
+        self.missing_secrets: list[str] = []
+        self.kinds: dict[str, tuple[Kind, bool]] = {}
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{NAMESPACE}:{key}: {message}")
+
+    def _raw(self, key: str, kind: Kind, *, secret: bool = False) -> str | None:
+        self.kinds[key] = (kind, secret)
+        return self.values.get(key)
+
+    def string(self, key: str, *, optional: bool = False) -> str:
+        value = self._raw(key, "string")
+        if value is None or (value == "" and not optional):
+            if not optional:
+                self.problem(key, f"is required; set it with: pulumi config set {NAMESPACE}:{key} <value>")
+            return ""
+        self.check(key, _plain_text(value))
+        return value
+
+    def integer(self, key: str, *, minimum: int = 1, maximum: int = check.INT32_MAX) -> int:
+        value = self._raw(key, "integer")
+        if value is None:
+            self.problem(key, f"is required; set it with: pulumi config set {NAMESPACE}:{key} <number>")
+            return minimum
+        # int() would also take " 3\n", "3_000", "+3" and non-ASCII digits.
+        if not _INTEGER.fullmatch(value):
+            self.problem(key, f"must be an integer, got {value!r}")
+            return minimum
+        number = int(value)
+        if number < minimum:
+            self.problem(key, f"must be at least {minimum}, got {number}")
+        elif number > maximum:
+            self.problem(key, f"must be at most {maximum}, got {number}")
+        return number
+
+    def boolean(self, key: str) -> bool:
+        value = self._raw(key, "boolean")
+        if value in ("true", "false"):
+            return value == "true"
+        self.problem(key, "is required (true or false)" if value is None else f"must be true or false, got {value!r}")
+        return False
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._raw(key, "array")
+        if value is None:
+            self.problem(key, f"is required; set it with: pulumi config set --path '{NAMESPACE}:{key}[0]' <value>")
+            return ()
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.problem(key, "must be a list of strings")
+            return ()
+        return tuple(items)
+
+    def secret(self, key: str, *, required: bool = True, token: bool = False, file_content: bool = False) -> Secret:
+        value = self._raw(key, "string", secret=True)
+        if value and file_content:
+            # `pulumi config set --secret ... < file` keeps the file's final newline; programs that read such
+            # a file trim it (K3s: pkg/cluster/storage.go, readTokenFromFile: bytes.TrimRight(b, "\n")).
+            value = value.rstrip("\r\n")
+        if not value:
+            if required:
+                self.missing_secrets.append(key)
+            return Secret(key, "")
+        if _CONTROL.search(value):
+            self.problem(key, "holds a control character (a trailing newline?); the value is not shown")
+        elif token:
+            # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
+            self.check(key, check.token(value))
+        if key not in self.secret_keys:
+            self.problem(
+                key, f"is stored in plaintext; re-set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
+            )
+        return Secret(key, value)
+
+    def one_of(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.string(key)
+        if value and value not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def check(self, key: str, problem: str | None) -> None:
+        if problem:
+            self.problem(key, problem)
+
+    def unknown_keys(self) -> None:
+        for key in sorted(set(self.values) - set(self.kinds)):
+            self.problem(key, "is not a key this program reads (typo?); see the README's configuration reference")
+
+
+def check_bucket(r: Reader, bucket: tuple[str, str], region: tuple[str, str], endpoint: tuple[str, str]) -> None:
+    """Bucket and region names; a Backblaze endpoint names its region (s3.<region>.backblazeb2.com)."""
+    if bucket[1]:
+        r.check(bucket[0], check.bucket_name(bucket[1]))
+    if region[1]:
+        r.check(region[0], check.region_name(region[1]))
+    host = endpoint[1]
+    if region[1] and host.endswith(".backblazeb2.com") and host != f"s3.{region[1]}.backblazeb2.com":
+        r.problem(region[0], f"{region[1]} is not the region of {endpoint[0]} {host}")
