@@ -17,7 +17,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 
-from components.firewall.rules import FirewallPolicy, FirewallRule, node_firewall_rules, render_ufw_script
+from components.firewall.node_rules import node_firewall_rules
+from components.firewall.rules import FirewallPolicy, FirewallRule
+from components.firewall.ufw import render_ufw_script
 from tests import netns_lab
 from tests.netns_lab import Lab, Probe
 

@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from components.firewall.rules import (
-    ANYWHERE,
-    PRIVATE_INTERFACE,
-    FirewallPolicy,
-    FirewallRule,
-    hcloud_rules,
-    node_firewall_rules,
-    permits,
-    render_ufw_script,
-    ufw_specs,
-    validate_rules,
-)
+from components.firewall.hcloud import hcloud_rules
+from components.firewall.node_rules import node_firewall_rules
+from components.firewall.rules import ANYWHERE, PRIVATE_INTERFACE, FirewallPolicy, FirewallRule, permits, validate_rules
+from components.firewall.ufw import render_ufw_script, ufw_specs
 
 ADMINS = ("198.51.100.10/32", "2001:db8:100::/64")
 DEPLOYER = ("192.0.2.77/32",)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from components.firewall.component import firewall_policy, rule_problems
-from components.firewall.rules import hcloud_rules
+from components.firewall.hcloud import hcloud_rules
 from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
 from components.hetzner.nodes import (
     SERVER_IGNORE_CHANGES,
@@ -162,7 +162,7 @@ def test_user_data_stays_under_the_hetzner_limit_with_real_sized_keys() -> None:
     config = load_prod()
     rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, tuple(CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6)))
     assert problems == []
-    from components.firewall.rules import render_ufw_script
+    from components.firewall.ufw import render_ufw_script
 
     real_sized_key = (
         "-----BEGIN OPENSSH PRIVATE KEY-----\n" + ("A" * 70 + "\n") * 6 + "-----END OPENSSH PRIVATE KEY-----\n"

@@ -1,7 +1,7 @@
 """Fails, with the reason, unless the machine running this is a deployer the nodes let in.
 
 `pulumi preview`/`up`/the drift check reach the nodes over SSH (22) and the Kubernetes API (6443), which
-the node firewall opens only to `adminCidrs` and `deployerCidrs` (components/firewall_rules.py). A
+the node firewall opens only to `adminCidrs` and `deployerCidrs` (components/firewall/node_rules.py). A
 runner outside them would hang on timeouts deep into an update; CI runs this first on the runner:
 
     venv/bin/python -m tools.deployer_check --egress <address as the internet sees it> [--egress …]

@@ -9,14 +9,10 @@ import pulumi
 import pulumi_hcloud as hcloud
 
 from components.config.model import K3sConfig, NodesConfig
-from components.firewall.rules import (
-    FirewallPolicy,
-    FirewallRule,
-    hcloud_rules,
-    node_firewall_rules,
-    render_ufw_script,
-    validate_rules,
-)
+from components.firewall.hcloud import hcloud_rules
+from components.firewall.node_rules import node_firewall_rules
+from components.firewall.rules import FirewallPolicy, FirewallRule, validate_rules
+from components.firewall.ufw import render_ufw_script
 
 
 def firewall_policy(nodes: NodesConfig, k3s: K3sConfig, web_sources: tuple[str, ...] | None) -> FirewallPolicy:

@@ -1,17 +1,16 @@
-"""The node firewall as one rule model.
+"""The node firewall as one rule model: rules, the policy they are built from, and their checks.
 
-Pure data, no Pulumi: the same rules become the UFW script every node runs
-(`render_ufw_script`) and, optionally, a Hetzner Cloud Firewall (`hcloud_rules`).
+Pure data, no Pulumi: `node_rules.node_firewall_rules` builds the rules; the same rules become the UFW
+script every node runs (`ufw.render_ufw_script`) and, optionally, a Hetzner Cloud Firewall
+(`hcloud.hcloud_rules`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 Protocol = Literal["tcp", "udp", "any"]
@@ -29,8 +28,6 @@ _DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:/(),+-]{0,79}")
 _INTERFACE = re.compile(r"@private|[a-z][a-z0-9._-]{0,14}")
 PRIVATE_INTERFACE = "@private"
 """Rendered as-is; the UFW script replaces it with the NIC that holds an address in the private network."""
-_TEMPLATE = Path(__file__).resolve().parents[2] / "scripts" / "ufw_apply.sh.tmpl"
-_MARKER = "# @@WANTED_RULES@@\n"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +57,8 @@ PRIVATE_ONLY_PORTS: tuple[PortRange, ...] = (
 )
 
 
-def _network(cidr: str) -> Network:
+def as_network(cidr: str) -> Network:
+    """A rule's CIDR as a network (host bits allowed, as UFW takes them)."""
     return ipaddress.ip_network(cidr, strict=False)
 
 
@@ -69,7 +67,7 @@ def normalise_cidrs(cidrs: Iterable[str]) -> tuple[str, ...]:
 
     Raises ValueError naming the first CIDR that does not parse.
     """
-    nets = {_network(c) for c in cidrs}
+    nets = {as_network(c) for c in cidrs}
     return tuple(str(n) for n in sorted(nets, key=lambda n: (n.version, n.network_address, n.prefixlen)))
 
 
@@ -195,7 +193,7 @@ def _policy_problems(policy: FirewallPolicy) -> list[str]:
     for name, cidrs in fields:
         for cidr in cidrs:
             try:
-                _network(cidr)
+                as_network(cidr)
             except ValueError:
                 problems.append(f"{name}: {cidr!r} is not a CIDR")
     if not policy.admin_cidrs:
@@ -203,106 +201,6 @@ def _policy_problems(policy: FirewallPolicy) -> list[str]:
     if policy.web_sources is not None and not policy.web_sources:
         problems.append("web_sources: empty would close 80/443 entirely; use None for anywhere")
     return problems
-
-
-def _port_rule(
-    description: str,
-    protocol: Literal["tcp", "udp"],
-    ports: tuple[int, int],
-    sources: Iterable[str],
-    interface: str = "",
-) -> FirewallRule:
-    return FirewallRule(
-        description=description,
-        protocol=protocol,
-        port_from=ports[0],
-        port_to=ports[1],
-        sources=tuple(sources),
-        interface=interface,
-    )
-
-
-POD_BRIDGE = "cni0"
-"""The bridge K3s' flannel CNI plugs this node's pods into: their packets to the node arrive here."""
-# Flannel's tunnel interfaces per backend (flannel backends: vxlan -> flannel.1, wireguard-native ->
-# flannel-wg); remote pods' traffic to local pods is decapsulated there and then forwarded.
-FLANNEL_VXLAN = "flannel.1"
-FLANNEL_WIREGUARD = "flannel-wg"
-# What pods need of the node itself (not of other pods): hostNetwork Traefik, the API server (the
-# `kubernetes` Service endpoints are the servers' private addresses), the kubelet (metrics-server).
-POD_TO_NODE_PORTS: tuple[tuple[str, int], ...] = (
-    ("hostNetwork Traefik HTTP", 80),
-    ("hostNetwork Traefik HTTPS", 443),
-    ("Kubernetes API", 6443),
-    ("kubelet API", 10250),
-)
-
-
-def node_firewall_rules(policy: FirewallPolicy) -> tuple[FirewallRule, ...]:
-    """Every flow a K3s server node accepts, in a fixed order. Anything not listed is dropped.
-
-    Rules whose sources are the private network accept only on the private NIC (`in on`): a packet with a
-    forged private source arriving on the public interface matches nothing and meets the DROP policy.
-    """
-    operators = policy.admin_cidrs + policy.deployer_cidrs
-    private = (policy.private_network_cidr,)
-    web = ANYWHERE if policy.web_sources is None else policy.web_sources
-    nic = PRIVATE_INTERFACE
-    rules = [
-        _port_rule("SSH from admins and deployer", "tcp", (22, 22), operators),
-        _port_rule("Kubernetes API from admins and deployer", "tcp", (6443, 6443), operators),
-        # Nodes reach the API over the private network (node-ip/advertise-address are private).
-        _port_rule("Kubernetes API from nodes", "tcp", (6443, 6443), private, nic),
-        _port_rule("HTTP to hostNetwork Traefik", "tcp", (80, 80), web),
-        _port_rule("HTTPS to hostNetwork Traefik", "tcp", (443, 443), web),
-        _port_rule("etcd between servers", "tcp", (2379, 2380), private, nic),
-        _port_rule("kubelet API from nodes", "tcp", (10250, 10250), private, nic),
-        # Kept with wireguard-native too: a backend switch rolls node by node, and nodes still on
-        # VXLAN keep talking 8472 until the last one moved.
-        _port_rule("flannel VXLAN between nodes", "udp", (8472, 8472), private, nic),
-    ]
-    if policy.wireguard:
-        # 51820 carries the IPv4 tunnel, 51821 the IPv6 one (K3s networking requirements).
-        rules.append(_port_rule("flannel WireGuard between nodes", "udp", (51820, 51821), private, nic))
-    rules += _cluster_rules(policy)
-    return tuple(rules)
-
-
-def _cluster_rules(policy: FirewallPolicy) -> list[FirewallRule]:
-    # K3s' UFW guidance allows the pod and service CIDRs to every port; this opens only what pods need.
-    # Pods on other nodes reach this node's addresses masqueraded to their node's private address
-    # (flannel's ip-masq: pod source, non-pod destination), so they match the private-NIC rules above;
-    # pod sources only ever arrive from this node's own pods, on the bridge.
-    pods = (policy.cluster_cidr,)
-    rules = [_port_rule(f"pods to {what}", "tcp", (port, port), pods, POD_BRIDGE) for what, port in POD_TO_NODE_PORTS]
-    # kube-proxy's IPVS mode binds every Service IP to kube-ipvs0 on the node: a pod's packet to a Service
-    # passes the filter INPUT chain (IPVS takes it over later, in LOCAL_IN). IPVS answers only for
-    # ports that are Services; kube-proxy's KUBE-IPVS-FILTER rejects the rest.
-    rules.append(
-        FirewallRule(
-            description="pods to Service IPs (IPVS)",
-            protocol="any",
-            sources=pods,
-            interface=POD_BRIDGE,
-            destination=policy.service_cidr,
-        )
-    )
-    # Forwarding: pod egress and pod-to-pod traffic (local pods from the bridge, remote pods
-    # decapsulated from the flannel tunnel). UFW's routed default stays deny, so traffic DNATed to a
-    # pod from outside (a NodePort in iptables mode) is not forwarded, nor a forged pod source
-    # arriving on the public NIC. The metadata service is dropped before these (ufw_apply.sh.tmpl).
-    tunnels = [FLANNEL_VXLAN, FLANNEL_WIREGUARD] if policy.wireguard else [FLANNEL_VXLAN]
-    for interface in [POD_BRIDGE, *tunnels]:
-        rules.append(
-            FirewallRule(
-                description=f"forward pod traffic from {interface}",
-                protocol="any",
-                sources=pods,
-                routed=True,
-                interface=interface,
-            )
-        )
-    return rules
 
 
 def _overlaps(rule: FirewallRule, guarded: PortRange) -> bool:
@@ -313,7 +211,7 @@ def _overlaps(rule: FirewallRule, guarded: PortRange) -> bool:
 
 
 def _inside(source: str, networks: Sequence[Network]) -> bool:
-    net = _network(source)
+    net = as_network(source)
     return any(net.version == p.version and net.subnet_of(p) for p in networks)  # type: ignore[arg-type]
 
 
@@ -323,7 +221,7 @@ def validate_rules(rules: Iterable[FirewallRule], *, private_cidrs: Iterable[str
     A private-only port (PRIVATE_ONLY_PORTS) or a routed rule must have every source inside
     private_cidrs (the private network plus the pod and service CIDRs).
     """
-    private = [_network(c) for c in private_cidrs]
+    private = [as_network(c) for c in private_cidrs]
     allowed = ", ".join(str(n) for n in private) or "(none)"
     problems = []
     for rule in rules:
@@ -364,92 +262,12 @@ def permits(
         if rule.interface and rule.interface != interface:
             continue
         if rule.destination and (
-            destination is None or ipaddress.ip_address(destination) not in _network(rule.destination)
+            destination is None or ipaddress.ip_address(destination) not in as_network(rule.destination)
         ):
             continue
         ports = rule.ports()
         if ports is not None and not ports[0] <= port <= ports[1]:
             continue
-        if any(address in _network(s) for s in rule.sources):
+        if any(address in as_network(s) for s in rule.sources):
             return True
     return False
-
-
-def _ufw_address(cidr: str) -> str:
-    # `ufw show added` prints a /32 or /128 as the bare address; render it the same way.
-    net = _network(cidr)
-    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
-
-
-def ufw_specs(rule: FirewallRule) -> list[str]:
-    """The rule as UFW commands (without `ufw` and the comment), in `ufw show added` syntax."""
-    verb = "route allow" if rule.routed else "allow"
-    if rule.sources == ANYWHERE and not rule.interface and not rule.destination:
-        # One dual-stack UFW rule; ufw prints it in this short form.
-        target = "to any" if rule.protocol == "any" else f"{rule.port_label(':')}/{rule.protocol}"
-        return [f"{verb} {target}"]
-    on = f" in on {rule.interface}" if rule.interface else ""
-    port = "" if rule.protocol == "any" else f" port {rule.port_label(':')} proto {rule.protocol}"
-    to = f" to {rule.destination or 'any'}" if rule.destination or port else ""
-    return [f"{verb}{on} from {_ufw_address(s)}{to}{port}" for s in rule.sources]
-
-
-def render_ufw_script(rules: Iterable[FirewallRule]) -> str:
-    """A bash script that converges a node's UFW onto exactly these rules (see the template)."""
-    lines: list[str] = []
-    seen: dict[str, str] = {}
-    for rule in rules:
-        for spec in ufw_specs(rule):
-            if spec in seen:
-                # Two comments for one UFW rule would make every run rewrite the comment.
-                raise ValueError(f"rules {seen[spec]!r} and {rule.description!r} both render `ufw {spec}`")
-            seen[spec] = rule.description
-            lines.append(f"want {shlex.quote(spec)} {shlex.quote(rule.description)}\n")
-    rules = list(rules)
-    lines += [f"private_network {shlex.quote(cidr)}\n" for cidr in _private_networks(rules)]
-    lines += [f"guard_source {shlex.quote(cidr)}\n" for cidr in _ssh_sources(rules)]
-    template = _TEMPLATE.read_text(encoding="utf-8")
-    if template.count(_MARKER) != 1:
-        raise RuntimeError(f"{_TEMPLATE} must hold the marker line {_MARKER.strip()!r} exactly once")
-    return template.replace(_MARKER, "".join(lines))
-
-
-def _private_networks(rules: Sequence[FirewallRule]) -> tuple[str, ...]:
-    """The networks whose rules bind to the private NIC; the script finds the NIC by its address in them."""
-    return normalise_cidrs(s for r in rules if r.interface == PRIVATE_INTERFACE for s in r.sources)
-
-
-def _ssh_sources(rules: Sequence[FirewallRule]) -> tuple[str, ...]:
-    """Who may open SSH: the one flow the script's guard keeps while UFW is reloaded or fails."""
-    sources = [
-        s
-        for r in rules
-        if not r.routed and not r.interface and r.protocol in ("tcp", "any") and (p := r.ports()) and p[0] <= 22 <= p[1]
-        for s in r.sources
-    ]
-    if not sources:
-        raise ValueError("no rule opens SSH: the guard would lock every operator out")
-    return normalise_cidrs(sources)
-
-
-def hcloud_rules(rules: Iterable[FirewallRule]) -> list[dict[str, object]]:
-    """Inbound rules for a Hetzner Cloud Firewall, as plain dicts (hcloud FirewallRuleArgs fields).
-
-    Skipped: protocol `any`, routed rules and rules bound to the pod bridge. Their sources are pod
-    CIDRs, which only exist inside the cluster: such packets are VXLAN/WireGuard payload or never
-    leave the node, and Hetzner's firewall filters public interfaces only (hcloud has no "any"
-    protocol either).
-    Rules whose sources are the private network are kept: they match nothing on the public
-    interface and document that the port is intentionally closed to the internet.
-    """
-    return [
-        {
-            "direction": "in",
-            "protocol": rule.protocol,
-            "port": rule.port_label("-"),
-            "source_ips": list(rule.sources),
-            "description": rule.description,
-        }
-        for rule in rules
-        if rule.protocol != "any" and not rule.routed and rule.interface in ("", PRIVATE_INTERFACE)
-    ]

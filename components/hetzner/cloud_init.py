@@ -28,7 +28,7 @@ class NodeBootstrap:
     host_public_key: str
     """Its public half, pinned in every pulumi-command connection."""
     firewall_script: str
-    """The rendered UFW script (components.firewall.rules.render_ufw_script)."""
+    """The rendered UFW script (components.firewall.ufw.render_ufw_script)."""
 
 
 def cloud_init_document(node: NodeBootstrap) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """No firewall rule opens etcd, kubelet or the flannel overlay beyond the private ranges.
 
-Two layers carry the node firewall (components/firewall/rules.py renders both from one model): the
-Hetzner Cloud Firewall (`hcloud:index/firewall:Firewall` rules) and the UFW script on every node, which
+Two layers carry the node firewall (components/firewall/ufw.py and hcloud.py render both from one
+model): the Hetzner Cloud Firewall (`hcloud:index/firewall:Firewall` rules) and the UFW script on every node, which
 reaches the node twice — inside the server's cloud-init `userData` and as the text of the firewall-sync
 remote command. The script lists each wanted rule as one line, `want '<ufw rule>' '<comment>'`, in the
 syntax `ufw show added` prints; those lines are parsed here. A line that does not parse is a violation:
