@@ -27,8 +27,8 @@ from components.k8s.manifests import (
     redis_url,
     worker_objects,
 )
+from components.k8s.redis import REDIS_START
 from components.k8s.traefik_values import helm_chart_config, traefik_values
-from components.k8s.workloads import REDIS_START
 from tests.conftest import load_prod
 from tests.validators import require_tool
 

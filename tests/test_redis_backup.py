@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from components.k8s.redis import REDIS_START
 from components.k8s.redis_backup import SCRIPTS, BackupSpec, backup_objects
-from components.k8s.workloads import REDIS_START
 from tests.test_k8s_manifests import FLEXIBLE, find
 from tests.validators import require_tool
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.k8s.redis import redis_objects
 from components.k8s.spec import APP_UID, REDIS_UID
-from components.k8s.workloads import admin_objects, api_objects, redis_objects, worker_objects
+from components.k8s.workloads import admin_objects, api_objects, worker_objects
 from tests.conftest import load_prod
 
 

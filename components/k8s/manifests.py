@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from components.k8s.policies import network_policies
+from components.k8s.redis import redis_objects
 from components.k8s.spec import (
     ADMIN,
     API,
@@ -31,12 +32,7 @@ from components.k8s.spec import (
     labels,
     metadata,
 )
-from components.k8s.workloads import (
-    admin_objects,
-    api_objects,
-    redis_objects,
-    worker_objects,
-)
+from components.k8s.workloads import admin_objects, api_objects, worker_objects
 
 __all__ = [
     "APP_SECRET",

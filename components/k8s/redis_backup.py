@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config.model import StackConfig
+from components.k8s.redis import REDIS_CLAIM
 from components.k8s.spec import (
     APP_UID,
     PART_OF,
@@ -26,7 +27,7 @@ from components.k8s.spec import (
     metadata,
     selector,
 )
-from components.k8s.workloads import REDIS_CLAIM, container_security_context
+from components.k8s.workload_parts import container_security_context
 
 NAME = "redis-backup"
 SCRIPTS = ("dump.sh", "upload.sh", "fetch.sh", "restore.sh")
