@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -13,7 +14,10 @@ from offline.harness import PROJECT_DIR
 def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
     # -n prints the recipes without running them; -B also prints the venv recipes, which shows which
     # venvs a target depends on whatever state this checkout's venvs are in.
-    return subprocess.run(["make", "-nB", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    # Run as a top-level make even under `make test` (CI): no inherited flags, no "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    command = ["make", "--no-print-directory", "-nB", *args]
+    return subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("target", ["preview", "up"])
