@@ -17,15 +17,14 @@ import pytest
 
 from components.k3s.node import (
     ENV_PATH,
-    SECRET_SCRIPTS,
     SECRETS_PATH,
     K3sNodeSettings,
     k3s_config_yaml,
     node_env,
     node_files,
-    script_command,
     secrets_yaml,
 )
+from components.k3s.scripts import SECRET_SCRIPTS, script_command
 from components.remote import RemoteFile
 from tests.test_k3s_scripts import NEW, OLD, TOKEN, Node, _converge, make_node, settings
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from components.k3s.node import K3sNodeSettings, node_env, script_command
+from components.k3s.node import K3sNodeSettings, node_env
+from components.k3s.scripts import script_command
 from components.remote import RemoteFile
 from tests import test_k3s_scripts as base
 from tests.test_k3s_scripts import NEW, OLD, Node, _converge, installed_node, settings

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.k3s.node import AGENT_ENV_DIR
+from components.k3s.scripts import AGENT_ENV_DIR
 from components.k3s.steps import NO_REPLAY
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import Plan, Registration, SecretValue, plaintext_strings, run_program

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from components.k3s.node import SCRIPTS_DIR, converge_files, node_files, script_command, secrets_yaml
+from components.k3s.node import node_files, secrets_yaml
+from components.k3s.scripts import SCRIPTS_DIR, converge_files, script_command
 from tests import test_k3s_scripts as base
 from tests.test_k3s_scripts import NEW, OLD, TOKEN, Node, installed_node, settings
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from components.k3s.deployer import deployer_files, deployer_rbac, deployer_token_secret
-from components.k3s.node import lib_file, script_command
+from components.k3s.scripts import lib_file, script_command
 from tests.test_k8s_schema import K8S_VERSION, dump, validate
 from tools import state_secrets
 

@@ -1,4 +1,5 @@
-"""Pure tests of components/k3s/node.py: config.yaml, the env file, and the remote command text run for real."""
+"""Pure tests of components/k3s/node.py and scripts.py: config.yaml, the env file, and the remote command text
+run for real."""
 
 from __future__ import annotations
 
@@ -17,24 +18,26 @@ from components.config.model import EtcdS3Config, Secret
 from components.k3s.node import (
     CONFIG_PATH,
     ENV_PATH,
-    LIB_DIR,
-    SCRIPT_NAMES,
-    SCRIPTS_DIR,
     SECRET_KEYS,
     K3sNodeSettings,
-    agent_env_path,
     cluster_flags,
     config_warnings,
-    converge_files,
     k3s_config_yaml,
-    lib_file,
     node_config,
     node_env,
     node_files,
     render_env,
+    secrets_yaml,
+)
+from components.k3s.scripts import (
+    LIB_DIR,
+    SCRIPT_NAMES,
+    SCRIPTS_DIR,
+    agent_env_path,
+    converge_files,
+    lib_file,
     script,
     script_command,
-    secrets_yaml,
 )
 from components.remote import RemoteFile, remote_command
 from tests.k3s_settings import node_settings

@@ -19,17 +19,8 @@ from typing import Any
 
 import pytest
 
-from components.k3s.node import (
-    SECRETS_PATH,
-    K3sNodeSettings,
-    converge_files,
-    k3s_config_yaml,
-    lib_file,
-    node_env,
-    node_files,
-    script_command,
-    secrets_yaml,
-)
+from components.k3s.node import SECRETS_PATH, K3sNodeSettings, k3s_config_yaml, node_env, node_files, secrets_yaml
+from components.k3s.scripts import converge_files, lib_file, script_command
 from tests.k3s_settings import node_settings
 
 FAKES = Path(__file__).parent / "fakes_k3s"

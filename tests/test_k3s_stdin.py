@@ -9,7 +9,8 @@ import subprocess
 import uuid
 from collections.abc import Callable
 
-from components.k3s.node import SECRETS_PATH, node_files, script_command, secrets_yaml
+from components.k3s.node import SECRETS_PATH, node_files, secrets_yaml
+from components.k3s.scripts import script_command
 from components.remote import RemoteFile
 from tests import test_k3s_scripts as base
 from tests.test_k3s_scripts import Node, settings

@@ -24,8 +24,10 @@ import pulumi_command as command
 from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
+from components.k3s import scripts as k3s_scripts
 from components.k3s.kubeconfig import api_server_url
-from components.k3s.node import K3sNodeSettings, agent_env_path, node_env, node_files
+from components.k3s.node import K3sNodeSettings, node_env, node_files
+from components.k3s.scripts import agent_env_path
 from components.k3s.steps import leave_step, once_per_server, step_options, step_stdin, step_text
 from components.remote import RemoteFile
 
@@ -88,7 +90,7 @@ def agent_chain(
     env_path = agent_env_path(agent.name)
     env_on_server = settings.apply(lambda s: [RemoteFile(env_path, "0644", node_env(s))])
     # No secret in these files: the token goes on stdin, so the text stays readable.
-    files = settings.apply(lambda s: [*node_files(s), *k3s_node.converge_files()])
+    files = settings.apply(lambda s: [*node_files(s), *k3s_scripts.converge_files()])
     secrets = step_stdin(settings, token)
     on_agent = {"connection": connection, "add_previous_output_in_env": False}
     on_server = {"connection": servers.first_connection, "add_previous_output_in_env": False}

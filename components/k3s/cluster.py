@@ -23,12 +23,14 @@ import pulumi_kubernetes as k8s
 from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
+from components.k3s import scripts as k3s_scripts
 from components.k3s.adopt import adopt_step
 from components.k3s.agents import AgentSteps, ServerSteps, agent_chain, agent_settings
 from components.k3s.deployer import cluster_identifier, deployer_files
 from components.k3s.genesis import genesis_of, join_target, server_role
 from components.k3s.kubeconfig import api_server_url, rewrite_server
-from components.k3s.node import K3sNodeSettings, node_env, node_files, script_command
+from components.k3s.node import K3sNodeSettings, node_env, node_files
+from components.k3s.scripts import script_command
 from components.k3s.steps import STEP_TIMEOUTS, leave_step, once_per_server, step_options, step_stdin, step_text
 from components.k3s.token import ClusterToken
 from components.remote import RemoteFile
@@ -248,7 +250,7 @@ class K3sCluster(pulumi.ComponentResource):
         server_id = server.node.server.id
         env = settings.apply(lambda s: [RemoteFile(k3s_node.ENV_PATH, "0644", node_env(s))])
         # No secret in these files: the token and the S3 keys go on stdin, so the text stays readable.
-        files = settings.apply(lambda s: [*node_files(s), *k3s_node.converge_files()])
+        files = settings.apply(lambda s: [*node_files(s), *k3s_scripts.converge_files()])
         secrets = step_stdin(settings, token)
 
         def opts(

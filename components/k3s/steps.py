@@ -8,14 +8,15 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 
-from components.k3s.node import K3sNodeSettings, script_command, secrets_yaml
+from components.k3s.node import K3sNodeSettings, secrets_yaml
+from components.k3s.scripts import script_command
 from components.remote import RemoteFile
 
 # Bounds of each remote step (a booting server, a drain). The engine hands them to the provider, whose
 # context they cancel (pulumi-go-provider v1.3.0 middleware/cancel); that ends the endless dialing of
 # dial_error_limit=-1 (retry.Until(ctx), pulumi-command v1.2.1 remote/connection.go) but not a running
 # session (session.Run takes no context, remote/commandOutputs.go): the node bounds the script itself
-# (node.STEP_TIME_LIMIT), and each script bounds its own waits.
+# (scripts.STEP_TIME_LIMIT), and each script bounds its own waits.
 STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
 
 # What a first-boot step runs on an in-place update. pulumi-command runs `update`, or `create` when there is
