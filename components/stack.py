@@ -27,7 +27,8 @@ from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewa
 from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
 from components.hetzner.nodes import Node, Nodes, NodesArgs
 from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs, UpgradeTarget
-from components.k3s.cluster import K3sAgent, K3sCluster, K3sClusterArgs, K3sServer
+from components.k3s.cluster import K3sCluster, K3sClusterArgs
+from components.k3s.servers import K3sAgent, K3sServer
 from components.k3s.token import TOKEN_SOURCE_OUTPUT, token_switch_problem
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
 from components.k8s.durability import Maintenance, MaintenanceArgs, OffsiteKey, Storage, StorageArgs

@@ -9,9 +9,10 @@ from typing import Any, cast
 import pytest
 import yaml
 
-from components.k3s.cluster import K3sServer, _settings
 from components.k3s.genesis import genesis_of, join_target, server_role
 from components.k3s.node import k3s_config_yaml
+from components.k3s.servers import K3sServer
+from components.k3s.servers import server_settings as _settings
 from tests.k3s_settings import CLUSTER
 
 PRIVATE = ["10.0.1.2", "10.0.1.3", "10.0.1.4"]
