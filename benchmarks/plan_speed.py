@@ -88,7 +88,8 @@ def child_eval(
     started = time.perf_counter()
     import_modules(json.loads(Path(modules_in).read_text()) if modules_in else [])
     sdk_imported = time.perf_counter()
-    from offline.harness import Plan, run_program
+    from offline.harness import run_program
+    from offline.records import Plan
 
     def plan_of() -> Plan:
         if agents or copies:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pulumi
 import yaml
 
-from offline.harness import PROJECT_DIR, run_program
+from offline.harness import run_program
 from offline.plan import write_plan
+from offline.stack_config import PROJECT_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline.harness import Plan, Registration
+from offline.records import Plan, Registration
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 WORKLOAD_TYPES = frozenset(

@@ -23,7 +23,7 @@ from offline.engine_model import (
     provider_urn,
     topological,
 )
-from offline.harness import Registration
+from offline.records import Registration
 
 SG = ENGINE + "step_generator.go"
 

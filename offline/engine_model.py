@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from offline.harness import Registration, SecretValue, Unknown
+from offline.records import Registration, SecretValue, Unknown
 
 ENGINE = "https://github.com/pulumi/pulumi/blob/1b5949891b3cefcb9974752b24a5ecef0acc86c8/pkg/resource/deploy/"
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Literal
 
 from offline.critical_path import CriticalPath, critical_path_or_reason, minutes
-from offline.harness import Plan, Registration
+from offline.records import Plan, Registration
 
 HEADER = '  rankdir=LR; compound=true; fontname="Helvetica"; node [fontname="Helvetica", fontsize=10];'
 CRITICAL = 'color="#d62728", penwidth=2.5'

@@ -22,7 +22,7 @@ import yaml
 from components.yaml_text import dump_readable
 from offline.critical_path import CriticalPath, critical_path_or_reason
 from offline.graph import overview_dot, resources_dot
-from offline.harness import Plan, Registration, SecretValue, Unknown
+from offline.records import Plan, Registration, SecretValue, Unknown
 
 STACK_URN_PART = "pulumi:pulumi:Stack"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from offline.harness import Registration, SecretValue, Unknown
+from offline.records import Registration, SecretValue, Unknown
 
 HCLOUD = (
     "https://github.com/hetznercloud/terraform-provider-hcloud/blob/f81c9af4bfcc491f8b43f800c853fb77f8a7b792/internal/"

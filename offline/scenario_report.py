@@ -13,8 +13,8 @@ from typing import Any
 
 from offline.engine_diff import command_effect
 from offline.engine_model import Change
-from offline.harness import declared_config
 from offline.scenarios import SCENARIOS, Outcome, run
+from offline.stack_config import declared_config
 
 ACTIONS = ("same", "create", "import", "update", "replace", "delete")
 MAX_PROPERTIES = 8

@@ -18,7 +18,8 @@ from typing import Any
 from offline import fakes
 from offline.engine_diff import diff_plans
 from offline.engine_model import EngineDiff
-from offline.harness import Plan, Registration, SecretValue, run_program
+from offline.harness import run_program
+from offline.records import Plan, Registration, SecretValue
 
 NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=require"
 

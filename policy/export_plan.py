@@ -35,15 +35,15 @@ SECRET_SIG = rpc._special_secret_sig
 UNKNOWN_STRING = rpc.UNKNOWN
 
 
-def _wire(value: Any, harness: Any, redact: Any) -> Any:
-    if isinstance(value, harness.SecretValue):
-        return {SIG_KEY: SECRET_SIG, "value": _wire(value.value, harness, redact)}
-    if isinstance(value, harness.Unknown):
+def _wire(value: Any, records: Any, redact: Any) -> Any:
+    if isinstance(value, records.SecretValue):
+        return {SIG_KEY: SECRET_SIG, "value": _wire(value.value, records, redact)}
+    if isinstance(value, records.Unknown):
         return UNKNOWN_STRING
     if isinstance(value, dict):
-        return {k: _wire(v, harness, redact) for k, v in value.items()}
+        return {k: _wire(v, records, redact) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_wire(v, harness, redact) for v in value]
+        return [_wire(v, records, redact) for v in value]
     if isinstance(value, str):
         return redact(value)
     return value
@@ -52,6 +52,7 @@ def _wire(value: Any, harness: Any, redact: Any) -> Any:
 def export(stack: str) -> dict[str, Any]:
     """One evaluation of the program as a JSON-ready document."""
     harness = importlib.import_module("offline.harness")
+    records = importlib.import_module("offline.records")
     plan = harness.run_program(stack)
     resources = [
         {
@@ -68,7 +69,7 @@ def export(stack: str) -> dict[str, Any]:
             "importId": r.import_id,
             "customTimeouts": r.custom_timeouts,
             "dependencies": list(r.dependencies),
-            "inputs": _wire(r.inputs, harness, plan.redact),
+            "inputs": _wire(r.inputs, records, plan.redact),
         }
         for r in plan.registrations
     ]

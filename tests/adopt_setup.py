@@ -6,7 +6,7 @@ from typing import Any
 
 from components.adoption import ADOPTABLE_TYPES
 from offline.fakes import fake_ed25519_public_key
-from offline.harness import Plan
+from offline.records import Plan
 
 RUNNING_TOKEN = "K10abc123::server:running-cluster-token-0123456789"
 SERVERS = ("honeydue-1", "honeydue-2", "honeydue-3")

@@ -9,7 +9,9 @@ import pytest
 from components.config.load import load_stack_config
 from components.config.model import StackConfig
 from components.config.reader import NAMESPACE
-from offline.harness import Plan, run_program, stack_config
+from offline.harness import run_program
+from offline.records import Plan
+from offline.stack_config import stack_config
 
 PREFIX = NAMESPACE + ":"
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from components.adoption import ADOPTABLE_TYPES
-from offline.harness import Plan, run_program
+from offline.harness import run_program
+from offline.records import Plan
 from tests.adopt_setup import RUNNING_TOKEN, SERVERS, host_key
 from tools.adopt_check import Finding, Report, check, main
 from tools.live import load_live

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.harness import Plan
+from offline.records import Plan
 from tests.adopt_setup import host_key
 from tools.adopt_keys import (
     REMOTE_SCRIPT,

@@ -6,7 +6,8 @@ import pytest
 
 from components.adoption import check_adoption
 from components.config.reader import ConfigError
-from offline.harness import Plan, run_program
+from offline.harness import run_program
+from offline.records import Plan
 from tests.adopt_setup import RUNNING_TOKEN, host_key
 from tests.conftest import load_prod
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.config.load import key_kinds
-from offline.harness import PROJECT_DIR, declared_config
+from offline.stack_config import PROJECT_DIR, declared_config
 from tools.config_reference import BEGIN, END, reference_table
 
 DECLARED = declared_config()

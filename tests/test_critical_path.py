@@ -26,7 +26,9 @@ from offline.critical_path import (
     longest_path,
     path_table,
 )
-from offline.harness import Plan, declared_config, run_program
+from offline.harness import run_program
+from offline.records import Plan
+from offline.stack_config import declared_config
 
 TARGET_SECONDS = 4 * 60
 JOIN_STEP = re.compile(r"-k3s-([2-9]|\d\d+)-")  # a command of server 2, 3, … (never server 1's)

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from offline.harness import PROJECT_DIR, Plan, SecretValue, Unknown, run_program
+from offline.harness import run_program
+from offline.records import Plan, SecretValue, Unknown
+from offline.stack_config import PROJECT_DIR
 
 SEEDS = ("0", "1", "2")
 # Seconds the clock of the process with seed n is moved forward: n × (400 days + 1 h + 17 s).

@@ -17,7 +17,9 @@ from components.hetzner.cloud_init import NodeBootstrap, cloud_init_document
 from components.hetzner.upgrades import PERIODIC_PATH, SETTINGS, SETTINGS_PATH, upgrade_command
 from components.k8s import kured, redis_backup, storage
 from components.k8s.manifests import all_objects
-from offline.harness import Plan, SecretValue, plaintext_strings, run_program, secret_placeholder
+from offline.harness import run_program
+from offline.records import Plan, SecretValue, plaintext_strings
+from offline.stack_config import secret_placeholder
 from tests.conftest import load_prod
 from tests.test_k8s_manifests import FLEXIBLE, find
 from tests.test_k8s_schema import K8S_VERSION, dump, validate

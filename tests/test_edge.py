@@ -24,8 +24,9 @@ from components.edge.zone import (
     host_label,
 )
 from offline import fakes
-from offline.harness import Plan, PlanMocks, Registration, SecretValue, run_program
+from offline.harness import PlanMocks, run_program
 from offline.plan import revealed
+from offline.records import Plan, Registration, SecretValue
 
 DOMAIN = "honeydue.app"
 HOSTNAMES = (DOMAIN, f"www.{DOMAIN}", f"api.{DOMAIN}", f"admin.{DOMAIN}")

@@ -13,7 +13,7 @@ import pytest
 
 from offline.engine_diff import command_effect, diff_plans
 from offline.engine_model import changed_paths, path_matches
-from offline.harness import UNKNOWN, Registration, SecretValue
+from offline.records import UNKNOWN, Registration, SecretValue
 from offline.replace_rules import rule_for
 
 SERVER = "hcloud:index/server:Server"

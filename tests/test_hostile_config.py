@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from components.config.reader import ConfigError
-from offline.harness import Plan, run_program
+from offline.harness import run_program
+from offline.records import Plan
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIECUwGq7vWFf8uDoyI1J6+OeIMS3IKpHbVCCYQkeXJOo ops@honeydue"
 KEY2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIWZmjebe/yYZq4HSdMpXUlC0VhVtbsDf+jt+2pScBQp a"

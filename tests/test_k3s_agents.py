@@ -12,8 +12,9 @@ import yaml
 from components.k3s.scripts import AGENT_ENV_DIR
 from components.k3s.steps import NO_REPLAY
 from offline.fakes import fake_ed25519_public_key
-from offline.harness import Plan, Registration, SecretValue, plaintext_strings, run_program
+from offline.harness import run_program
 from offline.plan import revealed, write_plan
+from offline.records import Plan, Registration, SecretValue, plaintext_strings
 
 COMMAND = "command:remote:Command"
 SERVER = "hcloud:index/server:Server"

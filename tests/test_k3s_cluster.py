@@ -11,8 +11,9 @@ import yaml
 
 from components.config.reader import ConfigError
 from offline.fakes import fake_ed25519_public_key
-from offline.harness import Plan, Registration, SecretValue, run_program
+from offline.harness import run_program
 from offline.plan import revealed, write_plan
+from offline.records import Plan, Registration, SecretValue
 
 COMMAND = "command:remote:Command"
 SERVERS = ("honeydue-1", "honeydue-2", "honeydue-3")

@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 
 from components.k3s.steps import NO_REPLAY
-from offline.harness import Plan, Registration, run_program
+from offline.harness import run_program
 from offline.plan import revealed
+from offline.records import Plan, Registration
 
 COMMAND = "command:remote:Command"
 SERVER = "hcloud:index/server:Server"

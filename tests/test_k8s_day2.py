@@ -28,7 +28,9 @@ from components.k8s import checksums
 from components.k8s.access import consumer_access_objects, namespace_kubeconfig
 from components.k8s.manifests import all_objects
 from components.k8s.traefik_values import ingress_endpoint_values, traefik_values
-from offline.harness import Plan, Registration, SecretValue, run_program, secret_placeholder
+from offline.harness import run_program
+from offline.records import Plan, Registration, SecretValue
+from offline.stack_config import secret_placeholder
 from tests.test_k8s_manifests import CLOUDFLARE, FLEXIBLE, HOST
 from tests.test_k8s_schema import dump, validate
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from offline.harness import PROJECT_DIR
+from offline.stack_config import PROJECT_DIR
 
 
 def dry_run(*args: str) -> subprocess.CompletedProcess[str]:

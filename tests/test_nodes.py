@@ -19,8 +19,9 @@ from components.hetzner.nodes import (
     private_ip,
 )
 from offline.fakes import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
-from offline.harness import Plan, Registration, SecretValue, run_program
+from offline.harness import run_program
 from offline.plan import node_documents, revealed
+from offline.records import Plan, Registration, SecretValue
 from tests.conftest import load_prod
 from tests.validators import require_tool
 

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.harness import PROJECT_DIR, Plan, SecretValue, run_program
+from offline.harness import run_program
+from offline.records import Plan, SecretValue
+from offline.stack_config import PROJECT_DIR
 
 
 def _addresses(v: Any) -> bool:

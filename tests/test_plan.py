@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from offline.graph import overview_dot
-from offline.harness import PROJECT_DIR, Plan
 from offline.plan import write_plan
+from offline.records import Plan
+from offline.stack_config import PROJECT_DIR
 from tests.validators import require_tool
 
 

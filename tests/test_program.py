@@ -7,7 +7,8 @@ import re
 import pytest
 
 from components.config.reader import ConfigError
-from offline.harness import Plan, SecretValue, plaintext_strings, run_program
+from offline.harness import run_program
+from offline.records import Plan, SecretValue, plaintext_strings
 
 COMPONENT_TYPE = re.compile(r"^honeydue:[a-z0-9]+:[A-Z][A-Za-z0-9]+$")
 

@@ -13,7 +13,7 @@ import json
 import re
 
 from offline.engine_model import EngineDiff
-from offline.harness import SecretValue
+from offline.records import SecretValue
 from offline.replace_rules import rule_for
 from offline.scenario_report import render
 from offline.scenarios import NEW_DATABASE_URL, SCENARIOS, Outcome, evaluate, run

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.harness import PROJECT_DIR, UNSET_SECRETS, declared_config, secret_placeholder, stack_config
+from offline.stack_config import PROJECT_DIR, UNSET_SECRETS, declared_config, secret_placeholder, stack_config
 from tools import deployer_check, stack_environment
 
 ESC_DIR = PROJECT_DIR / "esc"

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from offline import fakes
-from offline.harness import Plan, SecretValue, run_program
+from offline.harness import run_program
+from offline.records import Plan, SecretValue
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 SECRET = "kubernetes:core/v1:Secret"

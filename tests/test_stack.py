@@ -12,7 +12,8 @@ from components.config.load import load_from_pulumi
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.tls import OriginCertificate
 from components.stack import Stack, build
-from offline.harness import Plan, run_program
+from offline.harness import run_program
+from offline.records import Plan
 
 COMMAND = "command:remote:Command"
 SETTING = "cloudflare:index/zoneSetting:ZoneSetting"

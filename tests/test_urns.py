@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from offline.harness import Plan, run_program
+from offline.harness import run_program
+from offline.records import Plan
 
 LOCKS = Path(__file__).parent / "fixtures" / "urns"
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -31,7 +31,8 @@ from components.adoption import held_fields
 from components.config.reader import ConfigError
 from components.hetzner.nodes import SERVER_IGNORE_CHANGES
 from offline import fakes
-from offline.harness import Plan, Registration, run_program
+from offline.harness import run_program
+from offline.records import Plan, Registration
 from tools.adopt_check_k8s import kubernetes_findings
 from tools.adopt_keys import DEPLOY_KEY_NAME
 from tools.live import Live, load_live

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from offline.harness import Plan
+from offline.records import Plan
 
 # (kind, path) of fields the API server rejects changing; path as keys from the object's root.
 IMMUTABLE: dict[str, tuple[tuple[str, ...], ...]] = {

@@ -26,7 +26,9 @@ from typing import Any
 import yaml
 
 from components.config.checks import ssh_public_key
-from offline.harness import PROJECT_DIR, Plan, run_program
+from offline.harness import run_program
+from offline.records import Plan
+from offline.stack_config import PROJECT_DIR
 
 DEPLOY_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 DEPLOY_SSH_KEY_TYPE = "hcloud:index/sshKey:SshKey"

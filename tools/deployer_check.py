@@ -17,7 +17,7 @@ import ipaddress
 import json
 import sys
 
-from offline.harness import PROJECT_DIR, stack_config
+from offline.stack_config import PROJECT_DIR, stack_config
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -18,7 +18,7 @@ from components.config.load import load_stack_config
 from components.config.reader import NAMESPACE, ConfigError
 from components.k8s.apps import apps_spec
 from components.k8s.redis_backup import backup_spec, restore_job
-from offline.harness import stack_config
+from offline.stack_config import stack_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from offline.harness import PROJECT_DIR
+from offline.stack_config import PROJECT_DIR
 
 WRITE_ENVIRONMENT = "honeydue/prod"
 READ_ONLY_ENVIRONMENT = "honeydue/prod-readonly"

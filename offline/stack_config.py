@@ -1,0 +1,66 @@
+"""The stack config as `pulumi preview` would pass it: Pulumi.yaml defaults, Pulumi.<stack>.yaml, and a
+recognisable placeholder for every secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config.reader import NAMESPACE
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PLACEHOLDER = "PLACEHOLDER"
+# Optional secrets whose presence changes what the program builds: unset unless a caller sets them
+# (k3sToken: set, the cluster takes it instead of generating one).
+UNSET_SECRETS = frozenset({"k3sToken"})
+
+
+def secret_placeholder(key: str) -> str:
+    """A recognisable value for a secret key that still passes validation."""
+    if key == "databaseUrl":
+        return f"postgresql://honeydue:{PLACEHOLDER}-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=require"
+    return f"{PLACEHOLDER}-{key}-0123456789abcdef0123"
+
+
+def _encode(value: Any) -> str:
+    """A config value as the CLI hands it to the program: JSON for arrays, lower-case booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def declared_config(project_dir: Path = PROJECT_DIR) -> dict[str, dict[str, Any]]:
+    """The `config:` block of Pulumi.yaml."""
+    return dict(yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["config"])
+
+
+def stack_config(
+    stack: str = "prod", overrides: Mapping[str, Any | None] | None = None, *, project_dir: Path = PROJECT_DIR
+) -> tuple[dict[str, str], list[str]]:
+    """Full-key config and secret keys as `pulumi preview` would pass them, secrets as placeholders.
+
+    `overrides` maps short keys to raw values (encoded like the CLI does); None removes a key.
+    """
+    declared = declared_config(project_dir)
+    values: dict[str, Any] = {k: spec["default"] for k, spec in declared.items() if "default" in spec}
+    stack_file = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    prefix = NAMESPACE + ":"
+    for full_key, value in (stack_file.get("config") or {}).items():
+        values[full_key.removeprefix(prefix)] = value
+    secret_keys = [k for k, spec in declared.items() if spec.get("secret")]
+    for key in secret_keys:
+        if key not in UNSET_SECRETS:
+            values[key] = secret_placeholder(key)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    config = {prefix + k: _encode(v) for k, v in values.items()}
+    return config, [prefix + k for k in secret_keys if k in values]
