@@ -18,7 +18,8 @@ from components.adoption import ADOPTABLE_TYPES
 from offline.harness import run_program
 from offline.records import Plan
 from tests.adopt_setup import RUNNING_TOKEN, SERVERS, host_key
-from tools.adopt_check import Finding, Report, check, main
+from tools.adopt_check import check, main
+from tools.adopt_findings import Finding, Report
 from tools.live import load_live
 
 MATCH = Path(__file__).parent / "fixtures" / "live" / "match"
