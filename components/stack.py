@@ -31,7 +31,7 @@ from components.k3s.cluster import K3sCluster, K3sClusterArgs
 from components.k3s.servers import K3sAgent, K3sServer
 from components.k3s.token import TOKEN_SOURCE_OUTPUT, token_switch_problem
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
-from components.k8s.durability import Maintenance, MaintenanceArgs, OffsiteKey, Storage, StorageArgs
+from components.k8s.durability import Maintenance, MaintenanceArgs, Storage, StorageArgs
 from components.k8s.kured import RebootWindow
 from components.k8s.redis_backup import backup_spec
 from components.k8s.spec import REDIS_SECRET
@@ -271,7 +271,7 @@ def _upgrade_target(handle: NodeHandle, pool: str = "") -> UpgradeTarget:
 
 def _maintenance(config: StackConfig, apps: Apps, cluster: K3sCluster) -> Maintenance:
     """kured, and Redis snapshots into the etcd snapshot bucket (the stack's off-site bucket) when it is set."""
-    m, s3 = config.maintenance, config.k3s.etcd_s3
+    m = config.maintenance
     backup = backup_spec(config)
     window = RebootWindow(days=m.reboot_days, start=m.reboot_start, end=m.reboot_end, time_zone=m.reboot_time_zone)
     namespace = apps.objects[f"Namespace//{apps.namespace}"]
@@ -282,7 +282,7 @@ def _maintenance(config: StackConfig, apps: Apps, cluster: K3sCluster) -> Mainte
             spec=apps.spec,
             window=window,
             backup=backup,
-            offsite_key=None if s3 is None else OffsiteKey(access_key=s3.access_key, secret_key=s3.secret_key),
+            offsite=config.k3s.etcd_s3,
         ),
         pulumi.ResourceOptions(
             providers=[cluster.provider], depends_on=[cluster.first_server_ready, namespace, redis_secret]

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from components.anatomy import child_options
-from components.config.model import Secret
+from components.config.model import EtcdS3Config, Secret
 from components.k8s import kured, redis_backup, storage
 from components.k8s.objects import create_object
 from components.k8s.spec import AppsSpec, Manifest
@@ -66,14 +66,6 @@ class Storage(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OffsiteKey:
-    """The bucket key the backup job uploads with."""
-
-    access_key: Secret
-    secret_key: Secret
-
-
-@dataclass(frozen=True, kw_only=True)
 class MaintenanceArgs:
     spec: AppsSpec
     """The app layer (namespace, Redis image, networks) the backup job is built against."""
@@ -81,8 +73,9 @@ class MaintenanceArgs:
     """When kured may reboot nodes."""
     backup: redis_backup.BackupSpec | None
     """Where Redis snapshots go; None when no off-site bucket is configured."""
-    offsite_key: OffsiteKey | None
-    """Required exactly when backup is set."""
+    offsite: EtcdS3Config | None
+    """The off-site bucket (the etcd snapshot bucket), whose key the backup job uploads with; required exactly
+    when backup is set."""
 
 
 class Maintenance(pulumi.ComponentResource):
@@ -92,16 +85,16 @@ class Maintenance(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MaintenanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:maintenance:Maintenance", name, None, opts)
-        if (args.backup is None) != (args.offsite_key is None):
-            raise ValueError("offsite_key is required exactly when backup is set")
+        if (args.backup is None) != (args.offsite is None):
+            raise ValueError("offsite is required exactly when backup is set")
         manifests: list[Manifest] = kured.kured_objects(args.window)
         values: dict[str, Mapping[str, Any]] = {}
-        if args.backup is not None and args.offsite_key is not None:
+        if args.backup is not None and args.offsite is not None:
             manifests += redis_backup.backup_objects(args.spec, args.backup)
             access, secret = redis_backup.SECRET_KEYS
             values[redis_backup.SECRET] = {
-                access: args.offsite_key.access_key.output(),
-                secret: args.offsite_key.secret_key.output(),
+                access: args.offsite.access_key.output(),
+                secret: args.offsite.secret_key.output(),
             }
         self.objects = _register(self, opts, manifests, values)
         self.register_outputs(
