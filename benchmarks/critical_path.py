@@ -2,8 +2,8 @@
 
     venv/bin/python -m benchmarks.critical_path [--stack prod] [--set sslMode=strict] [--estimates]
 
-The model and the estimates are offline/critical_path.py's; tests/test_critical_path.py holds prod to
-4 minutes.
+The model and the estimates are offline/critical_path.py's and offline/estimates.py's;
+tests/test_critical_path.py holds prod to 4 minutes.
 """
 
 from __future__ import annotations

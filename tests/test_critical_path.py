@@ -13,19 +13,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from offline.critical_path import (
-    ESTIMATES,
-    CriticalPath,
-    CriticalPathError,
-    ancestors,
-    await_edges,
-    critical_path,
-    dependency_graph,
-    estimate_for,
-    estimates_table,
-    longest_path,
-    path_table,
-)
+from offline.await_graph import ancestors, await_edges, dependency_graph, longest_path
+from offline.critical_path import CriticalPath, critical_path, estimates_table, path_table
+from offline.estimates import ESTIMATES, CriticalPathError, estimate_for
 from offline.harness import run_program
 from offline.records import Plan
 from offline.stack_config import declared_config
