@@ -2,7 +2,8 @@
 
 Prints tables; not a test. Every number is the median of --runs fresh processes per row, the rows
 interleaved round by round so that drift of the machine hits them alike, after one unmeasured warm-up
-round. A process is timed from its start to its exit (wall), and reports its own split.
+round. A process (benchmarks/plan_speed_child.py) is timed from its start to its exit (wall), and reports
+its own split.
 
 * floor: a process that imports the third-party modules the prod evaluation loads (the Pulumi SDKs,
   the provider SDKs and what they pull in, PyYAML, protobuf, grpc, ...) and nothing else. The list is
@@ -36,6 +37,7 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MODULE = "benchmarks.plan_speed"
+CHILD_MODULE = "benchmarks.plan_speed_child"
 # (label, agents, app copies of 3 workloads): prod and two synthetic sizes for the growth fit.
 SIZES = [("prod", 0, 0), ("+25 agents, +15 workloads", 25, 5), ("+50 agents, +30 workloads", 50, 10)]
 TARGET_FLOOR_RATIO = 1.3
@@ -43,108 +45,6 @@ TARGET_LARGE_RATIO = 1.5
 # Growth counts as linear when the marginal cost per resource of the upper half of the sizes is at most
 # this much above that of the lower half.
 LINEAR_TOLERANCE = 1.25
-
-
-# ---------------------------------------------------------------------------------------- children
-
-
-def _loaded_third_party(module: Any) -> bool:
-    """A third-party module that was executed (not a lazy-import proxy nobody touched)."""
-    if type(module).__name__ == "_LazyModule":  # importlib.util.LazyLoader: asking for __file__ would load it
-        return False
-    path = getattr(module, "__file__", None) or ""
-    return "site-packages" in path or "dist-packages" in path
-
-
-def import_modules(names: list[str]) -> int:
-    """Imports `names` in order like the program did; returns how many could not be imported on their own."""
-    import importlib
-
-    failed = 0
-    for name in names:
-        # A package the SDK imports lazily (importlib.util.LazyLoader) sits in sys.modules unexecuted; the
-        # program ran it (it is on the list): run it now, before anything sets attributes on it.
-        for known in (sys.modules.get(name.rpartition(".")[0]), sys.modules.get(name)):
-            if known is not None and type(known).__name__ == "_LazyModule":
-                getattr(known, "_loaded_by_plan_speed", None)  # any attribute but __name__, __spec__, …
-        if name not in sys.modules:
-            try:
-                importlib.import_module(name)
-            except Exception:
-                failed += 1
-    return failed
-
-
-def child_floor(modules_in: str) -> dict[str, Any]:
-    started = time.perf_counter()
-    failed = import_modules(json.loads(Path(modules_in).read_text()))
-    return {"import": time.perf_counter() - started, "failed": failed}
-
-
-def child_eval(
-    agents: int, copies: int, modules_in: str | None, modules_out: str | None, profile_out: str | None
-) -> dict[str, Any]:
-    """One evaluation in this fresh process: first the floor's SDK modules (when given), then the program."""
-    started = time.perf_counter()
-    import_modules(json.loads(Path(modules_in).read_text()) if modules_in else [])
-    sdk_imported = time.perf_counter()
-    from offline.harness import run_program
-    from offline.records import Plan
-
-    def plan_of() -> Plan:
-        if agents or copies:
-            from benchmarks.synthetic import overrides, program
-
-            return run_program("prod", overrides(agents), program=program(copies))
-        return run_program("prod")
-
-    if profile_out:
-        plan, _ = _profiled(plan_of, profile_out)
-    else:
-        plan = plan_of()
-    evaluated = time.perf_counter()
-    if modules_out:
-        names = [n for n, m in list(sys.modules.items()) if _loaded_third_party(m)]
-        Path(modules_out).write_text(json.dumps(names))
-    return {"sdk": sdk_imported - started, "eval": evaluated - sdk_imported, "resources": len(plan.registrations)}
-
-
-def _profiled(plan_of: Any, out: str) -> tuple[Any, float]:
-    """cProfile of the main thread and of every executor thread (the mock monitor serves RPCs there)."""
-    import asyncio
-    import cProfile
-    import pstats
-
-    thread_profiles: list[cProfile.Profile] = []
-    original = asyncio.BaseEventLoop.run_in_executor
-
-    def run_in_executor(self: Any, executor: Any, func: Any, *args: Any) -> Any:
-        def profiled(*a: Any) -> Any:
-            profile = cProfile.Profile()
-            thread_profiles.append(profile)
-            profile.enable()
-            try:
-                return func(*a)
-            finally:
-                profile.disable()
-
-        return original(self, executor, profiled, *args)
-
-    main = cProfile.Profile()
-    asyncio.BaseEventLoop.run_in_executor = run_in_executor  # type: ignore[method-assign,assignment]
-    started = time.perf_counter()
-    main.enable()
-    try:
-        plan = plan_of()
-    finally:
-        main.disable()
-        asyncio.BaseEventLoop.run_in_executor = original  # type: ignore[method-assign]
-    seconds = time.perf_counter() - started
-    stats = pstats.Stats(main)
-    for profile in thread_profiles:
-        stats.add(profile)
-    stats.dump_stats(out)
-    return plan, seconds
 
 
 # ------------------------------------------------------------------------------------------ parent
@@ -174,7 +74,7 @@ def _run(argv: list[str], env: dict[str, str]) -> Sample:
 
 
 def _eval_argv(agents: int, copies: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", MODULE, "--child", str(agents), str(copies), *extra]
+    return [sys.executable, "-m", CHILD_MODULE, "--child", str(agents), str(copies), *extra]
 
 
 def _median(samples: list[Sample], key: str | None = None) -> float:
@@ -197,7 +97,7 @@ def _verdict(ok: bool) -> str:
 
 
 def measure(runs: int, env: dict[str, str], modules_file: str) -> dict[str, list[Sample]]:
-    commands = {"floor": [sys.executable, "-m", MODULE, "--floor-child", modules_file]}
+    commands = {"floor": [sys.executable, "-m", CHILD_MODULE, "--floor-child", modules_file]}
     commands |= {label: _eval_argv(agents, copies, "--modules-in", modules_file) for label, agents, copies in SIZES}
     samples: dict[str, list[Sample]] = {name: [] for name in commands}
     names = list(commands)
@@ -339,20 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-bytecode-cache", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also profile the largest size")
-    parser.add_argument("--child", nargs=2, type=int, metavar=("AGENTS", "COPIES"), help=argparse.SUPPRESS)
-    parser.add_argument("--floor-child", metavar="MODULES", help=argparse.SUPPRESS)
-    parser.add_argument("--modules-in", help=argparse.SUPPRESS)
-    parser.add_argument("--modules-out", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.floor_child:
-        print(json.dumps(child_floor(args.floor_child)))
-        return 0
-    if args.child:
-        sys.path.insert(0, str(PROJECT_DIR))
-        agents, copies = args.child
-        print(json.dumps(child_eval(agents, copies, args.modules_in, args.modules_out, args.profile_out)))
-        return 0
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(None if args.no_bytecode_cache else str(Path(tmp) / "pycache"))
         modules_file = str(Path(tmp) / "modules.json")
