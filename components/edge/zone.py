@@ -1,6 +1,6 @@
 """Cloudflare in front of the nodes: the zone lookup, and the edge components in one import.
 
-The records are built in `edge_dns`, the SSL/TLS settings and the Origin CA certificate in `edge_tls`.
+The records are built in `edge.dns`, the SSL/TLS settings and the Origin CA certificate in `edge.tls`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The app layer in namespace honeydue: api, admin, worker, redis, their config, secrets, ingress,
-budgets and network policies, from the pure builders in k8s_manifests."""
+budgets and network policies, from the pure builders in components/k8s (manifests.py and what it gathers)."""
 
 from __future__ import annotations
 

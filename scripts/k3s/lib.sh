@@ -4,7 +4,7 @@
 # drift apart on how a release is installed or how the config checksum is taken.
 #
 # Where it is: every remote command that runs one of these scripts also writes this file to
-# /usr/local/lib/honeydue/k3s/lib.sh (components/k3s_node.py: lib_file(), added by script_command and by
+# /usr/local/lib/honeydue/k3s/lib.sh (components/k3s/scripts.py: lib_file(), added by script_command and by
 # converge_files), so a script finds it there whether it runs from the command's temp file or from that
 # directory (converge.sh). Scripts source "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh";
 # HONEYDUE_ROOT (unset on nodes) prefixes every path, so tests install it into their throwaway root
@@ -25,7 +25,7 @@ load_env() {
     root=${HONEYDUE_ROOT:-}
     env_file=$root$2
     [[ -r $env_file ]] || { echo "${1%% *}: $env_file is missing; the remote command writes it first" >&2; exit 1; }
-    # Rendered by components/k3s_node.py (render_env): assignments only, every value shell-quoted.
+    # Rendered by components/k3s/node.py (render_env): assignments only, every value shell-quoted.
     # shellcheck source=/dev/null
     . "$env_file"
 }
