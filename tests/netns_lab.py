@@ -22,6 +22,7 @@ Run as a script inside a namespace: `listen` (TCP accept + UDP echo), `probe` (o
 from __future__ import annotations
 
 import argparse
+import atexit
 import concurrent.futures
 import hashlib
 import json
@@ -378,7 +379,10 @@ class Lab:
     def _probe_host(self, host: str, uid: int, batch: list[Probe]) -> list[bool]:
         argv = [sys.executable, str(Path(__file__).resolve()), "probe"]
         if uid:
-            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
+            # Another uid may not reach the checkout (a clone under a 0700 directory): it runs a world-
+            # readable copy of this file (standard library only) with the interpreter the venv links to.
+            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                    os.path.realpath(sys.executable), str(_shared_copy()), "probe"]  # fmt: skip
         out = self.exec(host, argv, stdin=json.dumps([asdict(p) for p in batch]), timeout=30.0).stdout
         return [bool(x) for x in json.loads(out)]
 
@@ -551,6 +555,22 @@ def main(argv: Sequence[str]) -> int:
     else:
         print(json.dumps(_watch([Probe(**item) for item in json.loads(sys.stdin.readline())])))
     return 0
+
+
+_SHARED: list[Path] = []
+
+
+def _shared_copy() -> Path:
+    """This file, copied once into a directory every uid may read (removed when the process exits)."""
+    if not _SHARED:
+        directory = Path(tempfile.mkdtemp(prefix="hd-lab-"))
+        directory.chmod(0o755)
+        copy = directory / "netns_lab.py"
+        shutil.copyfile(Path(__file__).resolve(), copy)
+        copy.chmod(0o644)
+        atexit.register(shutil.rmtree, directory, True)
+        _SHARED.append(copy)
+    return _SHARED[0]
 
 
 if __name__ == "__main__":
