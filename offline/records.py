@@ -27,6 +27,18 @@ def plaintext_strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+def served_outputs(value: Any) -> Any:
+    """Outputs as the backend serves them to the next update (secrets decrypted): the stack's own
+    outputs fed back through its StackReference (`run_program(previous_outputs=...)`)."""
+    if isinstance(value, SecretValue):
+        return served_outputs(value.value)
+    if isinstance(value, dict):
+        return {k: served_outputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [served_outputs(v) for v in value]
+    return value
+
+
 class Unknown:
     """A value not known during preview."""
 

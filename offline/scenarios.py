@@ -19,7 +19,7 @@ from offline import fakes
 from offline.engine_diff import diff_plans
 from offline.engine_model import EngineDiff
 from offline.harness import run_program
-from offline.records import Plan, Registration, SecretValue
+from offline.records import Plan, Registration, served_outputs
 
 NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=require"
 
@@ -161,22 +161,11 @@ def servers_5_to_3() -> Scenario:
     )
 
 
-def _plain(value: Any) -> Any:
-    """Outputs as the backend serves them to the next update (secrets decrypted)."""
-    if isinstance(value, SecretValue):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 @functools.lru_cache(maxsize=8)
 def _steady_state(stack: str, before_json: str) -> Plan:
     before = json.loads(before_json)
     first = run_program(stack, before)
-    return run_program(stack, before, previous_outputs=_plain(first.outputs))
+    return run_program(stack, before, previous_outputs=served_outputs(first.outputs))
 
 
 def steady_state(stack: str, before: Mapping[str, Any]) -> Plan:
@@ -201,7 +190,7 @@ def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
         stack,
         {**item.before, **item.after},
         preview=item.preview,
-        previous_outputs=_plain(state_plan.outputs),
+        previous_outputs=served_outputs(state_plan.outputs),
         world=item.world,
     )
     targets = [r.urn for r in state if r.name in item.replace]

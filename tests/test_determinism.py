@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from offline.harness import run_program
-from offline.records import Plan, SecretValue, Unknown
+from offline.records import Plan, SecretValue, Unknown, served_outputs
 from offline.stack_config import PROJECT_DIR
 
 SEEDS = ("0", "1", "2")
@@ -73,17 +73,6 @@ def assert_same(a: str, b: str, what: str) -> None:
     assert a == b, f"{what}: {_first_difference(a, b)}"
 
 
-def _plain(value: Any) -> Any:
-    """Outputs as the backend serves them to the next update (secrets decrypted)."""
-    if isinstance(value, SecretValue):
-        return _plain(value.value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 def test_two_evaluations_register_identical_inputs(preview: bool) -> None:
     first = registrations_json(run_program("prod", preview=preview))
@@ -94,10 +83,10 @@ def test_two_evaluations_register_identical_inputs(preview: bool) -> None:
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 def test_the_next_update_registers_what_the_first_did(preview: bool) -> None:
     first = run_program("prod")  # the first deployment; the backend then serves its outputs
-    second = run_program("prod", preview=preview, previous_outputs=_plain(first.outputs))
+    second = run_program("prod", preview=preview, previous_outputs=served_outputs(first.outputs))
     # A preview never updates the stack's outputs; an update does.
     previous = first.outputs if preview else second.outputs
-    third = run_program("prod", preview=preview, previous_outputs=_plain(previous))
+    third = run_program("prod", preview=preview, previous_outputs=served_outputs(previous))
     mode = "preview" if preview else "update"
     assert_same(registrations_json(second), registrations_json(third), f"{mode} after an update, twice")
     if not preview:  # the first deployment already registers what every later update does
