@@ -1,11 +1,13 @@
-"""What every component shares: how its children are parented and ordered."""
+"""What every component shares: how its children are parented and ordered, and where a per-node step runs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_command as command
 
 
 def child_options(
@@ -24,3 +26,24 @@ def child_options(
     inherited: list[Any] = list(given) if isinstance(given, list) else [given]
     wanted = [*inherited, *(d for d in depends_on if d is not None)]
     return pulumi.ResourceOptions(parent=parent, depends_on=wanted or None, **extra)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeTarget:
+    """One node a per-node remote step runs on (firewall sync, node upgrades), and what ties it there."""
+
+    index: int
+    """Node position in its pool (names the step)."""
+    pool: str = ""
+    """"" for servers, "agent" for agents: steps are named `<name>-<index>` and `<name>-agent-<index>`."""
+    connection: command.remote.ConnectionArgs
+    """SSH with the pinned host key."""
+    after: pulumi.Resource
+    """The node's first boot (cloud-init), which the step must not race."""
+    server_id: pulumi.Input[str]
+    """The node's Hetzner id, for the step's `triggers`: a new server (a replacement) gets the step again as
+    a new step; a changed connection alone is only an update (pulumi-command #447, #159)."""
+
+    def step_name(self, prefix: str) -> str:
+        """The step's resource name under `prefix` (the component's name)."""
+        return f"{prefix}-{self.pool}-{self.index}" if self.pool else f"{prefix}-{self.index}"

@@ -14,6 +14,7 @@ import pulumi_command as command
 
 from components import naming
 from components.adoption import check_adoption, register_adoption
+from components.anatomy import NodeTarget
 from components.config.checks import k3s_upgrade
 from components.config.model import StackConfig
 from components.config.reader import ConfigError
@@ -24,9 +25,9 @@ from components.edge.ranges import cloudflare_edge_ranges
 from components.edge.tls import EdgeTls, OriginCertificate
 from components.edge.zone import cloudflare_zone_id
 from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewall_policy, rule_problems
-from components.firewall.sync import FirewallSync, FirewallSyncArgs, FirewallTarget
+from components.firewall.sync import FirewallSync, FirewallSyncArgs
 from components.hetzner.nodes import Node, Nodes, NodesArgs
-from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs, UpgradeTarget
+from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs
 from components.k3s.cluster import K3sCluster, K3sClusterArgs
 from components.k3s.servers import K3sAgent, K3sServer
 from components.k3s.token import TOKEN_SOURCE_OUTPUT, token_switch_problem
@@ -137,19 +138,20 @@ def build(config: StackConfig) -> Stack:
         tuple(NodeHandle(n, nodes.connection(n), cluster.cloud_init_done[n.name]) for n in pool)
         for pool in (nodes.nodes, nodes.agents)
     )
+    node_targets = [_node_target(h) for h in (*servers, *agents)]
     FirewallSync(
         naming.FIREWALL_SYNC,
         FirewallSyncArgs(
             ufw_script=firewall.ufw_script,
             ranges_etag=edge_ranges.etag,
-            targets=[_firewall_target(h) for h in servers] + [_firewall_target(h, "agent") for h in agents],
+            targets=node_targets,
         ),
         cloud,
     )
 
     node_upgrades = NodeUpgrades(
         naming.NODE_UPGRADES,
-        NodeUpgradesArgs(targets=[_upgrade_target(h) for h in servers] + [_upgrade_target(h, "agent") for h in agents]),
+        NodeUpgradesArgs(targets=node_targets),
         cloud,
     )
 
@@ -247,22 +249,11 @@ def build(config: StackConfig) -> Stack:
     )
 
 
-def _firewall_target(handle: NodeHandle, pool: str = "") -> FirewallTarget:
-    """The firewall sync of a node runs after its first boot (which ran the script once already)."""
-    return FirewallTarget(
+def _node_target(handle: NodeHandle) -> NodeTarget:
+    """A per-node step (firewall sync, node upgrades) runs after the node's first boot, tied to its server."""
+    return NodeTarget(
         index=handle.node.index,
-        pool=pool,
-        connection=handle.connection,
-        after=handle.cloud_init,
-        server_id=handle.node.server.id,
-    )
-
-
-def _upgrade_target(handle: NodeHandle, pool: str = "") -> UpgradeTarget:
-    """A running node gets the unattended-upgrades settings after its first boot."""
-    return UpgradeTarget(
-        index=handle.node.index,
-        pool=pool,
+        pool="agent" if handle.node.role == "agent" else "",
         connection=handle.connection,
         after=handle.cloud_init,
         server_id=handle.node.server.id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_command as command
 
+from components.anatomy import NodeTarget
 from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH
 from components.remote import RemoteFile, remote_command
 
@@ -24,26 +25,12 @@ SYNC_TIME_LIMIT = 5 * 60
 
 
 @dataclass(frozen=True, kw_only=True)
-class FirewallTarget:
-    index: int
-    """Node position in its pool (names the step)."""
-    pool: str = ""
-    """"" for servers, "agent" for agents: steps are named `<name>-<index>` and `<name>-agent-<index>`."""
-    connection: command.remote.ConnectionArgs
-    """SSH with the pinned host key."""
-    after: pulumi.Resource
-    """What must finish first (cloud-init's own first run of the script)."""
-    server_id: pulumi.Input[str]
-    """Hetzner id of the node's server: a new server replaces (re-runs) its step."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class FirewallSyncArgs:
     ufw_script: str
     """The rendered script (components.firewall.NodeFirewall.ufw_script)."""
     ranges_etag: str
     """Cloudflare's etag of its published ranges: a change re-runs the script everywhere."""
-    targets: Sequence[FirewallTarget]
+    targets: Sequence[NodeTarget]
     """The nodes."""
 
 
@@ -58,7 +45,7 @@ class FirewallSync(pulumi.ComponentResource):
         )
         for target in args.targets:
             command.remote.Command(
-                f"{name}-{target.pool}-{target.index}" if target.pool else f"{name}-{target.index}",
+                target.step_name(name),
                 connection=target.connection,
                 create=text,
                 # A new etag re-runs it everywhere; a new server (replaced) re-runs it there. Only `triggers`

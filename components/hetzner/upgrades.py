@@ -15,6 +15,7 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
+from components.anatomy import NodeTarget
 from components.remote import RemoteFile, remote_command
 
 PACKAGES = ("unattended-upgrades", "update-notifier-common")
@@ -57,23 +58,8 @@ def upgrade_command() -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class UpgradeTarget:
-    index: int
-    """Node position in its pool (names the step)."""
-    pool: str = ""
-    """"" for servers, "agent" for agents."""
-    connection: command.remote.ConnectionArgs
-    """SSH with the pinned host key."""
-    after: pulumi.Resource
-    """The node's first boot (cloud-init), which the step must not race with apt."""
-    server_id: pulumi.Input[str]
-    """The node's Hetzner id: a new server (a replacement) gets the step again, as a new step (`triggers`
-    replace a remote Command; a changed connection alone is only an update: pulumi-command #447)."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class NodeUpgradesArgs:
-    targets: Sequence[UpgradeTarget]
+    targets: Sequence[NodeTarget]
     """The nodes."""
 
 
@@ -86,7 +72,7 @@ class NodeUpgrades(pulumi.ComponentResource):
         text = upgrade_command()
         for target in args.targets:
             command.remote.Command(
-                f"{name}-{target.pool}-{target.index}" if target.pool else f"{name}-{target.index}",
+                target.step_name(name),
                 connection=target.connection,
                 create=text,
                 triggers=[target.server_id],
