@@ -15,7 +15,7 @@ import pulumi_command as command
 from components import naming
 from components.adoption import check_adoption, register_adoption
 from components.anatomy import NodeTarget
-from components.config.checks import k3s_upgrade
+from components.config.deployed import deployed_state_problems
 from components.config.model import StackConfig
 from components.config.reader import ConfigError
 from components.config.sdk import stack_output_now
@@ -30,7 +30,7 @@ from components.hetzner.nodes import Node, Nodes, NodesArgs
 from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs
 from components.k3s.cluster import K3sCluster, K3sClusterArgs
 from components.k3s.servers import K3sAgent, K3sServer
-from components.k3s.token import TOKEN_SOURCE_OUTPUT, token_switch_problem
+from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.k8s.apps import Apps, AppsArgs, OriginTls, apps_spec
 from components.k8s.durability import Maintenance, MaintenanceArgs, Storage, StorageArgs
 from components.k8s.kured import RebootWindow
@@ -92,14 +92,12 @@ def build(config: StackConfig) -> Stack:
     # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
-    previous_version = stack_output_now(this_stack, "k3sVersion")
     rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
-    upgrade = k3s_upgrade(previous_version, config.k3s.version)
-    problems += [f"honeydue:k3sVersion: {upgrade}"] if upgrade else []
-    token_switch = token_switch_problem(
-        stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT), "random" if config.k3s.token is None else "config"
+    problems += deployed_state_problems(
+        config,
+        previous_version=stack_output_now(this_stack, "k3sVersion"),
+        previous_token_source=stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT),
     )
-    problems += [token_switch] if token_switch else []
     if problems:
         raise ConfigError(problems, [])
     labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}

@@ -283,3 +283,21 @@ def time_zone(value: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)"
     return None
+
+
+def k3s_token_switch(previous: str | None, current: str) -> str | None:
+    """The cluster token may not move from `previous` (the last update's source, "config" or "random"; None
+    before the first) to `current`: K3s refuses a server whose token does not decrypt the cluster's
+    bootstrap data (k3s-io/k3s pkg/cluster/storage.go: "bootstrap data already found and encrypted with
+    different token")."""
+    if previous is None or previous == current:
+        return None
+    if previous == "config":
+        return (
+            "this stack's cluster runs on the configured token; unset, the stack would "
+            "generate another one and K3s would refuse to start. Set it again (docs/migration.md)"
+        )
+    return (
+        "this stack's cluster runs on the token the stack generated; a configured one "
+        "would replace it on every node and K3s would refuse to start. Unset k3sToken"
+    )

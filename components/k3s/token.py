@@ -22,21 +22,6 @@ TOKEN_SOURCE_OUTPUT = "k3sTokenSource"
 TokenSource = Literal["config", "random"]
 
 
-def token_switch_problem(previous: str | None, current: TokenSource) -> str | None:
-    """Why the token may not move from `previous` (the last update's source, None before the first) to `current`."""
-    if previous is None or previous == current:
-        return None
-    if previous == "config":
-        return (
-            "honeydue:k3sToken: this stack's cluster runs on the configured token; unset, the stack would "
-            "generate another one and K3s would refuse to start. Set it again (docs/migration.md)"
-        )
-    return (
-        "honeydue:k3sToken: this stack's cluster runs on the token the stack generated; a configured one "
-        "would replace it on every node and K3s would refuse to start. Unset k3sToken"
-    )
-
-
 class ClusterToken:
     """The token every node's config carries, and where it came from."""
 
