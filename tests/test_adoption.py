@@ -10,6 +10,7 @@ import pytest
 from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
 from components.config.reader import ConfigError
 from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
+from offline.engine_diff import diff_plans
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, plaintext_strings
@@ -214,3 +215,19 @@ def test_issue_12_done_when(adopted: Adopted) -> None:
         assert isinstance(stdin, SecretValue) and f"token: {RUNNING_TOKEN}\n" in stdin.value
     created = [r.name for r in plan.registrations if r.type in ADOPTABLE_TYPES and not r.import_id]
     assert created == [CREATED_BEFORE[0]]  # in state already: the targeted up of docs/migration.md step 3
+
+
+def test_the_adoption_up_as_the_engine_runs_it_imports_and_never_replaces_or_deletes(adopted: Adopted) -> None:
+    """State A: what the targeted `up` of docs/migration.md step 3 left (the deploy key, its parents and
+    providers). Program B: adopt mode. The engine-diff model (offline/engine_diff.py) must show every
+    adoptable resource as an import (pulumi/pulumi step_generator.go: an `import` option becomes an import
+    step), nothing replaced or deleted, and nothing blocked."""
+    plan, _ = adopted
+    targets = set(deploy_key_targets(plan))
+    state = [reg for reg in plan.registrations if reg.urn in targets]
+    diff = diff_plans(state, plan.registrations)
+    actions = {change.name: change.action for change in diff.changes if change.type in ADOPTABLE_TYPES}
+    assert actions.pop(CREATED_BEFORE[0]) == "same"
+    assert set(actions.values()) == {"import"}, actions
+    assert not [c.name for c in diff.changes if c.action in ("replace", "delete")]
+    assert not diff.blocked()
