@@ -119,22 +119,22 @@ OPEN_ANYWHERE: Mapping[str, set[str]] = {
     "cloudflare-new v6": {"80/tcp", "443/tcp"},
     "internet v4": {"80/tcp", "443/tcp"},
     "internet v6": {"80/tcp", "443/tcp"},
-    # "Anywhere" is every source on every interface: the private side and forged sources too.
+    # "Anywhere" is every source on every interface, but a pod source reaches the node only from the pod
+    # bridge (the pre-filter chain): remote pods arrive masqueraded, so one on the private NIC is forged.
     "peer node v4": {"80/tcp", "443/tcp", "2379/tcp", "2380/tcp", "6443/tcp", "10250/tcp", "8472/udp"},
     "peer node v6": {"80/tcp", "443/tcp"},
-    "pod source on private NIC": {"80/tcp", "443/tcp"},
     "local pod": {"80/tcp", "443/tcp", "6443/tcp", "10250/tcp"},
     "local pod to Service IP": ALL_PORTS,
     "local pod -> internet": {"8000/tcp"},
     "pod on peer -> local pod": {"8000/tcp"},
     "node root -> metadata": {"80/tcp"},
 }
-# A node whose firewall failed to apply at first boot: closed, admins keep SSH.
+# A node whose firewall failed to apply at first boot: closed, admins keep SSH; the pre-filter chains,
+# installed before UFW is touched, already keep non-root processes off the metadata service.
 OPEN_FAILED_CLOSED: Mapping[str, set[str]] = {
     "admin v4": {"22/tcp"},
     "admin v6": {"22/tcp"},
     "node root -> metadata": {"80/tcp"},
-    "node hostNetwork uid -> metadata": {"80/tcp"},
 }
 
 
@@ -209,8 +209,13 @@ def _script(rules: Sequence[FirewallRule], extra: str = "") -> str:
 def _apply(lab: Lab, rules: Sequence[FirewallRule], *args: str, extra: str = "", check: bool = True) -> str:
     script = lab.tmp / "ufw-apply.sh"
     script.write_text(_script(rules, extra))
-    proc = lab.node_ufw(["bash", str(script), *args], timeout=90.0, check=check)
+    proc = lab.node_ufw([*_installed_at(script), "bash", str(script), *args], timeout=90.0, check=check)
     return proc.stdout + proc.stderr
+
+
+def _installed_at(script: object) -> list[str]:
+    """The lab's copy stands where a node keeps the script: UFW's start hook runs it (--pre-filter)."""
+    return ["env", f"HONEYDUE_FIREWALL_PATH={script}"]
 
 
 def _firewall_state(lab: Lab) -> str:
@@ -363,7 +368,7 @@ def test_first_boot_failure_stays_closed_retries_and_says_why(lab: Lab) -> None:
     rules = node_firewall_rules(OLD)
     script = lab.tmp / "ufw-apply.sh"
     script.write_text(_script(rules, bad))
-    env = ["env", "HONEYDUE_FIREWALL_ATTEMPTS=2", "HONEYDUE_FIREWALL_RETRY_DELAY=1"]
+    env = [*_installed_at(script), "HONEYDUE_FIREWALL_ATTEMPTS=2", "HONEYDUE_FIREWALL_RETRY_DELAY=1"]
     proc = lab.node_ufw_background([*env, "bash", str(script), "--first-boot"])
     # The node is open until the script's first step (as on Hetzner until cloud-init's runcmd, with
     # only sshd listening): watch from the moment the guard is up, through retries and failure.

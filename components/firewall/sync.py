@@ -13,7 +13,7 @@ import pulumi
 import pulumi_command as command
 
 from components.anatomy import NodeTarget
-from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH
+from components.firewall.ufw import FIREWALL_SCRIPT_PATH
 from components.remote import RemoteFile, remote_command
 
 # The connection dials forever (dial_error_limit=-1, components/hetzner/nodes.py); these cancel the

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from components.firewall.prefilter import UNPRIVILEGED_PORT_START, prefilter_rules
 from components.firewall.rules import ANYWHERE, PRIVATE_INTERFACE, FirewallRule, as_network, normalise_cidrs
 
+FIREWALL_SCRIPT_PATH = "/usr/local/sbin/honeydue-firewall"
+"""Where cloud-init and the sync step install the script; UFW's start hook runs this copy (the template's
+INSTALLED_PATH default)."""
+NODE_SYSCTLS: tuple[str, ...] = (f"net.ipv4.ip_unprivileged_port_start={UNPRIVILEGED_PORT_START}",)
+"""Kernel settings the script keeps (in ufw's sysctl.conf, applied whenever ufw starts, and live)."""
 _TEMPLATE = Path(__file__).resolve().parents[2] / "scripts" / "ufw_apply.sh.tmpl"
 _MARKER = "# @@WANTED_RULES@@\n"
 
@@ -33,22 +40,39 @@ def ufw_specs(rule: FirewallRule) -> list[str]:
 
 def render_ufw_script(rules: Iterable[FirewallRule]) -> str:
     """A bash script that converges a node's UFW onto exactly these rules (see the template)."""
+    rule_list = list(rules)
     lines: list[str] = []
     seen: dict[str, str] = {}
-    for rule in rules:
+    for rule in rule_list:
         for spec in ufw_specs(rule):
             if spec in seen:
                 # Two comments for one UFW rule would make every run rewrite the comment.
                 raise ValueError(f"rules {seen[spec]!r} and {rule.description!r} both render `ufw {spec}`")
             seen[spec] = rule.description
             lines.append(f"want {shlex.quote(spec)} {shlex.quote(rule.description)}\n")
-    rules = list(rules)
-    lines += [f"private_network {shlex.quote(cidr)}\n" for cidr in _private_networks(rules)]
-    lines += [f"guard_source {shlex.quote(cidr)}\n" for cidr in _ssh_sources(rules)]
+    lines += [f"prefilter {p.family} {p.hook} {shlex.quote(p.spec)}\n" for p in prefilter_rules(rule_list)]
+    lines += [f"node_sysctl {shlex.quote(setting)}\n" for setting in NODE_SYSCTLS]
+    lines += [f"private_network {shlex.quote(cidr)}\n" for cidr in _private_networks(rule_list)]
+    lines += [f"guard_source {shlex.quote(cidr)}\n" for cidr in _ssh_sources(rule_list)]
     template = _TEMPLATE.read_text(encoding="utf-8")
     if template.count(_MARKER) != 1:
         raise RuntimeError(f"{_TEMPLATE} must hold the marker line {_MARKER.strip()!r} exactly once")
-    return template.replace(_MARKER, "".join(lines))
+    return _without_comment_lines(template.replace(_MARKER, "".join(lines)))
+
+
+_COMMENT_LINE = re.compile(r"[ \t]*#(?!!| shellcheck )")
+
+
+def _without_comment_lines(script: str) -> str:
+    """The script without its comment lines (the shebang and shellcheck directives stay).
+
+    The script travels in user data, which Hetzner caps at 32 KiB, and the template's comments are half
+    its size; they stay in scripts/ufw_apply.sh.tmpl, which the rendered copy names. The template holds
+    no heredoc and no multi-line string, so no line of data starts with `#` (the lab runs the result).
+    """
+    kept = [line for line in script.splitlines(keepends=True) if not _COMMENT_LINE.match(line)]
+    kept.insert(1, "# Rendered from scripts/ufw_apply.sh.tmpl of the Honeydue infrastructure: its comments say why.\n")
+    return "".join(kept)
 
 
 def _private_networks(rules: Sequence[FirewallRule]) -> tuple[str, ...]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.firewall.ufw import FIREWALL_SCRIPT_PATH
 from components.hetzner.upgrades import PACKAGES, apt_files
 from components.yaml_text import dump_readable
 
-FIREWALL_SCRIPT_PATH = "/usr/local/sbin/honeydue-firewall"
 # Hetzner caps user_data at 32 KiB.
 USER_DATA_LIMIT = 32 * 1024
 
