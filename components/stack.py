@@ -137,7 +137,7 @@ def build(config: StackConfig) -> Stack:
         for pool in (nodes.nodes, nodes.agents)
     )
     node_targets = [_node_target(h) for h in (*servers, *agents)]
-    FirewallSync(
+    firewall_sync = FirewallSync(
         naming.FIREWALL_SYNC,
         FirewallSyncArgs(
             ufw_script=firewall.ufw_script,
@@ -196,7 +196,8 @@ def build(config: StackConfig) -> Stack:
                 tls_secret_name=tls_secret_name,
                 ingress_hostname=config.apps.domain,
             ),
-            opts,
+            # Traefik binds 80/443 as non-root only once every node lets it (the firewall script's sysctl).
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=firewall_sync.steps)),
         )
         spec = apps_spec(
             config.apps,

@@ -96,7 +96,15 @@ LINKS = (
         b_if="flannel.1",
         b_addrs=("10.42.1.0/32", "10.42.1.1/32"),
     ),
-    Link(a="node", a_if="cni0", a_addrs=("10.42.0.1/24",), b="pod", b_if="eth0", b_addrs=("10.42.0.5/24",)),
+    # Two local pods behind the bridge: one that no NetworkPolicy selects, one with the app's policies.
+    Link(
+        a="node",
+        a_if="cni0",
+        a_addrs=("10.42.0.1/24",),
+        b="pod",
+        b_if="eth0",
+        b_addrs=("10.42.0.5/24", "10.42.0.6/24"),
+    ),
     Link(
         a="rtr",
         a_if="adm0",
@@ -173,6 +181,8 @@ class Probe:
     """The destination is behind the node (forwarded), not the node itself."""
     uid: int = 0
     """The uid the prober runs as (a hostNetwork pod runs as non-root)."""
+    sport: int = 0
+    """Source port (0: any), e.g. 67 for a DHCP server's answer."""
 
 
 def run(
@@ -494,7 +504,7 @@ def _probe_once(p: Probe, timeout: float = PROBE_TIMEOUT) -> bool:
     with socket.socket(family, kind) as sock:
         sock.settimeout(timeout)
         try:
-            sock.bind((p.src, 0))
+            sock.bind((p.src, p.sport))
             if kind == socket.SOCK_STREAM:
                 sock.connect((p.dst, p.port))
                 return True

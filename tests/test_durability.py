@@ -72,6 +72,22 @@ def test_the_csi_driver_is_the_pinned_release_with_its_token_from_the_secret() -
             assert set(container["resources"]) == {"requests", "limits"}, container["name"]
 
 
+def test_the_csi_node_plugin_reads_the_metadata_service_from_the_host_network_as_root() -> None:
+    """Its server id comes only from the metadata service (csi-driver v2.22.1 cmd/main.go:102), which the
+    node firewall keeps pods and non-root host processes away from; the controller stays in the pod network
+    (it finds its location through the API by node name, internal/app/app.go GetServerLocation)."""
+    objects = storage.csi_driver_objects()
+    node = find(objects, "DaemonSet", storage.NODE_PLUGIN, "kube-system")["spec"]["template"]["spec"]
+    assert node["hostNetwork"] is True and node["dnsPolicy"] == "ClusterFirstWithHostNet"
+    driver = next(c for c in node["containers"] if c["name"] == storage.DRIVER_CONTAINER)
+    assert driver["securityContext"]["privileged"] is True and "runAsUser" not in driver["securityContext"]
+    controller = find(objects, "Deployment", "hcloud-csi-controller", "kube-system")["spec"]["template"]["spec"]
+    assert "hostNetwork" not in controller
+    workloads = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")]
+    hosted = [o["metadata"]["name"] for o in workloads if o["spec"]["template"]["spec"].get("hostNetwork")]
+    assert hosted == [storage.NODE_PLUGIN]
+
+
 def test_the_vendored_manifest_is_the_named_release() -> None:
     text = storage.CSI_MANIFEST.read_text()
     assert text.count(f"hcloud-csi-driver:{storage.CSI_VERSION}") == 2  # controller and node

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.firewall.prefilter import UNPRIVILEGED_PORT_START
+from components.firewall.ufw import NODE_SYSCTLS
 from components.k8s.manifests import (
     SECRET_KEYS,
     AppsSpec,
@@ -28,7 +30,7 @@ from components.k8s.manifests import (
     worker_objects,
 )
 from components.k8s.redis import REDIS_START
-from components.k8s.traefik_values import helm_chart_config, traefik_values
+from components.k8s.traefik_values import TRAEFIK_UID, helm_chart_config, traefik_values
 from tests.conftest import load_prod
 from tests.validators import require_tool
 
@@ -586,8 +588,15 @@ def test_traefik_is_a_host_network_daemonset_that_can_roll(tls: str | None) -> N
     assert ports["traefik"]["expose"] == {"default": False} and ports["metrics"]["expose"] == {"default": False}
     assert values["ingressRoute"]["dashboard"]["enabled"] is False and values["api"]["dashboard"] is False
     context = values["securityContext"]
-    assert context["capabilities"] == {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+    # Non-root: in the host network only uid 0 reaches the metadata service (components/firewall/prefilter.py),
+    # and the node lets any uid bind from 80 up, which covers both entrypoints and nothing below them.
+    pod = values["podSecurityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == pod["runAsGroup"] == TRAEFIK_UID > 0
+    assert min(ports["web"]["port"], ports["websecure"]["port"]) >= UNPRIVILEGED_PORT_START
+    assert f"net.ipv4.ip_unprivileged_port_start={UNPRIVILEGED_PORT_START}" in NODE_SYSCTLS
+    assert UNPRIVILEGED_PORT_START > 22  # sshd's port stays privileged
 
 
 def test_traefik_trusts_forwarded_headers_only_from_cloudflare() -> None:

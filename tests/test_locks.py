@@ -102,5 +102,5 @@ def test_make_test_installs_the_tools_and_debian_packages_and_runs_pytest_in_par
     recipes = dry_run("test")
     assert "tools/env.sh --label test venv venv requirements.txt requirements-dev.txt\n" in recipes
     assert "tools/env.sh --label test venv policy/venv policy/requirements.txt\n" in recipes
-    assert "debian graphviz shellcheck cloud-init ufw iproute2 redis-server rclone openssl\n" in recipes
+    assert "debian graphviz shellcheck cloud-init ufw iproute2 ipset redis-server rclone openssl\n" in recipes
     assert "-m pytest -n auto" in recipes

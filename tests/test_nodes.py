@@ -10,7 +10,8 @@ import yaml
 
 from components.firewall.component import firewall_policy, rule_problems
 from components.firewall.hcloud import hcloud_rules
-from components.hetzner.cloud_init import FIREWALL_SCRIPT_PATH, USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
+from components.firewall.ufw import FIREWALL_SCRIPT_PATH
+from components.hetzner.cloud_init import USER_DATA_LIMIT, NodeBootstrap, render_cloud_init
 from components.hetzner.nodes import (
     SERVER_IGNORE_CHANGES,
     agent_private_ip,

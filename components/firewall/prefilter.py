@@ -18,7 +18,7 @@ before the network and K3s come up). Pure data, no Pulumi.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,7 +49,7 @@ class PrefilterRule:
     """The rule without `-A <chain>`, in `iptables -S` order: -s, -d, -i, -p, then the matches."""
 
 
-def prefilter_rules(rules: Iterable[FirewallRule]) -> tuple[PrefilterRule, ...]:
+def prefilter_rules(rules: Sequence[FirewallRule]) -> tuple[PrefilterRule, ...]:
     """Every pre-filter rule of a node, in chain order, derived from the node's rule model (the pod network
     is the source of the rules on the pod bridge).
 
@@ -57,7 +57,7 @@ def prefilter_rules(rules: Iterable[FirewallRule]) -> tuple[PrefilterRule, ...]:
       before kube-proxy can DNAT them (iptables mode) or IPVS can take them (ipvs mode): nothing of this
       stack publishes a NodePort, and in iptables mode UFW never sees the DNATed packet in INPUT.
     - PREROUTING (v4): pods' packets to the metadata service are dropped before kube-router's FORWARD
-      accept can pass them.
+      accept can pass them, and packets for pod addresses pass only from the bridge and the tunnels.
     - INPUT (v4): a local pod reaches the node itself only where the rule model lets pods reach it
       (the rules on the pod bridge: hostNetwork Traefik, the API, the kubelet, Service IPs); replies to
       connections the node opened (probes, the API server's webhooks) pass as established.
@@ -85,6 +85,21 @@ def prefilter_rules(rules: Iterable[FirewallRule]) -> tuple[PrefilterRule, ...]:
         for proto in ("tcp", "udp")
     ]
     out.append(PrefilterRule(family=4, hook="PREROUTING", spec=f"-s {pods} -d {METADATA_SERVICE} -j DROP"))
+    # Pods are reached through the pod bridge and the flannel tunnels only (the interfaces the model forwards
+    # pod traffic from): kube-router's FORWARD accept and flannel's FLANNEL-FWD (`-d <pods> -j ACCEPT`) would
+    # pass a packet for a pod address from anywhere else. Replies to pods' masqueraded connections still carry
+    # the node's address here (nat's reverse mapping runs after mangle PREROUTING).
+    out += [
+        PrefilterRule(family=4, hook="PREROUTING", spec=f"-d {pods} -i {interface} -j RETURN")
+        for interface in dict.fromkeys(r.interface for r in rules if r.routed and r.interface)
+    ]
+    # (And should a pod's egress ever go out unmasqueraded, its replies still pass: they are established.)
+    out.append(
+        PrefilterRule(
+            family=4, hook="PREROUTING", spec=f"-d {pods} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"
+        )
+    )
+    out.append(PrefilterRule(family=4, hook="PREROUTING", spec=f"-d {pods} -j DROP"))
     # Not from a pod: UFW decides. From a pod: established, allowed by the model, or dropped.
     out.append(PrefilterRule(family=4, hook="INPUT", spec=f"! -s {pods} -j RETURN"))
     out.append(PrefilterRule(family=4, hook="INPUT", spec="-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"))

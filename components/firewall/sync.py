@@ -43,8 +43,10 @@ class FirewallSync(pulumi.ComponentResource):
         text = remote_command(
             [RemoteFile(FIREWALL_SCRIPT_PATH, "0755", args.ufw_script)], args.ufw_script, time_limit=SYNC_TIME_LIMIT
         )
+        self.steps: list[command.remote.Command] = []
+        """One per node: what needs the node's current firewall (and its sysctls) waits for these."""
         for target in args.targets:
-            command.remote.Command(
+            step = command.remote.Command(
                 target.step_name(name),
                 connection=target.connection,
                 create=text,
@@ -54,4 +56,5 @@ class FirewallSync(pulumi.ComponentResource):
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[target.after], custom_timeouts=SYNC_TIMEOUTS),
             )
+            self.steps.append(step)
         self.register_outputs({"etag": args.ranges_etag})

@@ -63,11 +63,34 @@ def _with_resources(document: Manifest) -> Manifest:
     return document
 
 
+NODE_PLUGIN = "hcloud-csi-node"
+
+
+def _node_plugin_on_host_network(document: Manifest) -> Manifest:
+    """The node plugin in the host's network namespace.
+
+    It reads its server id only from the metadata service (csi-driver v2.22.1 cmd/main.go:102,
+    `metadataClient.InstanceIDWithContext`; no environment override, unlike the location), and the node
+    firewall keeps pods off that service (components/firewall/prefilter.py), so in the pod network it
+    would exit at start and no volume would attach. In the host network it is what it already was, a
+    privileged root process on the node, and the firewall lets root there reach the metadata service.
+    Its own ports (metrics 9189, healthz 9808) are then the host's: the node firewall closes them from
+    outside and from pods.
+    """
+    if document["kind"] == "DaemonSet" and document["metadata"]["name"] == NODE_PLUGIN:
+        pod = document["spec"]["template"]["spec"]
+        pod["hostNetwork"] = True
+        # Cluster DNS stays reachable from the host network (the driver resolves the Hetzner API).
+        pod["dnsPolicy"] = "ClusterFirstWithHostNet"
+    return document
+
+
 def csi_driver_objects() -> list[Manifest]:
-    """The vendored release manifest of the hcloud CSI driver without its StorageClass, with resources."""
+    """The vendored release manifest of the hcloud CSI driver without its StorageClass, with resources,
+    the node plugin in the host network."""
     documents = [d for d in yaml.safe_load_all(CSI_MANIFEST.read_text()) if d]
     objects = [
-        _with_resources(_without_nulls(d))
+        _node_plugin_on_host_network(_with_resources(_without_nulls(d)))
         for d in documents
         if not (d["kind"] == "StorageClass" and d["metadata"]["name"] == _UPSTREAM_STORAGE_CLASS)
     ]

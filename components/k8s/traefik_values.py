@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 TRAEFIK_NAMESPACE = "kube-system"
+TRAEFIK_UID = 65532
+"""The uid of the Traefik chart's own default securityContext (non-root, like the apps' APP_UID)."""
 _HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 
 
@@ -91,20 +93,21 @@ def traefik_values(
             "traefik": {"expose": {"default": False}},
             "metrics": {"expose": {"default": False}},
         },
-        # Binding 80/443 on the host needs CAP_NET_BIND_SERVICE *effective* in the Traefik process. The
-        # image's binary carries no file capability and Kubernetes sets no ambient capabilities, so a
-        # non-root process loses an added capability at exec and `listen tcp :80` is denied. Traefik
-        # therefore starts as uid 0 with every capability dropped except NET_BIND_SERVICE: root without
-        # capabilities cannot override file permissions, change the network or escalate.
+        # Non-root, without any capability: the node sets net.ipv4.ip_unprivileged_port_start to 80
+        # (components/firewall/prefilter.py, applied by the firewall script before K3s starts), so any uid
+        # binds 80/443 in the host network. A capability would not do: the image's binary has no file
+        # capability and Kubernetes sets no ambient ones, so an added NET_BIND_SERVICE is lost at exec.
+        # Non-root matters beyond the container: in the host network the node firewall lets only uid 0
+        # reach the metadata service (the server's user data).
         "podSecurityContext": {
-            "runAsNonRoot": False,
-            "runAsUser": 0,
-            "runAsGroup": 0,
+            "runAsNonRoot": True,
+            "runAsUser": TRAEFIK_UID,
+            "runAsGroup": TRAEFIK_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+            "capabilities": {"drop": ["ALL"]},
             "readOnlyRootFilesystem": True,
         },
         # Not exposed anywhere: no dashboard router and no dashboard at all.
