@@ -26,7 +26,9 @@ from offline.harness import run_program
 from offline.records import Plan, SecretValue, Unknown, served_outputs
 from offline.stack_config import PROJECT_DIR
 
-SEEDS = ("0", "1", "2")
+# Two processes: a different hash seed and a clock 400 days apart are what a second run differs in; a third
+# process cost ~12 s of CPU of the suite's 3-minute budget and found nothing the second does not.
+SEEDS = ("0", "1")
 # Seconds the clock of the process with seed n is moved forward: n × (400 days + 1 h + 17 s).
 CLOCK_STEP = 400 * 86400 + 3600 + 17
 

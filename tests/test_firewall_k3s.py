@@ -127,7 +127,29 @@ def _find(label: str, proto: str, port: int) -> Probe:
     return next(p for p in K3S_MATRIX if (p.label, p.proto, p.port) == (label, proto, port))
 
 
-def test_with_k3s_ipvs_rules_every_cell_of_the_readme_table_holds(k3s_lab: Lab) -> None:
+# Each place a rule can hide, with a hand-added opening: (what, how, the probe it opens).
+_BEFORE = "-A ufw-before-input -p tcp --dport 2222 -j ACCEPT"
+_BEFORE6 = "-A ufw6-before-input -p tcp --dport 2222 -j ACCEPT"
+_AFTER = "-A ufw-after-input -p tcp --dport 5432 -j ACCEPT"
+_AFTER6 = "-A ufw6-after-input -p tcp --dport 5432 -j ACCEPT"
+_LIVE = (
+    ("filter INPUT", ["iptables", "-w", "-I", "INPUT", "1", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT"]),
+    ("a UFW chain", ["iptables", "-w", "-I", "ufw-before-input", "1", "-p", "tcp", "--dport", "9100", "-j", "ACCEPT"]),
+    ("nat PREROUTING", ["iptables", "-w", "-t", "nat", "-I", "PREROUTING", "1", "-p", "tcp", "--dport", "2380",
+                        "-j", "DNAT", "--to-destination", f"10.42.0.5:{BEHIND_NODE_PORT}"]),
+    ("mangle PREROUTING", ["iptables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-j", "ACCEPT"]),
+)  # fmt: skip
+
+
+def _edit_rules_file(lab: Lab, name: str, line: str) -> None:
+    path = lab.etc_ufw / name
+    text = path.read_text()
+    anchor = "# End required lines\n" if name.startswith("before") else "COMMIT\n"
+    path.write_text(text.replace(anchor, f"{anchor}{line}\n", 1) if anchor.startswith("#") else
+                    text.replace(anchor, f"{line}\n{anchor}", 1))  # fmt: skip
+
+
+def test_with_k3s_ipvs_rules_every_cell_of_the_readme_table_holds_and_drift_is_removed(k3s_lab: Lab) -> None:
     rules = node_firewall_rules(NEW)
     _apply(k3s_lab, rules)
     k3s_rules.load(_run(k3s_lab), "ipvs")
@@ -153,54 +175,7 @@ def test_with_k3s_ipvs_rules_every_cell_of_the_readme_table_holds(k3s_lab: Lab) 
     assert "0 added or updated, 0 removed" in again and "pre-filter chain" not in again, again
     assert _firewall_state(k3s_lab) == state
 
-
-def test_with_k3s_iptables_mode_nodeports_stay_closed(k3s_lab: Lab) -> None:
-    rules = node_firewall_rules(NEW)
-    _apply(k3s_lab, rules)
-    k3s_rules.load(_run(k3s_lab), "iptables")
-    nodeport = tuple(
-        Probe(host=host, label=label, src=src, dst=dst, proto="tcp", port=NODE_PORT)
-        for host, label, src, dst in (
-            ("inet", "internet v4", "192.0.2.50", "192.0.2.2"),
-            ("cf", "cloudflare-new v4", "203.0.113.200", "192.0.2.2"),
-            ("peer", "peer node v4", "10.0.1.20", "10.0.1.10"),
-            ("pod", "local pod", "10.42.0.5", "10.42.0.1"),
-        )
-    )
-    _flush_prefilter(k3s_lab)
-    assert k3s_lab.probe(nodeport)[nodeport[0]], "kube-proxy's DNAT and KUBE-FORWARD no longer open the NodePort"
-    _apply(k3s_lab, rules)
-    k3s_rules.sync(_run(k3s_lab))
-    observed = k3s_lab.probe(nodeport)
-    assert not any(observed.values()), f"a NodePort is reachable in iptables mode: {observed}"
-
-
-# Each place a rule can hide, with a hand-added opening: (what, how, the probe it opens).
-_BEFORE = "-A ufw-before-input -p tcp --dport 2222 -j ACCEPT"
-_BEFORE6 = "-A ufw6-before-input -p tcp --dport 2222 -j ACCEPT"
-_AFTER = "-A ufw-after-input -p tcp --dport 5432 -j ACCEPT"
-_AFTER6 = "-A ufw6-after-input -p tcp --dport 5432 -j ACCEPT"
-_LIVE = (
-    ("filter INPUT", ["iptables", "-w", "-I", "INPUT", "1", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT"]),
-    ("a UFW chain", ["iptables", "-w", "-I", "ufw-before-input", "1", "-p", "tcp", "--dport", "9100", "-j", "ACCEPT"]),
-    ("nat PREROUTING", ["iptables", "-w", "-t", "nat", "-I", "PREROUTING", "1", "-p", "tcp", "--dport", "2380",
-                        "-j", "DNAT", "--to-destination", f"10.42.0.5:{BEHIND_NODE_PORT}"]),
-    ("mangle PREROUTING", ["iptables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-j", "ACCEPT"]),
-)  # fmt: skip
-
-
-def _edit_rules_file(lab: Lab, name: str, line: str) -> None:
-    path = lab.etc_ufw / name
-    text = path.read_text()
-    anchor = "# End required lines\n" if name.startswith("before") else "COMMIT\n"
-    path.write_text(text.replace(anchor, f"{anchor}{line}\n", 1) if anchor.startswith("#") else
-                    text.replace(anchor, f"{line}\n{anchor}", 1))  # fmt: skip
-
-
-def test_a_hand_added_opening_in_every_rule_source_is_removed(k3s_lab: Lab) -> None:
-    rules = node_firewall_rules(NEW)
-    _apply(k3s_lab, rules)
-    k3s_rules.load(_run(k3s_lab), "ipvs")
+    # A hand-added opening in every place a rule can hide is removed by the next run; K3s's rules stay.
     for name, line in (("before.rules", _BEFORE), ("before6.rules", _BEFORE6), ("after.rules", _AFTER),
                        ("after6.rules", _AFTER6)):  # fmt: skip
         _edit_rules_file(k3s_lab, name, line)
@@ -237,3 +212,24 @@ def test_a_hand_added_opening_in_every_rule_source_is_removed(k3s_lab: Lab) -> N
                  k3s_rules.EXPLICIT_ACCEPT):  # fmt: skip
         assert kept in live, f"{kept} was removed"
     assert "0 added or updated, 0 removed" in _apply(k3s_lab, rules)
+
+
+def test_with_k3s_iptables_mode_nodeports_stay_closed(k3s_lab: Lab) -> None:
+    rules = node_firewall_rules(NEW)
+    _apply(k3s_lab, rules)
+    k3s_rules.load(_run(k3s_lab), "iptables")
+    nodeport = tuple(
+        Probe(host=host, label=label, src=src, dst=dst, proto="tcp", port=NODE_PORT)
+        for host, label, src, dst in (
+            ("inet", "internet v4", "192.0.2.50", "192.0.2.2"),
+            ("cf", "cloudflare-new v4", "203.0.113.200", "192.0.2.2"),
+            ("peer", "peer node v4", "10.0.1.20", "10.0.1.10"),
+            ("pod", "local pod", "10.42.0.5", "10.42.0.1"),
+        )
+    )
+    _flush_prefilter(k3s_lab)
+    assert k3s_lab.probe(nodeport)[nodeport[0]], "kube-proxy's DNAT and KUBE-FORWARD no longer open the NodePort"
+    _apply(k3s_lab, rules)
+    k3s_rules.sync(_run(k3s_lab))
+    observed = k3s_lab.probe(nodeport)
+    assert not any(observed.values()), f"a NodePort is reachable in iptables mode: {observed}"

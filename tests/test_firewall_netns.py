@@ -267,38 +267,6 @@ def test_matrix_is_large_and_every_table_names_only_real_probes() -> None:
         assert set(table) <= labels, set(table) - labels
 
 
-def test_script_enforces_the_policy_drops_forgeries_and_is_idempotent(lab: Lab) -> None:
-    baseline = lab.probe(MATRIX)
-    # Without a firewall everything answers but forgeries (no way back to a forged source).
-    unreachable = [p for p in MATRIX if not baseline[p] and not p.label.startswith("forged")]
-    assert not unreachable, f"lab broken: unreachable without a firewall: {unreachable[:5]}"
-    counted = lab.arrivals()
-    assert counted["forged-private"] > 0 and counted["forged-pod"] > 0, f"counters see nothing: {counted}"
-
-    rules = node_firewall_rules(OLD)
-    wanted = sum(line.startswith("want ") for line in render_ufw_script(rules).splitlines())
-    first = _apply(lab, rules)
-    assert f"ufw-apply: {wanted} added or updated, 0 removed, {wanted} wanted, active" in first, first
-    defaults = (lab.etc_default / "ufw").read_text()
-    # The fresh node came with IPV6=no and routed ACCEPT; the script must have fixed both.
-    assert "\nIPV6=yes\n" in defaults and '\nDEFAULT_FORWARD_POLICY="DROP"\n' in defaults
-    assert "honeydue-guard" not in _guard_chains(lab), "the guard stayed up after a successful apply"
-    assert "in on priv0" in lab.node_ufw(["ufw", "show", "added"]).stdout
-
-    _zero_counters(lab)
-    _assert_matrix(lab, OLD_TABLE)
-    assert lab.arrivals() == {"forged-private": 0, "forged-pod": 0}
-
-    state = _firewall_state(lab)
-    second = _apply(lab, rules)
-    assert "ufw-apply: 0 added or updated, 0 removed" in second, second
-    assert _firewall_state(lab) == state
-    _assert_matrix(lab, OLD_TABLE)
-
-
-OLD_TABLE = OPEN_OLD
-
-
 def _watch_set() -> tuple[list[Probe], list[Probe]]:
     must_stay_open = [_find("admin v4", "tcp", 22), _find("admin v6", "tcp", 22)]
     must_stay_closed = [
@@ -316,8 +284,28 @@ def _assert_watch(seen: dict[Probe, tuple[int, int]], must_stay_open: list[Probe
         assert seen[p][0] == 0, f"{p.label} reached {p.port}/{p.proto} ({p.dst}) while the firewall changed: {seen[p]}"
 
 
-def test_script_converges_without_an_open_window(lab: Lab) -> None:
-    _apply(lab, node_firewall_rules(OLD))
+def test_script_enforces_the_policy_drops_forgeries_and_converges_without_an_open_window(lab: Lab) -> None:
+    baseline = lab.probe(MATRIX)
+    # Without a firewall everything answers but forgeries (no way back to a forged source).
+    unreachable = [p for p in MATRIX if not baseline[p] and not p.label.startswith("forged")]
+    assert not unreachable, f"lab broken: unreachable without a firewall: {unreachable[:5]}"
+    counted = lab.arrivals()
+    assert counted["forged-private"] > 0 and counted["forged-pod"] > 0, f"counters see nothing: {counted}"
+
+    rules = node_firewall_rules(OLD)
+    wanted = sum(line.startswith("want ") for line in render_ufw_script(rules).splitlines())
+    first = _apply(lab, rules)
+    assert f"ufw-apply: {wanted} added or updated, 0 removed, {wanted} wanted, active" in first, first
+    defaults = (lab.etc_default / "ufw").read_text()
+    # The fresh node came with IPV6=no and routed ACCEPT; the script must have fixed both.
+    assert "\nIPV6=yes\n" in defaults and '\nDEFAULT_FORWARD_POLICY="DROP"\n' in defaults
+    assert "honeydue-guard" not in _guard_chains(lab), "the guard stayed up after a successful apply"
+    assert "in on priv0" in lab.node_ufw(["ufw", "show", "added"]).stdout
+    _zero_counters(lab)
+    _assert_matrix(lab, OPEN_OLD)
+    assert lab.arrivals() == {"forged-private": 0, "forged-pod": 0}
+
+    # From the old policy to the new: what must stay open never closes, what must stay closed never opens.
     must_stay_open, must_stay_closed = _watch_set()
     watch = lab.watch([*must_stay_open, *must_stay_closed])
     time.sleep(0.5)
