@@ -50,9 +50,9 @@ class NodeHandle:
     node: Node
     """The Hetzner server."""
     connection: command.remote.ConnectionArgs
-    """SSH as the deploy key, host key pinned."""
+    """SSH as the deploy key, pinned to the host key the node made after first boot (k3s/host_key.py)."""
     cloud_init: command.remote.Command
-    """The node's first boot has finished (its own first firewall run included)."""
+    """The node's first boot has finished (its own first firewall run included) and its host key is its own."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def build(config: StackConfig) -> Stack:
         cloud,
     )
     servers, agents = (
-        tuple(NodeHandle(n, nodes.connection(n), cluster.cloud_init_done[n.name]) for n in pool)
+        tuple(NodeHandle(n, cluster.connections[n.name], cluster.cloud_init_done[n.name]) for n in pool)
         for pool in (nodes.nodes, nodes.agents)
     )
     node_targets = [_node_target(h) for h in (*servers, *agents)]

@@ -109,6 +109,9 @@ ESTIMATES: tuple[Estimate, ...] = (
              basis="sshd of Ubuntu 24.04 answers ~15-20 s after 'running' (dial_error_limit=-1 retries), then "
                    "`cloud-init status --wait`: package_update (apt-get update, ~10-20 s on Hetzner's mirror), "
                    "ufw (preinstalled on Ubuntu cloud images) and the firewall script; 60-90 s after create"),
+    Estimate(step="re-key: the node's own SSH host key", type="command:remote:Command", name="*-rekey", seconds=3,
+             basis="one SSH session: ssh-keygen of an ed25519 key and a reload of sshd, well under a second on "
+                   "the node; the session setup dominates"),
     # Agents (components/k3s/agents.py): before the server rows, whose name patterns they would match too.
     Estimate(step="agent: install K3s, join", type="command:remote:Command", name="*-agent-*-install", seconds=30,
              basis="download as a server's; `k3s agent` registers with the API, no etcd to join: ~15-25 s"),

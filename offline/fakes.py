@@ -156,6 +156,11 @@ def outputs_for(
     type_: str, name: str, inputs: dict[str, Any], secrets: dict[str, str], world: World = WORLD
 ) -> dict[str, Any]:
     """Provider-computed outputs of a resource (inputs are echoed by the caller) in `world`."""
+    if type_ == "command:remote:Command" and name.endswith("-rekey"):
+        # What scripts/node/rotate-host-key.sh prints: the key the node made itself, a new one per server
+        # (its `triggers` hold the server's id, which a replacement changes).
+        made_on = f"{name}/rotated/{inputs.get('triggers')}"
+        return {"stdout": fake_ed25519_public_key(made_on) + "\n", "stderr": ""}
     if type_ == "command:remote:Command" and name.endswith("-kubeconfig"):
         return _kubeconfig(world.instance(name), world.kubeconfig_ca, secrets)
     make = OUTPUTS.get(type_)

@@ -32,3 +32,12 @@ def load_prod(overrides: dict[str, Any | None] | None = None) -> StackConfig:
 def prod_plan() -> Plan:
     """The whole program evaluated once for prod (update mode)."""
     return run_program("prod")
+
+
+def rekeyed_host_key(plan: Plan, step_name: str) -> str:
+    """The host key a node made itself after first boot (the output of its `-rekey` step, as the offline
+    fakes answer it): what every step after first boot pins (components/k3s/host_key.py)."""
+    from offline.fakes import outputs_for
+
+    step = plan.get("command:remote:Command", step_name)
+    return str(outputs_for(step.type, step.name, step.inputs, {})["stdout"]).strip()

@@ -11,7 +11,7 @@ from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
 from components.config.reader import ConfigError
 from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
 from offline.engine_diff import diff_plans
-from offline.fakes import fake_ed25519_public_key
+from offline.fakes import fake_ed25519_public_key, outputs_for
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, plaintext_strings
 from tests.adopt_setup import CREATED_BEFORE, RUNNING_TOKEN, SERVERS, adopt_overrides, host_key
@@ -112,9 +112,14 @@ def test_adopted_nodes_are_reached_with_their_own_host_key_and_fail_fast(adopted
 
 def test_without_adoption_there_is_no_adopt_step_and_the_generated_host_keys_are_pinned(prod_plan: Plan) -> None:
     assert not [r for r in prod_plan.registrations if r.name.endswith("-adopt")]
+    # The first boot pins the generated key (in user data); every step after it the key the node made itself.
+    first_boot = _plain(prod_plan.get("command:remote:Command", "honeydue-k3s-1-cloud-init").inputs["connection"])
+    assert first_boot["hostKey"] == fake_ed25519_public_key("honeydue-1-host-key")
+    rekey = prod_plan.get("command:remote:Command", "honeydue-k3s-1-rekey")
     connection = _plain(prod_plan.get("command:remote:Command", "honeydue-k3s-1-install").inputs["connection"])
     assert connection["dialErrorLimit"] == -1
-    assert connection["hostKey"] == fake_ed25519_public_key("honeydue-1-host-key")
+    made = outputs_for("command:remote:Command", rekey.name, rekey.inputs, {})["stdout"].strip()
+    assert connection["hostKey"] == made != first_boot["hostKey"]
     assert prod_plan.outputs["k3sTokenSource"] == "random"
     assert [r.name for r in _cluster_tokens(prod_plan)] == ["honeydue-k3s-token"]
 

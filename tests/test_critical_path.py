@@ -148,12 +148,13 @@ def test_the_path_runs_through_server_1_only(prod_plan: Plan, prod_path: Critica
 def test_workloads_never_wait_for_a_join(prod_plan: Plan, prod_path: CriticalPath) -> None:
     # Delete-only steps (a server's `-leave`, which its DNS records wait for so they go before its drain) run
     # nothing at creation.
-    # A joining server's own first boot (`-cloud-init`) is no join: it runs while server 1 boots, and the
-    # Traefik rollout waits for it through that node's firewall step (the sysctl that lets Traefik bind 80/443).
+    # A joining server's own first boot (`-cloud-init`, then `-rekey`, its own host key) is no join: it runs
+    # while server 1 boots, and the Traefik rollout waits for it through that node's firewall step (the
+    # sysctl that lets Traefik bind 80/443).
     joins = [
         r
         for r in prod_plan.by_type("command:remote:Command")
-        if JOIN_STEP.search(r.name) and "create" in r.inputs and not r.name.endswith("-cloud-init")
+        if JOIN_STEP.search(r.name) and "create" in r.inputs and not r.name.endswith(("-cloud-init", "-rekey"))
     ]
     assert joins, "prod has 3 servers: servers 2 and 3 join"
     waited_for = _names(prod_plan, prod_path.schedule.needed)

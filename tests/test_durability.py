@@ -208,7 +208,8 @@ def test_every_node_gets_the_upgrade_step_after_its_first_boot(prod_plan: Plan) 
     steps = [r for r in prod_plan.by_type("command:remote:Command") if "-node-upgrades-" in r.name]
     assert sorted(r.name for r in steps) == [f"honeydue-node-upgrades-{i}" for i in (1, 2, 3)]
     for step in steps:
-        first_boot = prod_plan.get("command:remote:Command", f"honeydue-k3s-{step.name[-1]}-cloud-init")
+        # First boot ends when the node has its own host key (the re-key step after cloud-init).
+        first_boot = prod_plan.get("command:remote:Command", f"honeydue-k3s-{step.name[-1]}-rekey")
         assert first_boot.urn in step.dependencies
         assert step.inputs["create"] == upgrade_command()
         # A new server (a replacement) gets the step again: it is triggered by its server's id.

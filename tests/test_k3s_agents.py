@@ -15,6 +15,7 @@ from offline.fakes import fake_ed25519_public_key
 from offline.harness import run_program
 from offline.plan import revealed, write_plan
 from offline.records import Plan, Registration, SecretValue, plaintext_strings
+from tests.conftest import rekeyed_host_key
 
 COMMAND = "command:remote:Command"
 SERVER = "hcloud:index/server:Server"
@@ -100,18 +101,21 @@ PROD_RESOURCE_NAMES = [
     "honeydue-k3s-1-install",
     "honeydue-k3s-1-leave",
     "honeydue-k3s-1-ready",
+    "honeydue-k3s-1-rekey",
     "honeydue-k3s-1-remove",
     "honeydue-k3s-2-cloud-init",
     "honeydue-k3s-2-converge",
     "honeydue-k3s-2-install",
     "honeydue-k3s-2-leave",
     "honeydue-k3s-2-ready",
+    "honeydue-k3s-2-rekey",
     "honeydue-k3s-2-remove",
     "honeydue-k3s-3-cloud-init",
     "honeydue-k3s-3-converge",
     "honeydue-k3s-3-install",
     "honeydue-k3s-3-leave",
     "honeydue-k3s-3-ready",
+    "honeydue-k3s-3-rekey",
     "honeydue-k3s-3-remove",
     "honeydue-k3s-k8s",
     "honeydue-k3s-kubeconfig",
@@ -205,7 +209,7 @@ def test_agents_join_in_parallel_after_the_last_server_is_ready(plan: Plan) -> N
         assert last_ready.urn in install.dependencies
         # Never while a server restarts: the last server's converge step has finished too.
         assert command(plan, "honeydue-k3s-3-converge").urn in install.dependencies
-        assert command(plan, f"honeydue-k3s-agent-{n}-cloud-init").urn in install.dependencies
+        assert command(plan, f"honeydue-k3s-agent-{n}-rekey").urn in install.dependencies
         other = f"honeydue-k3s-agent-{3 - n}-"
         assert not [r.name for r in agent_steps if r.name.startswith(other) and plan.waits_for(install, r)]
         assert plan.waits_for(command(plan, f"honeydue-k3s-agent-{n}-ready"), install)
@@ -239,11 +243,15 @@ def test_agent_config_has_only_agent_flags(plan: Plan) -> None:
 
 def test_agent_steps_run_where_they_can(plan: Plan) -> None:
     """The API steps run on server 1 (an agent has no admin kubeconfig); the rest on the agent itself."""
-    server_1 = fake_ed25519_public_key("honeydue-1-host-key")
+    server_1 = rekeyed_host_key(plan, "honeydue-k3s-1-rekey")
     for n in (1, 2):
-        agent = fake_ed25519_public_key(f"honeydue-agent-{n}-host-key")
-        for step in ("cloud-init", "install", "converge", "wipe"):
-            assert host_of(command(plan, f"honeydue-k3s-agent-{n}-{step}")) == agent, step
+        # First boot pins the key from user data; everything after it the key the agent made itself.
+        bootstrap = fake_ed25519_public_key(f"honeydue-agent-{n}-host-key")
+        for step in ("cloud-init", "rekey"):
+            assert host_of(command(plan, f"honeydue-k3s-agent-{n}-{step}")) == bootstrap, step
+        agent = rekeyed_host_key(plan, f"honeydue-k3s-agent-{n}-rekey")
+        for step in ("install", "converge", "wipe"):
+            assert host_of(command(plan, f"honeydue-k3s-agent-{n}-{step}")) == agent != bootstrap, step
         for step in ("ready", "drain", "settle", "leave"):
             reg = command(plan, f"honeydue-k3s-agent-{n}-{step}")
             assert host_of(reg) == server_1, step
@@ -357,8 +365,8 @@ def test_agents_are_not_in_dns(plan: Plan, prod_plan: Plan) -> None:
 def test_the_firewall_reaches_the_agents_too(plan: Plan) -> None:
     for n in (1, 2):
         sync = command(plan, f"honeydue-firewall-sync-agent-{n}")
-        assert host_of(sync) == fake_ed25519_public_key(f"honeydue-agent-{n}-host-key")
-        assert command(plan, f"honeydue-k3s-agent-{n}-cloud-init").urn in sync.dependencies
+        assert host_of(sync) == rekeyed_host_key(plan, f"honeydue-k3s-agent-{n}-rekey")
+        assert command(plan, f"honeydue-k3s-agent-{n}-rekey").urn in sync.dependencies
     names = [r.name for r in plan.by_type(COMMAND) if re.fullmatch(r"honeydue-firewall-sync-\d+", r.name)]
     assert sorted(names) == ["honeydue-firewall-sync-1", "honeydue-firewall-sync-2", "honeydue-firewall-sync-3"]
 

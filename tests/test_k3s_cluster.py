@@ -14,6 +14,7 @@ from offline.fakes import fake_ed25519_public_key
 from offline.harness import run_program
 from offline.plan import revealed, write_plan
 from offline.records import Plan, Registration, SecretValue
+from tests.conftest import rekeyed_host_key
 
 COMMAND = "command:remote:Command"
 SERVERS = ("honeydue-1", "honeydue-2", "honeydue-3")
@@ -97,7 +98,14 @@ def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
         connection = revealed(reg.inputs["connection"])
         match = re.match(r"honeydue-(?:k3s|firewall-sync|node-upgrades)-(\d+)", reg.name)
         index = int(match.group(1)) if match else 1  # the kubeconfig is read from server 1
-        assert connection["hostKey"] == fake_ed25519_public_key(f"honeydue-{index}-host-key"), reg.name
+        # First boot pins the generated key from user data; every later step the key the node made itself.
+        first_boot = reg.name.endswith(("-cloud-init", "-rekey"))
+        expected = (
+            fake_ed25519_public_key(f"honeydue-{index}-host-key")
+            if first_boot
+            else rekeyed_host_key(prod_plan, f"honeydue-k3s-{index}-rekey")
+        )
+        assert connection["hostKey"] == expected, reg.name
         assert connection["user"] == "root"
         assert connection["dialErrorLimit"] == -1
         assert connection["privateKey"].startswith("FAKE-PRIVATE-KEY-honeydue-deploy")

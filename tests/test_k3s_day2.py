@@ -229,7 +229,7 @@ def test_replacing_server_2_changes_only_server_2s_own_resources(monkeypatch: An
     after = _with_new_server(monkeypatch, "honeydue-2", before)
     old, new = _effective_inputs(before), _effective_inputs(after)
     changed = sorted(n for n in old if old[n] != new[n])
-    steps = [f"honeydue-k3s-2-{s}" for s in (*FIRST_BOOT, "converge", "leave")]
+    steps = [f"honeydue-k3s-2-{s}" for s in (*FIRST_BOOT, "rekey", "converge", "leave")]
     records = [n for n in old if n.startswith("honeydue-dns-") and (n.endswith("-honeydue-2") or n.endswith("-a-2"))]
     # The inert predecessor of the leave step gets the new connection: an update that runs nothing (no
     # `create`, no `update`: commandController.go, Update).

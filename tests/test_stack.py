@@ -39,9 +39,10 @@ def test_one_handle_per_node_pairs_each_node_with_its_own_first_boot(with_agents
     _, stack = with_agents
     assert [h.node.name for h in stack.servers] == ["honeydue-1", "honeydue-2", "honeydue-3"]
     assert [h.node.name for h in stack.agents] == ["honeydue-agent-1", "honeydue-agent-2"]
+    # First boot ends with the node's own host key (the re-key step after cloud-init).
     names = {h.node.name: h.cloud_init._name for h in (*stack.servers, *stack.agents)}
-    assert names["honeydue-2"] == "honeydue-k3s-2-cloud-init"
-    assert names["honeydue-agent-2"].endswith("agent-2-cloud-init")
+    assert names["honeydue-2"] == "honeydue-k3s-2-rekey"
+    assert names["honeydue-agent-2"].endswith("agent-2-rekey")
 
 
 def test_each_firewall_sync_waits_for_its_own_nodes_first_boot(with_agents: tuple[Plan, Stack]) -> None:
@@ -50,10 +51,10 @@ def test_each_firewall_sync_waits_for_its_own_nodes_first_boot(with_agents: tupl
     assert len(syncs) == 5
     for sync in syncs:
         node = sync.name.removeprefix("honeydue-firewall-sync-")
-        own = [r for r in plan.by_type(COMMAND) if r.name == f"honeydue-k3s-{node}-cloud-init"]
+        own = [r for r in plan.by_type(COMMAND) if r.name == f"honeydue-k3s-{node}-rekey"]
         assert len(own) == 1, node
         assert own[0].urn in sync.dependencies, sync.name
-        others = [r.urn for r in plan.by_type(COMMAND) if r.name.endswith("cloud-init") and r is not own[0]]
+        others = [r.urn for r in plan.by_type(COMMAND) if r.name.endswith(("cloud-init", "rekey")) and r is not own[0]]
         assert not set(others) & set(sync.dependencies), sync.name
 
 

@@ -25,6 +25,7 @@ from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s import scripts as k3s_scripts
+from components.k3s.host_key import rotate_host_key
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, node_env, node_files
 from components.k3s.scripts import agent_env_path
@@ -51,7 +52,9 @@ class AgentSteps:
     """The steps of one agent other resources wait for."""
 
     cloud_init: command.remote.Command
-    """First boot finished (the firewall script ran)."""
+    """First boot finished (the firewall script ran) and the host key is the agent's own."""
+    connection: command.remote.ConnectionArgs
+    """SSH to the agent pinned to the host key it made after first boot (host_key.py)."""
     ready: command.remote.Command
     """The agent joined and is Ready."""
     settled: command.remote.Command
@@ -92,7 +95,6 @@ def agent_chain(
     # No secret in these files: the token goes on stdin, so the text stays readable.
     files = settings.apply(lambda s: [*node_files(s), *k3s_scripts.converge_files()])
     secrets = step_stdin(settings, token)
-    on_agent = {"connection": connection, "add_previous_output_in_env": False}
     on_server = {"connection": servers.first_connection, "add_previous_output_in_env": False}
     # Replaced with the agent's server, inert on any other update (steps.py: once_per_server).
     once = once_per_server(agent.server.id)
@@ -103,10 +105,14 @@ def agent_chain(
     cloud_init = command.remote.Command(
         f"{prefix}-cloud-init",
         create=step_text("wait-cloud-init", env),
-        **on_agent,
+        connection=connection,
+        add_previous_output_in_env=False,
         **once,
         opts=step_options(parent, agent.server, first_boot="create"),
     )
+    # Every later step on the agent pins the key it made itself after first boot (host_key.py).
+    rekey, connection = rotate_host_key(parent, prefix, agent, connection, cloud_init)
+    on_agent = {"connection": connection, "add_previous_output_in_env": False}
     install = command.remote.Command(
         f"{prefix}-install",
         create=step_text("install", files),
@@ -118,7 +124,7 @@ def agent_chain(
         # Never while a server restarts: after the last server's converge step too.
         opts=step_options(
             parent,
-            cloud_init,
+            rekey or cloud_init,
             servers.last_ready,
             servers.last_converge,
             first_boot="create",
@@ -180,4 +186,4 @@ def agent_chain(
         server_id=agent.server.id,
         after=[ready, wipe, servers.first_remove],
     )
-    return AgentSteps(cloud_init=cloud_init, ready=ready, settled=settled)
+    return AgentSteps(cloud_init=rekey or cloud_init, connection=connection, ready=ready, settled=settled)

@@ -60,7 +60,9 @@ class K3sCluster(pulumi.ComponentResource):
     provider: k8s.Provider
     first_server_ready: command.remote.Command
     cloud_init_done: dict[str, command.remote.Command]
-    """Each node's first boot (servers and agents), by node name."""
+    """Each node's first boot (servers and agents), by node name: done, and its host key its own."""
+    connections: dict[str, command.remote.ConnectionArgs]
+    """SSH to each node pinned to the host key it made after first boot (k3s/host_key.py), by node name."""
     leave_steps: dict[str, command.remote.Command]
     """Each server's leave step (drain, out of etcd) by node name: its DNS records go before it."""
     genesis: pulumi.Output[str]
@@ -91,7 +93,7 @@ class K3sCluster(pulumi.ComponentResource):
         previous_converge: command.remote.Command | None = None
         previous_leave: command.remote.Command | None = None
         ready_commands, converges = [], []
-        self.cloud_init_done, self.leave_steps = {}, {}
+        self.cloud_init_done, self.leave_steps, self.connections = {}, {}, {}
         for index, server in enumerate(servers):
             # values = [own IPv4, own IPv6, own id, the recorded genesis, the checked version]; the version only
             # gates the settings.
@@ -102,7 +104,7 @@ class K3sCluster(pulumi.ComponentResource):
             settings = pulumi.Output.all(
                 node.public_ipv4, node.public_ipv6, node.server.id, previous_genesis, version
             ).apply(settings_of)
-            cloud_init, ready, converge, leave = server_chain(
+            chain = server_chain(
                 self,
                 name,
                 server,
@@ -113,16 +115,18 @@ class K3sCluster(pulumi.ComponentResource):
                 previous_leave,
                 adopt=args.adopting,
             )
-            self.cloud_init_done[node.name] = cloud_init
-            self.leave_steps[node.name] = leave
-            previous_ready, previous_converge, previous_leave = ready, converge, leave
-            ready_commands.append(ready)
-            converges.append(converge)
+            self.cloud_init_done[node.name] = chain.first_boot
+            self.connections[node.name] = chain.connection
+            self.leave_steps[node.name] = chain.leave
+            previous_ready, previous_converge, previous_leave = chain.ready, chain.converge, chain.leave
+            ready_commands.append(chain.ready)
+            converges.append(chain.converge)
         self.first_server_ready = ready_commands[0]
 
         first = servers[0]
+        first_connection = self.connections[first.node.name]
         after_servers = ServerSteps(
-            first_connection=first.connection,
+            first_connection=first_connection,
             last_ready=ready_commands[-1],
             last_converge=converges[-1],
             first_remove=self.leave_steps[servers[0].node.name],
@@ -138,6 +142,7 @@ class K3sCluster(pulumi.ComponentResource):
                 self, name, agent.node, agent.connection, settings, token, after_servers, previous_agent
             )
             self.cloud_init_done[agent.node.name] = previous_agent.cloud_init
+            self.connections[agent.node.name] = previous_agent.connection
         # Exported as k3sVersion, the next `up`'s upgrade gate: only once the last converge step finished
         # (its registration completes after the step ran). A failed converge fails this Output, and the
         # stack's outputs, which the engine only takes from the program's final RegisterResourceOutputs,
@@ -147,7 +152,7 @@ class K3sCluster(pulumi.ComponentResource):
 
         fetch = command.remote.Command(
             f"{name}-kubeconfig",
-            connection=first.connection,
+            connection=first_connection,
             # A ServiceAccount token kubeconfig, not K3s's 365-day admin certificate (k3s/deployer.py); it
             # also waits for the helm.cattle.io CRDs, so nothing using the provider races their creation.
             create=script_command("deployer-kubeconfig", deployer_files()),

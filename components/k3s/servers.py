@@ -15,6 +15,7 @@ from components.k3s import node as k3s_node
 from components.k3s import scripts as k3s_scripts
 from components.k3s.adopt import adopt_step
 from components.k3s.genesis import join_target, server_role
+from components.k3s.host_key import rotate_host_key
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, node_env, node_files
 from components.k3s.steps import leave_step, once_per_server, step_options, step_stdin, step_text
@@ -62,6 +63,19 @@ def server_settings(
     )
 
 
+@dataclass(frozen=True)
+class ServerChain:
+    """The steps of one server that others wait for, and how later steps reach it."""
+
+    first_boot: command.remote.Command
+    """Its first boot has finished and its host key is its own (the re-key step; cloud-init's when adopted)."""
+    ready: command.remote.Command
+    converge: command.remote.Command
+    leave: command.remote.Command
+    connection: command.remote.ConnectionArgs
+    """SSH pinned to the node's own host key: what every step after first boot uses."""
+
+
 def server_chain(
     parent: pulumi.Resource,
     name: str,
@@ -73,7 +87,7 @@ def server_chain(
     previous_leave: command.remote.Command | None,
     *,
     adopt: bool = False,
-) -> tuple[command.remote.Command, command.remote.Command, command.remote.Command, command.remote.Command]:
+) -> ServerChain:
     """The steps of one server, children of `parent`: cloud-init -> install -> Ready (first boot only), then
     converge (every later change); and leave."""
     prefix = f"{name}-{server.node.index}"
@@ -88,17 +102,20 @@ def server_chain(
     ) -> pulumi.ResourceOptions:
         return step_options(parent, *after, first_boot=first_boot, secret=secret)
 
-    common = {"connection": server.connection, "add_previous_output_in_env": False}
     once = once_per_server(server_id)
     # A node built by hand, adopted now: check it fast and record its config as the one it runs.
     adopted = adopt_step(parent, prefix, server.node, server.connection, env) if adopt else None
     cloud_init = command.remote.Command(
         f"{prefix}-cloud-init",
         create=step_text("wait-cloud-init", env),
-        **common,
+        connection=server.connection,
+        add_previous_output_in_env=False,
         **once,
         opts=opts(server.node.server, adopted, first_boot="create"),
     )
+    # Every later step pins the key the node made itself after first boot (host_key.py).
+    rekey, connection = rotate_host_key(parent, prefix, server.node, server.connection, cloud_init)
+    common = {"connection": connection, "add_previous_output_in_env": False}
     install = command.remote.Command(
         f"{prefix}-install",
         create=step_text("install", files),
@@ -110,7 +127,13 @@ def server_chain(
         logging=command.remote.Logging.NONE,
         # After the previous server converged too: a joining server never meets a restarting one.
         opts=step_options(
-            parent, cloud_init, previous_ready, previous_converge, first_boot="create", secret=True, holds_stdin=True
+            parent,
+            rekey or cloud_init,
+            previous_ready,
+            previous_converge,
+            first_boot="create",
+            secret=True,
+            holds_stdin=True,
         ),
     )
     ready = command.remote.Command(
@@ -140,9 +163,11 @@ def server_chain(
         parent,
         f"{prefix}-leave",
         legacy_name=f"{prefix}-remove",
-        connection=server.connection,
+        connection=connection,
         delete=step_text("remove", env),
         server_id=server_id,
         after=[previous_leave],
     )
-    return cloud_init, ready, converge, leave
+    return ServerChain(
+        first_boot=rekey or cloud_init, ready=ready, converge=converge, leave=leave, connection=connection
+    )
