@@ -211,10 +211,9 @@ def test_with_k3s_ipvs_rules_every_cell_of_the_readme_table_holds_and_drift_is_r
     for kept in ("-j KUBE-ROUTER-INPUT", "-j KUBE-ROUTER-FORWARD", "-j KUBE-IPVS-FILTER", "-j FLANNEL-FWD",
                  k3s_rules.EXPLICIT_ACCEPT):  # fmt: skip
         assert kept in live, f"{kept} was removed"
-    assert "0 added or updated, 0 removed" in _apply(k3s_lab, rules)
 
 
-def test_with_k3s_iptables_mode_nodeports_stay_closed(k3s_lab: Lab) -> None:
+def test_with_k3s_iptables_mode_nodeports_stay_closed_and_a_ufw_restart_restores_the_prefilter(k3s_lab: Lab) -> None:
     rules = node_firewall_rules(NEW)
     _apply(k3s_lab, rules)
     k3s_rules.load(_run(k3s_lab), "iptables")
@@ -229,7 +228,9 @@ def test_with_k3s_iptables_mode_nodeports_stay_closed(k3s_lab: Lab) -> None:
     )
     _flush_prefilter(k3s_lab)
     assert k3s_lab.probe(nodeport)[nodeport[0]], "kube-proxy's DNAT and KUBE-FORWARD no longer open the NodePort"
-    _apply(k3s_lab, rules)
+    # Whenever UFW starts (boot, enable, reload), its before.init hook puts the pre-filter chains back.
+    k3s_lab.node_ufw(["ufw", "reload"])
+    assert "-j honeydue-pre-" in k3s_lab.exec("node", ["iptables", "-w", "-t", "mangle", "-S", "PREROUTING"]).stdout
     k3s_rules.sync(_run(k3s_lab))
     observed = k3s_lab.probe(nodeport)
     assert not any(observed.values()), f"a NodePort is reachable in iptables mode: {observed}"
