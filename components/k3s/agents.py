@@ -25,7 +25,7 @@ from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s import scripts as k3s_scripts
-from components.k3s.host_key import rotate_host_key
+from components.k3s.host_key import first_boot_options, rotate_host_key
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, node_env, node_files
 from components.k3s.scripts import agent_env_path
@@ -108,7 +108,8 @@ def agent_chain(
         connection=connection,
         add_previous_output_in_env=False,
         **once,
-        opts=step_options(parent, agent.server, first_boot="create"),
+        # Pinned to the bootstrap key, which the re-key step retires: held like it (host_key.py).
+        opts=first_boot_options(agent, step_options(parent, agent.server, first_boot="create")),
     )
     # Every later step on the agent pins the key it made itself after first boot (host_key.py).
     rekey, connection = rotate_host_key(parent, prefix, agent, connection, cloud_init)

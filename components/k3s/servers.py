@@ -15,7 +15,7 @@ from components.k3s import node as k3s_node
 from components.k3s import scripts as k3s_scripts
 from components.k3s.adopt import adopt_step
 from components.k3s.genesis import join_target, server_role
-from components.k3s.host_key import rotate_host_key
+from components.k3s.host_key import first_boot_options, rotate_host_key
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, node_env, node_files
 from components.k3s.steps import leave_step, once_per_server, step_options, step_stdin, step_text
@@ -111,7 +111,8 @@ def server_chain(
         connection=server.connection,
         add_previous_output_in_env=False,
         **once,
-        opts=opts(server.node.server, adopted, first_boot="create"),
+        # Pinned to the bootstrap key, which the re-key step retires: held like it (host_key.py).
+        opts=first_boot_options(server.node, opts(server.node.server, adopted, first_boot="create")),
     )
     # Every later step pins the key the node made itself after first boot (host_key.py).
     rekey, connection = rotate_host_key(parent, prefix, server.node, server.connection, cloud_init)

@@ -19,13 +19,22 @@ ssh-keygen -q -t ed25519 -N '' -C "$(hostname)" -f "$work/key"
 mv -f "$work/key.pub" "$KEY.pub"
 mv -f "$work/key" "$KEY"
 
-# sshd loads its host keys in each connection's re-executed child, so the next connection gets the new
-# key and this session goes on; a reload makes the listener agree too. (Not in a test root.)
-if [[ -z ${HONEYDUE_ROOT:-} ]] && systemctl is-active --quiet ssh.service; then
-  systemctl reload ssh.service
-fi
-
 # "<type> <base64>", the form pulumi-command's host_key takes.
 read -r type key _ <"$KEY.pub"
 [[ $type == ssh-ed25519 && -n $key ]] || { echo "rotate-host-key: unexpected public key in $KEY.pub" >&2; exit 1; }
+
+if [[ -z ${HONEYDUE_ROOT:-} ]]; then
+  # Ubuntu's sshd (socket activation) forks each connection from the listener without re-executing, so
+  # connections keep the keys loaded at start: only a reload (SIGHUP: the listener restarts itself, its
+  # socket and this session stay) serves the new key. Then prove it is served before reporting it: a run
+  # that fails before this point leaves the node serving the bootstrap key, and the step can run again.
+  systemctl reload ssh.service
+  served=''
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    served=$(ssh-keyscan -q -T 2 -t ed25519 127.0.0.1 2>/dev/null | awk '{ print $2, $3 }') || true
+    [[ $served == "$type $key" ]] && break
+    sleep 1
+  done
+  [[ $served == "$type $key" ]] || { echo "rotate-host-key: sshd still serves ${served:-nothing}, not the new key" >&2; exit 1; }
+fi
 printf '%s %s\n' "$type" "$key"
