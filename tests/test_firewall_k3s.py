@@ -138,6 +138,8 @@ _LIVE = (
     ("nat PREROUTING", ["iptables", "-w", "-t", "nat", "-I", "PREROUTING", "1", "-p", "tcp", "--dport", "2380",
                         "-j", "DNAT", "--to-destination", f"10.42.0.5:{BEHIND_NODE_PORT}"]),
     ("mangle PREROUTING", ["iptables", "-w", "-t", "mangle", "-I", "PREROUTING", "1", "-j", "ACCEPT"]),
+    # What a reload overlapped by kube-router's whole-table restore can leave behind (iptables.go:241-248).
+    ("the INPUT policy", ["iptables", "-w", "-P", "INPUT", "ACCEPT"]),
 )  # fmt: skip
 
 
@@ -193,7 +195,11 @@ def test_with_k3s_ipvs_rules_every_cell_of_the_readme_table_holds_and_drift_is_r
         Probe(host="inet", label="internet v4", src="192.0.2.50", dst="192.0.2.2", proto="tcp", port=9100),
         Probe(host="inet", label="internet v4", src="192.0.2.50", dst="192.0.2.2", proto="tcp", port=2380),
         Probe(host="pod", label="pod -> metadata", src="10.42.0.5", dst=METADATA, proto="tcp", port=80, routed=True),
+        Probe(host="inet", label="internet v4", src="192.0.2.50", dst="192.0.2.2", proto="tcp", port=10250),
     )
+    # With ufw's MANAGE_BUILTINS=yes a reload would flush every built-in chain (K3s's jumps, the pre-filter's).
+    defaults = k3s_lab.etc_default / "ufw"
+    defaults.write_text(defaults.read_text().replace("MANAGE_BUILTINS=no", "MANAGE_BUILTINS=yes"))
     before = k3s_lab.probe(opened)
     assert all(before.values()), f"the lab's hand-added openings do not open: {before}"
 
@@ -202,8 +208,10 @@ def test_with_k3s_ipvs_rules_every_cell_of_the_readme_table_holds_and_drift_is_r
         assert f"/etc/ufw/{name} differed from the package's: restored" in out, out
     for what, argv in _LIVE:
         table = argv[3] if argv[2] == "-t" else "filter"
-        # inside UFW's chains: gone with the reload the drift triggers
-        assert what == "a UFW chain" or f"removed a rule no one owns: iptables -t {table}" in out, (what, out)
+        # inside UFW's chains or its policy: repaired by the reload the drift triggers
+        repaired = what in ("a UFW chain", "the INPUT policy")
+        assert repaired or f"removed a rule no one owns: iptables -t {table}" in out, (what, out)
+    assert "\nMANAGE_BUILTINS=no\n" in defaults.read_text()
     after = k3s_lab.probe(opened)
     assert not any(after.values()), f"still open after the run: {[p for p, ok in after.items() if ok]}"
     # K3s's own rules are left alone: kube-router's jumps and its explicit ACCEPT, kube-proxy's, flannel's.
