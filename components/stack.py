@@ -178,7 +178,11 @@ def build(config: StackConfig) -> Stack:
 
     # --- Redis's volume comes from the hcloud CSI driver; the apps wait for its StorageClass -------
     in_cluster_opts = pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[cluster.first_server_ready])
-    storage = Storage(naming.STORAGE, StorageArgs(csi_token=config.maintenance.csi_token), in_cluster_opts)
+    storage = Storage(
+        naming.STORAGE,
+        StorageArgs(csi_token=config.maintenance.csi_token, location=config.nodes.location),
+        in_cluster_opts,
+    )
 
     # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
     in_cluster: list[tuple[Traefik, Apps]] = []

@@ -47,7 +47,7 @@ def images(objects: list[dict[str, Any]]) -> list[str]:
 
 
 def test_storage_class_retains_volumes_and_is_not_the_default() -> None:
-    objects = storage.storage_objects()
+    objects = storage.storage_objects("nbg1")
     (klass,) = [o for o in objects if o["kind"] == "StorageClass"]  # upstream's Delete/default class is gone
     assert klass["metadata"]["name"] == storage.STORAGE_CLASS
     assert (klass["provisioner"], klass["reclaimPolicy"]) == ("csi.hetzner.cloud", "Retain")
@@ -58,7 +58,7 @@ def test_storage_class_retains_volumes_and_is_not_the_default() -> None:
 
 
 def test_the_csi_driver_is_the_pinned_release_with_its_token_from_the_secret() -> None:
-    objects = storage.csi_driver_objects()
+    objects = storage.csi_driver_objects("nbg1")
     pinned = images(objects)
     assert pinned and all(PINNED.match(i) and not i.endswith(":latest") for i in pinned)
     assert "docker.io/hetznercloud/hcloud-csi-driver:" + storage.CSI_VERSION in pinned
@@ -76,13 +76,17 @@ def test_the_csi_node_plugin_reads_the_metadata_service_from_the_host_network_as
     """Its server id comes only from the metadata service (csi-driver v2.22.1 cmd/main.go:102), which the
     node firewall keeps pods and non-root host processes away from; the controller stays in the pod network
     (it finds its location through the API by node name, internal/app/app.go GetServerLocation)."""
-    objects = storage.csi_driver_objects()
+    objects = storage.csi_driver_objects("nbg1")
     node = find(objects, "DaemonSet", storage.NODE_PLUGIN, "kube-system")["spec"]["template"]["spec"]
     assert node["hostNetwork"] is True and node["dnsPolicy"] == "ClusterFirstWithHostNet"
     driver = next(c for c in node["containers"] if c["name"] == storage.DRIVER_CONTAINER)
     assert driver["securityContext"]["privileged"] is True and "runAsUser" not in driver["securityContext"]
     controller = find(objects, "Deployment", "hcloud-csi-controller", "kube-system")["spec"]["template"]["spec"]
     assert "hostNetwork" not in controller
+    # Neither looks its location up (the controller would need node name == server name, else metadata).
+    for spec in (node, controller):
+        driver = next(c for c in spec["containers"] if c["name"] == storage.DRIVER_CONTAINER)
+        assert {"name": storage.LOCATION_ENV, "value": "nbg1"} in driver["env"]
     workloads = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")]
     hosted = [o["metadata"]["name"] for o in workloads if o["spec"]["template"]["spec"].get("hostNetwork")]
     assert hosted == [storage.NODE_PLUGIN]
@@ -142,7 +146,7 @@ def test_network_policies_let_only_the_backup_pod_reach_redis_and_https() -> Non
 
 def test_every_new_object_validates_against_kubernetes_1_34_strict(tmp_path: Path) -> None:
     objects = [
-        *storage.storage_objects(),
+        *storage.storage_objects("nbg1"),
         *kured.kured_objects(WINDOW),
         *redis_backup.backup_objects(FLEXIBLE, BACKUP),
     ]

@@ -46,6 +46,8 @@ def _register(
 class StorageArgs:
     csi_token: Secret
     """The Hetzner token the CSI controller creates, attaches and resizes volumes with."""
+    location: str
+    """The nodes' Hetzner location: where volumes are created (all nodes share it)."""
 
 
 class Storage(pulumi.ComponentResource):
@@ -58,7 +60,7 @@ class Storage(pulumi.ComponentResource):
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:storage:Storage", name, None, opts)
         values = {storage.CSI_SECRET: {storage.CSI_SECRET_KEY: args.csi_token.output()}}
-        self.objects = _register(self, opts, storage.storage_objects(), values)
+        self.objects = _register(self, opts, storage.storage_objects(args.location), values)
         self.storage_class = self.objects[f"StorageClass//{storage.STORAGE_CLASS}"]
         self.register_outputs(
             {"csiVersion": storage.CSI_VERSION, "storageClass": storage.STORAGE_CLASS, "objects": sorted(self.objects)}

@@ -64,6 +64,7 @@ def _with_resources(document: Manifest) -> Manifest:
 
 
 NODE_PLUGIN = "hcloud-csi-node"
+LOCATION_ENV = "HCLOUD_VOLUME_DEFAULT_LOCATION"
 
 
 def _node_plugin_on_host_network(document: Manifest) -> Manifest:
@@ -85,12 +86,30 @@ def _node_plugin_on_host_network(document: Manifest) -> Manifest:
     return document
 
 
-def csi_driver_objects() -> list[Manifest]:
+def _with_location(document: Manifest, location: str) -> Manifest:
+    """The location of new volumes given to the driver (node and controller) instead of looked up.
+
+    Unset, the controller finds it through the API by the Kubernetes node name (which must then equal the
+    Hetzner server name) and falls back to the metadata service, which pods don't reach; the node plugin
+    reads it from the metadata service (csi-driver v2.22.1 internal/app/app.go GetServerLocation, which
+    takes HCLOUD_VOLUME_DEFAULT_LOCATION first).
+    """
+    if document["kind"] in ("Deployment", "DaemonSet"):
+        for container in document["spec"]["template"]["spec"]["containers"]:
+            if container["name"] == DRIVER_CONTAINER:
+                container["env"] = [
+                    *(e for e in container.get("env", []) if e["name"] != LOCATION_ENV),
+                    {"name": LOCATION_ENV, "value": location},
+                ]
+    return document
+
+
+def csi_driver_objects(location: str) -> list[Manifest]:
     """The vendored release manifest of the hcloud CSI driver without its StorageClass, with resources,
-    the node plugin in the host network."""
+    the nodes' location, the node plugin in the host network."""
     documents = [d for d in yaml.safe_load_all(CSI_MANIFEST.read_text()) if d]
     objects = [
-        _node_plugin_on_host_network(_with_resources(_without_nulls(d)))
+        _node_plugin_on_host_network(_with_location(_with_resources(_without_nulls(d)), location))
         for d in documents
         if not (d["kind"] == "StorageClass" and d["metadata"]["name"] == _UPSTREAM_STORAGE_CLASS)
     ]
@@ -131,6 +150,6 @@ def storage_class() -> Manifest:
     }
 
 
-def storage_objects() -> list[Manifest]:
-    """Secret shell, the driver, then the StorageClass."""
-    return [csi_token_secret_shell(), *csi_driver_objects(), storage_class()]
+def storage_objects(location: str) -> list[Manifest]:
+    """Secret shell, the driver (volumes in `location`, the nodes' Hetzner location), then the StorageClass."""
+    return [csi_token_secret_shell(), *csi_driver_objects(location), storage_class()]
