@@ -77,10 +77,11 @@ def once_per_server(server_id: pulumi.Input[str]) -> dict[str, Any]:
     """Inputs of a step that runs once per server: replaced with the server, inert on any other update.
 
     `triggers` is the only input whose change replaces a pulumi-command Command: the SDK registers every
-    Command with `replace_on_changes=["triggers[*]"]` (pulumi_command 1.2.1 remote/command.py, `_internal_init`;
-    the provider's own Diff misses the nested path, an independent review found). Being a property dependency on the server, it also puts the step into
-    the set the engine deletes before a delete_before_replace server (calculateDependentReplacements: only
-    dependents whose Diff says replace, dependsOn edges alone never do).
+    Command with `replace_on_changes=["triggers[*]"]` (pulumi_command 1.2.1 remote/command.py,
+    `_internal_init`; the provider's own Diff misses the nested path, an independent review found). Being a
+    property dependency on the server, it also puts the step into the set the engine deletes before a
+    delete_before_replace server (calculateDependentReplacements: only dependents whose Diff says replace,
+    dependsOn edges alone never do).
     """
     return {"triggers": [server_id], "update": NO_REPLAY}
 
