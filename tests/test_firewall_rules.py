@@ -390,3 +390,24 @@ def test_template_itself_passes_shellcheck() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prefilter_is_derived_from_the_rule_model() -> None:
+    """The mangle chains (components/firewall/prefilter.py) follow the rules: pods' node ports, Service IPs and
+    the tunnels they are forwarded from; the lab (tests/test_firewall_k3s.py) proves what they do."""
+    from components.firewall.node_rules import node_firewall_rules
+    from components.firewall.prefilter import prefilter_rules
+    from tests.test_firewall_netns import NEW, OLD
+
+    for policy, tunnels in ((NEW, ["cni0", "flannel.1"]), (OLD, ["cni0", "flannel.1", "flannel-wg"])):
+        specs = {(r.family, r.hook): [] for r in prefilter_rules(node_firewall_rules(policy))}
+        for r in prefilter_rules(node_firewall_rules(policy)):
+            specs[(r.family, r.hook)].append(r.spec)
+        pre = specs[(4, "PREROUTING")]
+        assert [s.split(" -i ")[1].split()[0] for s in pre if " -i " in s] == tunnels
+        assert pre.index("-s 10.42.0.0/16 -d 169.254.169.254/32 -j DROP") < pre.index("-d 10.42.0.0/16 -j DROP")
+        assert all(s.startswith("! -d 10.43.0.0/16 ") for s in pre if "30000:32767" in s)
+        ports = [s.split("--dport ")[1].split()[0] for s in specs[(4, "INPUT")] if "--dport" in s]
+        assert ports == ["80", "443", "6443", "10250"] and specs[(4, "INPUT")][-1] == "-j DROP"
+        assert specs[(4, "OUTPUT")] == ["-d 169.254.169.254/32 -m owner ! --uid-owner 0 -j DROP"]
+        assert set(specs) == {(4, "PREROUTING"), (4, "INPUT"), (4, "OUTPUT"), (6, "PREROUTING")}
