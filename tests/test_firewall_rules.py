@@ -12,8 +12,10 @@ import pytest
 
 from components.firewall.hcloud import hcloud_rules
 from components.firewall.node_rules import node_firewall_rules
+from components.firewall.prefilter import prefilter_rules
 from components.firewall.rules import ANYWHERE, PRIVATE_INTERFACE, FirewallPolicy, FirewallRule, permits, validate_rules
 from components.firewall.ufw import render_ufw_script, ufw_specs
+from tests.test_firewall_netns import NEW, OLD
 
 ADMINS = ("198.51.100.10/32", "2001:db8:100::/64")
 DEPLOYER = ("192.0.2.77/32",)
@@ -395,10 +397,6 @@ def test_template_itself_passes_shellcheck() -> None:
 def test_prefilter_is_derived_from_the_rule_model() -> None:
     """The mangle chains (components/firewall/prefilter.py) follow the rules: pods' node ports, Service IPs and
     the tunnels they are forwarded from; the lab (tests/test_firewall_k3s.py) proves what they do."""
-    from components.firewall.node_rules import node_firewall_rules
-    from components.firewall.prefilter import prefilter_rules
-    from tests.test_firewall_netns import NEW, OLD
-
     for policy, tunnels in ((NEW, ["cni0", "flannel.1"]), (OLD, ["cni0", "flannel.1", "flannel-wg"])):
         specs = {(r.family, r.hook): [] for r in prefilter_rules(node_firewall_rules(policy))}
         for r in prefilter_rules(node_firewall_rules(policy)):
