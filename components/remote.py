@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _DELIMITER = "HONEYDUE_EOF"
-_MODE = re.compile(r"0?[0-7]{3}")
+_MODE = re.compile(r"0?[0-7]{3}", re.ASCII)
 # Paths are our own constants; the pattern keeps them free of anything a shell would interpret.
-PATH = re.compile(r"(/[A-Za-z0-9_.+-]+)+")
+PATH = re.compile(r"(/[A-Za-z0-9_.+-]+)+", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,14 @@ leaves a half-applied stack behind.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from typing import Any
 
 import pytest
 
+import components
 from components.config.reader import ConfigError
 from offline.harness import run_program
 from offline.records import Plan
@@ -178,6 +182,14 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"serverImage": "ubuntu-24.04 "}, "serverImage", "blanks"),
     ({"protectServers": "True"}, "protectServers", "true or false"),
     ({"databaseUrl": "postgresql://u:p@ep-x-pooler.eu-central-1.aws.neon.tech/db\n"}, "databaseUrl", "not shown"),
+    # --- digits that are not ASCII (Python's \d takes them unless re.ASCII), and non-canonical versions (issue 21)
+    ({"k3sVersion": "v1.34.\u0666+k3s1"}, "k3sVersion", "not a K3s release"),
+    ({"k3sVersion": "v1.34.06+k3s1"}, "k3sVersion", "not a K3s release"),
+    ({"k3sVersion": "v1.34.6+k3s01"}, "k3sVersion", "not a K3s release"),
+    ({"serverType": "cx\u0663\u0663"}, "serverType", "not a Hetzner server type"),
+    ({"etcdSnapshotSchedule": "0 */\u0666 * * *"}, "etcdSnapshotSchedule", "not a cron field"),
+    ({"redisStorageSize": "1\u0660Gi"}, "redisStorageSize", "not a size"),
+    ({"rebootStartTime": "\uff102:00"}, "rebootStartTime", "not a time"),
 ]
 
 
@@ -278,3 +290,18 @@ def test_a_public_cloudflare_range_that_would_open_etcd_fails_before_any_resourc
     with pytest.raises(ConfigError, match=r"firewall: rule 'HTTPS to hostNetwork Traefik'.*test guard"):
         run_program("prod", preview=True, into=plan)
     assert _only_lookups(plan) == []
+
+
+def test_every_grammar_of_the_program_is_ascii_only() -> None:
+    """Each regular expression a module of components/ compiles at import matches ASCII only: Python's \\d,
+    \\w and \\s (and case folding) would otherwise take Arabic-Indic or full-width digits, which a shell,
+    K3s or Hetzner reads differently or not at all."""
+    found = []
+    for module_info in pkgutil.walk_packages(components.__path__, "components."):
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, re.Pattern):
+                found.append((module_info.name, name, value))
+    assert len(found) >= 20, found
+    unicode = [f"{m}.{n}" for m, n, p in found if isinstance(p.pattern, str) and not p.flags & re.ASCII]
+    assert not unicode, f"compile these with re.ASCII: {unicode}"

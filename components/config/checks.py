@@ -35,22 +35,26 @@ MAX_REPLICAS = 500
 
 # kured's --reboot-days names (github.com/kubereboot/kured pkg/timewindow/days.go).
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
-BUCKET_FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d", re.ASCII)
+BUCKET_FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", re.ASCII)
 
-K3S_VERSION = re.compile(r"v(\d{1,4})\.(\d{1,4})\.(\d{1,4})\+k3s(\d{1,4})")
-SERVER_TYPE = re.compile(r"[a-z]{2,4}\d{1,3}[a-z]{0,4}")
-IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
-DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+# Canonical numbers only (no leading zero): "v1.34.06+k3s1" compares equal to v1.34.6 but names no release,
+# so it would pass the upgrade gate and drain a node before the installer fails on it.
+_NUMBER = r"(0|[1-9][0-9]{0,3})"
+K3S_VERSION = re.compile(rf"v{_NUMBER}\.{_NUMBER}\.{_NUMBER}\+k3s([1-9][0-9]{{0,3}})", re.ASCII)
+SERVER_TYPE = re.compile(r"[a-z]{2,4}\d{1,3}[a-z]{0,4}", re.ASCII)
+IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}", re.ASCII)
+DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.ASCII)
 # <registry/><path>[:tag][@sha256:digest]: the distribution reference grammar (distribution/reference
 # regexp.go), with lower-case paths. A registry is a DNS name or an IP with an optional port.
 IMAGE_REF = re.compile(
     r"(?P<name>(?:(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?",
+    re.ASCII,
 )
-QUANTITY = re.compile(r"[1-9]\d{0,5}(Mi|Gi|Ti)")
+QUANTITY = re.compile(r"[1-9]\d{0,5}(Mi|Gi|Ti)", re.ASCII)
 SSH_KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -59,19 +63,19 @@ SSH_KEY_TYPES = (
     "ecdsa-sha2-nistp521",
     "sk-ssh-ed25519@openssh.com",
 )
-SSH_COMMENT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+SSH_COMMENT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*", re.ASCII)
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
 # What a Cloudflare zone id looks like (the dashboard's "Zone ID"): 32 lower-case hex digits.
-ZONE_ID = re.compile(r"[0-9a-f]{32}")
+ZONE_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
 # S3 bucket naming rules (AWS "Bucket naming rules"; Backblaze B2 is stricter: 6-63, no dots).
-BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{4,61}[a-z0-9]")
-REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]{1,20}){1,4}")
-S3_FOLDER = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}")
+BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{4,61}[a-z0-9]", re.ASCII)
+REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]{1,20}){1,4}", re.ASCII)
+S3_FOLDER = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}", re.ASCII)
 # An image-pull user: a `:` would split the user from the password in the dockerconfigjson `auth`.
-REGISTRY_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
+REGISTRY_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}", re.ASCII)
 # Tokens go into HTTP headers: printable ASCII without spaces.
-TOKEN = re.compile(r"[\x21-\x7e]{8,512}")
+TOKEN = re.compile(r"[\x21-\x7e]{8,512}", re.ASCII)
 # Cron fields as robfig/cron's standard parser reads them (K3s' etcd-snapshot-schedule-cron).
 CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -84,7 +88,7 @@ CRON_NAMES: tuple[dict[str, int], ...] = (
     {d: i for i, d in enumerate(_DAYS)},
 )
 CRON_ITEM = re.compile(
-    r"(?P<range>\*|\?|(?P<lo>[0-9a-zA-Z]{1,3})(?:-(?P<hi>[0-9a-zA-Z]{1,3}))?)(?:/(?P<step>\d{1,2}))?"
+    r"(?P<range>\*|\?|(?P<lo>[0-9a-zA-Z]{1,3})(?:-(?P<hi>[0-9a-zA-Z]{1,3}))?)(?:/(?P<step>\d{1,2}))?", re.ASCII
 )
 
 

@@ -34,8 +34,8 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(lines))
 
 
-_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,18})", re.ASCII)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]", re.ASCII)
 
 
 def _plain_text(value: str) -> str | None:

@@ -23,9 +23,9 @@ ANYWHERE: tuple[str, ...] = ("0.0.0.0/0", "::/0")
 _PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "any")
 # Descriptions end up inside single quotes in the script and in `ufw show added`: no quotes,
 # no shell metacharacters, ASCII only, so the text ufw prints back is the text we rendered.
-_DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:/(),+-]{0,79}")
+_DESCRIPTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._:/(),+-]{0,79}", re.ASCII)
 # An interface name as the kernel takes it (IFNAMSIZ 16), or the token the script resolves at apply time.
-_INTERFACE = re.compile(r"@private|[a-z][a-z0-9._-]{0,14}")
+_INTERFACE = re.compile(r"@private|[a-z][a-z0-9._-]{0,14}", re.ASCII)
 PRIVATE_INTERFACE = "@private"
 """Rendered as-is; the UFW script replaces it with the NIC that holds an address in the private network."""
 

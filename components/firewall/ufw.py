@@ -60,7 +60,7 @@ def render_ufw_script(rules: Iterable[FirewallRule]) -> str:
     return _without_comment_lines(template.replace(_MARKER, "".join(lines)))
 
 
-_COMMENT_LINE = re.compile(r"[ \t]*#(?!!| shellcheck )")
+_COMMENT_LINE = re.compile(r"[ \t]*#(?!!| shellcheck )", re.ASCII)
 
 
 def _without_comment_lines(script: str) -> str:

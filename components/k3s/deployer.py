@@ -39,7 +39,7 @@ _LABELS = {
     # Created by the kubeconfig step on server 1, not by the Kubernetes provider.
     "app.kubernetes.io/managed-by": "honeydue-k3s",
 }
-_IDENTIFIER = re.compile(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?")
+_IDENTIFIER = re.compile(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?", re.ASCII)
 
 
 def deployer_rbac() -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ ENV_PATH = "/etc/honeydue/k3s.env"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 
 
-_ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
+_ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*", re.ASCII)
 
 
 K3sRole = Literal["init", "join", "agent"]

@@ -19,7 +19,7 @@ import yaml
 TRAEFIK_NAMESPACE = "kube-system"
 TRAEFIK_UID = 65532
 """The uid of the Traefik chart's own default securityContext (non-root, like the apps' APP_UID)."""
-_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.ASCII)
 
 
 def ingress_endpoint_values(hostname: str) -> dict[str, Any]:
