@@ -1,7 +1,8 @@
-"""YAML for people: multi-line strings (scripts, keys, Helm values) as `|` blocks, never escaped runs."""
+"""YAML for people (multi-line strings as `|` blocks), and YAML no consumer re-types (every string quoted)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -21,3 +22,38 @@ _BlockDumper.add_representer(str, _str_representer)
 
 def dump_readable(data: Any, *, sort_keys: bool) -> str:
     return yaml.dump(data, Dumper=_BlockDumper, sort_keys=sort_keys, width=1000, default_flow_style=False)
+
+
+# A key that every YAML 1.1 parser reads as the same string: a lower-case word, not one of the words go-yaml
+# v2 resolves to a boolean or null. Such keys (K3s's flag names) stay plain, so the file reads as usual.
+_PLAIN_KEY = re.compile(r"[a-z][a-z0-9-]*", re.ASCII)
+_RESOLVED_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+class _QuotedDumper(yaml.SafeDumper):
+    def represent_mapping(self, tag: str, mapping: Any, flow_style: bool | None = None) -> yaml.MappingNode:
+        node = super().represent_mapping(tag, mapping, flow_style)
+        for key, _ in node.value:
+            plain = isinstance(key, yaml.ScalarNode) and _PLAIN_KEY.fullmatch(key.value)
+            if plain and key.value not in _RESOLVED_WORDS:
+                key.style = None
+        return node
+
+
+def _quoted_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # A block scalar is a string in every YAML version; a one-line string is single-quoted.
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else "'")
+
+
+_QuotedDumper.add_representer(str, _quoted_representer)
+
+
+def dump_quoted(data: Any, *, sort_keys: bool) -> str:
+    """YAML with every string quoted, for consumers with other typing rules than PyYAML's.
+
+    PyYAML leaves a string unquoted when its own YAML 1.1 resolver reads it back as a string, but go-yaml v2
+    (K3s's config files) resolves more spellings: `y`, `08`, `1e3`, `0o17` become a boolean or a number and
+    K3s passes "true", "8", "1000", "15" to the flag (tests/k3s_yaml.py cites the source). Quoted, a string
+    is a string to every YAML parser. Booleans and numbers stay plain.
+    """
+    return yaml.dump(data, Dumper=_QuotedDumper, sort_keys=sort_keys, width=1000, default_flow_style=False)

@@ -91,7 +91,7 @@ def test_an_adopted_cluster_keeps_its_running_token_and_generates_none() -> None
         install = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install")
         # The token reaches the node's secrets drop-in on the step's stdin (secret), never in the command text.
         assert isinstance(install.inputs["stdin"], SecretValue), server
-        assert f"token: {RUNNING_TOKEN}\n" in install.inputs["stdin"].value, server
+        assert f"token: '{RUNNING_TOKEN}'\n" in install.inputs["stdin"].value, server
         assert RUNNING_TOKEN not in str(install.inputs["create"]), server
     assert RUNNING_TOKEN not in "\n".join(plaintext_strings([r.inputs for r in plan.registrations]))
 
@@ -217,7 +217,7 @@ def test_issue_12_done_when(adopted: Adopted) -> None:
     assert _cluster_tokens(plan) == []
     for index in range(1, len(SERVERS) + 1):
         stdin = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install").inputs["stdin"]
-        assert isinstance(stdin, SecretValue) and f"token: {RUNNING_TOKEN}\n" in stdin.value
+        assert isinstance(stdin, SecretValue) and f"token: '{RUNNING_TOKEN}'\n" in stdin.value
     created = [r.name for r in plan.registrations if r.type in ADOPTABLE_TYPES and not r.import_id]
     assert created == [CREATED_BEFORE[0]]  # in state already: the targeted up of docs/migration.md step 3
 

@@ -237,7 +237,7 @@ def test_agent_config_has_only_agent_flags(plan: Plan) -> None:
         stdin = command(plan, f"honeydue-k3s-agent-{n}-install").inputs["stdin"]
         assert isinstance(stdin, SecretValue)
         assert set(yaml.safe_load(revealed(stdin))) == {"token"}
-        assert revealed(stdin).startswith("token: FAKE-RANDOM-honeydue-k3s-token")
+        assert revealed(stdin).startswith("token: 'FAKE-RANDOM-honeydue-k3s-token")
         assert config["node-external-ip"] == [plan.outputs["agents"][f"honeydue-agent-{n}"]["ipv4"]]
 
 

@@ -42,7 +42,7 @@ def test_the_token_reaches_the_node_on_stdin_and_no_command_line_holds_it(make_n
 
     assert leaks == []
     drop_in = node.root / SECRETS_PATH.lstrip("/")
-    assert drop_in.read_text() == f"token: {token}\n"
+    assert drop_in.read_text() == f"token: '{token}'\n"
     assert drop_in.stat().st_mode & 0o777 == 0o600
 
 

@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
-
 from components.config.model import K3sConfig
 from components.remote import RemoteFile
+from components.yaml_text import dump_quoted
 
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 # The token and the etcd S3 keys: a drop-in K3s merges over config.yaml (pkg/configfilearg/parser.go,
@@ -203,12 +202,12 @@ def k3s_config_yaml(s: K3sNodeSettings) -> str:
     flannel-iface is absent on purpose: install.sh finds the NIC holding node_ip on the node and writes it
     into config.yaml.d/10-flannel-iface.yaml, so no interface name is guessed here.
     """
-    return yaml.safe_dump(public_config(s), sort_keys=True, default_flow_style=False, width=1000)
+    return dump_quoted(public_config(s), sort_keys=True)
 
 
 def secrets_yaml(s: K3sNodeSettings, token: str) -> str:
     """The secrets drop-in (SECRETS_PATH): the text a step sends on stdin, never in its command text."""
-    return yaml.safe_dump(secret_config(s, token), sort_keys=True, default_flow_style=False, width=1000)
+    return dump_quoted(secret_config(s, token), sort_keys=True)
 
 
 def render_env(values: Mapping[str, str]) -> str:
