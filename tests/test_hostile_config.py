@@ -190,6 +190,16 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"etcdSnapshotSchedule": "0 */\u0666 * * *"}, "etcdSnapshotSchedule", "not a cron field"),
     ({"redisStorageSize": "1\u0660Gi"}, "redisStorageSize", "not a size"),
     ({"rebootStartTime": "\uff102:00"}, "rebootStartTime", "not a time"),
+    # --- secrets: invisible characters, one repeated character, a token in two roles (issue 21 item 5)
+    ({"smtpPassword": "pass\u200bword-hunter3"}, "smtpPassword", "U+200B"),
+    ({"smtpPassword": "pass\u00a0word-hunter3"}, "smtpPassword", "U+00A0"),
+    ({"appSecretKey": "x" * 64}, "appSecretKey", "one character repeated"),
+    ({"hcloudCsiToken": "csi token with blanks"}, "hcloudCsiToken", "without spaces"),
+    (
+        {"hcloudToken": "hc-0123456789abcdef0123456789", "hcloudCsiToken": "hc-0123456789abcdef0123456789"},
+        "hcloudCsiToken",
+        "same token as hcloudToken",
+    ),
 ]
 
 

@@ -59,7 +59,18 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
     )
     check_networks(r, config)
     check_hostnames(r, config)
+    _check_roles(r, config)
     return config
+
+
+def _check_roles(r: Reader, config: StackConfig) -> None:
+    """A credential serves one role: the cluster's CSI token is revoked or rotated alone, so it must never be
+    the stack's own Hetzner token (which can also delete the servers)."""
+    csi, stack = config.maintenance.csi_token.value, config.credentials.hcloud_token.value
+    if csi and csi == stack:
+        r.problem(
+            "hcloudCsiToken", "is the same token as hcloudToken; create a separate Hetzner API token for the CSI driver"
+        )
 
 
 def load_from_pulumi() -> StackConfig:

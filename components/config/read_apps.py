@@ -119,7 +119,7 @@ def read_maintenance(r: Reader) -> MaintenanceConfig:
     if zone:
         r.check("rebootTimeZone", check.time_zone(zone))
     return MaintenanceConfig(
-        csi_token=r.secret("hcloudCsiToken"),
+        csi_token=r.secret("hcloudCsiToken", token=True),
         redis_backup_schedule=schedule,
         redis_backup_folder=folder,
         reboot_days=days,

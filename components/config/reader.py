@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from typing import Literal
 
@@ -36,6 +37,16 @@ class ConfigError(pulumi.RunError):
 
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,18})", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]", re.ASCII)
+
+
+def _invisible(value: str) -> str:
+    """The code point of the first character a reader of the value would not see, or "" (format characters
+    such as U+200B or U+FEFF, line and paragraph separators, spaces other than the ASCII one)."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category in ("Cf", "Zl", "Zp") or (category == "Zs" and char != " "):
+            return f"U+{ord(char):04X}"
+    return ""
 
 
 def _plain_text(value: str) -> str | None:
@@ -122,6 +133,10 @@ class Reader:
             return Secret(key, "")
         if _CONTROL.search(value):
             self.problem(key, "holds a control character (a trailing newline?); the value is not shown")
+        elif hidden := _invisible(value):
+            self.problem(key, f"holds an invisible or non-ASCII space character ({hidden}); the value is not shown")
+        elif len(set(value)) == 1:
+            self.problem(key, "is one character repeated (a placeholder?); the value is not shown")
         elif token:
             # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
             self.check(key, check.token(value))
