@@ -190,6 +190,10 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"etcdSnapshotSchedule": "0 */\u0666 * * *"}, "etcdSnapshotSchedule", "not a cron field"),
     ({"redisStorageSize": "1\u0660Gi"}, "redisStorageSize", "not a size"),
     ({"rebootStartTime": "\uff102:00"}, "rebootStartTime", "not a time"),
+    # --- names and sizes (issue 21 item 7)
+    ({"appNamespace": "default"}, "appNamespace", "reserved"),
+    ({"redisStorageSize": "11Ti"}, "redisStorageSize", "larger than a Hetzner Cloud Volume"),
+    ({"redisStorageSize": "20000Gi"}, "redisStorageSize", "larger than a Hetzner Cloud Volume"),
     # --- secrets: invisible characters, one repeated character, a token in two roles (issue 21 item 5)
     ({"smtpPassword": "pass\u200bword-hunter3"}, "smtpPassword", "U+200B"),
     ({"smtpPassword": "pass\u00a0word-hunter3"}, "smtpPassword", "U+00A0"),

@@ -55,6 +55,16 @@ IMAGE_REF = re.compile(
     re.ASCII,
 )
 QUANTITY = re.compile(r"[1-9]\d{0,5}(Mi|Gi|Ti)", re.ASCII)
+# Hetzner Cloud Volumes hold 10 GB to 10 TB (docs.hetzner.com/cloud/volumes/overview).
+MAX_VOLUME_MIB = 10 * 1024 * 1024
+
+
+def quantity_mib(quantity: str) -> int:
+    """A QUANTITY in MiB."""
+    unit = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}[quantity[-2:]]
+    return int(quantity[:-2]) * unit
+
+
 SSH_KEY_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",

@@ -24,10 +24,12 @@ def read_apps(r: Reader) -> AppsConfig:
     storage = r.string("redisStorageSize")
     if storage and not check.QUANTITY.fullmatch(storage):
         r.problem("redisStorageSize", f"{storage!r} is not a size like 5Gi (Mi, Gi or Ti)")
+    elif storage and check.quantity_mib(storage) > check.MAX_VOLUME_MIB:
+        r.problem("redisStorageSize", f"{storage!r} is larger than a Hetzner Cloud Volume can be (10Ti)")
     namespace = r.string("appNamespace")
     if namespace and not check.DNS_LABEL.fullmatch(namespace):
         r.problem("appNamespace", f"{namespace!r} is not a valid Kubernetes namespace name")
-    elif namespace.startswith("kube-"):
+    elif namespace.startswith("kube-") or namespace == "default":
         r.problem("appNamespace", f"{namespace!r} is a namespace reserved for Kubernetes itself")
     username = r.string("registryUsername")
     if username:
