@@ -190,6 +190,19 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"etcdSnapshotSchedule": "0 */\u0666 * * *"}, "etcdSnapshotSchedule", "not a cron field"),
     ({"redisStorageSize": "1\u0660Gi"}, "redisStorageSize", "not a size"),
     ({"rebootStartTime": "\uff102:00"}, "rebootStartTime", "not a time"),
+    # --- networks (issue 21 item 1): netmask notation, too small, overlapping the cluster, the internet in pieces
+    ({"clusterCidr": "10.42.0.0/255.255.0.0"}, "clusterCidr", "write 10.42.0.0/16"),
+    ({"adminCidrs": ["198.51.100.0/255.255.255.0"]}, "adminCidrs[0]", "write 198.51.100.0/24"),
+    ({"adminCidrs": ["2001:DB8:100::/48"]}, "adminCidrs[0]", "write 2001:db8:100::/48"),
+    ({"clusterCidr": "10.42.0.0/30"}, "clusterCidr", "too small"),
+    ({"serviceCidr": "10.43.0.0/29"}, "serviceCidr", "too small"),
+    ({"adminCidrs": ["10.42.0.0/24"]}, "adminCidrs[0]", "overlaps 10.42.0.0/16"),
+    ({"adminCidrs": ["100.64.0.0/24"]}, "adminCidrs[0]", "overlaps 100.64.0.0/10"),
+    (
+        {"adminCidrs": ["2000::/4", "3000::/4"], "broadSourceCidrs": ["2000::/4", "3000::/4"]},
+        "adminCidrs",
+        "together they cover",
+    ),
     # --- names and sizes (issue 21 item 7)
     ({"appNamespace": "default"}, "appNamespace", "reserved"),
     ({"redisStorageSize": "11Ti"}, "redisStorageSize", "larger than a Hetzner Cloud Volume"),
@@ -243,9 +256,9 @@ def test_every_hostile_value_at_once_is_one_refusal_naming_each_key() -> None:
             merged.setdefault(k, v)
     error, plan = _refusal(merged)
     named = {line.split(":")[1].split("[")[0] for line in str(error).splitlines() if "honeydue:" in line}
-    # Names under a broken domain are not checked further; with sourceMinPrefixV4 refused the limit
-    # falls back to its floor (/8), which deployerCidrs' /10 meets; the subnet row is valid on its own.
-    unnamed = {"apiHostname", "adminHostname", "apiDnsName", "deployerCidrs", "privateSubnetCidr"}
+    # Names under a broken domain are not checked further; the subnet row is valid on its own. (deployerCidrs'
+    # 100.64.0.0/10 meets the /8 floor the refused sourceMinPrefixV4 falls back to, but is CGNAT space.)
+    unnamed = {"apiHostname", "adminHostname", "apiDnsName", "privateSubnetCidr"}
     assert set(merged) - named == unnamed
     assert plan.registrations == []
 

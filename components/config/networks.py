@@ -25,6 +25,10 @@ def parse_network(value: str) -> tuple[IpNetwork | None, str | None]:
             return None, f"{value!r} carries an IPv6 zone id (%…), which a firewall rule can't take"
         if net.subnet_of(IPV4_MAPPED):
             return None, f"{value!r} is IPv4-mapped IPv6 space (::ffff:0:0/96); write the IPv4 CIDR"
+    if str(net) != value:
+        # Netmask notation (10.43.0.0/255.255.0.0), an uncompressed or upper-case IPv6 spelling: every consumer
+        # normalises it differently (UFW prints its own form back, so a sync would delete the rule it keeps).
+        return None, f"{value!r} is not written canonically; write {net}"
     return net, None
 
 
@@ -64,4 +68,21 @@ def private_ipv4(net: ipaddress.IPv4Network) -> str | None:
     """Cluster-internal networks must be RFC 1918 space: the firewall trusts them as node/pod sources."""
     if not any(net.subnet_of(block) for block in RFC1918):
         return f"{net} is not inside RFC 1918 private space (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)"
+    return None
+
+
+# Where no operator sits: carrier-grade NAT space (RFC 6598) is shared by a provider's customers.
+CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+# IPv6 global unicast (RFC 4291 2.4): a source list covering it covers every IPv6 host on the internet.
+GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+
+
+def covers_the_internet(sources: list[IpNetwork]) -> str | None:
+    """Whether sources, taken together, open to every IPv4 or every IPv6 host, whatever each one is alone."""
+    v4 = [n for n in sources if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in sources if isinstance(n, ipaddress.IPv6Network)]
+    if any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(v4)):
+        return "together they cover every IPv4 address (0.0.0.0/0)"
+    if any(GLOBAL_UNICAST_V6.subnet_of(n) for n in ipaddress.collapse_addresses(v6)):
+        return "together they cover all of IPv6's global unicast space (2000::/3)"
     return None

@@ -194,6 +194,8 @@ def check_networks(r: Reader, config: StackConfig) -> None:
     # The firewall trusts these as sources of etcd, kubelet, VXLAN and pod traffic: never public space.
     for key, net in nets.items():
         r.check(key, networks.private_ipv4(net))
+    _check_sizes(r, nets)
+    _check_source_reach(r, config, [*nets.values(), networks.CGNAT])
     network = nets.get("privateNetworkCidr")
     subnet_value = config.nodes.private_subnet_cidr
     agents = config.nodes.agent_count
@@ -209,6 +211,32 @@ def check_networks(r: Reader, config: StackConfig) -> None:
             first, final = (subnet.network_address + 1 + offset for offset in (check.agent_offset(1), last))
             wanted += f" and {agents} agents (agents start at {first}; the last one needs {final})"
         r.problem("privateSubnetCidr", f"{subnet_value} has no room for {wanted}")
+
+
+def _check_sizes(r: Reader, nets: dict[str, ipaddress.IPv4Network]) -> None:
+    """K3s gives every node a /24 of the pod network (node-cidr-mask-size), every Service an address of its own."""
+    cluster, services = nets.get("clusterCidr"), nets.get("serviceCidr")
+    most_nodes = check.MAX_SERVERS + check.MAX_AGENTS
+    if cluster is not None and (cluster.prefixlen > 24 or 2 ** (24 - cluster.prefixlen) < most_nodes):
+        r.problem("clusterCidr", f"{cluster} is too small: K3s gives each node a /24, and {most_nodes} nodes may join")
+    if services is not None and services.prefixlen > 24:
+        r.problem("serviceCidr", f"{services} is too small for the cluster's Services (at least a /24)")
+
+
+def _check_source_reach(r: Reader, config: StackConfig, internal: list[ipaddress.IPv4Network]) -> None:
+    """Operator sources: never the cluster's own networks or CGNAT (whoever sits there would be an admin), and
+    never, taken together, the whole internet (even when each entry is listed in broadSourceCidrs)."""
+    sources: list[networks.IpNetwork] = []
+    for key, values in (("adminCidrs", config.nodes.admin_cidrs), ("deployerCidrs", config.nodes.deployer_cidrs)):
+        for i, value in enumerate(values):
+            net, _ = networks.parse_network(value)
+            if net is None:
+                continue
+            sources.append(net)
+            hit = next((n for n in internal if net.version == n.version and net.overlaps(n)), None)
+            if hit is not None:
+                r.problem(f"{key}[{i}]", f"{value} overlaps {hit}, a network inside or shared by the cluster")
+    r.check("adminCidrs", networks.covers_the_internet(sources))
 
 
 def _ipv4_network(r: Reader, key: str, value: str) -> ipaddress.IPv4Network | None:
