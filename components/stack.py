@@ -17,6 +17,7 @@ from components.adoption import check_adoption, register_adoption
 from components.anatomy import NodeTarget
 from components.config.deployed import deployed_state_problems
 from components.config.model import StackConfig
+from components.config.networks import edge_overlap_problems
 from components.config.reader import ConfigError
 from components.config.sdk import stack_output_now
 from components.edge.cutover import CutoverArgs, ssl_cutover
@@ -93,6 +94,8 @@ def build(config: StackConfig) -> Stack:
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
+    operators = {"adminCidrs": config.nodes.admin_cidrs, "deployerCidrs": config.nodes.deployer_cidrs}
+    problems += edge_overlap_problems(operators, edge_ranges.cidrs)
     problems += deployed_state_problems(
         config,
         previous_version=stack_output_now(this_stack, "k3sVersion"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from components.config.reader import NAMESPACE
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -86,3 +88,17 @@ def covers_the_internet(sources: list[IpNetwork]) -> str | None:
     if any(GLOBAL_UNICAST_V6.subnet_of(n) for n in ipaddress.collapse_addresses(v6)):
         return "together they cover all of IPv6's global unicast space (2000::/3)"
     return None
+
+
+def edge_overlap_problems(sources: dict[str, tuple[str, ...]], edge_ranges: tuple[str, ...]) -> list[str]:
+    """Operator sources (by config key) that overlap Cloudflare's published ranges: every site any Cloudflare
+    customer proxies would reach SSH and the API from there. Known only after the ranges' lookup."""
+    edge = [ipaddress.ip_network(r) for r in edge_ranges]
+    problems = []
+    for key, values in sources.items():
+        for i, value in enumerate(values):
+            net, _ = parse_network(value)
+            hit = next((e for e in edge if net is not None and e.version == net.version and e.overlaps(net)), None)
+            if hit is not None:
+                problems.append(f"{NAMESPACE}:{key}[{i}]: {value} overlaps Cloudflare's published range {hit}")
+    return problems
