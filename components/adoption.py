@@ -25,6 +25,9 @@ from components.edge.dns import EdgeDnsArgs, dns_records
 from components.edge.tls import zone_settings
 from components.hetzner.nodes import agent_name, agent_spread_group_names, operator_key_name
 
+ADOPTED_NODES_OUTPUT = "adoptedNodes"
+"""Stack output: the nodes whose host key is pinned from config (adoptedHostKeys), read back by the next update."""
+
 # Fields each importable type takes from the program, not from the live resource, that a hand-built
 # resource may hold otherwise: held while adopting so the import finds no difference. The engine applies
 # ignore_changes in the import step with the live inputs as the old ones (pulumi/pulumi#5976). Once adoptIds

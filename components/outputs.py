@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.adoption import ADOPTED_NODES_OUTPUT
 from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
@@ -49,3 +50,5 @@ def export_outputs(stack: Stack) -> None:
     # `make kubeconfig` (tools/state_secrets.py).
     # Which token the cluster runs on ("config" or "random"); the next update refuses to switch (k3s/token.py).
     pulumi.export(TOKEN_SOURCE_OUTPUT, cluster.token.source)
+    # Nodes whose host key is pinned from config; the next update refuses a pin for any other node (deployed.py).
+    pulumi.export(ADOPTED_NODES_OUTPUT, sorted(config.nodes.adopted_host_keys))

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_command as command
 
 from components import naming
-from components.adoption import check_adoption, register_adoption
+from components.adoption import ADOPTED_NODES_OUTPUT, check_adoption, node_names, register_adoption
 from components.anatomy import NodeTarget
 from components.config.deployed import deployed_state_problems
 from components.config.model import StackConfig
@@ -26,7 +26,10 @@ from components.edge.ranges import cloudflare_edge_ranges
 from components.edge.tls import EdgeTls, OriginCertificate
 from components.edge.zone import cloudflare_zone_id
 from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewall_policy, rule_problems
+from components.firewall.rules import FirewallRule
 from components.firewall.sync import FirewallSync, FirewallSyncArgs
+from components.firewall.ufw import render_ufw_script
+from components.hetzner.cloud_init import user_data_problems
 from components.hetzner.nodes import Node, Nodes, NodesArgs
 from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs
 from components.k3s.cluster import K3sCluster, K3sClusterArgs
@@ -93,16 +96,7 @@ def build(config: StackConfig) -> Stack:
     # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
-    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_ranges.cidrs))
-    operators = {"adminCidrs": config.nodes.admin_cidrs, "deployerCidrs": config.nodes.deployer_cidrs}
-    problems += edge_overlap_problems(operators, edge_ranges.cidrs)
-    problems += deployed_state_problems(
-        config,
-        previous_version=stack_output_now(this_stack, "k3sVersion"),
-        previous_token_source=stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT),
-    )
-    if problems:
-        raise ConfigError(problems, [])
+    rules = _checked_rules(config, edge_ranges.cidrs, this_stack)
     labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
     cloud = providers.options()
 
@@ -253,6 +247,30 @@ def build(config: StackConfig) -> Stack:
         dns=dns,
         zone_id=zone_id,
     )
+
+
+def _checked_rules(
+    config: StackConfig, edge_cidrs: tuple[str, ...], this_stack: pulumi.StackReference
+) -> tuple[FirewallRule, ...]:
+    """The firewall's rules, once every check that needs more than config holds: the rule model, operator
+    networks against Cloudflare's ranges, the user data's size, and the move from what the stack last deployed.
+    All problems at once, as a ConfigError, before anything but the lookups is registered."""
+    rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_cidrs))
+    operators = {"adminCidrs": config.nodes.admin_cidrs, "deployerCidrs": config.nodes.deployer_cidrs}
+    problems += edge_overlap_problems(operators, edge_cidrs)
+    servers, agents = node_names(config)
+    problems += user_data_problems(
+        [*servers, *agents], render_ufw_script(rules), {**operators, "Cloudflare's published ranges": edge_cidrs}
+    )
+    problems += deployed_state_problems(
+        config,
+        previous_version=stack_output_now(this_stack, "k3sVersion"),
+        previous_token_source=stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT),
+        previous_adopted=stack_output_now(this_stack, ADOPTED_NODES_OUTPUT),
+    )
+    if problems:
+        raise ConfigError(problems, [])
+    return rules
 
 
 def _node_target(handle: NodeHandle) -> NodeTarget:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pulumi
 import yaml
 
+from components.hetzner.cloud_init import USER_DATA_LIMIT
 from offline.harness import run_program
-from offline.plan import write_plan
+from offline.plan import user_data_headroom, write_plan
 from offline.stack_config import PROJECT_DIR
 
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     summary = f"{len(plan.registrations)} resources, {len(files)} files in {args.out}"
     print(f"plan of stack {args.stack}: {summary} ({elapsed:.1f} s)")
+    size, spare = user_data_headroom(plan)
+    print(f"user data: up to {size} of Hetzner's {USER_DATA_LIMIT} bytes per node ({spare} to spare)")
     return 0
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from components.firewall.ufw import FIREWALL_SCRIPT_PATH
+from components.hetzner.cloud_init import USER_DATA_LIMIT, user_data_size_bound
 from components.yaml_text import dump_readable
 from offline.critical_path import CriticalPath, critical_path_or_reason
 from offline.graph import overview_dot, resources_dot
@@ -117,6 +119,20 @@ def node_documents(plan: Plan) -> dict[str, str]:
             if isinstance(script, str):
                 docs[f"commands/{reg.name}.{step}.sh"] = script
     return {name: plan.redact(text) for name, text in docs.items()}
+
+
+def user_data_headroom(plan: Plan) -> tuple[int, int]:
+    """(bytes, bytes to spare): the largest user data any node may get, with host keys of their longest form
+    (components.hetzner.cloud_init.user_data_size_bound), against Hetzner's limit."""
+    largest = 0
+    for reg in plan.by_type("hcloud:index/server:Server"):
+        user_data = revealed(reg.inputs.get("userData"))
+        if not isinstance(user_data, str):
+            continue
+        files = {f["path"]: f.get("content", "") for f in (yaml.safe_load(user_data) or {}).get("write_files") or []}
+        name = str(revealed(reg.inputs.get("name")) or reg.name)
+        largest = max(largest, user_data_size_bound(name, files[FIREWALL_SCRIPT_PATH]))
+    return largest, USER_DATA_LIMIT - largest
 
 
 def outputs_json(plan: Plan) -> str:

@@ -143,7 +143,11 @@ def test_adopt_mode_warns_until_adopt_ids_are_cleared(caplog: pytest.LogCaptureF
     assert any("honeydue:adoptIds is set" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        run_program("prod", {"adoptedHostKeys": overrides["adoptedHostKeys"], "k3sToken": RUNNING_TOKEN})
+        run_program(
+            "prod",
+            {"adoptedHostKeys": overrides["adoptedHostKeys"], "k3sToken": RUNNING_TOKEN},
+            previous_outputs={"k3sTokenSource": "config", "adoptedNodes": ["honeydue-1", "honeydue-2", "honeydue-3"]},
+        )
     assert not any("adoptIds" in r.getMessage() for r in caplog.records)
 
 
@@ -152,8 +156,11 @@ def test_after_adoption_the_token_and_host_keys_stay_and_nothing_is_imported() -
     no RandomPassword appears (it would put a new token into config.yaml), no import id left."""
     overrides, _ = adopt_overrides(run_program("prod"))
     during = run_program("prod", overrides)
+    assert during.outputs["adoptedNodes"] == ["honeydue-1", "honeydue-2", "honeydue-3"]
     after = run_program(
-        "prod", {k: v for k, v in overrides.items() if k != "adoptIds"}, previous_outputs={"k3sTokenSource": "config"}
+        "prod",
+        {k: v for k, v in overrides.items() if k != "adoptIds"},
+        previous_outputs={"k3sTokenSource": "config", "adoptedNodes": during.outputs["adoptedNodes"]},
     )
     assert _cluster_tokens(after) == []
     assert all(r.import_id == "" for r in after.registrations)
@@ -162,6 +169,23 @@ def test_after_adoption_the_token_and_host_keys_stay_and_nothing_is_imported() -
         # A changed connection or text would update (re-run) the step on a running node.
         assert after_step.inputs["connection"] == before_step.inputs["connection"], name
         assert after_step.inputs["create"] == before_step.inputs["create"], name
+
+
+def test_a_pinned_host_key_only_for_a_node_adopted_now_or_before() -> None:
+    """A node the stack creates pins the host key the stack generated: a key pinned from config for it (a typo,
+    or a key someone planted) is refused before anything is created, also after adoption ended."""
+    overrides, _ = adopt_overrides(run_program("prod"))
+    pins = {"adoptedHostKeys": overrides["adoptedHostKeys"][:1]}
+    for previous in ({}, {"k3sVersion": "v1.34.6+k3s1", "adoptedNodes": []}):
+        plan = Plan(stack="prod", preview=True)
+        with pytest.raises(ConfigError, match="honeydue:adoptedHostKeys: honeydue-1 is neither being adopted"):
+            run_program("prod", pins, preview=True, into=plan, previous_outputs=previous)
+        assert [r for r in plan.registrations if not r.type.startswith(("pulumi:providers:", "pulumi:pulumi:"))] == []
+    # Adopted by an earlier update, or deployed by a program that did not record it yet: kept.
+    for previous in ({"k3sVersion": "v1.34.6+k3s1", "adoptedNodes": ["honeydue-1"]}, {"k3sVersion": "v1.34.6+k3s1"}):
+        assert run_program("prod", pins, preview=True, previous_outputs=previous).outputs["adoptedNodes"] == [
+            "honeydue-1"
+        ]
 
 
 @pytest.mark.parametrize(

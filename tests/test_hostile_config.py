@@ -27,6 +27,14 @@ KEY_BODY = KEY.split()[1]
 TWO_BODIES = "ssh-ed25519 " + KEY_BODY[:-4] + KEY2.split()[1]
 TRUNCATED = "ssh-ed25519 " + KEY_BODY[:40]
 DIGEST = "sha256:" + "a" * 64
+# A real 2048-bit RSA key (ssh-keygen -t rsa -b 2048): below the 3072-bit floor for operator keys.
+RSA_2048 = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCsmdSJcMHvhpSOslgCWLPbSYKT0+bBfQeqcEDRKBPBQZI96im3CgKbhnGhbVAW"
+    "AsSdbZTl9vGQE5WZikBhEPdJqnQZjeEyUKiKhGkdc0UwlNZREVMl4ZgknE0x9VBzwSdDa9oA+YIaAJ56tn/n/9Hv4GfVPbXLhNzz"
+    "MeU7A+swdqKN0Yv4xpKvWHro6lReOxqDSmmXpmFUqs2kbs4uFkKsDQcrseu/EgsIbb+JHQHrr0hDN179WcknK//EwsCPs95EzV4t"
+    "ExRoNccFy0DR9hmTo0uBUqBuBpSXRRX7QSzV7nMNdiazzofshg/0WSLX5kFq/gAq1z3AIoFP4MKqmQtn ops"
+)
+NEON = "postgresql://honeydue:npg_Secret42@ep-cool-pooler.eu-central-1.aws.neon.tech/honeydue"
 
 # (overrides, key named in the error, a phrase of the message)
 HOSTILE: list[tuple[dict[str, Any], str, str]] = [
@@ -151,9 +159,9 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"etcdS3Bucket": "b2-etcd-snapshots"}, "etcdS3Bucket", "bucket name"),
     ({"etcdS3Bucket": "x" * 64}, "etcdS3Bucket", "bucket name"),
     ({"b2Region": "EU Central"}, "b2Region", "region name"),
-    ({"b2Region": "eu-central-001"}, "b2Region", "not the region of b2Endpoint"),
+    ({"b2Region": "eu-central-001"}, "b2Endpoint", "not the S3 endpoint of region eu-central-001"),
     ({"etcdS3Region": "eu-central-003\n"}, "etcdS3Region", "control character"),
-    ({"etcdS3Region": "us-west-004"}, "etcdS3Region", "not the region of etcdS3Endpoint"),
+    ({"etcdS3Region": "us-west-004"}, "etcdS3Endpoint", "not the S3 endpoint of region us-west-004"),
     ({"etcdS3Endpoint": "https://s3.eu-central-003.backblazeb2.com"}, "etcdS3Endpoint", "not a URL"),
     ({"etcdS3Folder": "../prod"}, "etcdS3Folder", "folder path"),
     ({"etcdS3Folder": "/prod"}, "etcdS3Folder", "folder path"),
@@ -217,6 +225,54 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
         "hcloudCsiToken",
         "same token as hcloudToken",
     ),
+    (
+        {"etcdS3SecretKey": "K005shared-b2-key-0123456789", "b2ApplicationKey": "K005shared-b2-key-0123456789"},
+        "b2ApplicationKey",
+        "same value as etcdS3SecretKey",
+    ),
+    (
+        {"smtpPassword": "reused-password-42!", "registryPassword": "reused-password-42!"},
+        "smtpPassword",
+        "same value as registryPassword",
+    ),
+    ({"smtpPassword": "p" + "q" * 5000}, "smtpPassword", "longer than 4096"),
+    ({"appSecretKey": "passwordpasswordpasswordpassword1"}, "appSecretKey", "below 128"),
+    ({"appSecretKey": "0123456789abcdef0123456789abcdef"}, "appSecretKey", "repeats a block"),
+    ({"appSecretKey": "abcdefghijklmnopqrstuvwxyzABCDEFGH"}, "appSecretKey", "runs of neighbouring"),
+    ({"appSecretKey": "correct horse battery staple xyz"}, "appSecretKey", "below 128"),
+    # --- hosts and URLs (issue 21 item 4): equality or a label-boundary suffix, never a prefix
+    ({"etcdS3Endpoint": "s3.eu-central-003.backblazeb2.com.attacker.example"}, "etcdS3Endpoint", "not the S3 endpoint"),
+    ({"b2Endpoint": "s3.eu-central-003.backblazeb2.com.attacker.example"}, "b2Endpoint", "not the S3 endpoint"),
+    ({"b2Endpoint": "s3.eu-central-003.amazonaws.com"}, "b2Endpoint", "expected s3.eu-central-003.backblazeb2.com"),
+    ({"etcdS3Endpoint": "evil-backblazeb2.com"}, "etcdS3Endpoint", "not the S3 endpoint"),
+    ({"databaseUrl": NEON + "?sslmode=disable"}, "databaseUrl", "sslmode"),
+    ({"databaseUrl": NEON}, "databaseUrl", "sslmode"),
+    ({"databaseUrl": NEON + "?sslmode=require&sslmode=disable"}, "databaseUrl", "twice"),
+    ({"databaseUrl": NEON + "?sslmode=require&host=db.attacker.example"}, "databaseUrl", "parameter 'host'"),
+    ({"databaseUrl": NEON + "?sslmode=require&hostaddr=203.0.113.9"}, "databaseUrl", "parameter 'hostaddr'"),
+    ({"databaseUrl": NEON + "?sslmode=require&options=-csearch_path%3Devil"}, "databaseUrl", "not name=value"),
+    ({"databaseUrl": NEON + "?options=x&sslmode=require"}, "databaseUrl", "parameter 'options'"),
+    (
+        {"databaseUrl": NEON.replace(".tech/", ".tech,db.attacker.example/") + "?sslmode=require"},
+        "databaseUrl",
+        "host list",
+    ),
+    ({"databaseUrl": NEON.replace(".tech/", ".tech:0/") + "?sslmode=require"}, "databaseUrl", "port"),
+    ({"databaseUrl": NEON.replace(".tech/", ".tech:70000/") + "?sslmode=require"}, "databaseUrl", "port"),
+    (
+        {"databaseUrl": "postgresql://u:p@ep-x-pooler.neon.tech.attacker.example/db?sslmode=require"},
+        "databaseUrl",
+        "pooled host",
+    ),
+    (
+        {"databaseUrl": "postgresql://u:p@ss@ep-x-pooler.eu-central-1.aws.neon.tech/db?sslmode=require"},
+        "databaseUrl",
+        "one '@'",
+    ),
+    # --- keys and ports (issue 21 items 6, 7)
+    ({"sshPublicKeys": [RSA_2048]}, "sshPublicKeys[0]", "RSA key of 2048 bits"),
+    ({"smtpPort": 6443}, "smtpPort", "SMTP port"),
+    ({"smtpPort": 22}, "smtpPort", "SMTP port"),
 ]
 
 
@@ -258,7 +314,9 @@ def test_every_hostile_value_at_once_is_one_refusal_naming_each_key() -> None:
     named = {line.split(":")[1].split("[")[0] for line in str(error).splitlines() if "honeydue:" in line}
     # Names under a broken domain are not checked further; the subnet row is valid on its own. (deployerCidrs'
     # 100.64.0.0/10 meets the /8 floor the refused sourceMinPrefixV4 falls back to, but is CGNAT space.)
-    unnamed = {"apiHostname", "adminHostname", "apiDnsName", "privateSubnetCidr"}
+    # A value set under two keys is blamed on the second (etcdS3SecretKey holds it first); an endpoint is only
+    # compared with a region that is valid (b2Region is refused).
+    unnamed = {"apiHostname", "adminHostname", "apiDnsName", "privateSubnetCidr", "etcdS3SecretKey", "b2Endpoint"}
     assert set(merged) - named == unnamed
     assert plan.registrations == []
 

@@ -35,6 +35,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "k3sVersion": (lambda v: v == "v1.34.6+k3s1", False),
     "k3sGenesis": (lambda v: isinstance(v, str) and v, False),
     "k3sTokenSource": (lambda v: v == "random", False),
+    "adoptedNodes": (lambda v: v == [], False),
 }
 
 

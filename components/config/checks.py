@@ -6,8 +6,9 @@ They never echo secret values: callers pass secrets only to checks whose message
 from __future__ import annotations
 
 import base64
+import itertools
+import math
 import re
-from urllib.parse import urlsplit
 
 # Hetzner location -> its network zone (a private subnet must be in the zone of its servers).
 HETZNER_LOCATIONS: dict[str, str] = {
@@ -178,6 +179,21 @@ def ssh_key_body(value: str) -> tuple[str, bytes] | str:
     return parts[0], blob
 
 
+# Operator keys: NIST SP 800-57 part 1 puts RSA-2048 at 112 bits of security, below what new keys get; OpenSSH
+# itself refuses RSA keys under 1024 bits, so the floor here is the one a reviewer asks for.
+MIN_RSA_BITS = 3072
+
+
+def rsa_bits(blob: bytes) -> int:
+    """The modulus size of an ssh-rsa key blob (string "ssh-rsa", mpint e, mpint n; RFC 4253 6.6)."""
+    offset, fields = 0, []
+    while offset + 4 <= len(blob):
+        size = int.from_bytes(blob[offset : offset + 4], "big")
+        fields.append(blob[offset + 4 : offset + 4 + size])
+        offset += 4 + size
+    return int.from_bytes(fields[2], "big").bit_length() if len(fields) == 3 else 0
+
+
 def ssh_public_key(value: str) -> str | None:
     body = ssh_key_body(value)
     return body if isinstance(body, str) else None
@@ -253,23 +269,115 @@ def token(value: str) -> str | None:
     return None
 
 
-def s3_endpoint_host(value: str) -> str | None:
+# S3 endpoints by provider domain: an endpoint must be exactly the provider's host for the configured region.
+# Checked by equality, never by prefix or substring: "s3.eu-central-003.backblazeb2.com.attacker.example" names
+# someone else's server, which would receive the bucket's keys (SigV4 signs with them) and the snapshots.
+S3_ENDPOINTS: dict[str, str] = {
+    "backblazeb2.com": "s3.{region}.backblazeb2.com",
+    "amazonaws.com": "s3.{region}.amazonaws.com",
+}
+
+
+def s3_endpoint_host(value: str, region: str | None, *, providers: tuple[str, ...] = tuple(S3_ENDPOINTS)) -> str | None:
+    """The endpoint is the host of one of `providers` for `region`, spelled exactly (None: a refused region,
+    only the endpoint's own form is checked)."""
     if "://" in value or "/" in value:
         return f"{value!r} must be a host, not a URL (e.g. s3.eu-central-003.backblazeb2.com)"
-    return dns_name(value)
+    problem = dns_name(value)
+    if problem or region is None:
+        return problem
+    expected = [S3_ENDPOINTS[p].format(region=region) for p in providers]
+    if value in expected:
+        return None
+    return f"{value!r} is not the S3 endpoint of region {region}; expected {' or '.join(expected)}"
+
+
+# The database URL as both of its readers take it: libpq (psql, the runbook) and pgx (the Go API). They differ
+# on userinfo with a raw '@', on host lists and on repeated parameters, so only the forms both read alike pass.
+NEON_DOMAIN = "neon.tech"
+POSTGRES_SCHEMES = ("postgres", "postgresql")
+# Parameters that change where or how the connection goes (host, hostaddr, port, options: server settings,
+# service: a pg_service.conf entry, ssl*: other trust roots or a weaker mode) are refused: only these pass.
+POSTGRES_PARAMS = ("sslmode", "channel_binding", "connect_timeout", "application_name")
+STRICT_SSLMODES = ("require", "verify-ca", "verify-full")
+_PG_USERINFO = re.compile(r"([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+", re.ASCII)
+_PG_DBNAME = re.compile(r"[A-Za-z0-9_.-]{1,63}", re.ASCII)
+_PG_PARAM = re.compile(r"([a-z_]+)=([A-Za-z0-9_.-]{1,64})", re.ASCII)
+_PORT = re.compile(r"[1-9][0-9]{0,4}", re.ASCII)
 
 
 def neon_pooler_url(value: str) -> str | None:
-    """The Neon URL must use the -pooler host; the message never quotes the (secret) URL."""
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname or ""
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme not in ("postgres", "postgresql"):
+    """A Neon pooled URL with one host, TLS enforced; the messages never quote the (secret) URL."""
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in POSTGRES_SCHEMES:
         return "must be a postgres:// or postgresql:// URL"
-    if not host or "-pooler." not in host:
-        return "must use Neon's pooled host (<endpoint>-pooler.<region>.aws.neon.tech)"
+    if "#" in rest:
+        return "has a fragment ('#'); percent-encode a '#' in the password as %23"
+    authority, _, path_query = rest.partition("/")
+    path, _, query = path_query.partition("?")
+    if authority.count("@") != 1:
+        return "must hold exactly one '@' between user:password and the host; percent-encode an '@' in the password"
+    userinfo, _, hostport = authority.partition("@")
+    user, colon, password = userinfo.partition(":")
+    if not _PG_USERINFO.fullmatch(user) or not colon or not _PG_USERINFO.fullmatch(password):
+        return "must carry user:password (percent-encoded) before the host"
+    if "," in hostport:
+        return "names more than one host (a host list); give Neon's one pooled host"
+    host, colon, port = hostport.partition(":")
+    if colon and not (_PORT.fullmatch(port) and int(port) <= 65535):
+        return "has a port that is not 1-65535"
+    labels = host.split(".")
+    if dns_name(host) or not host.endswith("." + NEON_DOMAIN) or not labels[0].endswith("-pooler") or len(labels) < 4:
+        return f"must use Neon's pooled host (<endpoint>-pooler.<region>.<cloud>.{NEON_DOMAIN})"
+    if not _PG_DBNAME.fullmatch(path):
+        return "must name one database after the host (/<database>)"
+    return _postgres_params(query)
+
+
+def _postgres_params(query: str) -> str | None:
+    seen: dict[str, str] = {}
+    for item in query.split("&") if query else []:
+        match = _PG_PARAM.fullmatch(item)
+        if not match:
+            return "has a query parameter that is not name=value of letters, digits, '.', '_', '-'"
+        name, setting = match.groups()
+        if name not in POSTGRES_PARAMS:
+            return f"sets the parameter {name!r}; only {', '.join(POSTGRES_PARAMS)} may be set"
+        if name in seen:
+            return f"sets {name!r} twice (libpq takes the last, others the first)"
+        seen[name] = setting
+    if seen.get("sslmode") not in STRICT_SSLMODES:
+        return f"must set sslmode to one of {', '.join(STRICT_SSLMODES)} (e.g. ?sslmode=require)"
+    return None
+
+
+# SMTP submission ports a mail provider listens on (RFC 6409: 587, RFC 8314: 465; 2525 the common alternative,
+# 25 relay). The app's NetworkPolicy opens this port to the internet: any other value would let pods reach that
+# service anywhere (a node's 22, 6443, 2379-2380, 10250 or 8472 included).
+SMTP_PORTS = (25, 465, 587, 2525)
+
+# appSecretKey: 128 bits by an estimate of its own characters (length times the Shannon entropy of their
+# distribution), after refusing the patterns that estimate overrates: a repeated block and runs of neighbouring
+# characters. `openssl rand -base64 48` gives some 350 bits by this estimate; "password" four times, 0.
+MIN_SECRET_BITS = 128
+
+
+def secret_strength(value: str) -> str | None:
+    """Whether `value` looks generated; the message never quotes it."""
+    n = len(value)
+    period = next((p for p in range(1, n // 2 + 1) if (value[:p] * (n // p + 1))[:n] == value), None)
+    if period is not None:
+        return f"repeats a block of {period} characters; generate one with `openssl rand -base64 48`"
+    steps = [ord(b) - ord(a) for a, b in itertools.pairwise(value)]
+    if steps and sum(1 for d in steps if abs(d) <= 1) * 2 >= len(steps):
+        return "is mostly runs of neighbouring characters (abcd, 1234); generate one with `openssl rand -base64 48`"
+    counts = [value.count(c) for c in set(value)]
+    bits = -sum(c * math.log2(c / n) for c in counts)
+    if bits < MIN_SECRET_BITS:
+        return (
+            f"holds about {int(bits)} bits by the estimate of its characters, below {MIN_SECRET_BITS}; "
+            "generate one with `openssl rand -base64 48`"
+        )
     return None
 
 

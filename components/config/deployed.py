@@ -9,10 +9,14 @@ from components.config.reader import NAMESPACE
 
 
 def deployed_state_problems(
-    config: StackConfig, *, previous_version: str | None, previous_token_source: str | None
+    config: StackConfig,
+    *,
+    previous_version: str | None,
+    previous_token_source: str | None,
+    previous_adopted: list[str] | None = None,
 ) -> list[str]:
     """Every problem of moving from the deployed state (the stack's own outputs) to `config`."""
-    problems = []
+    problems = _host_key_problems(config, previous_version, previous_adopted)
     upgrade = checks.k3s_upgrade(previous_version, config.k3s.version)
     if upgrade:
         problems.append(f"{NAMESPACE}:k3sVersion: {upgrade}")
@@ -21,3 +25,23 @@ def deployed_state_problems(
     if switch:
         problems.append(f"{NAMESPACE}:k3sToken: {switch}")
     return problems
+
+
+def _host_key_problems(
+    config: StackConfig, previous_version: str | None, previous_adopted: list[str] | None
+) -> list[str]:
+    """A pinned host key (adoptedHostKeys) belongs to a node being adopted now (adoptIds) or adopted by an earlier
+    update (the `adoptedNodes` output). On a node the stack creates, the pin would replace the host key the
+    stack generated and handed over in user data: the first connection would trust whatever the config says,
+    a typo fails the bootstrap, a planted key lets that key's holder answer for the node.
+
+    A stack deployed by a program without the output (a version but no `adoptedNodes`) can't tell: its pins are
+    taken as they are, and the update records them."""
+    if previous_adopted is None and previous_version is not None:
+        return []
+    allowed = set(config.adopt) | set(previous_adopted or [])
+    return [
+        f"{NAMESPACE}:adoptedHostKeys: {name} is neither being adopted (adoptIds) nor adopted by an earlier update; "
+        "the stack pins the host key it generated for the nodes it creates. Remove the entry"
+        for name in sorted(set(config.nodes.adopted_host_keys) - allowed)
+    ]

@@ -59,18 +59,29 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
     )
     check_networks(r, config)
     check_hostnames(r, config)
-    _check_roles(r, config)
+    _check_roles(r)
     return config
 
 
-def _check_roles(r: Reader, config: StackConfig) -> None:
-    """A credential serves one role: the cluster's CSI token is revoked or rotated alone, so it must never be
-    the stack's own Hetzner token (which can also delete the servers)."""
-    csi, stack = config.maintenance.csi_token.value, config.credentials.hcloud_token.value
-    if csi and csi == stack:
-        r.problem(
-            "hcloudCsiToken", "is the same token as hcloudToken; create a separate Hetzner API token for the CSI driver"
-        )
+# Secrets that are not credentials: a user name may well be spelled like another value.
+NOT_CREDENTIALS = frozenset({"smtpUsername"})
+
+
+def _check_roles(r: Reader) -> None:
+    """A credential serves one role, so it is revoked or rotated alone: no secret value is set under two keys.
+    The cluster's CSI token above all must never be the stack's own Hetzner token (which can also delete the
+    servers), nor the B2 upload key the etcd snapshots' (whoever reads the apps' Secret could delete them)."""
+    first_key: dict[str, str] = {}
+    for key, (_, secret) in r.kinds.items():
+        value = r.values.get(key, "").strip()
+        if not secret or not value or key in NOT_CREDENTIALS:
+            continue
+        if value not in first_key:
+            first_key[value] = key
+        elif (first_key[value], key) == ("hcloudToken", "hcloudCsiToken"):
+            r.problem(key, "is the same token as hcloudToken; create a separate Hetzner API token for the CSI driver")
+        else:
+            r.problem(key, f"is the same value as {first_key[value]}; give every role its own credential")
 
 
 def load_from_pulumi() -> StackConfig:

@@ -62,17 +62,21 @@ def read_services(r: Reader) -> ServicesConfig:
     if database_url.value:
         r.check("databaseUrl", check.neon_pooler_url(database_url.value))
     b2_endpoint = r.string("b2Endpoint")
-    if b2_endpoint:
-        r.check("b2Endpoint", check.s3_endpoint_host(b2_endpoint))
     smtp_host = r.string("smtpHost")
     if smtp_host:
         r.check("smtpHost", check.dns_name(smtp_host))
     smtp_port = r.integer("smtpPort", maximum=65535)
+    if smtp_port not in check.SMTP_PORTS and not r.has_problem("smtpPort"):
+        r.problem("smtpPort", f"must be an SMTP port ({', '.join(map(str, check.SMTP_PORTS))}); got {smtp_port}")
     b2_bucket, b2_region = r.string("b2Bucket"), r.string("b2Region")
-    check_bucket(r, ("b2Bucket", b2_bucket), ("b2Region", b2_region), ("b2Endpoint", b2_endpoint))
+    check_bucket(
+        r, ("b2Bucket", b2_bucket), ("b2Region", b2_region), ("b2Endpoint", b2_endpoint), providers=("backblazeb2.com",)
+    )
     app_secret_key = r.secret("appSecretKey")
     if app_secret_key.value and len(app_secret_key.value) < 32:
         r.problem("appSecretKey", "must be at least 32 characters long")
+    elif app_secret_key.value and not r.has_problem("appSecretKey"):
+        r.check("appSecretKey", check.secret_strength(app_secret_key.value))
     return ServicesConfig(
         database_url=database_url,
         b2_bucket=b2_bucket,

@@ -79,6 +79,10 @@ def _check_ssh_keys(r: Reader, keys: tuple[str, ...]) -> None:
         body = check.ssh_key_body(key)
         if isinstance(body, str):
             r.problem(f"sshPublicKeys[{i}]", body)
+        elif body[0] == "ssh-rsa" and (bits := check.rsa_bits(body[1])) < check.MIN_RSA_BITS:
+            r.problem(
+                f"sshPublicKeys[{i}]", f"is an RSA key of {bits} bits; use ed25519 or RSA of {check.MIN_RSA_BITS}+"
+            )
         elif body[1] in seen:
             first = seen[body[1]]
             r.problem(f"sshPublicKeys[{i}]", f"is the same key as sshPublicKeys[{first}] (at most the comment differs)")
@@ -160,8 +164,6 @@ def _read_etcd_s3(r: Reader) -> EtcdS3Config | None:
         return None
     if not endpoint:
         r.problem("etcdS3Endpoint", "is required when etcdS3Bucket is set")
-    else:
-        r.check("etcdS3Endpoint", check.s3_endpoint_host(endpoint))
     if not region:
         r.problem("etcdS3Region", "is required when etcdS3Bucket is set")
     check_bucket(r, ("etcdS3Bucket", bucket), ("etcdS3Region", region), ("etcdS3Endpoint", endpoint))

@@ -35,6 +35,9 @@ class ConfigError(pulumi.RunError):
         super().__init__("\n".join(lines))
 
 
+# A secret longer than this is a paste of something else. It also bounds the Secrets the stack writes: the apps'
+# Secret holds fewer than 16 of them, far below the 1 MiB a Kubernetes Secret may hold (tests/test_hostile_config.py).
+SECRET_MAX_CHARS = 4096
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,18})", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]", re.ASCII)
 
@@ -70,6 +73,10 @@ class Reader:
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{NAMESPACE}:{key}: {message}")
+
+    def has_problem(self, key: str) -> bool:
+        """Whether a problem of `key` is already reported (a later check would only repeat it)."""
+        return any(p.startswith(f"{NAMESPACE}:{key}:") for p in self.problems)
 
     def _raw(self, key: str, kind: Kind, *, secret: bool = False) -> str | None:
         self.kinds[key] = (kind, secret)
@@ -131,7 +138,9 @@ class Reader:
             if required:
                 self.missing_secrets.append(key)
             return Secret(key, "")
-        if _CONTROL.search(value):
+        if len(value) > SECRET_MAX_CHARS:
+            self.problem(key, f"is longer than {SECRET_MAX_CHARS} characters (a paste of something else?)")
+        elif _CONTROL.search(value):
             self.problem(key, "holds a control character (a trailing newline?); the value is not shown")
         elif hidden := _invisible(value):
             self.problem(key, f"holds an invisible or non-ASCII space character ({hidden}); the value is not shown")
@@ -161,12 +170,18 @@ class Reader:
             self.problem(key, "is not a key this program reads (typo?); see the README's configuration reference")
 
 
-def check_bucket(r: Reader, bucket: tuple[str, str], region: tuple[str, str], endpoint: tuple[str, str]) -> None:
-    """Bucket and region names; a Backblaze endpoint names its region (s3.<region>.backblazeb2.com)."""
+def check_bucket(
+    r: Reader,
+    bucket: tuple[str, str],
+    region: tuple[str, str],
+    endpoint: tuple[str, str],
+    providers: tuple[str, ...] = tuple(check.S3_ENDPOINTS),
+) -> None:
+    """Bucket and region names; the endpoint is exactly the provider's host of that region."""
     if bucket[1]:
         r.check(bucket[0], check.bucket_name(bucket[1]))
+    region_ok = bool(region[1]) and not check.region_name(region[1]) and not r.has_problem(region[0])
     if region[1]:
         r.check(region[0], check.region_name(region[1]))
-    host = endpoint[1]
-    if region[1] and host.endswith(".backblazeb2.com") and host != f"s3.{region[1]}.backblazeb2.com":
-        r.problem(region[0], f"{region[1]} is not the region of {endpoint[0]} {host}")
+    if endpoint[1]:
+        r.check(endpoint[0], check.s3_endpoint_host(endpoint[1], region[1] if region_ok else None, providers=providers))
