@@ -24,9 +24,10 @@ def dump_readable(data: Any, *, sort_keys: bool) -> str:
     return yaml.dump(data, Dumper=_BlockDumper, sort_keys=sort_keys, width=1000, default_flow_style=False)
 
 
-# A key that every YAML 1.1 parser reads as the same string: a lower-case word, not one of the words go-yaml
-# v2 resolves to a boolean or null. Such keys (K3s's flag names) stay plain, so the file reads as usual.
-_PLAIN_KEY = re.compile(r"[a-z][a-z0-9-]*", re.ASCII)
+# A key that every YAML 1.1 parser reads as the same string: a word of letters, digits and '-' starting with a
+# letter, not one of the words go-yaml v2 resolves to a boolean or null in any capitalisation. Such keys (K3s's
+# flag names, Kubernetes' field names) stay plain, so the file reads as usual.
+_PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]*", re.ASCII)
 _RESOLVED_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 
 
@@ -35,7 +36,7 @@ class _QuotedDumper(yaml.SafeDumper):
         node = super().represent_mapping(tag, mapping, flow_style)
         for key, _ in node.value:
             plain = isinstance(key, yaml.ScalarNode) and _PLAIN_KEY.fullmatch(key.value)
-            if plain and key.value not in _RESOLVED_WORDS:
+            if plain and key.value.lower() not in _RESOLVED_WORDS:
                 key.style = None
         return node
 

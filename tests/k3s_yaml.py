@@ -119,3 +119,39 @@ def intended_flags(config: dict[str, Any]) -> dict[str, list[str]]:
         return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
     return {k: [text(x) for x in v] if isinstance(v, list | tuple) else [text(v)] for k, v in config.items()}
+
+
+def go_value(plain: str) -> Any:
+    """The value go-yaml v2.4.0 decodes an unquoted scalar spelled `plain` into, in an interface{} (resolve.go:84-196;
+    a timestamp stays its text, decode.go:474-480). sigs.k8s.io/yaml v1.4 (Helm's values, client-go's kubeconfig,
+    kubectl's manifests) converts YAML with its vendored copy of the same resolver (goyaml.v2)."""
+    if plain in _TRUE or plain in _FALSE:
+        return plain in _TRUE
+    if plain in _NULL:
+        return None
+    if plain in _SPECIAL:
+        return _SPECIAL[plain]
+    if not plain or not (plain[0].isascii() and (plain[0].isdigit() or plain[0] in "+-.")) or _TIMESTAMP.match(plain):
+        return plain
+    cleaned = plain.replace("_", "")
+    number = _go_int(cleaned)
+    if number is not None:
+        return number
+    if _FLOAT.fullmatch(cleaned) and not math.isinf(float(cleaned)):
+        return float(cleaned)
+    return plain
+
+
+def _go_data(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return {_go_data(k): _go_data(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_go_data(item) for item in node.value]
+    if node.style in ("'", '"', "|", ">"):
+        return str(node.value)
+    return go_value(str(node.value))
+
+
+def go_yaml_data(text: str) -> list[Any]:
+    """Every document of `text` as a Go consumer using go-yaml v2 reads it (plain scalars by its resolver)."""
+    return [_go_data(root) for root in yaml.compose_all(text) if root is not None]

@@ -12,12 +12,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import yaml
-
 from components.config.load import load_stack_config
 from components.config.reader import NAMESPACE, ConfigError
 from components.k8s.apps import apps_spec
 from components.k8s.redis_backup import backup_spec, restore_job
+from components.yaml_text import dump_quoted
 from offline.stack_config import stack_config
 
 
@@ -51,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_secret_name=None,
     )
     job = restore_job(spec, backup, snapshot=args.snapshot, force=args.force)
-    sys.stdout.write(yaml.safe_dump(job, sort_keys=False))
+    sys.stdout.write(dump_quoted(job, sort_keys=False))
     return 0
 
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import yaml
-
 from components.remote import RemoteFile
+from components.yaml_text import dump_quoted
 
 DEPLOYER = "pulumi-deployer"
 """Name of the ServiceAccount and of its ClusterRoleBinding."""
@@ -78,10 +77,10 @@ def deployer_token_secret() -> dict[str, Any]:
 
 def deployer_files() -> list[RemoteFile]:
     """The manifests deployer-kubeconfig.sh applies on server 1 (nothing secret in them)."""
-    rbac = yaml.safe_dump_all(deployer_rbac(), sort_keys=False)
+    rbac = "---\n".join(dump_quoted(document, sort_keys=False) for document in deployer_rbac())
     return [
         RemoteFile(RBAC_PATH, "0644", rbac),
-        RemoteFile(TOKEN_SECRET_PATH, "0644", yaml.safe_dump(deployer_token_secret(), sort_keys=False)),
+        RemoteFile(TOKEN_SECRET_PATH, "0644", dump_quoted(deployer_token_secret(), sort_keys=False)),
     ]
 
 

@@ -6,6 +6,8 @@ import ipaddress
 
 import yaml
 
+from components.yaml_text import dump_quoted
+
 
 def api_server_url(endpoint: str) -> str:
     """https URL of the Kubernetes API on a host name or an IPv4/IPv6 address."""
@@ -28,4 +30,4 @@ def rewrite_server(kubeconfig: str, endpoint: str) -> str:
         raise ValueError("the kubeconfig read from the first server has no clusters")
     for entry in clusters:
         entry["cluster"]["server"] = api_server_url(endpoint)
-    return yaml.safe_dump(document, sort_keys=False)
+    return dump_quoted(document, sort_keys=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import yaml
 
 from components.k8s.spec import PART_OF, Manifest, labels, metadata
+from components.yaml_text import dump_quoted
 
 CONSUMER = "honeydue-consumer"
 """The ServiceAccount (and RoleBinding) other teams act as."""
@@ -67,4 +68,4 @@ def namespace_kubeconfig(cluster_kubeconfig: str, token: str, namespace: str) ->
         "contexts": [{"name": CONSUMER, "context": {"cluster": PART_OF, "user": CONSUMER, "namespace": namespace}}],
         "current-context": CONSUMER,
     }
-    return yaml.safe_dump(config, sort_keys=False)
+    return dump_quoted(config, sort_keys=False)

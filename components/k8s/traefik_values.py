@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
+from components.yaml_text import dump_quoted
 
 TRAEFIK_NAMESPACE = "kube-system"
 TRAEFIK_UID = 65532
@@ -141,5 +141,5 @@ def helm_chart_config(
                 "app.kubernetes.io/managed-by": "pulumi",
             },
         },
-        "spec": {"valuesContent": yaml.safe_dump(values, sort_keys=True)},
+        "spec": {"valuesContent": dump_quoted(values, sort_keys=True)},
     }
