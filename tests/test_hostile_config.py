@@ -392,3 +392,17 @@ def test_every_grammar_of_the_program_is_ascii_only() -> None:
     assert len(found) >= 20, found
     unicode = [f"{m}.{n}" for m, n, p in found if isinstance(p.pattern, str) and not p.flags & re.ASCII]
     assert not unicode, f"compile these with re.ASCII: {unicode}"
+
+
+def test_every_secret_the_stack_writes_fits_a_kubernetes_secret_at_the_largest_config(prod_plan: Plan) -> None:
+    """A Kubernetes Secret holds at most 1 MiB of data (k8s.io/api core/v1 MaxSecretSize). Each config secret is
+    capped at SECRET_MAX_CHARS, so even at the cap every Secret of the stack fits, with its base64 encoding."""
+    from components.config.reader import SECRET_MAX_CHARS
+    from offline.plan import revealed
+
+    secrets = [r for r in prod_plan.registrations if r.type == "kubernetes:core/v1:Secret"]
+    assert secrets
+    for reg in secrets:
+        entries = sum(len(revealed(reg.inputs.get(field)) or {}) for field in ("stringData", "data"))
+        # An entry may hold a few config values (a URL, the registry's dockerconfigjson): four at most.
+        assert entries * 4 * SECRET_MAX_CHARS * 4 / 3 < 1024 * 1024, (reg.name, entries)

@@ -39,6 +39,11 @@ WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d", re.ASCII)
 BUCKET_FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", re.ASCII)
 
+# adoptIds entries: a resource name as build/plan/resources.md lists it, and a provider's id (a Hetzner number,
+# a Cloudflare record id, `<zone id>/<record id>`, a Kubernetes `<namespace>/<name>`): printable ASCII, no blanks.
+RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}", re.ASCII)
+IMPORT_ID = re.compile(r"[\x21-\x7e]{1,512}", re.ASCII)
+
 # Canonical numbers only (no leading zero): "v1.34.06+k3s1" compares equal to v1.34.6 but names no release,
 # so it would pass the upgrade gate and drain a node before the installer fails on it.
 _NUMBER = r"(0|[1-9][0-9]{0,3})"

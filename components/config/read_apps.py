@@ -139,8 +139,8 @@ def read_adopt(r: Reader) -> dict[str, str]:
     """`<resource name>=<provider id>` entries; which names exist is checked by components.adoption."""
     adopt: dict[str, str] = {}
     for i, entry in enumerate(r.strings("adoptIds")):
-        name, sep, import_id = (part.strip() for part in entry.partition("="))
-        if not sep or not name or not import_id:
+        name, sep, import_id = entry.partition("=")
+        if not sep or not check.RESOURCE_NAME.fullmatch(name) or not check.IMPORT_ID.fullmatch(import_id):
             r.problem(f"adoptIds[{i}]", f"{entry!r} is not of the form <resource name>=<provider id>")
         elif name in adopt:
             r.problem(f"adoptIds[{i}]", f"{name} is listed twice")

@@ -105,7 +105,9 @@ class Reader:
             self.problem(key, f"must be at least {minimum}, got {number}")
         elif number > maximum:
             self.problem(key, f"must be at most {maximum}, got {number}")
-        return number
+        # Refused values come back within bounds, so the checks that read them after (addresses of 4 billion
+        # agents) see a number they can work with; the problem above already names the key.
+        return min(max(number, minimum), maximum)
 
     def boolean(self, key: str) -> bool:
         value = self._raw(key, "boolean")
