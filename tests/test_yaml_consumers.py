@@ -7,6 +7,7 @@ re-types more plain spellings than PyYAML does; cloud-init reads its document wi
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 
 from components.k3s.deployer import deployer_files
 from components.k3s.kubeconfig import rewrite_server
+from components.k3s.node import render_env
 from components.k8s.access import namespace_kubeconfig
 from components.k8s.traefik_values import helm_chart_config
 from offline.plan import revealed
@@ -85,3 +87,16 @@ def test_the_rendered_helm_values_and_deployer_manifests_read_back_the_same_in_g
 def test_the_model_has_teeth_pyyaml_alone_would_hand_go_other_values() -> None:
     retyped = [s for s in RETYPED if go_yaml_data(yaml.safe_dump({"namespace": s}))[0]["namespace"] != s]
     assert set(retyped) >= {"y", "N", "08", "1e3", "0o17"}, retyped
+
+
+def test_the_node_env_file_reads_back_every_value_in_bash(tmp_path: Path) -> None:
+    """/etc/honeydue/k3s.env is sourced by bash (scripts/k3s/lib.sh): each value, hostile ones included, is the
+    string the program rendered. No config string reaches an INI file or a systemd unit: K3s's installer writes
+    its unit from INSTALL_K3S_EXEC, which the scripts set to the constants server or agent."""
+    values = {f"V{i}": value for i, value in enumerate((*RETYPED, "$(id)", "`id`", "a'b\"c", "x\ny", "\u0660 ü", "-n"))}
+    env = tmp_path / "k3s.env"
+    env.write_text(render_env(values))
+    names = " ".join(values)
+    script = f'set -eu; . "$1"; for n in {names}; do printf "%s\\0" "${{!n}}"; done'
+    out = subprocess.run(["bash", "-c", script, "bash", str(env)], capture_output=True, check=True).stdout
+    assert out.decode().split("\0")[:-1] == list(values.values())
