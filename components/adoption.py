@@ -14,6 +14,7 @@ mode can never roll a server. The program warns while the list is set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pulumi
@@ -70,8 +71,17 @@ ADOPT_MODE_WARNING = (
 )
 
 
-def adoptable_names(config: StackConfig) -> set[str]:
-    """Every resource of an adoptable type this configuration creates, by name."""
+# A Hetzner Cloud id: a positive int64 (hcloud-go's ID fields; the provider parses an import id with
+# strconv.ParseInt). Anything else fails the import, after every earlier resource of the `up` was imported.
+HETZNER_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+
+
+def _hetzner_id(value: str) -> bool:
+    return bool(HETZNER_ID.fullmatch(value)) and int(value) < 2**63
+
+
+def hetzner_adoptable_names(config: StackConfig) -> set[str]:
+    """The adoptable Hetzner resources this configuration creates, by name (their import ids are numbers)."""
     nodes = naming.NODES
     servers, agents = node_names(config)
     names = {*servers, *agents, f"{nodes}-private", f"{nodes}-nodes", f"{nodes}-spread", f"{nodes}-deploy"}
@@ -79,6 +89,13 @@ def adoptable_names(config: StackConfig) -> set[str]:
     names |= {operator_key_name(nodes, key) for key in config.nodes.ssh_public_keys}
     if config.nodes.hcloud_firewall:
         names.add(naming.FIREWALL)
+    return names
+
+
+def adoptable_names(config: StackConfig) -> set[str]:
+    """Every resource of an adoptable type this configuration creates, by name."""
+    servers, _ = node_names(config)
+    names = hetzner_adoptable_names(config)
     # DNS records point at the servers only, never at agents.
     dns = EdgeDnsArgs(
         zone_id="",
@@ -110,6 +127,27 @@ def check_adoption(config: StackConfig) -> None:
         f"honeydue:adoptIds: {name!r} is not an adoptable resource of this stack (see build/plan/resources.md)"
         for name in sorted(set(config.adopt) - known)
     ]
+    subnet = f"{naming.NODES}-nodes"
+    problems += [
+        f"honeydue:adoptIds: {name}={config.adopt[name]!r}: a Hetzner id is a positive number (hcloud {name} describe)"
+        for name in sorted(set(config.adopt) & hetzner_adoptable_names(config) - {subnet})
+        if not _hetzner_id(config.adopt[name])
+    ]
+    if subnet in config.adopt:
+        network_id, _, ip_range = config.adopt[subnet].partition("-")
+        if not _hetzner_id(network_id) or ip_range != config.nodes.private_subnet_cidr:
+            wanted = f"<network id>-{config.nodes.private_subnet_cidr}"
+            problems.append(
+                f"honeydue:adoptIds: {subnet}={config.adopt[subnet]!r} is not {wanted} (a subnet's import id)"
+            )
+    pinned: dict[str, str] = {}
+    for name, key in sorted(config.nodes.adopted_host_keys.items()):
+        if key in pinned:
+            problems.append(
+                f"honeydue:adoptedHostKeys: {name} has the host key of {pinned[key]}: a cloned key lets one node "
+                "answer for the other; give each node its own (ssh-keygen -A after removing the copies)"
+            )
+        pinned.setdefault(key, name)
     servers, agents = node_names(config)
     adopted_servers = [s for s in servers if s in config.adopt]
     host_keys = config.nodes.adopted_host_keys

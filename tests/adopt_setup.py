@@ -21,7 +21,10 @@ def adoptable(plan: Plan) -> dict[str, str]:
 
 
 def import_id(index: int, type_: str) -> str:
-    """Ids as the providers know them: Hetzner's are numbers, Cloudflare's are <zone id>/<id>."""
+    """Ids as the providers know them: Hetzner's are numbers (a subnet's is <network id>-<ip range>), Cloudflare's
+    are <zone id>/<id>."""
+    if type_ == "hcloud:index/networkSubnet:NetworkSubnet":
+        return "1000-10.0.1.0/24"
     return f"{1000 + index}" if type_.startswith("hcloud:") else f"0123456789abcdef0123456789abcdef/{index:032x}"
 
 

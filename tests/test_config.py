@@ -50,7 +50,7 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     ({"serverType": "CX 33"}, "serverType", "server type"),
     ({"location": "nbg9"}, "location", "one of"),
     ({"location": "ash"}, "networkZone", "us-east"),
-    ({"serverImage": "Ubuntu 24.04"}, "serverImage", "image name"),
+    ({"serverImage": "Ubuntu 24.04"}, "serverImage", "Ubuntu LTS image"),
     ({"privateNetworkCidr": "10.0.0.0/33"}, "privateNetworkCidr", "not a CIDR"),
     ({"privateNetworkCidr": "10.42.0.0/15"}, "clusterCidr", "overlaps"),
     ({"serviceCidr": "10.42.128.0/17"}, "serviceCidr", "overlaps"),
@@ -154,7 +154,14 @@ def test_messages_never_quote_a_secret_value() -> None:
 
 
 def test_etcd_s3_secrets_are_required_only_when_the_bucket_is_set() -> None:
-    config = load_prod({"etcdS3Bucket": "", "etcdS3AccessKey": None, "etcdS3SecretKey": None})
+    off = {
+        "etcdS3Bucket": "",
+        "etcdS3Endpoint": "",
+        "etcdS3Region": "",
+        "etcdS3AccessKey": None,
+        "etcdS3SecretKey": None,
+    }
+    config = load_prod(off)
     assert config.k3s.etcd_s3 is None
     with pytest.raises(ConfigError) as caught:
         load_prod({"etcdS3AccessKey": None})

@@ -47,7 +47,12 @@ CHECKED_AGAINST: dict[str, set[str]] = {
     "sourceMinPrefixV6": {"adminCidrs", "deployerCidrs"},
     "adminCidrs": {"broadSourceCidrs"},
     "deployerCidrs": {"broadSourceCidrs", "adminCidrs"},
-    "etcdS3Bucket": {"etcdS3Endpoint", "etcdS3Region", "etcdS3AccessKey", "etcdS3SecretKey"},
+    "etcdS3Bucket": {"etcdS3Endpoint", "etcdS3Region", "etcdS3AccessKey", "etcdS3SecretKey", "b2Bucket"},
+    "imageRegistry": {"apiImage", "adminImage", "workerImage"},
+    "etcdS3Folder": {"redisBackupFolder"},
+    "etcdSnapshotSchedule": {"etcdSnapshotRetention"},
+    "rebootStartTime": {"rebootEndTime"},
+    "serverType": {"agentServerType"},
 }
 
 # Characters a hostile or careless value is made of: ASCII, the digits Python's \d would take (Arabic-Indic,

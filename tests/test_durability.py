@@ -222,7 +222,7 @@ def test_every_node_gets_the_upgrade_step_after_its_first_boot(prod_plan: Plan) 
 
 
 def test_without_an_off_site_bucket_there_is_no_backup_job_but_kured_stays() -> None:
-    plan = run_program("prod", {"etcdS3Bucket": ""})
+    plan = run_program("prod", {"etcdS3Bucket": "", "etcdS3Endpoint": "", "etcdS3Region": ""})
     assert not plan.by_type("kubernetes:batch/v1:CronJob")
     assert plan.by_type("kubernetes:apps/v1:DaemonSet")
 

@@ -126,8 +126,8 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"adminReplicas": "+3"}, "adminReplicas", "integer"),
     ({"apiStartupFailureThreshold": "48\n"}, "apiStartupFailureThreshold", "integer"),
     ({"apiStartupFailureThreshold": "4_8"}, "apiStartupFailureThreshold", "integer"),
-    ({"adminStartupFailureThreshold": 2**31}, "adminStartupFailureThreshold", "at most 2147483647"),
-    ({"etcdSnapshotRetention": 99999999999}, "etcdSnapshotRetention", "at most 2147483647"),
+    ({"adminStartupFailureThreshold": 2**31}, "adminStartupFailureThreshold", "at most 720"),
+    ({"etcdSnapshotRetention": 99999999999}, "etcdSnapshotRetention", "at most 500"),
     ({"etcdSnapshotRetention": "1e3"}, "etcdSnapshotRetention", "integer"),
     ({"originCertValidityDays": 2**40}, "originCertValidityDays", "at most"),
     ({"agentCount": 101}, "agentCount", "at most 100"),
@@ -269,6 +269,49 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
         "databaseUrl",
         "one '@'",
     ),
+    # --- the second corpus (issue 21): sources that are never an operator's, schedules, windows, registries
+    ({"adminCidrs": ["2002:c633:6400::/48"]}, "adminCidrs[0]", "6to4"),
+    ({"adminCidrs": ["2001:0:4136:e378::/64"]}, "adminCidrs[0]", "Teredo"),
+    ({"adminCidrs": ["192.168.1.0/24"]}, "adminCidrs[0]", "RFC 1918"),
+    ({"adminCidrs": ["fd12:3456:789a::/48"]}, "adminCidrs[0]", "unique-local"),
+    ({"adminCidrs": ["198.18.5.0/24"]}, "adminCidrs[0]", "benchmarking"),
+    ({"deployerCidrs": ["64:ff9b::c633:6400/120"]}, "deployerCidrs[0]", "reserved"),
+    (
+        {"adminCidrs": ["198.51.100.0/24", "0.0.0.0/8"], "broadSourceCidrs": ["0.0.0.0/8"]},
+        "adminCidrs[1]",
+        "'this network'",
+    ),
+    ({"etcdSnapshotSchedule": "0 0 30 2 *"}, "etcdSnapshotSchedule", "never fires"),
+    ({"redisBackupSchedule": "0 0 31 11 *"}, "redisBackupSchedule", "never fires"),
+    ({"redisBackupSchedule": "* * * * *"}, "redisBackupSchedule", "at most every 10"),
+    ({"etcdSnapshotSchedule": "0 0 1 * *"}, "etcdSnapshotSchedule", "at least once a week"),
+    ({"etcdSnapshotRetention": 3}, "etcdSnapshotRetention", "keep only 18 h"),
+    ({"rebootStartTime": "03:00", "rebootEndTime": "03:00"}, "rebootEndTime", "empty"),
+    ({"rebootDays": ["mon", "mon"]}, "rebootDays", "twice"),
+    ({"rebootTimeZone": "Etc/GMT+2"}, "rebootTimeZone", "inverted sign"),
+    ({"serverImage": "ubuntu-18.04"}, "serverImage", "Ubuntu LTS"),
+    ({"serverImage": "fedora-40"}, "serverImage", "Ubuntu LTS"),
+    ({"agentCount": 1, "agentServerType": "cax21"}, "agentServerType", "CPU architecture"),
+    ({"smtpHost": "smtp.fastmail.com.attacker.example"}, "smtpHost", "mail submission host"),
+    ({"smtpHost": "redis.honeydue.svc.cluster.local"}, "smtpHost", "mail submission host"),
+    ({"smtpPort": 25}, "smtpPort", "SMTP port"),
+    ({"apiImage": "ghcr.io.attacker.example/honeydue/api:v1.42.0"}, "apiImage", "not from imageRegistry"),
+    ({"workerImage": "quay.io/honeydue/worker:v1.42.0"}, "workerImage", "not from imageRegistry"),
+    ({"apiImage": "ghcr.io/honeydue/api:stable"}, "apiImage", "moving tag"),
+    ({"redisImage": "docker.io/library/redis:7"}, "redisImage", "moving tag"),
+    ({"b2Bucket": "honeydue-etcd-snapshots"}, "b2Bucket", "also etcdS3Bucket"),
+    ({"redisBackupFolder": "prod"}, "redisBackupFolder", "overlaps etcdS3Folder"),
+    ({"etcdS3Folder": ""}, "etcdS3Folder", "required when etcdS3Bucket"),
+    ({"appSecretKey": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5éè"}, "appSecretKey", "not ASCII"),
+    ({"hcloudToken": "short-hcloud-token"}, "hcloudToken", "64 letters and digits"),
+    ({"cloudflareApiToken": "cf-token"}, "cloudflareApiToken", "Cloudflare API token"),
+    (
+        {"registryPassword": "npg_Secret42", "databaseUrl": NEON + "?sslmode=require"},
+        "databaseUrl",
+        "has the password in databaseUrl equal to registryPassword",
+    ),
+    ({"adoptIds": ["honeydue-private=abc"]}, "adoptIds", "positive number"),
+    ({"adoptIds": ["honeydue-private=٤١"]}, "adoptIds[0]", "not of the form"),
     # --- keys and ports (issue 21 items 6, 7)
     ({"sshPublicKeys": [RSA_2048]}, "sshPublicKeys[0]", "RSA key of 2048 bits"),
     ({"smtpPort": 6443}, "smtpPort", "SMTP port"),
@@ -316,7 +359,10 @@ def test_every_hostile_value_at_once_is_one_refusal_naming_each_key() -> None:
     # 100.64.0.0/10 meets the /8 floor the refused sourceMinPrefixV4 falls back to, but is CGNAT space.)
     # A value set under two keys is blamed on the second (etcdS3SecretKey holds it first); an endpoint is only
     # compared with a region that is valid (b2Region is refused).
+    # Hetzner ids are checked with the adoption (after the config loads); the Redis folder only against a valid etcd
+    # bucket; the end of the reboot window only against a valid start.
     unnamed = {"apiHostname", "adminHostname", "apiDnsName", "privateSubnetCidr", "etcdS3SecretKey", "b2Endpoint"}
+    unnamed |= {"adoptIds", "redisBackupFolder", "rebootEndTime"}
     assert set(merged) - named == unnamed
     assert plan.registrations == []
 
@@ -329,6 +375,9 @@ def test_a_wide_network_is_allowed_when_listed_as_broad_and_valid_edge_cases_pas
             "broadSourceCidrs": ["198.50.0.0/15"],
             "etcdSnapshotSchedule": "15 1-23/2 * jan-dec mon-fri",
             "apiImage": f"registry.example.com:5000/honeydue/api-server__x:v1.2.3@{DIGEST}",
+            "adminImage": "registry.example.com:5000/honeydue/admin:v1.42.0",
+            "workerImage": "registry.example.com:5000/honeydue/worker:2.0.1-rc.1",
+            "imageRegistry": "registry.example.com:5000",
             "sshPublicKeys": [KEY, KEY2],
         },
         preview=True,

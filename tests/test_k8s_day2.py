@@ -308,7 +308,7 @@ def test_a_rotated_secret_rolls_exactly_the_pods_that_read_it(prod_plan: Plan) -
 
 
 def test_a_config_edit_rolls_the_pods_that_read_the_configmap(prod_plan: Plan) -> None:
-    edited = run_program("prod", {"smtpHost": "smtp.example.net"})
+    edited = run_program("prod", {"smtpPort": 465})
     for name in ("api", "admin", "worker"):
         old = _template_annotations(prod_plan.get(DEPLOYMENT, f"honeydue-deployment-{name}"))
         new = _template_annotations(edited.get(DEPLOYMENT, f"honeydue-deployment-{name}"))

@@ -28,7 +28,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "apiServerUrl": (lambda v: isinstance(v, str) and re.fullmatch(r"https://[^/]+:6443", v), False),
     "appNamespace": (lambda v: v == "honeydue", False),
     # A read-only ServiceAccount token of the apps' namespace: the one secret output.
-    "appKubeconfig": (lambda v: isinstance(v, str) and "namespace: honeydue" in v and "token:" in v, True),
+    "appKubeconfig": (lambda v: isinstance(v, str) and "namespace: 'honeydue'" in v and "token:" in v, True),
     "publicHostnames": (lambda v: isinstance(v, list) and all(isinstance(h, str) for h in v) and len(v) == 4, False),
     "cloudflareZoneId": (lambda v: isinstance(v, str) and len(v) == 32, False),
     "hetznerNetworkId": (lambda v: isinstance(v, int) and not isinstance(v, bool), False),

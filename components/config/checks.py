@@ -50,6 +50,11 @@ _NUMBER = r"(0|[1-9][0-9]{0,3})"
 K3S_VERSION = re.compile(rf"v{_NUMBER}\.{_NUMBER}\.{_NUMBER}\+k3s([1-9][0-9]{{0,3}})", re.ASCII)
 SERVER_TYPE = re.compile(r"[a-z]{2,4}\d{1,3}[a-z]{0,4}", re.ASCII)
 IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}", re.ASCII)
+# The node scripts are written for Ubuntu (apt, ufw, systemd, cloud-init's Ubuntu modules), LTS 24.04 and later:
+# another OS or an end-of-life release fails at first boot, after the server exists.
+SERVER_IMAGE = re.compile(r"ubuntu-(2[4-9]|[3-9][0-9])\.04", re.ASCII)
+# A tag that names a release (1.42.0, v1.42.0, 7.4.2-alpine), not a moving line (stable, 7, 7.4-alpine).
+RELEASE_TAG = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([._+-][A-Za-z0-9._-]+)?", re.ASCII)
 DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.ASCII)
 # <registry/><path>[:tag][@sha256:digest]: the distribution reference grammar (distribution/reference
 # regexp.go), with lower-case paths. A registry is a DNS name or an IP with an optional port.
@@ -63,6 +68,11 @@ IMAGE_REF = re.compile(
 QUANTITY = re.compile(r"[1-9]\d{0,5}(Mi|Gi|Ti)", re.ASCII)
 # Hetzner Cloud Volumes hold 10 GB to 10 TB (docs.hetzner.com/cloud/volumes/overview).
 MAX_VOLUME_MIB = 10 * 1024 * 1024
+
+
+def is_arm(server_type: str) -> bool:
+    """Hetzner's Ampere (arm64) types are the cax line; every other line is x86-64."""
+    return server_type.startswith("cax")
 
 
 def quantity_mib(quantity: str) -> int:
@@ -92,20 +102,12 @@ S3_FOLDER = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}", re
 REGISTRY_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}", re.ASCII)
 # Tokens go into HTTP headers: printable ASCII without spaces.
 TOKEN = re.compile(r"[\x21-\x7e]{8,512}", re.ASCII)
-# Cron fields as robfig/cron's standard parser reads them (K3s' etcd-snapshot-schedule-cron).
-CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-CRON_NAMES: tuple[dict[str, int], ...] = (
-    {},
-    {},
-    {},
-    {m: i + 1 for i, m in enumerate(_MONTHS)},
-    {d: i for i, d in enumerate(_DAYS)},
-)
-CRON_ITEM = re.compile(
-    r"(?P<range>\*|\?|(?P<lo>[0-9a-zA-Z]{1,3})(?:-(?P<hi>[0-9a-zA-Z]{1,3}))?)(?:/(?P<step>\d{1,2}))?", re.ASCII
-)
+# A Hetzner Cloud API token is 64 characters: the provider refuses any other length (terraform-provider-hcloud
+# hcloud/provider.go:44, "entered token is invalid (must be exactly 64 characters long)"), at the first API call.
+HCLOUD_TOKEN = re.compile(r"[A-Za-z0-9]{64}", re.ASCII)
+# A Cloudflare API token is 40 characters, or in the scannable format a prefix (cfut_, cfat_), 40 characters and
+# a checksum (developers.cloudflare.com/fundamentals/api/get-started/token-formats).
+CLOUDFLARE_TOKEN = re.compile(r"(?:cf[a-z]{1,3}_)?[A-Za-z0-9_-]{40,120}", re.ASCII)
 
 
 def agent_offset(number: int) -> int:
@@ -145,7 +147,15 @@ def image_reference(value: str) -> str | None:
         return f"{value!r} has neither tag nor digest; pin a release tag or a digest"
     if tag and tag.lower() == "latest":
         return f"{value!r} uses the 'latest' tag, which makes rollouts unreproducible; pin a release"
+    if tag and not digest and not RELEASE_TAG.fullmatch(tag):
+        return f"{value!r} has the moving tag {tag!r}; pin a release (X.Y.Z) or a digest"
     return None
+
+
+def image_registry(value: str) -> str:
+    """The registry host of an image reference (docker.io when the first part is not a host)."""
+    first, sep, _ = value.partition("/")
+    return first if sep and ("." in first or ":" in first or first == "localhost") else "docker.io"
 
 
 def k3s_version(value: str) -> str | None:
@@ -204,38 +214,6 @@ def ssh_public_key(value: str) -> str | None:
     return body if isinstance(body, str) else None
 
 
-def cron_schedule(value: str) -> str | None:
-    fields = value.split(" ")
-    if len(fields) != 5 or value != value.strip():
-        return f"{value!r} is not a 5-field cron schedule (e.g. '0 */6 * * *')"
-    for name, field, (low, high), names in zip(
-        ("minute", "hour", "day of month", "month", "day of week"), fields, CRON_RANGES, CRON_NAMES, strict=True
-    ):
-        problem = _cron_field(field, low, high, names)
-        if problem:
-            return f"{value!r}: the {name} field {field!r} {problem} ({low}-{high})"
-    return None
-
-
-def _cron_field(field: str, low: int, high: int, names: dict[str, int]) -> str | None:
-    for item in field.split(","):
-        match = CRON_ITEM.fullmatch(item)
-        if not match:
-            return "is not a cron field"
-        if match.group("step") is not None and not 1 <= int(match.group("step")) <= high:
-            return "has a step out of range"
-        bounds = [match.group("lo"), match.group("hi")]
-        numbers = []
-        for bound in (b for b in bounds if b is not None):
-            number = int(bound) if bound.isdigit() else names.get(bound.lower())
-            if number is None or not low <= number <= high:
-                return "is out of range"
-            numbers.append(number)
-        if len(numbers) == 2 and numbers[0] > numbers[1]:
-            return "has a reversed range"
-    return None
-
-
 def bucket_name(value: str) -> str | None:
     """S3/B2 bucket names: 6-63 of a-z, 0-9 and '-', starting and ending alphanumeric."""
     if not BUCKET.fullmatch(value) or value.startswith(("xn--", "b2-")):
@@ -274,92 +252,52 @@ def token(value: str) -> str | None:
     return None
 
 
-# S3 endpoints by provider domain: an endpoint must be exactly the provider's host for the configured region.
-# Checked by equality, never by prefix or substring: "s3.eu-central-003.backblazeb2.com.attacker.example" names
-# someone else's server, which would receive the bucket's keys (SigV4 signs with them) and the snapshots.
-S3_ENDPOINTS: dict[str, str] = {
-    "backblazeb2.com": "s3.{region}.backblazeb2.com",
-    "amazonaws.com": "s3.{region}.amazonaws.com",
-}
-
-
-def s3_endpoint_host(value: str, region: str | None, *, providers: tuple[str, ...] = tuple(S3_ENDPOINTS)) -> str | None:
-    """The endpoint is the host of one of `providers` for `region`, spelled exactly (None: a refused region,
-    only the endpoint's own form is checked)."""
-    if "://" in value or "/" in value:
-        return f"{value!r} must be a host, not a URL (e.g. s3.eu-central-003.backblazeb2.com)"
-    problem = dns_name(value)
-    if problem or region is None:
-        return problem
-    expected = [S3_ENDPOINTS[p].format(region=region) for p in providers]
-    if value in expected:
+def k3s_upgrade(previous: str | None, target: str) -> str | None:
+    """A change of release goes forward one minor at a time (Kubernetes' version-skew policy)."""
+    old, new = K3S_VERSION.match(previous or ""), K3S_VERSION.match(target)
+    if old is None or new is None or previous == target:
         return None
-    return f"{value!r} is not the S3 endpoint of region {region}; expected {' or '.join(expected)}"
-
-
-# The database URL as both of its readers take it: libpq (psql, the runbook) and pgx (the Go API). They differ
-# on userinfo with a raw '@', on host lists and on repeated parameters, so only the forms both read alike pass.
-NEON_DOMAIN = "neon.tech"
-POSTGRES_SCHEMES = ("postgres", "postgresql")
-# Parameters that change where or how the connection goes (host, hostaddr, port, options: server settings,
-# service: a pg_service.conf entry, ssl*: other trust roots or a weaker mode) are refused: only these pass.
-POSTGRES_PARAMS = ("sslmode", "channel_binding", "connect_timeout", "application_name")
-STRICT_SSLMODES = ("require", "verify-ca", "verify-full")
-_PG_USERINFO = re.compile(r"([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+", re.ASCII)
-_PG_DBNAME = re.compile(r"[A-Za-z0-9_.-]{1,63}", re.ASCII)
-_PG_PARAM = re.compile(r"([a-z_]+)=([A-Za-z0-9_.-]{1,64})", re.ASCII)
-_PORT = re.compile(r"[1-9][0-9]{0,4}", re.ASCII)
-
-
-def neon_pooler_url(value: str) -> str | None:
-    """A Neon pooled URL with one host, TLS enforced; the messages never quote the (secret) URL."""
-    scheme, sep, rest = value.partition("://")
-    if not sep or scheme not in POSTGRES_SCHEMES:
-        return "must be a postgres:// or postgresql:// URL"
-    if "#" in rest:
-        return "has a fragment ('#'); percent-encode a '#' in the password as %23"
-    authority, _, path_query = rest.partition("/")
-    path, _, query = path_query.partition("?")
-    if authority.count("@") != 1:
-        return "must hold exactly one '@' between user:password and the host; percent-encode an '@' in the password"
-    userinfo, _, hostport = authority.partition("@")
-    user, colon, password = userinfo.partition(":")
-    if not _PG_USERINFO.fullmatch(user) or not colon or not _PG_USERINFO.fullmatch(password):
-        return "must carry user:password (percent-encoded) before the host"
-    if "," in hostport:
-        return "names more than one host (a host list); give Neon's one pooled host"
-    host, colon, port = hostport.partition(":")
-    if colon and not (_PORT.fullmatch(port) and int(port) <= 65535):
-        return "has a port that is not 1-65535"
-    labels = host.split(".")
-    if dns_name(host) or not host.endswith("." + NEON_DOMAIN) or not labels[0].endswith("-pooler") or len(labels) < 4:
-        return f"must use Neon's pooled host (<endpoint>-pooler.<region>.<cloud>.{NEON_DOMAIN})"
-    if not _PG_DBNAME.fullmatch(path):
-        return "must name one database after the host (/<database>)"
-    return _postgres_params(query)
-
-
-def _postgres_params(query: str) -> str | None:
-    seen: dict[str, str] = {}
-    for item in query.split("&") if query else []:
-        match = _PG_PARAM.fullmatch(item)
-        if not match:
-            return "has a query parameter that is not name=value of letters, digits, '.', '_', '-'"
-        name, setting = match.groups()
-        if name not in POSTGRES_PARAMS:
-            return f"sets the parameter {name!r}; only {', '.join(POSTGRES_PARAMS)} may be set"
-        if name in seen:
-            return f"sets {name!r} twice (libpq takes the last, others the first)"
-        seen[name] = setting
-    if seen.get("sslmode") not in STRICT_SSLMODES:
-        return f"must set sslmode to one of {', '.join(STRICT_SSLMODES)} (e.g. ?sslmode=require)"
+    old_v, new_v = tuple(int(x) for x in old.groups()), tuple(int(x) for x in new.groups())
+    if new_v < old_v:
+        return f"{target} is older than the running {previous}; K3s can't be downgraded in place (restore a snapshot)"
+    if new_v[0] != old_v[0] or new_v[1] > old_v[1] + 1:
+        return (
+            f"{previous} -> {target} skips a minor version; upgrade one minor at a time (v{old_v[0]}.{old_v[1] + 1}.x)"
+        )
     return None
 
 
-# SMTP submission ports a mail provider listens on (RFC 6409: 587, RFC 8314: 465; 2525 the common alternative,
-# 25 relay). The app's NetworkPolicy opens this port to the internet: any other value would let pods reach that
-# service anywhere (a node's 22, 6443, 2379-2380, 10250 or 8472 included).
-SMTP_PORTS = (25, 465, 587, 2525)
+def time_zone(value: str) -> str | None:
+    """An IANA zone name, as kured's --time-zone takes it (Go's time.LoadLocation)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if value.startswith(("Etc/GMT+", "Etc/GMT-")):
+        # POSIX signs: Etc/GMT+2 is two hours *behind* UTC, so the window would move the other way.
+        return f"{value!r} has an inverted sign (Etc/GMT+2 is UTC-2); name a place (e.g. Europe/Berlin) or UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)"
+    return None
+
+
+def k3s_token_switch(previous: str | None, current: str) -> str | None:
+    """The cluster token may not move from `previous` (the last update's source, "config" or "random"; None
+    before the first) to `current`: K3s refuses a server whose token does not decrypt the cluster's
+    bootstrap data (k3s-io/k3s pkg/cluster/storage.go: "bootstrap data already found and encrypted with
+    different token")."""
+    if previous is None or previous == current:
+        return None
+    if previous == "config":
+        return (
+            "this stack's cluster runs on the configured token; unset, the stack would "
+            "generate another one and K3s would refuse to start. Set it again (docs/migration.md)"
+        )
+    return (
+        "this stack's cluster runs on the token the stack generated; a configured one "
+        "would replace it on every node and K3s would refuse to start. Unset k3sToken"
+    )
+
 
 # appSecretKey: 128 bits by an estimate of its own characters (length times the Shannon entropy of their
 # distribution), after refusing the patterns that estimate overrates: a repeated block and runs of neighbouring
@@ -384,47 +322,3 @@ def secret_strength(value: str) -> str | None:
             "generate one with `openssl rand -base64 48`"
         )
     return None
-
-
-def k3s_upgrade(previous: str | None, target: str) -> str | None:
-    """A change of release goes forward one minor at a time (Kubernetes' version-skew policy)."""
-    old, new = K3S_VERSION.match(previous or ""), K3S_VERSION.match(target)
-    if old is None or new is None or previous == target:
-        return None
-    old_v, new_v = tuple(int(x) for x in old.groups()), tuple(int(x) for x in new.groups())
-    if new_v < old_v:
-        return f"{target} is older than the running {previous}; K3s can't be downgraded in place (restore a snapshot)"
-    if new_v[0] != old_v[0] or new_v[1] > old_v[1] + 1:
-        return (
-            f"{previous} -> {target} skips a minor version; upgrade one minor at a time (v{old_v[0]}.{old_v[1] + 1}.x)"
-        )
-    return None
-
-
-def time_zone(value: str) -> str | None:
-    """An IANA zone name, as kured's --time-zone takes it (Go's time.LoadLocation)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)"
-    return None
-
-
-def k3s_token_switch(previous: str | None, current: str) -> str | None:
-    """The cluster token may not move from `previous` (the last update's source, "config" or "random"; None
-    before the first) to `current`: K3s refuses a server whose token does not decrypt the cluster's
-    bootstrap data (k3s-io/k3s pkg/cluster/storage.go: "bootstrap data already found and encrypted with
-    different token")."""
-    if previous is None or previous == current:
-        return None
-    if previous == "config":
-        return (
-            "this stack's cluster runs on the configured token; unset, the stack would "
-            "generate another one and K3s would refuse to start. Set it again (docs/migration.md)"
-        )
-    return (
-        "this stack's cluster runs on the token the stack generated; a configured one "
-        "would replace it on every node and K3s would refuse to start. Unset k3sToken"
-    )

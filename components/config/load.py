@@ -7,12 +7,15 @@ created. Defaults live in Pulumi.yaml only: the CLI (and the offline harness) ap
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Collection, Mapping
 
 import pulumi
 
+from components.config import checks as check
 from components.config.model import Credentials, StackConfig
 from components.config.read_apps import (
+    check_buckets,
     check_hostnames,
     read_adopt,
     read_apps,
@@ -59,7 +62,9 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
     )
     check_networks(r, config)
     check_hostnames(r, config)
+    check_buckets(r, config)
     _check_roles(r)
+    _check_token_shapes(r)
     return config
 
 
@@ -67,21 +72,46 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
 NOT_CREDENTIALS = frozenset({"smtpUsername"})
 
 
+def _credentials(r: Reader) -> list[tuple[str, str, str]]:
+    """(key, what, value) of every credential set, the database URL's password included as one of its own."""
+    found = []
+    for key, (_, secret) in r.kinds.items():
+        value = r.values.get(key, "").strip()
+        if secret and value and key not in NOT_CREDENTIALS:
+            found.append((key, key, value))
+            if key == "databaseUrl":
+                userinfo = value.partition("://")[2].partition("/")[0].rpartition("@")[0]
+                password = urllib.parse.unquote(userinfo.partition(":")[2])
+                if password:
+                    found.append((key, "the password in databaseUrl", password))
+    return found
+
+
 def _check_roles(r: Reader) -> None:
     """A credential serves one role, so it is revoked or rotated alone: no secret value is set under two keys.
     The cluster's CSI token above all must never be the stack's own Hetzner token (which can also delete the
     servers), nor the B2 upload key the etcd snapshots' (whoever reads the apps' Secret could delete them)."""
-    first_key: dict[str, str] = {}
-    for key, (_, secret) in r.kinds.items():
-        value = r.values.get(key, "").strip()
-        if not secret or not value or key in NOT_CREDENTIALS:
-            continue
-        if value not in first_key:
-            first_key[value] = key
-        elif (first_key[value], key) == ("hcloudToken", "hcloudCsiToken"):
+    first: dict[str, str] = {}
+    for key, what, value in _credentials(r):
+        if value not in first:
+            first[value] = what
+        elif (first[value], key) == ("hcloudToken", "hcloudCsiToken"):
             r.problem(key, "is the same token as hcloudToken; create a separate Hetzner API token for the CSI driver")
         else:
-            r.problem(key, f"is the same value as {first_key[value]}; give every role its own credential")
+            subject = "holds the same value as" if what == key else f"has {what} equal to"
+            r.problem(key, f"{subject} {first[value]}; give every role its own credential")
+
+
+def _check_token_shapes(r: Reader) -> None:
+    """The providers' own token formats, so a truncated paste fails here rather than at the first API call."""
+    for key, shape, what in (
+        ("hcloudToken", check.HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)"),
+        ("hcloudCsiToken", check.HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)"),
+        ("cloudflareApiToken", check.CLOUDFLARE_TOKEN, "a Cloudflare API token (40 characters, or cfut_/cfat_ ones)"),
+    ):
+        value = r.values.get(key, "")
+        if value and not r.has_problem(key) and not shape.fullmatch(value):
+            r.problem(key, f"is not {what}; the value is not shown")
 
 
 def load_from_pulumi() -> StackConfig:

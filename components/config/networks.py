@@ -35,6 +35,32 @@ def parse_network(value: str) -> tuple[IpNetwork | None, str | None]:
 
 
 IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+# Special-purpose space that is never an operator's own source (IANA IPv4 and IPv6 Special-Purpose Address
+# Registries, RFC 6890): private and unique-local space is never routed to the nodes' public addresses, so a rule
+# for it only opens to whoever shares that space with Hetzner's network; translation prefixes (6to4, Teredo,
+# NAT64) let any IPv4 host on the internet send from them. The documentation ranges (192.0.2.0/24,
+# 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) stand in for real networks in the examples and pass.
+NOT_OPERATOR_SPACE: tuple[tuple[IpNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(block), what)
+    for block, what in (
+        ("0.0.0.0/8", "'this network' (RFC 791), 0.0.0.0/8"),
+        ("10.0.0.0/8", "private space (RFC 1918), 10.0.0.0/8"),
+        ("172.16.0.0/12", "private space (RFC 1918), 172.16.0.0/12"),
+        ("192.168.0.0/16", "private space (RFC 1918), 192.168.0.0/16"),
+        ("192.0.0.0/24", "IETF protocol assignments (RFC 6890), 192.0.0.0/24"),
+        ("192.88.99.0/24", "the 6to4 relay anycast prefix (RFC 7526), 192.88.99.0/24"),
+        ("198.18.0.0/15", "benchmarking space (RFC 2544), 198.18.0.0/15"),
+        ("64:ff9b::/96", "the NAT64 prefix (RFC 6052), 64:ff9b::/96"),
+        ("64:ff9b:1::/48", "local-use NAT64 (RFC 8215), 64:ff9b:1::/48"),
+        ("100::/64", "discard-only space (RFC 6666), 100::/64"),
+        ("2001::/32", "Teredo (RFC 4380), 2001::/32"),
+        ("2001:2::/48", "benchmarking space (RFC 5180), 2001:2::/48"),
+        ("2001:10::/28", "ORCHID (RFC 4843), 2001:10::/28"),
+        ("2001:20::/28", "ORCHIDv2 (RFC 7343), 2001:20::/28"),
+        ("2002::/16", "6to4 (RFC 3056), 2002::/16"),
+        ("fc00::/7", "unique-local space (RFC 4193), fc00::/7"),
+    )
+)
 RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
@@ -63,6 +89,11 @@ def source_network(value: str, min_prefix: dict[int, int], broad: frozenset[str]
             f"{value} is wider than /{min_prefix[net.version]} (sourceMinPrefixV{net.version}); "
             "list it in broadSourceCidrs too if you really mean it"
         )
+    hit = next(
+        (what for block, what in NOT_OPERATOR_SPACE if block.version == net.version and block.overlaps(net)), None
+    )
+    if hit:
+        return f"{value} overlaps {hit}, never an operator's own source address"
     return None
 
 

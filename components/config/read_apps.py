@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from components.config import checks as check
+from components.config import cron, hosts
 from components.config.model import (
     AppsConfig,
     EdgeConfig,
@@ -15,12 +16,34 @@ from components.config.model import (
 )
 from components.config.reader import Reader, check_bucket
 
+# Startup probes run every STARTUP_PERIOD_SECONDS (5 s): 720 failures is an hour, beyond which a pod that never
+# starts is better restarted than waited for.
+MAX_STARTUP_FAILURES = 720
 
-def read_apps(r: Reader) -> AppsConfig:
+
+def _read_images(r: Reader) -> tuple[dict[str, str], str]:
+    """The four images and the registry of the pull secret."""
     images = {key: r.string(key) for key in ("apiImage", "adminImage", "workerImage", "redisImage")}
     for key, image in images.items():
         if image:
             r.check(key, check.image_reference(image))
+    registry = r.string("imageRegistry")
+    host, colon, port = registry.partition(":")
+    if registry:
+        r.check("imageRegistry", check.dns_name(host))
+    if colon and not (port.isascii() and port.isdigit() and port[0] != "0" and int(port) <= 65535):
+        r.problem("imageRegistry", f"{registry!r} has a port that is not 1-65535")
+    # The pull secret is for imageRegistry only: an app image from anywhere else is pulled without it (or from a
+    # registry the credential was never meant for). Redis is a public image.
+    for key in ("apiImage", "adminImage", "workerImage"):
+        image = images[key]
+        if image and registry and not r.has_problem(key) and check.image_registry(image) != registry:
+            r.problem(key, f"{image!r} is not from imageRegistry {registry}, the registry of the pull secret")
+    return images, registry
+
+
+def read_apps(r: Reader) -> AppsConfig:
+    images, registry = _read_images(r)
     storage = r.string("redisStorageSize")
     if storage and not check.QUANTITY.fullmatch(storage):
         r.problem("redisStorageSize", f"{storage!r} is not a size like 5Gi (Mi, Gi or Ti)")
@@ -34,9 +57,6 @@ def read_apps(r: Reader) -> AppsConfig:
     username = r.string("registryUsername")
     if username:
         r.check("registryUsername", check.registry_user(username))
-    registry = r.string("imageRegistry")
-    if registry:
-        r.check("imageRegistry", check.dns_name(registry))
     return AppsConfig(
         namespace=namespace,
         domain=r.string("domain"),
@@ -48,8 +68,8 @@ def read_apps(r: Reader) -> AppsConfig:
         redis_image=images["redisImage"],
         api_replicas=r.integer("apiReplicas", maximum=check.MAX_REPLICAS),
         admin_replicas=r.integer("adminReplicas", maximum=check.MAX_REPLICAS),
-        api_startup_failure_threshold=r.integer("apiStartupFailureThreshold"),
-        admin_startup_failure_threshold=r.integer("adminStartupFailureThreshold"),
+        api_startup_failure_threshold=r.integer("apiStartupFailureThreshold", maximum=MAX_STARTUP_FAILURES),
+        admin_startup_failure_threshold=r.integer("adminStartupFailureThreshold", maximum=MAX_STARTUP_FAILURES),
         redis_storage_size=storage,
         image_registry=registry,
         registry_username=username,
@@ -60,14 +80,14 @@ def read_apps(r: Reader) -> AppsConfig:
 def read_services(r: Reader) -> ServicesConfig:
     database_url = r.secret("databaseUrl")
     if database_url.value:
-        r.check("databaseUrl", check.neon_pooler_url(database_url.value))
+        r.check("databaseUrl", hosts.neon_pooler_url(database_url.value))
     b2_endpoint = r.string("b2Endpoint")
     smtp_host = r.string("smtpHost")
-    if smtp_host:
-        r.check("smtpHost", check.dns_name(smtp_host))
+    if smtp_host and smtp_host not in hosts.SMTP_HOSTS:
+        r.problem("smtpHost", f"{smtp_host!r} is not a known mail submission host ({', '.join(hosts.SMTP_HOSTS)})")
     smtp_port = r.integer("smtpPort", maximum=65535)
-    if smtp_port not in check.SMTP_PORTS and not r.has_problem("smtpPort"):
-        r.problem("smtpPort", f"must be an SMTP port ({', '.join(map(str, check.SMTP_PORTS))}); got {smtp_port}")
+    if smtp_port not in hosts.SMTP_PORTS and not r.has_problem("smtpPort"):
+        r.problem("smtpPort", f"must be an SMTP port ({', '.join(map(str, hosts.SMTP_PORTS))}); got {smtp_port}")
     b2_bucket, b2_region = r.string("b2Bucket"), r.string("b2Region")
     check_bucket(
         r, ("b2Bucket", b2_bucket), ("b2Region", b2_region), ("b2Endpoint", b2_endpoint), providers=("backblazeb2.com",)
@@ -75,6 +95,8 @@ def read_services(r: Reader) -> ServicesConfig:
     app_secret_key = r.secret("appSecretKey")
     if app_secret_key.value and len(app_secret_key.value) < 32:
         r.problem("appSecretKey", "must be at least 32 characters long")
+    elif app_secret_key.value and not app_secret_key.value.isascii():
+        r.problem("appSecretKey", "holds characters that are not ASCII; generate one with `openssl rand -base64 48`")
     elif app_secret_key.value and not r.has_problem("appSecretKey"):
         r.check("appSecretKey", check.secret_strength(app_secret_key.value))
     return ServicesConfig(
@@ -110,17 +132,21 @@ def read_edge(r: Reader) -> EdgeConfig:
 def read_maintenance(r: Reader) -> MaintenanceConfig:
     schedule = r.string("redisBackupSchedule")
     if schedule:
-        r.check("redisBackupSchedule", check.cron_schedule(schedule))
+        r.check("redisBackupSchedule", cron.backup_schedule(schedule))
     folder = r.string("redisBackupFolder")
     if folder and not check.BUCKET_FOLDER.fullmatch(folder):
         r.problem("redisBackupFolder", f"{folder!r} must be letters, digits, '-', '_' or '/' (no leading '/')")
     days = r.strings("rebootDays")
     if not days or set(days) - set(check.WEEKDAYS):
-        r.problem("rebootDays", f"must be a non-empty list of {', '.join(check.WEEKDAYS)}; got {list(days)}")
+        r.problem("rebootDays", f"must be a non-empty list of {', '.join(check.WEEKDAYS)}; got {list(days)[:8]}")
+    elif len(set(days)) != len(days):
+        r.problem("rebootDays", "names a day twice")
     times = {key: r.string(key) for key in ("rebootStartTime", "rebootEndTime")}
     for key, value in times.items():
         if value and not check.CLOCK_TIME.fullmatch(value):
             r.problem(key, f"{value!r} is not a time like 02:00 (24-hour HH:MM)")
+    if times["rebootStartTime"] and times["rebootStartTime"] == times["rebootEndTime"]:
+        r.problem("rebootEndTime", "equals rebootStartTime: the reboot window would be empty, and nodes never patched")
     zone = r.string("rebootTimeZone")
     if zone:
         r.check("rebootTimeZone", check.time_zone(zone))
@@ -170,3 +196,16 @@ def check_hostnames(r: Reader, config: StackConfig) -> None:
             r.problem(key, f"{hostname} is already {taken[hostname]}; every public name must be distinct")
         elif hostname:
             taken[hostname] = key
+
+
+def check_buckets(r: Reader, config: StackConfig) -> None:
+    """The uploads bucket is never the snapshots' (the apps' key could delete etcd's disaster recovery), and Redis
+    backups never share a folder with etcd snapshots in the bucket they share."""
+    s3 = config.k3s.etcd_s3
+    if s3 is None:
+        return
+    if config.services.b2_bucket == s3.bucket:
+        r.problem("b2Bucket", f"{s3.bucket} is also etcdS3Bucket; keep uploads apart from the etcd snapshots")
+    redis, etcd = config.maintenance.redis_backup_folder.strip("/"), s3.folder.strip("/")
+    if redis and etcd and (redis == etcd or redis.startswith(etcd + "/") or etcd.startswith(redis + "/")):
+        r.problem("redisBackupFolder", f"{redis} overlaps etcdS3Folder {etcd}; Redis backups need their own folder")

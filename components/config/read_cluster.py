@@ -6,7 +6,7 @@ import ipaddress
 from typing import cast
 
 from components.config import checks as check
-from components.config import networks
+from components.config import cron, networks
 from components.config.model import (
     EtcdS3Config,
     FlannelBackend,
@@ -28,8 +28,8 @@ def read_nodes(r: Reader) -> NodesConfig:
     if server_type and not check.SERVER_TYPE.fullmatch(server_type):
         r.problem("serverType", f"{server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
     server_image = r.string("serverImage")
-    if server_image and not check.IMAGE_NAME.fullmatch(server_image):
-        r.problem("serverImage", f"{server_image!r} is not a Hetzner image name (e.g. ubuntu-24.04)")
+    if server_image and not check.SERVER_IMAGE.fullmatch(server_image):
+        r.problem("serverImage", f"{server_image!r} is not an Ubuntu LTS image from 24.04 on (e.g. ubuntu-24.04)")
     server_count = r.integer("serverCount")
     if server_count % 2 == 0:
         r.problem("serverCount", f"must be odd so embedded etcd keeps quorum (1, 3, 5 …), got {server_count}")
@@ -43,6 +43,11 @@ def read_nodes(r: Reader) -> NodesConfig:
     agent_server_type = r.string("agentServerType")
     if agent_server_type and not check.SERVER_TYPE.fullmatch(agent_server_type):
         r.problem("agentServerType", f"{agent_server_type!r} is not a Hetzner server type (e.g. cx33, cpx31, cax21)")
+    elif agent_count and server_type and check.is_arm(agent_server_type) != check.is_arm(server_type):
+        # The images are built for one architecture; pods scheduled on the other one never start.
+        r.problem(
+            "agentServerType", f"{agent_server_type} and serverType {server_type} are of different CPU architectures"
+        )
     ssh_keys = r.strings("sshPublicKeys")
     if not ssh_keys and r.values.get("sshPublicKeys") is not None:
         r.problem("sshPublicKeys", "must hold at least one operator key")
@@ -116,12 +121,25 @@ def _read_host_keys(r: Reader) -> dict[str, str]:
             r.problem(f"adoptedHostKeys[{i}]", f"{entry[:60]!r} is not of the form <server name>=<type> <base64>")
         elif problem:
             r.problem(f"adoptedHostKeys[{i}]", f"{name}: {problem}")
+        elif key.startswith("ssh-rsa ") and (bits := _rsa_bits(key)) < check.MIN_RSA_BITS:
+            r.problem(f"adoptedHostKeys[{i}]", f"{name}: an RSA host key of {bits} bits; pin its ed25519 key instead")
         elif name in keys:
             r.problem(f"adoptedHostKeys[{i}]", f"{name} is listed twice")
         else:
             # Type and body only: a comment (or ssh-keyscan's host column) is not part of the pinned key.
             keys[name] = " ".join(key.split()[:2])
     return keys
+
+
+def _rsa_bits(key: str) -> int:
+    body = check.ssh_key_body(key)
+    return check.rsa_bits(body[1]) if not isinstance(body, str) else 0
+
+
+# Local etcd snapshots: kept at most this many (each a full copy of the database on the node's disk).
+MAX_SNAPSHOT_RETENTION = 500
+# And together they cover at least a day, so a mistake noticed the next morning can still be undone.
+MIN_SNAPSHOT_HISTORY_MINUTES = 24 * 60
 
 
 def read_k3s(r: Reader) -> K3sConfig:
@@ -131,7 +149,12 @@ def read_k3s(r: Reader) -> K3sConfig:
     api_dns_name = r.string("apiDnsName", optional=True) or None
     schedule = r.string("etcdSnapshotSchedule")
     if schedule:
-        r.check("etcdSnapshotSchedule", check.cron_schedule(schedule))
+        r.check("etcdSnapshotSchedule", cron.backup_schedule(schedule))
+    retention = r.integer("etcdSnapshotRetention", maximum=MAX_SNAPSHOT_RETENTION)
+    gaps = cron.fire_gaps(schedule) if schedule and not r.has_problem("etcdSnapshotSchedule") else None
+    if gaps and retention * gaps[0] < MIN_SNAPSHOT_HISTORY_MINUTES and not r.has_problem("etcdSnapshotRetention"):
+        hours = retention * gaps[0] // 60
+        r.problem("etcdSnapshotRetention", f"{retention} snapshots of {schedule!r} keep only {hours} h; at least a day")
     return K3sConfig(
         version=version,
         cluster_cidr=r.string("clusterCidr"),
@@ -140,7 +163,7 @@ def read_k3s(r: Reader) -> K3sConfig:
         flannel_backend=cast(FlannelBackend, r.one_of("flannelBackend", check.FLANNEL_BACKENDS)),
         api_dns_name=api_dns_name,
         etcd_snapshot_schedule=schedule,
-        etcd_snapshot_retention=r.integer("etcdSnapshotRetention"),
+        etcd_snapshot_retention=retention,
         etcd_s3=_read_etcd_s3(r),
         token=_read_k3s_token(r),
     )
@@ -159,9 +182,14 @@ def _read_etcd_s3(r: Reader) -> EtcdS3Config | None:
     region = r.string("etcdS3Region", optional=True)
     access_key = r.secret("etcdS3AccessKey", required=bool(bucket), token=True)
     secret_key = r.secret("etcdS3SecretKey", required=bool(bucket), token=True)
-    retention = r.integer("etcdS3Retention")
+    retention = r.integer("etcdS3Retention", maximum=MAX_SNAPSHOT_RETENTION)
     if not bucket:
+        for key, value in (("etcdS3Endpoint", endpoint), ("etcdS3Region", region)):
+            if value:
+                r.problem(key, "is set but etcdS3Bucket is empty: off-site etcd snapshots are off; set the bucket")
         return None
+    if not folder:
+        r.problem("etcdS3Folder", "is required when etcdS3Bucket is set (Redis backups share the bucket)")
     if not endpoint:
         r.problem("etcdS3Endpoint", "is required when etcdS3Bucket is set")
     if not region:

@@ -15,6 +15,7 @@ from typing import Literal
 import pulumi
 
 from components.config import checks as check
+from components.config import hosts
 from components.config.model import Secret
 
 NAMESPACE = "honeydue"
@@ -177,7 +178,7 @@ def check_bucket(
     bucket: tuple[str, str],
     region: tuple[str, str],
     endpoint: tuple[str, str],
-    providers: tuple[str, ...] = tuple(check.S3_ENDPOINTS),
+    providers: tuple[str, ...] = tuple(hosts.S3_ENDPOINTS),
 ) -> None:
     """Bucket and region names; the endpoint is exactly the provider's host of that region."""
     if bucket[1]:
@@ -186,4 +187,4 @@ def check_bucket(
     if region[1]:
         r.check(region[0], check.region_name(region[1]))
     if endpoint[1]:
-        r.check(endpoint[0], check.s3_endpoint_host(endpoint[1], region[1] if region_ok else None, providers=providers))
+        r.check(endpoint[0], hosts.s3_endpoint_host(endpoint[1], region[1] if region_ok else None, providers=providers))
