@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import re
 
@@ -84,8 +85,14 @@ def _number(text: str, names: dict[str, int]) -> int:
 # fires inside this window. Fixed, so the answer never depends on today.
 _WINDOW_START = datetime.date(2027, 1, 1)
 _WINDOW_DAYS = (datetime.date(2055, 1, 1) - _WINDOW_START).days
+# (offset, month, day of month, day of week with Sunday 0) of every day of the window, computed once.
+_DAYS_OF_WINDOW = tuple(
+    (offset, day.month, day.day, (day.weekday() + 1) % 7)
+    for offset, day in ((o, _WINDOW_START + datetime.timedelta(days=o)) for o in range(_WINDOW_DAYS))
+)
 
 
+@functools.lru_cache(maxsize=256)
 def fire_gaps(value: str) -> tuple[int, int] | None:
     """(shortest, longest) minutes between two firings of a valid schedule, or None when it never fires
     (`0 0 30 2 *`). Day of month and day of week: both must match when either is a star, else either
@@ -97,14 +104,12 @@ def fire_gaps(value: str) -> tuple[int, int] | None:
     )
     dows = {d % 7 for d in dows}
     times = sorted(h * 60 + m for h in hours for m in minutes)
-    days = []
-    for offset in range(_WINDOW_DAYS):
-        day = _WINDOW_START + datetime.timedelta(days=offset)
-        if day.month not in months:
-            continue
-        dom_ok, dow_ok = day.day in doms, (day.weekday() + 1) % 7 in dows
-        if (dom_ok and dow_ok) if (dom_star or dow_star) else (dom_ok or dow_ok):
-            days.append(offset)
+    both = dom_star or dow_star
+    days = [
+        offset
+        for offset, month, dom, dow in _DAYS_OF_WINDOW
+        if month in months and ((dom in doms and dow in dows) if both else (dom in doms or dow in dows))
+    ]
     if not days or not times:
         return None
     within = [b - a for a, b in itertools.pairwise(times)]
