@@ -79,16 +79,10 @@ def flag_text(plain: str) -> str:
         return plain
     if _TIMESTAMP.match(plain):
         return plain  # decode.go:474-480 puts a timestamp's text back
-    cleaned = plain.replace("_", "")
-    number = _go_int(cleaned)
-    if number is not None:
-        return str(number)
-    if _FLOAT.fullmatch(cleaned):
-        value = float(cleaned)
-        if math.isinf(value):
-            return plain  # ParseFloat range error: stays a string
+    value = go_value(plain)
+    if isinstance(value, float):
         return _go_float_text(value)
-    return plain
+    return str(value)
 
 
 def _values(node: yaml.Node) -> list[str]:
@@ -133,9 +127,13 @@ def go_value(plain: str) -> Any:
         return _SPECIAL[plain]
     if not plain or not (plain[0].isascii() and (plain[0].isdigit() or plain[0] in "+-.")) or _TIMESTAMP.match(plain):
         return plain
+    if plain[0] == ".":
+        # resolve.go:132-137: a leading '.' is parsed as it is (strconv.ParseFloat, no '_' removed).
+        return float(plain) if _FLOAT.fullmatch(plain) and not math.isinf(float(plain)) else plain
     cleaned = plain.replace("_", "")
     number = _go_int(cleaned)
-    if number is not None:
+    # ParseInt takes a '+' up to int64; ParseUint, which takes the rest up to uint64, refuses any sign.
+    if number is not None and not (plain[0] == "+" and number >= 2**63):
         return number
     if _FLOAT.fullmatch(cleaned) and not math.isinf(float(cleaned)):
         return float(cleaned)

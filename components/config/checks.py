@@ -36,6 +36,8 @@ MAX_REPLICAS = 500
 
 # kured's --reboot-days names (github.com/kubereboot/kured pkg/timewindow/days.go).
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# IANA zone names: UTC, or Area/Location[/Sub] with capitalised parts.
+TIME_ZONE = re.compile(r"UTC|[A-Z][A-Za-z_]+(?:/[A-Z][A-Za-z0-9_+-]+){1,2}", re.ASCII)
 CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d", re.ASCII)
 BUCKET_FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", re.ASCII)
 
@@ -105,9 +107,10 @@ TOKEN = re.compile(r"[\x21-\x7e]{8,512}", re.ASCII)
 # A Hetzner Cloud API token is 64 characters: the provider refuses any other length (terraform-provider-hcloud
 # hcloud/provider.go:44, "entered token is invalid (must be exactly 64 characters long)"), at the first API call.
 HCLOUD_TOKEN = re.compile(r"[A-Za-z0-9]{64}", re.ASCII)
-# A Cloudflare API token is 40 characters, or in the scannable format a prefix (cfut_, cfat_), 40 characters and
-# a checksum (developers.cloudflare.com/fundamentals/api/get-started/token-formats).
-CLOUDFLARE_TOKEN = re.compile(r"(?:cf[a-z]{1,3}_)?[A-Za-z0-9_-]{40,120}", re.ASCII)
+# A Cloudflare API token is 40 characters, or in the scannable format a prefix (cfut_ user, cfat_ account token),
+# 40 characters and a checksum (developers.cloudflare.com/fundamentals/api/get-started/token-formats).
+# (cfk_ is the Global API Key, which is no Bearer token.)
+CLOUDFLARE_TOKEN = re.compile(r"(?!cfk_)(?:cfut_|cfat_)?[A-Za-z0-9_-]{40,120}", re.ASCII)
 
 
 def agent_offset(number: int) -> int:
@@ -271,6 +274,10 @@ def time_zone(value: str) -> str | None:
     """An IANA zone name, as kured's --time-zone takes it (Go's time.LoadLocation)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    if not TIME_ZONE.fullmatch(value):
+        # localtime, posixrules, right/..., posix/... exist in a host's tzdata, not in kured's image, where
+        # time.LoadLocation fails and kured exits (cmd/kured/main.go), so nodes are never patched.
+        return f"{value!r} is not a zone like Europe/Berlin or UTC"
     if value.startswith(("Etc/GMT+", "Etc/GMT-")):
         # POSIX signs: Etc/GMT+2 is two hours *behind* UTC, so the window would move the other way.
         return f"{value!r} has an inverted sign (Etc/GMT+2 is UTC-2); name a place (e.g. Europe/Berlin) or UTC"

@@ -9,7 +9,9 @@ import itertools
 import re
 
 # Cron fields as robfig/cron's standard parser reads them (K3s' etcd-snapshot-schedule-cron).
-CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+# Day of week is 0-6 (robfig/cron v3 spec.go:40, dow bounds {0, 6}): a 7 is refused by the parser, and K3s
+# ignores AddJob's error (pkg/etcd/snapshot.go), so `0 3 * * 7` would silently take no snapshot at all.
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 CRON_NAMES: tuple[dict[str, int], ...] = (
@@ -102,7 +104,6 @@ def fire_gaps(value: str) -> tuple[int, int] | None:
         _expand(field, low, high, names)
         for field, (low, high), names in zip(fields, CRON_RANGES, CRON_NAMES, strict=True)
     )
-    dows = {d % 7 for d in dows}
     times = sorted(h * 60 + m for h in hours for m in minutes)
     both = dom_star or dow_star
     days = [

@@ -41,8 +41,18 @@ NEON_DOMAIN = "neon.tech"
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 # Parameters that change where or how the connection goes (host, hostaddr, port, options: server settings,
 # service: a pg_service.conf entry, ssl*: other trust roots or a weaker mode) are refused: only these pass.
-POSTGRES_PARAMS = ("sslmode", "channel_binding", "connect_timeout", "application_name")
+POSTGRES_PARAMS = ("sslmode", "channel_binding", "connect_timeout", "application_name", "sslrootcert")
+# The server is authenticated either by its certificate and name (verify-full; sslrootcert=system lets libpq use
+# the system's roots as pgx does) or by SCRAM channel binding (channel_binding=require, Neon's default URL). With
+# sslmode=require alone neither client checks the certificate (pgx sets InsecureSkipVerify, pgconn config.go), so
+# a man in the middle would read the credentials; verify-ca checks a chain but not the name.
 STRICT_SSLMODES = ("require", "verify-ca", "verify-full")
+PARAM_VALUES = {
+    "sslmode": STRICT_SSLMODES,
+    "channel_binding": ("require",),
+    "sslrootcert": ("system",),
+}
+_PG_TIMEOUT = re.compile(r"[1-9][0-9]{0,3}", re.ASCII)
 _PG_USERINFO = re.compile(r"([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+", re.ASCII)
 _PG_DBNAME = re.compile(r"[A-Za-z0-9_.-]{1,63}", re.ASCII)
 _PG_PARAM = re.compile(r"([a-z_]+)=([A-Za-z0-9_.-]{1,64})", re.ASCII)
@@ -64,6 +74,8 @@ def neon_pooler_url(value: str) -> str | None:
     user, colon, password = userinfo.partition(":")
     if not _PG_USERINFO.fullmatch(user) or not colon or not _PG_USERINFO.fullmatch(password):
         return "must carry user:password (percent-encoded) before the host"
+    if "%00" in userinfo:
+        return "has a NUL (%00) in user:password, which libpq refuses"
     if "," in hostport:
         return "names more than one host (a host list); give Neon's one pooled host"
     host, colon, port = hostport.partition(":")
@@ -88,9 +100,18 @@ def _postgres_params(query: str) -> str | None:
             return f"sets the parameter {name!r}; only {', '.join(POSTGRES_PARAMS)} may be set"
         if name in seen:
             return f"sets {name!r} twice (libpq takes the last, others the first)"
+        if name in PARAM_VALUES and setting not in PARAM_VALUES[name]:
+            return f"sets {name} to a value other than {' or '.join(PARAM_VALUES[name])}"
+        if name == "connect_timeout" and not _PG_TIMEOUT.fullmatch(setting):
+            return "sets connect_timeout to something other than 1-9999 seconds"
         seen[name] = setting
     if seen.get("sslmode") not in STRICT_SSLMODES:
         return f"must set sslmode to one of {', '.join(STRICT_SSLMODES)} (e.g. ?sslmode=require)"
+    if seen["sslmode"] != "verify-full" and seen.get("channel_binding") != "require":
+        return (
+            f"with sslmode={seen['sslmode']} nothing authenticates the server: add channel_binding=require "
+            "(Neon's default URL) or use sslmode=verify-full&sslrootcert=system"
+        )
     return None
 
 

@@ -21,6 +21,10 @@ from components.config.reader import Reader, check_bucket
 MAX_STARTUP_FAILURES = 720
 
 
+# The Origin CA certificate is renewed by hand (a replacement in an `up`): a year at least between renewals.
+MIN_ORIGIN_CERT_DAYS = 365
+
+
 def _read_images(r: Reader) -> tuple[dict[str, str], str]:
     """The four images and the registry of the pull secret."""
     images = {key: r.string(key) for key in ("apiImage", "adminImage", "workerImage", "redisImage")}
@@ -119,6 +123,9 @@ def read_edge(r: Reader) -> EdgeConfig:
     if validity not in check.ORIGIN_CERT_VALIDITIES:
         allowed = ", ".join(str(v) for v in check.ORIGIN_CERT_VALIDITIES)
         r.problem("originCertValidityDays", f"must be one of {allowed} (Cloudflare Origin CA), got {validity}")
+    elif validity < MIN_ORIGIN_CERT_DAYS:
+        # Nothing renews the certificate: when it expires, Full (strict) answers 526 for every request.
+        r.problem("originCertValidityDays", f"{validity} days expire before anyone renews it; at least 365")
     zone_id = r.string("cloudflareZoneId", optional=True) or None
     if zone_id:
         r.check("cloudflareZoneId", check.zone_id(zone_id))
@@ -189,6 +196,10 @@ def check_hostnames(r: Reader, config: StackConfig) -> None:
     for key, hostname in hostnames.items():
         if hostname:
             r.check(key, check.hostname_under(hostname, domain))
+        # Proxied names get Cloudflare's Universal SSL and the Origin CA certificate, both for the domain and one
+        # level below it (*.domain): a deeper name fails TLS at the edge, or with 526 in Full (strict).
+        if key != "apiDnsName" and hostname.count(".") > domain.count(".") + 1 and not r.has_problem(key):
+            r.problem(key, f"{hostname} is more than one level below {domain}; certificates cover *.{domain} only")
     # Each name gets its own DNS record (and Traefik route): two keys on one name collide.
     taken = {domain: "domain (the apex)", f"www.{domain}": "the www name of domain"}
     for key, hostname in hostnames.items():
