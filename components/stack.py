@@ -31,6 +31,7 @@ from components.firewall.sync import FirewallSync, FirewallSyncArgs
 from components.firewall.ufw import render_ufw_script
 from components.hetzner.cloud_init import user_data_problems
 from components.hetzner.nodes import Node, Nodes, NodesArgs
+from components.hetzner.server_types import server_type_problems
 from components.hetzner.upgrades import NodeUpgrades, NodeUpgradesArgs
 from components.k3s.cluster import K3sCluster, K3sClusterArgs
 from components.k3s.servers import K3sAgent, K3sServer
@@ -96,7 +97,7 @@ def build(config: StackConfig) -> Stack:
     # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
-    rules = _checked_rules(config, edge_ranges.cidrs, this_stack)
+    rules = _checked_rules(config, edge_ranges.cidrs, this_stack, server_type_problems(providers.hcloud, config.nodes))
     labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
     cloud = providers.options()
 
@@ -250,12 +251,13 @@ def build(config: StackConfig) -> Stack:
 
 
 def _checked_rules(
-    config: StackConfig, edge_cidrs: tuple[str, ...], this_stack: pulumi.StackReference
+    config: StackConfig, edge_cidrs: tuple[str, ...], this_stack: pulumi.StackReference, lookups: list[str]
 ) -> tuple[FirewallRule, ...]:
     """The firewall's rules, once every check that needs more than config holds: the rule model, operator
     networks against Cloudflare's ranges, the user data's size, and the move from what the stack last deployed.
     All problems at once, as a ConfigError, before anything but the lookups is registered."""
     rules, problems = rule_problems(firewall_policy(config.nodes, config.k3s, edge_cidrs))
+    problems = lookups + problems
     operators = {"adminCidrs": config.nodes.admin_cidrs, "deployerCidrs": config.nodes.deployer_cidrs}
     problems += edge_overlap_problems(operators, edge_cidrs)
     servers, agents = node_names(config)

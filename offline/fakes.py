@@ -167,8 +167,45 @@ def outputs_for(
     return make(world.instance(name), inputs, secrets) if make else {}
 
 
+# Server types the fake Hetzner sells: (architecture, locations). A model for the tests, not Hetzner's catalogue.
+_EU = ("fsn1", "nbg1", "hel1")
+_ALL = (*_EU, "ash", "hil", "sin")
+SERVER_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{f"cx{n}3": ("x86", _EU) for n in (2, 3, 4, 5)},
+    **{f"cpx{n}1": ("x86", _ALL) for n in (1, 2, 3, 4, 5)},
+    **{f"ccx{n}3": ("x86", _ALL) for n in (1, 2, 3, 4, 5, 6)},
+    **{f"cax{n}1": ("arm", _EU) for n in (1, 2, 3, 4)},
+}
+
+
+class InvokeFailureError(Exception):
+    """A data source's answer of failure (the provider's CheckFailures of an invoke)."""
+
+    def __init__(self, property_: str, reason: str) -> None:
+        super().__init__(reason)
+        self.property = property_
+
+
+def _server_type(args: dict[str, Any]) -> dict[str, Any]:
+    name = args.get("name", "")
+    if name not in SERVER_TYPES:
+        raise InvokeFailureError("name", f"no server_type found with name {name}")
+    architecture, locations = SERVER_TYPES[name]
+    return {
+        "id": 100 + sorted(SERVER_TYPES).index(name),
+        "name": name,
+        "architecture": architecture,
+        "locations": [
+            {"id": i, "name": loc, "available": True, "recommended": True, "isDeprecated": False}
+            for i, loc in enumerate(locations)
+        ],
+    }
+
+
 def invoke(token: str, args: dict[str, Any], world: World = WORLD) -> dict[str, Any]:
     """Data-source answers in `world`."""
+    if token == "hcloud:index/getServerType:getServerType":
+        return _server_type(args)
     if token == "cloudflare:index/getIpRanges:getIpRanges":
         return {
             "ipv4Cidrs": list(CLOUDFLARE_IPV4),

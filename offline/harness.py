@@ -74,7 +74,11 @@ class PlanMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return fakes.invoke(args.token, args.args, self.world), []
+        try:
+            return fakes.invoke(args.token, args.args, self.world), []
+        except fakes.InvokeFailureError as failure:
+            # As a provider reports a failed data source: the invoke's failures, which the SDK raises in the program.
+            return {}, [(failure.property, str(failure))]
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -418,6 +418,10 @@ def _only_lookups(plan: Plan) -> list[str]:
         ({"adoptIds": ["honeydue-9=999"]}, {}, "honeydue:adoptIds: 'honeydue-9'"),
         ({"adminCidrs": ["173.245.49.0/24"]}, {}, "honeydue:adminCidrs[0]: 173.245.49.0/24 overlaps Cloudflare"),
         ({"adminCidrs": ["2606:4700:10::/48"]}, {}, "honeydue:adminCidrs[0]: 2606:4700:10::/48 overlaps Cloudflare"),
+        # The server types as Hetzner sells them (offline.fakes.SERVER_TYPES stands in for the API).
+        ({"serverType": "cx99"}, {}, "honeydue:serverType: Hetzner has no server type 'cx99'"),
+        ({"location": "ash", "networkZone": "us-east"}, {}, "honeydue:serverType: cx33 is not offered in ash"),
+        ({"agentCount": 1, "agentServerType": "cx98"}, {}, "honeydue:agentServerType: Hetzner has no server type"),
     ],
 )
 def test_lookup_checks_fail_before_any_resource(
