@@ -27,7 +27,7 @@ from offline.records import Plan
 from tests.conftest import prod_values
 from tests.k3s_yaml import go_yaml_data
 
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "25"))
 KINDS = key_kinds()
 BASE, SECRET_KEYS = prod_values()
 # A refusal of one key may be reported on the key it is checked against (an endpoint against its region, names
