@@ -6,8 +6,6 @@ They never echo secret values: callers pass secrets only to checks whose message
 from __future__ import annotations
 
 import base64
-import itertools
-import math
 import re
 
 # Hetzner location -> its network zone (a private subnet must be in the zone of its servers).
@@ -102,15 +100,6 @@ REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]{1,20}){1,4}", re.ASCII)
 S3_FOLDER = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}", re.ASCII)
 # An image-pull user: a `:` would split the user from the password in the dockerconfigjson `auth`.
 REGISTRY_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}", re.ASCII)
-# Tokens go into HTTP headers: printable ASCII without spaces.
-TOKEN = re.compile(r"[\x21-\x7e]{8,512}", re.ASCII)
-# A Hetzner Cloud API token is 64 characters: the provider refuses any other length (terraform-provider-hcloud
-# hcloud/provider.go:44, "entered token is invalid (must be exactly 64 characters long)"), at the first API call.
-HCLOUD_TOKEN = re.compile(r"[A-Za-z0-9]{64}", re.ASCII)
-# A Cloudflare API token is 40 characters, or in the scannable format a prefix (cfut_ user, cfat_ account token),
-# 40 characters and a checksum (developers.cloudflare.com/fundamentals/api/get-started/token-formats).
-# (cfk_ is the Global API Key, which is no Bearer token.)
-CLOUDFLARE_TOKEN = re.compile(r"(?!cfk_)(?:cfut_|cfat_)?[A-Za-z0-9_-]{40,120}", re.ASCII)
 
 
 def agent_offset(number: int) -> int:
@@ -248,13 +237,6 @@ def zone_id(value: str) -> str | None:
     return None
 
 
-def token(value: str) -> str | None:
-    """A credential's shape; the message never quotes it."""
-    if not TOKEN.fullmatch(value):
-        return "must be 8-512 printable characters without spaces or line breaks"
-    return None
-
-
 def k3s_upgrade(previous: str | None, target: str) -> str | None:
     """A change of release goes forward one minor at a time (Kubernetes' version-skew policy)."""
     old, new = K3S_VERSION.match(previous or ""), K3S_VERSION.match(target)
@@ -304,28 +286,3 @@ def k3s_token_switch(previous: str | None, current: str) -> str | None:
         "this stack's cluster runs on the token the stack generated; a configured one "
         "would replace it on every node and K3s would refuse to start. Unset k3sToken"
     )
-
-
-# appSecretKey: 128 bits by an estimate of its own characters (length times the Shannon entropy of their
-# distribution), after refusing the patterns that estimate overrates: a repeated block and runs of neighbouring
-# characters. `openssl rand -base64 48` gives some 350 bits by this estimate; "password" four times, 0.
-MIN_SECRET_BITS = 128
-
-
-def secret_strength(value: str) -> str | None:
-    """Whether `value` looks generated; the message never quotes it."""
-    n = len(value)
-    period = next((p for p in range(1, n // 2 + 1) if (value[:p] * (n // p + 1))[:n] == value), None)
-    if period is not None:
-        return f"repeats a block of {period} characters; generate one with `openssl rand -base64 48`"
-    steps = [ord(b) - ord(a) for a, b in itertools.pairwise(value)]
-    if steps and sum(1 for d in steps if abs(d) <= 1) * 2 >= len(steps):
-        return "is mostly runs of neighbouring characters (abcd, 1234); generate one with `openssl rand -base64 48`"
-    counts = [value.count(c) for c in set(value)]
-    bits = -sum(c * math.log2(c / n) for c in counts)
-    if bits < MIN_SECRET_BITS:
-        return (
-            f"holds about {int(bits)} bits by the estimate of its characters, below {MIN_SECRET_BITS}; "
-            "generate one with `openssl rand -base64 48`"
-        )
-    return None

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 
 import pulumi
 
-from components.config import checks as check
+from components.config import credentials
 from components.config.model import Credentials, StackConfig
 from components.config.read_apps import (
     check_buckets,
@@ -105,9 +105,13 @@ def _check_roles(r: Reader) -> None:
 def _check_token_shapes(r: Reader) -> None:
     """The providers' own token formats, so a truncated paste fails here rather than at the first API call."""
     for key, shape, what in (
-        ("hcloudToken", check.HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)"),
-        ("hcloudCsiToken", check.HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)"),
-        ("cloudflareApiToken", check.CLOUDFLARE_TOKEN, "a Cloudflare API token (40 characters, or cfut_/cfat_ ones)"),
+        ("hcloudToken", credentials.HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)"),
+        ("hcloudCsiToken", credentials.HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)"),
+        (
+            "cloudflareApiToken",
+            credentials.CLOUDFLARE_TOKEN,
+            "a Cloudflare API token (40 characters, or cfut_/cfat_ ones)",
+        ),
     ):
         value = r.values.get(key, "")
         if value and not r.has_problem(key) and not shape.fullmatch(value):

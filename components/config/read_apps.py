@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from components.config import checks as check
-from components.config import cron, hosts
+from components.config import credentials, cron, hosts
 from components.config.model import (
     AppsConfig,
     EdgeConfig,
@@ -102,7 +102,7 @@ def read_services(r: Reader) -> ServicesConfig:
     elif app_secret_key.value and not app_secret_key.value.isascii():
         r.problem("appSecretKey", "holds characters that are not ASCII; generate one with `openssl rand -base64 48`")
     elif app_secret_key.value and not r.has_problem("appSecretKey"):
-        r.check("appSecretKey", check.secret_strength(app_secret_key.value))
+        r.check("appSecretKey", credentials.secret_strength(app_secret_key.value))
     return ServicesConfig(
         database_url=database_url,
         b2_bucket=b2_bucket,

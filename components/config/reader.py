@@ -15,7 +15,7 @@ from typing import Literal
 import pulumi
 
 from components.config import checks as check
-from components.config import hosts
+from components.config import credentials, hosts
 from components.config.model import Secret
 
 NAMESPACE = "honeydue"
@@ -151,7 +151,7 @@ class Reader:
             self.problem(key, "is one character repeated (a placeholder?); the value is not shown")
         elif token:
             # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
-            self.check(key, check.token(value))
+            self.check(key, credentials.token(value))
         if key not in self.secret_keys:
             self.problem(
                 key, f"is stored in plaintext; re-set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
