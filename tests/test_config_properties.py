@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from typing import Any
 
@@ -169,8 +170,33 @@ def test_a_value_the_program_accepts_reads_back_from_every_document_it_renders(k
         assert f"honeydue:{key}" in str(error)
         assert [r for r in plan.registrations if not r.type.startswith(("pulumi:providers:", "pulumi:pulumi:"))] == []
         return
+    documents = _rendered_yaml(plan)
+    assert any(path.endswith("/etc/rancher/k3s/config.yaml") for path in documents), sorted(documents)
+    for path, text in documents.items():
+        assert go_yaml_data(text) == list(yaml.safe_load_all(text)), (key, value, path)
+
+
+# A file a node step writes: `tmp="$(mktemp "$root"<dir>/.<name>.XXXXXX)"`, then a quoted heredoc into "$tmp"
+# (components/remote.py); the delimiter occurs in no content.
+_HEREDOC = re.compile(
+    r'tmp="\$\(mktemp "\$root"(?P<dir>\S+)/\.(?P<name>[^"]+)\.XXXXXX\)"\ncat >"\$tmp" <<\'(?P<end>\w+)\'\n'
+    r"(?P<body>.*?)\n(?P=end)\n",
+    re.ASCII | re.DOTALL,
+)
+
+
+def _rendered_yaml(plan: Plan) -> dict[str, str]:
+    """Every YAML document the program renders for a Go reader: the files node steps write, and Helm values."""
+    found: dict[str, str] = {}
     for reg in plan.registrations:
+        if reg.type == "command:remote:Command":
+            for step in ("create", "update"):
+                script = revealed(reg.inputs.get(step))
+                for match in _HEREDOC.finditer(script if isinstance(script, str) else ""):
+                    path = f"{match['dir']}/{match['name']}"
+                    if path.endswith(".yaml"):
+                        found[f"{reg.name}:{path}"] = match["body"] + "\n"
         spec = revealed(reg.inputs.get("spec"))
         if reg.type.endswith("HelmChartConfig") and isinstance(spec, dict):
-            text = spec["valuesContent"]
-            assert go_yaml_data(text) == [yaml.safe_load(text)]
+            found[f"{reg.name}:valuesContent"] = spec["valuesContent"]
+    return found
