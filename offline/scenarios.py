@@ -21,7 +21,7 @@ from offline.engine_model import EngineDiff
 from offline.harness import run_program
 from offline.records import Plan, Registration, served_outputs
 
-NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=require&channel_binding=require"
+NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=verify-full"
 
 
 @dataclass(frozen=True)

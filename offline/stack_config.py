@@ -22,7 +22,7 @@ UNSET_SECRETS = frozenset({"k3sToken"})
 def secret_placeholder(key: str) -> str:
     """A recognisable value for a secret key that still passes validation."""
     if key == "databaseUrl":
-        return f"postgresql://honeydue:{PLACEHOLDER}-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=require&channel_binding=require"
+        return f"postgresql://honeydue:{PLACEHOLDER}-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=verify-full"
     if key in ("hcloudToken", "hcloudCsiToken"):
         # Hetzner's tokens are 64 letters and digits (components.config.checks.HCLOUD_TOKEN).
         return f"{PLACEHOLDER}{key}".ljust(64, "0")

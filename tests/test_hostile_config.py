@@ -311,12 +311,23 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
         "databaseUrl",
         "has the password in databaseUrl equal to registryPassword",
     ),
+    (
+        {"registryPassword": "npg_Secret42", "databaseUrl": NEON + "?sslmode=verify-full"},
+        "databaseUrl",
+        "has the password in databaseUrl equal to registryPassword",
+    ),
     ({"adoptIds": ["honeydue-private=abc"]}, "adoptIds", "positive number"),
     ({"adoptIds": ["honeydue-private=٤١"]}, "adoptIds[0]", "not of the form"),
     # --- the independent review (issue 21)
     ({"etcdSnapshotSchedule": "0 3 * * 7"}, "etcdSnapshotSchedule", "out of range"),
     ({"redisBackupSchedule": "0 3 * * 5-7"}, "redisBackupSchedule", "out of range"),
-    ({"databaseUrl": NEON + "?sslmode=require"}, "databaseUrl", "nothing authenticates the server"),
+    ({"databaseUrl": NEON + "?sslmode=require"}, "databaseUrl", "must set sslmode=verify-full"),
+    ({"databaseUrl": NEON + "?sslmode=require&channel_binding=require"}, "databaseUrl", "must set sslmode=verify-full"),
+    (
+        {"databaseUrl": NEON + "?sslmode=verify-ca&channel_binding=require"},
+        "databaseUrl",
+        "must set sslmode=verify-full",
+    ),
     ({"databaseUrl": NEON + "?sslmode=require&channel_binding=disable"}, "databaseUrl", "other than require"),
     ({"databaseUrl": NEON + "?sslmode=verify-full&connect_timeout=-1"}, "databaseUrl", "connect_timeout"),
     ({"databaseUrl": NEON.replace("npg_", "npg%00") + "?sslmode=verify-full"}, "databaseUrl", "NUL"),
@@ -419,9 +430,13 @@ def _only_lookups(plan: Plan) -> list[str]:
         ({"adminCidrs": ["173.245.49.0/24"]}, {}, "honeydue:adminCidrs[0]: 173.245.49.0/24 overlaps Cloudflare"),
         ({"adminCidrs": ["2606:4700:10::/48"]}, {}, "honeydue:adminCidrs[0]: 2606:4700:10::/48 overlaps Cloudflare"),
         # The server types as Hetzner sells them (offline.fakes.SERVER_TYPES stands in for the API).
-        ({"serverType": "cx99"}, {}, "honeydue:serverType: Hetzner has no server type 'cx99'"),
+        ({"serverType": "cx99"}, {}, "honeydue:serverType: the lookup of server type 'cx99' failed"),
         ({"location": "ash", "networkZone": "us-east"}, {}, "honeydue:serverType: cx33 is not offered in ash"),
-        ({"agentCount": 1, "agentServerType": "cx98"}, {}, "honeydue:agentServerType: Hetzner has no server type"),
+        (
+            {"agentCount": 1, "agentServerType": "cx98"},
+            {},
+            "honeydue:agentServerType: the lookup of server type 'cx98' failed",
+        ),
     ],
 )
 def test_lookup_checks_fail_before_any_resource(

@@ -42,13 +42,14 @@ POSTGRES_SCHEMES = ("postgres", "postgresql")
 # Parameters that change where or how the connection goes (host, hostaddr, port, options: server settings,
 # service: a pg_service.conf entry, ssl*: other trust roots or a weaker mode) are refused: only these pass.
 POSTGRES_PARAMS = ("sslmode", "channel_binding", "connect_timeout", "application_name", "sslrootcert")
-# The server is authenticated either by its certificate and name (verify-full; sslrootcert=system lets libpq use
-# the system's roots as pgx does) or by SCRAM channel binding (channel_binding=require, Neon's default URL). With
-# sslmode=require alone neither client checks the certificate (pgx sets InsecureSkipVerify, pgconn config.go), so
-# a man in the middle would read the credentials; verify-ca checks a chain but not the name.
-STRICT_SSLMODES = ("require", "verify-ca", "verify-full")
+# The server must be authenticated by its certificate and name: sslmode=verify-full. With require or verify-ca
+# pgx (the Go API) sets InsecureSkipVerify (pgconn config.go), and channel_binding=require does not save it: pgx
+# enforces that only inside SCRAM and answers a cleartext or MD5 password request as asked (pgconn.go, through
+# v5.10), so a man in the middle with any certificate would read the password. libpq (psql) is stricter, but the
+# URL serves both. sslrootcert=system makes libpq (16+) use the system's roots, as pgx does by default.
+STRICT_SSLMODES = ("verify-full",)
 PARAM_VALUES = {
-    "sslmode": STRICT_SSLMODES,
+    "sslmode": ("verify-full", "verify-ca", "require"),
     "channel_binding": ("require",),
     "sslrootcert": ("system",),
 }
@@ -105,12 +106,10 @@ def _postgres_params(query: str) -> str | None:
         if name == "connect_timeout" and not _PG_TIMEOUT.fullmatch(setting):
             return "sets connect_timeout to something other than 1-9999 seconds"
         seen[name] = setting
-    if seen.get("sslmode") not in STRICT_SSLMODES:
-        return f"must set sslmode to one of {', '.join(STRICT_SSLMODES)} (e.g. ?sslmode=require)"
-    if seen["sslmode"] != "verify-full" and seen.get("channel_binding") != "require":
+    if seen.get("sslmode") != "verify-full":
         return (
-            f"with sslmode={seen['sslmode']} nothing authenticates the server: add channel_binding=require "
-            "(Neon's default URL) or use sslmode=verify-full&sslrootcert=system"
+            "must set sslmode=verify-full: with require or verify-ca the Go API's pgx accepts any certificate, and "
+            "channel_binding=require does not stop it from sending the password (docs/runbook.md, Rotate a secret)"
         )
     return None
 

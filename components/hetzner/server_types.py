@@ -29,7 +29,10 @@ def server_type_problems(provider: hcloud.Provider, nodes: NodesConfig) -> list[
         try:
             found = hcloud.get_server_type(name=name, opts=pulumi.InvokeOptions(provider=provider))
         except Exception as error:  # the invoke's own error: unknown name, or the API refused the token
-            problems.append(f"{NAMESPACE}:{key}: Hetzner has no server type {name!r} ({str(error).splitlines()[0]})")
+            # An unknown name, or a token the API refused: the provider's own words say which.
+            problems.append(
+                f"{NAMESPACE}:{key}: the lookup of server type {name!r} failed: {str(error).splitlines()[0]}"
+            )
             continue
         architectures[key] = found.architecture
         problems += _location_problems(key, name, nodes.location, found.locations or [])

@@ -63,7 +63,7 @@ __all__ = [
 
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
     # Read by api, worker and admin through envFrom:
-    #   DATABASE_URL        Neon Postgres URL on the -pooler host (sslmode=require)
+    #   DATABASE_URL        Neon Postgres URL on the -pooler host (sslmode=verify-full)
     #   APP_SECRET_KEY      the app's signing key
     #   SMTP_USERNAME/PASSWORD   Fastmail SMTP credentials (host and port are in the ConfigMap)
     #   B2_KEY_ID/B2_APPLICATION_KEY   Backblaze B2 S3 credentials (bucket, endpoint, region: ConfigMap)
