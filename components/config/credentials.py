@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import urllib.parse
+from dataclasses import dataclass
 
 # Tokens go into HTTP headers: printable ASCII without spaces.
 TOKEN = re.compile(r"[\x21-\x7e]{8,512}", re.ASCII)
@@ -20,11 +22,31 @@ HCLOUD_TOKEN = re.compile(r"[A-Za-z0-9]{64}", re.ASCII)
 CLOUDFLARE_TOKEN = re.compile(r"(?!cfk_)(?:cfut_|cfat_)?[A-Za-z0-9_-]{40,120}", re.ASCII)
 
 
-def token(value: str) -> str | None:
+@dataclass(frozen=True)
+class TokenShape:
+    """How an issuer shapes its tokens, so a truncated paste fails before the first API call does."""
+
+    pattern: re.Pattern[str]
+    what: str
+
+
+HETZNER = TokenShape(HCLOUD_TOKEN, "64 letters and digits (a Hetzner Cloud API token)")
+CLOUDFLARE = TokenShape(CLOUDFLARE_TOKEN, "a Cloudflare API token (40 characters, or cfut_/cfat_ ones)")
+
+
+def token(value: str, shape: TokenShape | None = None) -> str | None:
     """A credential's shape; the message never quotes it."""
     if not TOKEN.fullmatch(value):
         return "must be 8-512 printable characters without spaces or line breaks"
+    if shape is not None and not shape.pattern.fullmatch(value):
+        return f"is not {shape.what}; the value is not shown"
     return None
+
+
+def url_password(url: str) -> str:
+    """The password of a `scheme://user:password@host/...` URL, percent-decoded ("" without one)."""
+    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    return urllib.parse.unquote(userinfo.partition(":")[2])
 
 
 # appSecretKey: 128 bits by an estimate of its own characters (length times the Shannon entropy of their

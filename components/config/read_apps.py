@@ -158,7 +158,7 @@ def read_maintenance(r: Reader) -> MaintenanceConfig:
     if zone:
         r.check("rebootTimeZone", check.time_zone(zone))
     return MaintenanceConfig(
-        csi_token=r.secret("hcloudCsiToken", token=True),
+        csi_token=r.secret("hcloudCsiToken", token=credentials.HETZNER),
         redis_backup_schedule=schedule,
         redis_backup_folder=folder,
         reboot_days=days,

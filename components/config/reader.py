@@ -131,7 +131,15 @@ class Reader:
             return ()
         return tuple(items)
 
-    def secret(self, key: str, *, required: bool = True, token: bool = False, file_content: bool = False) -> Secret:
+    def secret(
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        token: bool | credentials.TokenShape = False,
+        file_content: bool = False,
+    ) -> Secret:
+        """A secret; `token` checks it as an API token (and against its issuer's shape when one is given)."""
         value = self._raw(key, "string", secret=True)
         if value and file_content:
             # `pulumi config set --secret ... < file` keeps the file's final newline; programs that read such
@@ -151,7 +159,7 @@ class Reader:
             self.problem(key, "is one character repeated (a placeholder?); the value is not shown")
         elif token:
             # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
-            self.check(key, credentials.token(value))
+            self.check(key, credentials.token(value, token if isinstance(token, credentials.TokenShape) else None))
         if key not in self.secret_keys:
             self.problem(
                 key, f"is stored in plaintext; re-set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
