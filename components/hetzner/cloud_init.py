@@ -106,7 +106,8 @@ def user_data_problems(
     `sources` are the lists that grow the firewall script, by what to call them (config keys, and Cloudflare's
     published ranges): the message names the config key whose networks take the most bytes and gives every
     list's share, so an operator sees what to shorten."""
-    size = max(user_data_size_bound(name, firewall_script) for name in hostnames)
+    # Nodes differ only in their hostname, a plain scalar: the longest one gives the largest document.
+    size = user_data_size_bound(max(hostnames, key=len), firewall_script)
     if size <= USER_DATA_LIMIT:
         return []
     shares = {what: _bytes_mentioning(firewall_script, cidrs) for what, cidrs in sources.items()}
