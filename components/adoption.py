@@ -35,13 +35,9 @@ ADOPTED_NODES_OUTPUT = "adoptedNodes"
 # is cleared they show as in-place updates of the next preview (docs/migration.md lists them). Everything
 # else must match; `make adopt-check` compares.
 ADOPT_HELD_FIELDS: dict[str, tuple[str, ...]] = {
-    "hcloud:index/server:Server": (
-        "labels",
-        "deleteProtection",
-        "rebuildProtection",
-        "placementGroupId",
-        "firewallIds",
-    ),
+    # A server's other live fields are held for good (nodes.SERVER_IGNORE_CHANGES): public nets, networks,
+    # placement group, type and backups, whose update would power it off, cut it or delete its backups.
+    "hcloud:index/server:Server": ("labels", "deleteProtection", "rebuildProtection", "firewallIds"),
     "hcloud:index/network:Network": ("name", "labels", "deleteProtection"),
     "hcloud:index/networkSubnet:NetworkSubnet": (),
     "hcloud:index/placementGroup:PlacementGroup": ("name", "labels"),

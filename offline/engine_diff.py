@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from offline import replace_rules
 from offline.engine_model import (
@@ -18,35 +19,38 @@ from offline.engine_model import (
     Step,
     changed_paths,
     dependency_graph,
-    dependents_of,
-    path_matches,
+    path_under,
+    paths_overlap,
     provider_urn,
     topological,
 )
 from offline.records import Registration
+from offline.side_effects import imported_inputs, update_effects
 
 SG = ENGINE + "step_generator.go"
 
 
 @dataclass(frozen=True)
-class _Context:
+class Context:
     olds: Mapping[str, Registration]
     news: Mapping[str, Registration]
     decided: Mapping[str, Change]
     targets: Collection[str]
+    live: Mapping[str, Mapping[str, Any]]
+    """URN -> the inputs a resource to import holds live where they differ from the program's."""
 
 
 def _bare(path: str) -> str:
     return path.removesuffix(" (unknown)")
 
 
-def _own_properties(old: Registration, new: Registration) -> tuple[str, ...]:
+def _own_properties(old_inputs: Mapping[str, Any], new: Registration) -> tuple[str, ...]:
     """Changed input paths, minus those under the new registration's ignoreChanges (they keep the old value)."""
-    paths = changed_paths(old.inputs, new.inputs)
-    return tuple(p for p in paths if not any(path_matches(i, _bare(p)) for i in new.ignore_changes))
+    paths = changed_paths(old_inputs, new.inputs)
+    return tuple(p for p in paths if not any(path_under(i, _bare(p)) for i in new.ignore_changes))
 
 
-def _provider_reasons(old: Registration, new: Registration, ctx: _Context) -> list[str]:
+def _provider_reasons(old: Registration, new: Registration, ctx: Context) -> list[str]:
     if new.type.startswith("pulumi:providers:"):
         why = replace_rules.provider_replacement(new.type, old.inputs, new.inputs)
         return [f"{why} ({replace_rules.PROVIDER_RULES[new.type].source})"] if why else []
@@ -67,38 +71,71 @@ def _provider_reasons(old: Registration, new: Registration, ctx: _Context) -> li
     return []
 
 
-def _property_reasons(new: Registration, properties: tuple[str, ...], ctx: _Context) -> list[str]:
+def _property_reasons(new: Registration, properties: tuple[str, ...], ctx: Context) -> list[str]:
     provider = ctx.news.get(provider_urn(new))
     forcing = replace_rules.forcing_paths(new, provider.inputs if provider else {})
     reasons = []
     for prop in properties:
         path = _bare(prop)
-        sources = sorted({src for p, src in forcing if path_matches(p, path)})
+        sources = sorted({src for p, src in forcing if paths_overlap(p, path)})
         reasons += [f"{prop} forces replacement ({src})" for src in sources]
-        patterns = [p for p in new.replace_on_changes if path_matches(p, path)]
+        patterns = [p for p in new.replace_on_changes if path_under(p, path)]
         reasons += [f"{prop} matches replaceOnChanges {p} ({SG} applyReplaceOnChanges)" for p in patterns]
     return reasons
 
 
 def _replace_blocker(old: Registration, new: Registration) -> str:
     if old.protect and new.protect:
-        return f"protected in state and program: the engine refuses to replace it ({SG}#L1954-L1972)"
+        return f"protected in state and program: the engine refuses to replace it ({SG}#L1957-L1972)"
     if new.import_id:
-        return f"still carries import {new.import_id}: a replacement is refused ({SG}#L1974-L1997)"
+        return f"still carries import {new.import_id}: a replacement is refused ({SG}#L1974-L1998)"
     return replace_rules.delete_blocker(old)
 
 
 def _delete_blocker(old: Registration) -> str:
     if old.protect:
-        return f"protected: the engine refuses to delete it ({ENGINE}step.go deleteProtectedError)"
+        return f"protected: the engine refuses to delete it when the step runs ({ENGINE}step.go#L644-L649)"
     return replace_rules.delete_blocker(old)
 
 
-def decide(old: Registration | None, new: Registration, ctx: _Context) -> Change:
+def _updated(new: Registration, properties: tuple[str, ...], action: str, reasons: tuple[str, ...] = ()) -> Change:
+    effects = update_effects(new.type, properties)
+    return Change(
+        new.urn,
+        new.type,
+        new.name,
+        action,
+        properties=properties,
+        reasons=reasons,
+        effects=tuple(f"{e.path}: {e.effect} ({e.source})" for e in effects),
+        stops_service=any(e.stops_service for e in effects),
+    )
+
+
+def _imported(new: Registration, ctx: Context) -> Change:
+    """An import reads the live resource, then the program's inputs are diffed against what the Read wrote, in
+    the same deployment: a difference is applied as an update right after ({SG}#L1128-L1201)."""
+    read = imported_inputs(new.type, new.inputs, ctx.live.get(new.urn, {}))
+    properties = _own_properties(read, new)
+    if not properties:
+        return Change(new.urn, new.type, new.name, "import")
+    own = _property_reasons(new, properties, ctx) if new.custom else []
+    reasons = (
+        f"imported, then updated where the program differs from what the provider's Read wrote ({SG}#L1128-L1201)",
+    )
+    change = _updated(new, properties, "import", (*reasons, *own))
+    if own:
+        return dataclasses.replace(
+            change, blocked=f"the diff after the import asks to replace it: refused ({SG}#L1974-L1998)"
+        )
+    return change
+
+
+def decide(old: Registration | None, new: Registration, ctx: Context) -> Change:
     """The engine's decision for `new` given its state `old` (None: not in the state)."""
     if old is None:
-        return Change(new.urn, new.type, new.name, "import" if new.import_id else "create")
-    properties = _own_properties(old, new)
+        return _imported(new, ctx) if new.import_id else Change(new.urn, new.type, new.name, "create")
+    properties = _own_properties(old.inputs, new)
     reasons = [f"pulumi up --replace names it ({SG} isTargetedReplace)"] if new.urn in ctx.targets else []
     own: list[str] = []
     if new.custom:
@@ -120,7 +157,7 @@ def decide(old: Registration | None, new: Registration, ctx: _Context) -> Change
             targeted=new.urn in ctx.targets,
             blocked=_replace_blocker(old, new),
         )
-    return Change(new.urn, new.type, new.name, "update" if properties else "same", properties=properties)
+    return _updated(new, properties, "update") if properties else Change(new.urn, new.type, new.name, "same")
 
 
 def _deleted(old: Registration) -> Change:
@@ -135,46 +172,99 @@ def _deleted(old: Registration) -> Change:
 
 
 def diff_plans(
-    old: Sequence[Registration], new: Sequence[Registration], *, replace: Collection[str] = ()
+    old: Sequence[Registration],
+    new: Sequence[Registration],
+    *,
+    replace: Collection[str] = (),
+    live: Mapping[str, Mapping[str, Any]] | None = None,
+    failing: Mapping[str, str] | None = None,
 ) -> EngineDiff:
     """Per resource what the engine does from state `old` to program `new`, and the steps in order.
 
-    `replace` are URNs given to `pulumi up --replace`."""
+    `replace` are URNs given to `pulumi up --replace`; `live` what resources to import hold where it differs
+    from the program (offline.adoption_world); `failing` URNs of the state whose provider Delete fails, and
+    why (a delete script that refuses)."""
     olds, news = {r.urn: r for r in old}, {r.urn: r for r in new}
     old_graph, new_graph = dependency_graph(old), dependency_graph(new)
     decided: dict[str, Change] = {}
-    ctx = _Context(olds, news, decided, frozenset(replace))
+    ctx = Context(olds, news, decided, frozenset(replace), live or {})
     for urn in topological(new_graph):
         decided[urn] = decide(olds.get(urn), news[urn], ctx)
     old_order = topological(old_graph)
     for urn in reversed(old_order):
         if urn not in news:
             decided[urn] = _deleted(olds[urn])
-    decided = _block_dbr_chains(decided, old_graph)
+    decided = _failed_deletes(decided, failing or {}, old_graph)
+    victims = {urn: _dbr_victims(urn, decided, olds) for urn, c in decided.items() if c.delete_before_replace}
+    decided = _block_dbr_chains(decided, victims)
     return EngineDiff(
         changes=tuple(decided.values()),
-        steps=tuple(order_steps(decided, old_graph, new_graph)),
+        steps=tuple(order_steps(decided, old_graph, new_graph, victims)),
         old_graph={u: frozenset(d) for u, d in old_graph.items()},
         new_graph={u: frozenset(d) for u, d in new_graph.items()},
     )
 
 
-def _dbr_victims(urn: str, changes: Mapping[str, Change], old_graph: Mapping[str, set[str]]) -> list[str]:
-    """Dependents deleted before `urn` when it is replaced delete-first: those replaced themselves, deepest
-    first (the engine's calculateDependentReplacements, then "deletions in reverse dependency order")."""
-    if urn not in old_graph:
+def _dbr_victims(urn: str, changes: Mapping[str, Change], olds: Mapping[str, Registration]) -> list[str]:
+    """Dependents deleted before `urn` when it is replaced delete-first, deepest first.
+
+    As calculateDependentReplacements ({SG}#L3268-L3415) picks them: custom resources of the state with a
+    property dependency on `urn` or on a dependent already picked, whose own Diff (those inputs unknown)
+    says replace, here the decision for the program's inputs; a dependsOn or parent edge alone never picks
+    one. Then "deletions in reverse dependency order"."""
+    if urn not in olds:
         return []
-    victims = dependents_of(old_graph, urn)
-    return [u for u in reversed(topological(old_graph)) if u in victims and changes[u].action == "replace"]
+    picked: set[str] = set()
+    frontier = {urn}
+    while frontier:
+        found = {
+            u
+            for u, reg in olds.items()
+            if u not in picked
+            and u != urn
+            and reg.custom
+            and changes.get(u, Change(u, "", "", "same")).action == "replace"
+            and any(frontier & set(deps) for deps in reg.property_dependencies.values())
+        }
+        picked |= found
+        frontier = found
+    graph = dependency_graph(olds.values())
+    return [u for u in reversed(topological(graph)) if u in picked]
 
 
-def _block_dbr_chains(changes: dict[str, Change], old_graph: Mapping[str, set[str]]) -> dict[str, Change]:
+def _failed_deletes(
+    changes: dict[str, Change], failing: Mapping[str, str], old_graph: Mapping[str, set[str]]
+) -> dict[str, Change]:
+    """A delete that fails blocks itself, and cancels every delete still to come: any failed step but a
+    protected delete stops the deployment (step_executor.go L459-L460). What it depends on is deleted
+    after it (reverse dependency order), so those deletes never run."""
+    result = dict(changes)
+    for urn in reversed(topological(old_graph)):
+        change = result.get(urn)
+        if change is None or change.action not in ("delete", "replace") or change.blocked:
+            continue
+        if urn in failing:
+            result[urn] = dataclasses.replace(change, blocked=f"its delete fails: {failing[urn]}")
+            continue
+        first = [
+            result[u].name
+            for u, deps in old_graph.items()
+            if urn in deps and u in failing and u in result and result[u].action in ("delete", "replace")
+        ]
+        if first and change.action == "delete":
+            cancelled = f"({ENGINE}step_executor.go#L459-L460)"
+            reason = f"never runs: the delete of {first[0]} failed before it and cancelled the update {cancelled}"
+            result[urn] = dataclasses.replace(change, blocked=reason)
+    return result
+
+
+def _block_dbr_chains(changes: dict[str, Change], victims: Mapping[str, list[str]]) -> dict[str, Change]:
     """A protected dependent stops a delete-before-replace chain ({SG} L2110-L2122)."""
     result = dict(changes)
     for urn, change in changes.items():
         if change.action != "replace" or not change.delete_before_replace or change.blocked:
             continue
-        stuck = [changes[u].name for u in _dbr_victims(urn, changes, old_graph) if changes[u].blocked]
+        stuck = [changes[u].name for u in victims.get(urn, []) if changes[u].blocked]
         if stuck:
             reason = f"delete-before-replace must first delete the replaced dependents {stuck}, which are blocked"
             result[urn] = dataclasses.replace(change, blocked=reason)
@@ -182,7 +272,10 @@ def _block_dbr_chains(changes: dict[str, Change], old_graph: Mapping[str, set[st
 
 
 def order_steps(
-    changes: Mapping[str, Change], old_graph: Mapping[str, set[str]], new_graph: Mapping[str, set[str]]
+    changes: Mapping[str, Change],
+    old_graph: Mapping[str, set[str]],
+    new_graph: Mapping[str, set[str]],
+    victims: Mapping[str, list[str]],
 ) -> list[Step]:
     """The steps in an order the engine may run them: the program's resources in dependency order (a
     delete-before-replace deletes first, dependents first), then every delete in reverse dependency order."""
@@ -192,9 +285,11 @@ def order_steps(
         change = changes[urn]
         if change.action in ("create", "import", "update"):
             steps.append(Step(change.action, urn))
+            if change.action == "import" and change.properties:
+                steps.append(Step("update", urn))  # the diff after the import
         elif change.action == "replace":
             if change.delete_before_replace:
-                for victim in [*_dbr_victims(urn, changes, old_graph), urn]:
+                for victim in [*victims.get(urn, []), urn]:
                     if victim not in deleted:
                         steps.append(Step("delete-replaced", victim))
                         deleted.add(victim)
@@ -207,26 +302,31 @@ def order_steps(
 
 
 def command_effect(change: Change, old: Registration | None, new: Registration | None) -> str:
-    """What a pulumi-command step runs on the host for `change` (remote/commandController.go: Update runs
-    `update`, else `create` again; Delete runs `delete`). Ignored inputs keep their old value on an update
-    ({SG}#L1264-L1268) and on a `--replace` target; any other replacement re-checks the program's own
-    inputs ({SG}#L2002-L2022)."""
+    """What a pulumi-command step runs on the host for `change` (remote/commandController.go: Create runs
+    `create`, Update runs `update`, else `create` again, Delete runs `delete`; an absent text runs nothing).
+    Ignored inputs keep their old value on an update ({SG}#L1264-L1268); a replacement, targeted or not, is
+    created from the program's own inputs ({SG}#L1321-L1333, L2003-L2022). A state with retainOnDelete
+    never reaches the provider's Delete (step.go L661)."""
     if change.type != "command:remote:Command":
         return ""
+    runs_delete = old is not None and "delete" in old.inputs and not old.retain_on_delete
     if change.action == "delete" and old is not None:
-        return "runs its delete script" if "delete" in old.inputs else "nothing runs"
+        if old.retain_on_delete:
+            return "nothing runs (retainOnDelete)"
+        return "runs its delete script" if runs_delete else "nothing runs"
     if new is None or change.action == "same":
         return ""
-    stale = (
-        old is not None
-        and "create" in new.ignore_changes
-        and (change.action == "update" or change.targeted)
-        and bool(changed_paths(old.inputs.get("create"), new.inputs.get("create")))
-    )
-    text = "its OLD create text (create is under ignoreChanges)" if stale else "create"
     if change.action == "update":
-        return "runs update" if "update" in new.inputs else f"runs {text} again"
+        if "update" in new.inputs:
+            return "runs update"
+        if "create" not in new.inputs:
+            return "nothing runs (no create, no update)"
+        stale = "create" in new.ignore_changes and bool(
+            changed_paths(old.inputs.get("create") if old else None, new.inputs.get("create"))
+        )
+        return "runs its OLD create text again (create is under ignoreChanges)" if stale else "runs create again"
+    first = "runs create" if "create" in new.inputs else "nothing runs on create"
     if change.action == "replace":
-        tail = ", then the old one's delete script" if old is not None and "delete" in old.inputs else ""
-        return f"runs {text}{tail}"
-    return "runs create"
+        tail = ", then the old one's delete script" if runs_delete else ""
+        return first + tail
+    return first

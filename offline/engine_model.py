@@ -3,16 +3,31 @@
 The rules, each from the engine's step generator
 (ENGINE = pkg/resource/deploy/step_generator.go at the commit in the URL):
 * a resource's own input diff decides (a dependent is not replaced because its dependency was); paths
-  under `ignoreChanges` keep their old value (engine `processIgnoreChanges`);
+  under `ignoreChanges` keep their old value (engine `processIgnoreChanges`, L1264-L1269);
+* an unchanged resource takes a same step: the program gets the state's id and outputs back and the provider
+  is not called (SAME_KEEPS_OUTPUTS; offline.harness answers so);
+* an import reads the live resource (the provider's Read), then the program's inputs are diffed against what
+  it read in the same deployment: an update follows when they differ, a replacement is refused while the
+  import id is set (L1128-L1201, L1974-L1998; since pulumi 3.174, pulumi/pulumi#19339);
+* a replacement, targeted or not, is created from the program's current inputs: ignoreChanges only decides
+  whether to replace (L1321-L1333, L2003-L2022);
 * a change on a replace-forcing property (offline.replace_rules), on `replaceOnChanges`
   (`applyReplaceOnChanges`), a `--replace` target (`isTargetedReplace`) or a replaced provider
   (`providerChanged`: the reference's ID changes and the new provider's DiffConfig asks for it) replaces;
 * a replacement is create-before-delete, the old one deleted with the other deletes at the end, unless
   `deleteBeforeReplace`: then the old one and every dependent that is replaced too are deleted first,
   dependents first (`calculateDependentReplacements`, L2043-L2130);
-* replacing is refused while the resource is protected in state and program (L1954-L1972), and while it
-  still carries `import` (L1974-L1997); deleting a protected resource fails (step.go `deleteProtectedError`);
-* creates and updates follow dependencies; deletes run in reverse dependency order (`ScheduleDeletes`).
+* delete-first dependents are custom resources with a property dependency on the replaced one (or on
+  another delete-first dependent) whose own Diff, with those inputs unknown, says replace; dependsOn and
+  parent edges alone never make one (calculateDependentReplacements, L3268-L3415);
+* replacing is refused while the resource is protected in state and program (L1957-L1972; protected only in
+  the state, the replacement goes ahead), and while it still carries `import` (L1974-L1998); deleting a
+  protected resource fails when its step runs (step.go L644-L649), and the executor goes on with the other
+  deletes (step_executor.go L441-L449); any other failed delete cancels the rest (L459-L460);
+* a resource whose state has retainOnDelete is never deleted at the provider, also as the old half of a
+  replacement (step.go L661);
+* creates and updates follow dependencies; deletes run after every other step, in reverse dependency order
+  (deployment_executor.go L326-L332, step_generator.go L2747-L2796).
 """
 
 from __future__ import annotations
@@ -26,6 +41,8 @@ from typing import Any
 from offline.records import Registration, SecretValue, Unknown
 
 ENGINE = "https://github.com/pulumi/pulumi/blob/1b5949891b3cefcb9974752b24a5ecef0acc86c8/pkg/resource/deploy/"
+SAME_KEEPS_OUTPUTS = ENGINE + "step.go#L177-L179"
+"""A same step hands the program the state's outputs (and pkg/resource/deploy/source_eval.go L3079)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,10 @@ class Change:
     """Replaced because `pulumi up --replace` names it: ignored inputs then keep their old values."""
     blocked: str = ""
     """Why the engine or the provider refuses the step ("" = it goes through)."""
+    effects: tuple[str, ...] = ()
+    """What the in-place update (or the update after an import) does beyond the field (offline.side_effects)."""
+    stops_service: bool = False
+    """One of `effects` powers a server off, resets it, cuts its network or fails on a running one."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +120,19 @@ def _tokens(path: str) -> list[str]:
     return [t.strip('[]"') if t.startswith("[") else t for t in _TOKEN.findall(path)]
 
 
-def path_matches(pattern: str, path: str) -> bool:
-    """Whether `path` lies under `pattern` or contains it (`*` matches any key or index)."""
+def path_under(pattern: str, path: str) -> bool:
+    """Whether `path` is `pattern` or lies under it, `*` matching any one key or index: how the engine matches
+    replaceOnChanges and ignoreChanges paths (sdk/go/common/resource/properties_path.go L310-L342, used by
+    applyReplaceOnChanges and processIgnoreChanges). One way only: a change reported at `a` does not match
+    the pattern `a.b`."""
     pat, got = _tokens(pattern), _tokens(path)
-    return all(p in ("*", g) for p, g in zip(pat, got, strict=False))
+    return len(got) >= len(pat) and all(p in ("*", g) for p, g in zip(pat, got, strict=False))
+
+
+def paths_overlap(a: str, b: str) -> bool:
+    """Whether one path lies under the other: a provider's replace-forcing field changes when a change is
+    reported at it, under it, or at an object that holds it (a whole block added or removed)."""
+    return path_under(a, b) or path_under(b, a)
 
 
 def _plain(value: Any) -> Any:

@@ -9,9 +9,10 @@ importId …) with its inputs, secret values wrapped so that a writer can't prin
 
 from __future__ import annotations
 
+import dataclasses
 import runpy
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ import pulumi
 from google.protobuf import json_format  # type: ignore[import-untyped]
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from offline import fakes
+from offline.engine_diff import Context, decide
+from offline.engine_model import Change
 from offline.records import UNKNOWN, Plan, Registration, SecretValue
 from offline.stack_config import PROJECT_DIR, stack_config
 
@@ -82,16 +86,53 @@ class PlanMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A MockMonitor that keeps every RegisterResource request."""
+    """A MockMonitor that keeps every RegisterResource request, and answers as the engine would from a state.
 
-    def __init__(self, mocks: PlanMocks) -> None:
+    With a `prior` plan (the stack's state), each custom resource is decided as the engine would
+    (offline.engine_diff.decide): a same step gets its id and outputs from the state and the provider is not
+    called (engine_model.SAME_KEEPS_OUTPUTS), so an unchanged command never runs again and keeps its old
+    stdout, whatever the world now answers; an update keeps its id and gets the provider's new outputs; a
+    create or a replacement gets a new object from the world.
+    """
+
+    def __init__(self, mocks: PlanMocks, plan: Plan, prior: Plan | None, replace: Collection[str]) -> None:
         super().__init__(mocks)
-        self.registrations: list[Registration] = []
+        self.plan = plan
+        self.registrations: list[Registration] = plan.registrations
+        self.prior = prior.by_urn() if prior is not None else {}
+        self.prior_outputs = prior.resource_outputs if prior is not None else {}
+        self.news: dict[str, Registration] = {}
+        self.decided: dict[str, Change] = {}
+        self.context = Context(self.prior, self.news, self.decided, frozenset(replace), {})
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(_registration(request, response.urn, response.id))
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        urn = self.make_urn(request.parent, request.type, request.name)
+        new = _registration(request, urn, "")
+        old = self.prior.get(urn)
+        action = ""
+        if old is not None and urn in self.prior_outputs and new.custom and not new.type.startswith("pulumi:pulumi:"):
+            action = decide(old, new, self.context).action
+        if action == "same":
+            resource_id, state = self.prior_outputs[urn]
+            _ensure_event_loop()  # type: ignore[no-untyped-call]
+            response = resource_pb2.RegisterResourceResponse(
+                urn=urn, id=resource_id, object=_sync_await(rpc.serialize_properties(state, {}))
+            )
+            self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        else:
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            resource_id, state = response.id, self.resources[urn].state
+            if action == "update":  # the same object, updated: its id stays
+                resource_id = self.prior_outputs[urn][0]
+                response = resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=response.object)
+        new = dataclasses.replace(new, id=resource_id)
+        self.news[urn] = new
+        if action:
+            self.decided[urn] = decide(old, new, self.context)
+        self.plan.resource_outputs[urn] = (resource_id, state)
+        self.registrations.append(new)
         return response
 
 
@@ -150,18 +191,21 @@ def run_program(
     into: Plan | None = None,
     previous_outputs: Mapping[str, Any] | None = None,
     world: fakes.World = fakes.WORLD,
+    prior: Plan | None = None,
+    replace: Collection[str] = (),
 ) -> Plan:
     """Evaluates the program once under mocks and returns what it registered and exported.
 
     `into` receives the registrations as they happen, so a caller can inspect a failed evaluation.
     `previous_outputs` are the outputs of the stack's last update (none: the first deployment).
     `world` is what the providers answer (offline.scenarios changes it: a replaced server, a new CA).
+    `prior` is the state the engine holds (an earlier evaluation): unchanged resources keep its outputs.
+    `replace` are URNs given to `pulumi up --replace` (never same).
     """
     config, secret_keys = stack_config(stack, overrides)
     plan = into if into is not None else Plan(stack=stack, preview=preview)
     plan.known_secrets.update({v: f"secret:{k.split(':', 1)[1]}" for k, v in config.items() if k in secret_keys})
-    monitor = RecordingMonitor(PlanMocks(plan.known_secrets, previous_outputs or {}, world))
-    plan.registrations = monitor.registrations
+    monitor = RecordingMonitor(PlanMocks(plan.known_secrets, previous_outputs or {}, world), plan, prior, replace)
 
     settings.ROOT.set(None)  # a fresh root Stack per evaluation, also when tests run many
     pulumi.runtime.set_all_config(config, secret_keys)

@@ -87,6 +87,8 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
     known_secrets: dict[str, str] = field(default_factory=dict)
     """Every secret value the offline world made up (placeholders, fake keys) -> a label for redaction."""
+    resource_outputs: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    """URN -> (id, outputs) as the engine would store them in the state (never written to a report)."""
 
     def by_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]

@@ -45,7 +45,9 @@ class Rule:
 
 
 _ROWS = (
-    Rule("hcloud:index/server:Server", ("image", "location", "datacenter", "userData", "sshKeys"),
+    # `datacenter` forced a replacement up to v1.66.1; from v1.67.0 it is deprecated, never ForceNew, and
+    # never read back (v1.68.0 server/resource.go).
+    Rule("hcloud:index/server:Server", ("image", "location", "userData", "sshKeys"),
          HCLOUD + "server/resource.go#L54-L113", "serverType, networks, firewallIds, labels, protection: in place"),
     Rule("hcloud:index/network:Network", ("ipRange",), HCLOUD + "network/resource.go#L37-L42"),
     Rule("hcloud:index/networkSubnet:NetworkSubnet", ("networkId", "type", "networkZone", "ipRange", "vswitchId"),

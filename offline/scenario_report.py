@@ -36,6 +36,7 @@ def _detail(change: Change, outcome: Outcome) -> list[str]:
         shown = ", ".join(change.properties[:MAX_PROPERTIES])
         more = len(change.properties) - MAX_PROPERTIES
         lines.append(f"      properties: {shown}" + (f" … and {more} more" if more > 0 else ""))
+    lines += [f"      {'STOPS THE NODE' if change.stops_service else 'side effect'}: {e}" for e in change.effects]
     olds = {r.urn: r for r in outcome.state}
     news = {r.urn: r for r in outcome.program.registrations}
     effect = command_effect(change, olds.get(change.urn), news.get(change.urn))
@@ -54,10 +55,6 @@ def render(outcome: Outcome) -> str:
         f"scenario {item.name}: {item.summary}",
         f"  state: {_config(item.before) or 'Pulumi.prod.yaml'}; program: {_config(item.after) or 'unchanged config'}",
     ]
-    if item.unprotect:
-        names = ", ".join(item.unprotect)
-        hcloud = " and hcloud server disable-protection … delete rebuild" if item.lift_hetzner_protection else ""
-        lines.append(f"  runbook first: pulumi state unprotect{hcloud} on {names}")
     if item.replace:
         lines.append(f"  pulumi up --replace {' '.join(item.replace)}")
     if item.preview:
@@ -76,6 +73,7 @@ def render(outcome: Outcome) -> str:
             lines += _detail(change, outcome)
     if not diff.steps:
         lines.append("no steps: every resource is the same")
+    lines += [f"FAILS: {failure}" for failure in outcome.failures]
     return "\n".join(lines) + "\n"
 
 

@@ -15,11 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline import fakes
+import yaml
+
+from components.k3s.steps import LEAVE_REFUSED
+from offline import adoption_world, fakes
 from offline.engine_diff import diff_plans
 from offline.engine_model import EngineDiff
 from offline.harness import run_program
-from offline.records import Plan, Registration, served_outputs
+from offline.records import Plan, Registration, SecretValue, served_outputs
 
 NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=verify-full"
 
@@ -38,12 +41,11 @@ class Scenario:
     """What the providers answer in B."""
     replace: tuple[str, ...] = ()
     """Names of resources given to `pulumi up --replace`."""
-    unprotect: tuple[str, ...] = ()
-    """Runbook before the up: `pulumi state unprotect` on these resources."""
-    lift_hetzner_protection: bool = True
-    """Runbook: also `hcloud server disable-protection <name> delete rebuild` on them (then `pulumi refresh`)."""
     preview: bool = False
     """B as `pulumi preview` sees it: outputs of replaced resources unknown."""
+    adoption: str = ""
+    """"up": A is only what the targeted `up` of docs/migration.md step 3 left, B adopts the hand-built
+    production (offline.adoption_world); "ends": A is the stack after that `up`, B clears adoptIds."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Outcome:
     state: tuple[Registration, ...]
     program: Plan
     diff: EngineDiff
+    failures: tuple[str, ...] = ()
+    """What fails when the `up` runs though the engine plans it (a provider dialing a cluster with a stale CA)."""
 
 
 SCENARIOS: dict[str, Callable[[], Scenario]] = {}
@@ -63,13 +67,18 @@ def scenario(make: Callable[[], Scenario]) -> Callable[[], Scenario]:
     return make
 
 
-def _replace_server(scenario_name: str, name: str, *, preview: bool = False) -> Scenario:
+def _replace_server(scenario_name: str, name: str, *, preview: bool = False, released: str = "before") -> Scenario:
+    """`pulumi up --replace` of server `name`; `released`: named in replaceableNodes by an earlier `up`
+    ("before", the runbook's order), in the same `up` ("same"), or not at all ("")."""
+    release = {"replaceableNodes": [name]}
+    when = {"before": "released by an earlier up", "same": "released in the same up", "": "not released"}[released]
     return Scenario(
         name=scenario_name,
-        summary=f"pulumi up --replace {name}: a new server comes back with a new id and new public addresses",
+        summary=f"pulumi up --replace {name} ({when}): a new server comes back with a new id and new addresses",
+        before=release if released == "before" else {},
+        after=release if released == "same" else {},
         world=fakes.World(replaced=frozenset({name}), unknown_replaced=preview),
         replace=(name,),
-        unprotect=(name,),
         preview=preview,
     )
 
@@ -95,6 +104,25 @@ def replace_server_2_preview() -> Scenario:
 
 
 @scenario
+def replace_server_2_unreleased() -> Scenario:
+    return _replace_server("replace-server-2-unreleased", "honeydue-2", released="")
+
+
+@scenario
+def replace_server_2_released_same_up() -> Scenario:
+    return _replace_server("replace-server-2-released-same-up", "honeydue-2", released="same")
+
+
+@scenario
+def release_server_2() -> Scenario:
+    return Scenario(
+        "release-server-2",
+        "replaceableNodes names honeydue-2: its protections lifted, its leave step armed",
+        after={"replaceableNodes": ["honeydue-2"]},
+    )
+
+
+@scenario
 def rotate_database_url() -> Scenario:
     return Scenario(
         "rotate-database-url", "a new databaseUrl (Neon password rotated)", after={"databaseUrl": NEW_DATABASE_URL}
@@ -112,6 +140,28 @@ def new_kubeconfig_ca() -> Scenario:
         "new-kubeconfig-ca",
         "the fetched kubeconfig carries another CA (e.g. after a restore or a CA rotation)",
         world=fakes.World(kubeconfig_ca="TkVXLUZBS0UtQ0E="),
+    )
+
+
+@scenario
+def new_kubeconfig_ca_refetch() -> Scenario:
+    return Scenario(
+        "new-kubeconfig-ca-refetch",
+        "after a CA rotation: pulumi up --replace the kubeconfig step, as docs/runbook.md says",
+        world=fakes.World(kubeconfig_ca="TkVXLUZBS0UtQ0E="),
+        replace=("honeydue-k3s-kubeconfig",),
+    )
+
+
+@scenario
+def adopt() -> Scenario:
+    return Scenario("adopt", "the adoption `up`: every hand-built resource imported, then diffed", adoption="up")
+
+
+@scenario
+def adopt_ends() -> Scenario:
+    return Scenario(
+        "adopt-ends", "the first `up` after adoption: adoptIds cleared", after={"adoptIds": []}, adoption="ends"
     )
 
 
@@ -139,33 +189,41 @@ def cloudflare_etag() -> Scenario:
     )
 
 
+def _scale_in(name: str, key: str, counts: tuple[int, int], leaving: tuple[str, ...], released: bool) -> Scenario:
+    what = "agents" if key == "agentCount" else "etcd members"
+    return Scenario(
+        name,
+        f"{key} {counts[0]} -> {counts[1]} (scale-in of {what}, {'released' if released else 'not released'} before)",
+        before={key: counts[0], **({"replaceableNodes": list(leaving)} if released else {})},
+        after={key: counts[1]},
+    )
+
+
 @scenario
 def agents_2_to_0() -> Scenario:
-    return Scenario(
-        "agents-2-to-0",
-        "agentCount 2 -> 0 (scale-in)",
-        before={"agentCount": 2},
-        after={"agentCount": 0},
-        unprotect=("honeydue-agent-1", "honeydue-agent-2"),
-    )
+    return _scale_in("agents-2-to-0", "agentCount", (2, 0), ("honeydue-agent-1", "honeydue-agent-2"), True)
+
+
+@scenario
+def agents_2_to_0_unreleased() -> Scenario:
+    return _scale_in("agents-2-to-0-unreleased", "agentCount", (2, 0), ("honeydue-agent-1", "honeydue-agent-2"), False)
 
 
 @scenario
 def servers_5_to_3() -> Scenario:
-    return Scenario(
-        "servers-5-to-3",
-        "serverCount 5 -> 3 (scale-in of etcd members)",
-        before={"serverCount": 5},
-        after={"serverCount": 3},
-        unprotect=("honeydue-4", "honeydue-5"),
-    )
+    return _scale_in("servers-5-to-3", "serverCount", (5, 3), ("honeydue-4", "honeydue-5"), True)
 
 
-@functools.lru_cache(maxsize=8)
+@scenario
+def servers_5_to_3_unreleased() -> Scenario:
+    return _scale_in("servers-5-to-3-unreleased", "serverCount", (5, 3), ("honeydue-4", "honeydue-5"), False)
+
+
+@functools.lru_cache(maxsize=16)
 def _steady_state(stack: str, before_json: str) -> Plan:
     before = json.loads(before_json)
     first = run_program(stack, before)
-    return run_program(stack, before, previous_outputs=served_outputs(first.outputs))
+    return run_program(stack, before, previous_outputs=served_outputs(first.outputs), prior=first)
 
 
 def steady_state(stack: str, before: Mapping[str, Any]) -> Plan:
@@ -173,30 +231,82 @@ def steady_state(stack: str, before: Mapping[str, Any]) -> Plan:
     return _steady_state(stack, json.dumps(dict(before), sort_keys=True))
 
 
-def _unprotected(reg: Registration, hetzner: bool) -> Registration:
-    inputs = dict(reg.inputs)
-    for key in ("deleteProtection", "rebuildProtection"):
-        if key in inputs and hetzner:
-            inputs[key] = False
-    return dataclasses.replace(reg, protect=False, inputs=inputs)
+def refusing_deletes(state: tuple[Registration, ...]) -> dict[str, str]:
+    """Leave steps of protected nodes as the state holds them: their delete script exits 1 before draining
+    anything (components/k3s/steps.refuse_to_leave; tests/test_scenarios runs it)."""
+    return {
+        r.urn: "the node is protected (replaceableNodes does not name it): its leave script exits 1, nothing drained"
+        for r in state
+        if r.type == "command:remote:Command" and str(_revealed(r.inputs.get("delete", ""))).startswith(LEAVE_REFUSED)
+    }
+
+
+def _revealed(value: Any) -> Any:
+    return value.value if isinstance(value, SecretValue) else value
+
+
+def _adoption_config(stack: str) -> dict[str, Any]:
+    overrides, _ = adoption_world.adopt_overrides(steady_state(stack, {}))
+    return overrides
+
+
+def _adoption_up(item: Scenario, stack: str) -> Outcome:
+    """The adoption `up` on a state that holds only the deploy key (docs/migration.md step 3)."""
+    from tools.adopt_keys import deploy_key_targets  # tools build on offline: imported where it is used
+
+    program = run_program(stack, {**_adoption_config(stack), **item.before})
+    targets = set(deploy_key_targets(program))
+    state = tuple(r for r in program.registrations if r.urn in targets)
+    diff = diff_plans(state, program.registrations, live=adoption_world.live_of(program))
+    return Outcome(item, state, program, diff)
 
 
 def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     """State A, program B and the engine's decisions for `item`."""
-    state_plan = steady_state(stack, item.before)
-    lift = item.lift_hetzner_protection
-    state = tuple(_unprotected(r, lift) if r.name in item.unprotect else r for r in state_plan.registrations)
-    program = run_program(
-        stack,
-        {**item.before, **item.after},
-        preview=item.preview,
-        previous_outputs=served_outputs(state_plan.outputs),
-        world=item.world,
-    )
+    if item.adoption == "up":
+        return _adoption_up(item, stack)
+    before = {**_adoption_config(stack), **item.before} if item.adoption else dict(item.before)
+    state_plan = steady_state(stack, before)
+    state = tuple(state_plan.registrations)
+    if item.adoption:
+        state = tuple(adoption_world.state_after_import(r) if r.import_id else r for r in state)
     targets = [r.urn for r in state if r.name in item.replace]
     if len(targets) != len(item.replace):
         raise KeyError(f"--replace names {item.replace} match {len(targets)} resources")
-    return Outcome(item, state, program, diff_plans(state, program.registrations, replace=targets))
+    program = run_program(
+        stack,
+        {**before, **item.after},
+        preview=item.preview,
+        previous_outputs=served_outputs(state_plan.outputs),
+        world=item.world,
+        prior=dataclasses.replace(state_plan, registrations=list(state)),
+        replace=targets,
+    )
+    diff = diff_plans(state, program.registrations, replace=targets, failing=refusing_deletes(state))
+    return Outcome(item, state, program, diff, failures=tuple(stale_kubeconfig(program, item.world)))
+
+
+def _ca_of(kubeconfig: Any) -> str:
+    value = kubeconfig.value if isinstance(kubeconfig, SecretValue) else kubeconfig
+    if not isinstance(value, str):
+        return ""
+    clusters = (yaml.safe_load(value) or {}).get("clusters") or [{}]
+    return str((clusters[0].get("cluster") or {}).get("certificate-authority-data", ""))
+
+
+def stale_kubeconfig(program: Plan, world: fakes.World) -> list[str]:
+    """Kubernetes providers whose kubeconfig trusts another CA than the cluster now serves.
+
+    The kubeconfig comes from a command's stdout, and an unchanged command takes a same step: it keeps its
+    outputs from the state and runs nothing (engine_model.SAME_KEEPS_OUTPUTS). After a CA rotation the
+    provider is still handed the old CA, and its first request to the API server fails TLS verification."""
+    return [
+        f"{reg.name}: its kubeconfig trusts the CA of the state, the cluster serves another: the first API request "
+        "fails TLS verification. The kubeconfig step is unchanged, so it does not run again: "
+        "`pulumi up --replace` it (docs/runbook.md, Cluster access)"
+        for reg in program.by_type("pulumi:providers:kubernetes")
+        if _ca_of(reg.inputs.get("kubeconfig")) not in ("", world.kubeconfig_ca)
+    ]
 
 
 def run(name: str, stack: str = "prod") -> Outcome:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from components.adoption import ADOPTABLE_TYPES
+from offline.adoption_world import RUNNING_TOKEN, SERVERS, host_key
 from offline.harness import run_program
 from offline.records import Plan
-from tests.adopt_setup import RUNNING_TOKEN, SERVERS, host_key
 from tools.adopt_check import check, main
 from tools.adopt_findings import Finding, Report
 from tools.live import load_live
@@ -94,7 +94,7 @@ def test_hard_coded_fields_of_a_hand_built_server_are_held_not_blocking(prod_pla
         ("HELD", "honeydue-1", "labels"),
         ("HELD", "honeydue-1", "deleteProtection"),
         ("HELD", "honeydue-1", "rebuildProtection"),
-        ("HELD", "honeydue-1", "placementGroupId"),
+        ("IGNORED", "honeydue-1", "placementGroupId"),
         ("HELD", "honeydue-1", "firewallIds"),
         ("IGNORED", "honeydue-1", "serverType"),
     }

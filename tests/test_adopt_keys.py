@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from offline.adoption_world import host_key
 from offline.records import Plan
-from tests.adopt_setup import host_key
 from tools.adopt_keys import (
     REMOTE_SCRIPT,
     AdoptKeysError,

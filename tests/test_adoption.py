@@ -10,12 +10,12 @@ import pytest
 from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
 from components.config.reader import ConfigError
 from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
+from offline.adoption_world import CREATED_BEFORE, RUNNING_TOKEN, SERVERS, adopt_overrides, host_key
+from offline.adoption_world import adoptable as _adoptable
 from offline.engine_diff import diff_plans
 from offline.fakes import fake_ed25519_public_key, outputs_for
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, plaintext_strings
-from tests.adopt_setup import CREATED_BEFORE, RUNNING_TOKEN, SERVERS, adopt_overrides, host_key
-from tests.adopt_setup import adoptable as _adoptable
 from tests.conftest import load_prod
 from tools.adopt_keys import deploy_key_targets
 

@@ -6,9 +6,9 @@ import pytest
 
 from components.adoption import check_adoption
 from components.config.reader import ConfigError
+from offline.adoption_world import RUNNING_TOKEN, host_key
 from offline.harness import run_program
 from offline.records import Plan
-from tests.adopt_setup import RUNNING_TOKEN, host_key
 from tests.conftest import load_prod
 
 SERVER_IDS = ["honeydue-1=101", "honeydue-2=102", "honeydue-3=103"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from offline.engine_diff import command_effect, diff_plans
-from offline.engine_model import changed_paths, path_matches
+from offline.engine_model import changed_paths, path_under, paths_overlap
 from offline.records import UNKNOWN, Registration, SecretValue
 from offline.replace_rules import rule_for
 
@@ -70,9 +70,11 @@ def kubeconfig(ca: str, server: str = "https://k8s.example:6443") -> SecretValue
 
 
 def test_paths_match_under_and_over_with_wildcards() -> None:
-    assert path_matches("spec.selector", "spec.selector.matchLabels.app")
-    assert path_matches("triggers[*]", "triggers[0]") and path_matches("triggers[*]", "triggers")
-    assert not path_matches("spec.selector", "spec.template") and not path_matches("create", "update")
+    assert path_under("spec.selector", "spec.selector.matchLabels.app")
+    # The engine's rule is one way (properties_path.go L310-L342): a change at the parent misses a nested pattern.
+    assert path_under("triggers[*]", "triggers[0]") and not path_under("triggers[*]", "triggers")
+    assert paths_overlap("triggers[*]", "triggers")  # a provider's forcing field inside a block added whole
+    assert not path_under("spec.selector", "spec.template") and not path_under("create", "update")
 
 
 def test_changed_paths_compare_secrets_by_value_and_flag_unknowns() -> None:
@@ -129,8 +131,9 @@ def test_create_before_delete_deletes_the_old_one_last() -> None:
 
 def test_delete_before_replace_deletes_replaced_dependents_first() -> None:
     server = reg("s1", inputs={"image": "a"}, delete_before_replace=True)
-    install = reg("install", COMMAND, {"triggers": ["id-s1"]}, after=[server.urn])
-    ready = reg("ready", COMMAND, {"triggers": ["id-s1"], "create": "x"}, after=[install.urn])
+    on_server = {"property_dependencies": {"triggers": (server.urn,)}}
+    install = reg("install", COMMAND, {"triggers": ["id-s1"]}, after=[server.urn], **on_server)
+    ready = reg("ready", COMMAND, {"triggers": ["id-s1"], "create": "x"}, after=[install.urn], **on_server)
     record = reg("rec", RECORD, {"content": "ip-1"}, after=[server.urn])
     state = [server, install, ready, record]
     program = [changed(server, image="b"), changed(install, triggers=["id-s1b"]), changed(ready, triggers=["id-s1b"])]
@@ -145,6 +148,20 @@ def test_delete_before_replace_deletes_replaced_dependents_first() -> None:
         ("create-replacement", "ready"),
     ]
     assert diff.change("s1").delete_before_replace and not diff.change("install").delete_before_replace
+
+
+def test_only_property_dependents_are_deleted_before_a_delete_first_replacement() -> None:
+    # calculateDependentReplacements (step_generator.go L3268-L3415): a dependsOn edge alone never makes a
+    # dependent delete-first, even when it is replaced for its own reasons; it is replaced create-first.
+    server = reg("s1", inputs={"image": "a"}, delete_before_replace=True)
+    step = reg("step", COMMAND, {"triggers": ["t1"]}, after=[server.urn])
+    diff = diff_plans([server, step], [changed(server, image="b"), changed(step, triggers=["t2"])])
+    assert ops(diff) == [
+        ("delete-replaced", "s1"),
+        ("create-replacement", "s1"),
+        ("create-replacement", "step"),
+        ("delete-replaced", "step"),
+    ]
 
 
 def test_deletes_run_last_in_reverse_dependency_order() -> None:
@@ -180,7 +197,14 @@ def test_a_resource_that_still_carries_import_cannot_be_replaced() -> None:
 
 def test_a_protected_dependent_blocks_a_delete_before_replace_chain() -> None:
     server = reg("s1", inputs={"image": "a"}, delete_before_replace=True)
-    volume = reg("vol", "hcloud:index/network:Network", {"ipRange": "10.0.0.0/16"}, after=[server.urn], protect=True)
+    volume = reg(
+        "vol",
+        "hcloud:index/network:Network",
+        {"ipRange": "10.0.0.0/16"},
+        after=[server.urn],
+        protect=True,
+        property_dependencies={"ipRange": (server.urn,)},
+    )
     diff = diff_plans([server, volume], [changed(server, image="b"), changed(volume, ipRange="10.1.0.0/16")])
     assert "blocked" in diff.change("s1").blocked and "protected" in diff.change("vol").blocked
 
@@ -258,13 +282,24 @@ def test_a_type_without_a_rule_is_an_error() -> None:
         diff_plans([odd], [changed(odd, x=2)])
 
 
-def test_a_replacement_runs_the_programs_create_unless_it_is_a_replace_target() -> None:
+def test_a_replacement_runs_the_programs_create_targeted_or_not_and_an_update_the_held_one() -> None:
+    # step_generator.go L1321-L1333 (a --replace target is checked from the program's inputs, no old ones) and
+    # L2003-L2022 (any replacement re-checks the program's inputs): ignoreChanges only decides whether to replace.
     step = reg("install", COMMAND, {"create": "v1", "triggers": ["a"]}, ignore_changes=("create",))
     new = changed(step, create="v2", triggers=["b"])
     change = diff_plans([step], [new]).change("install")
     assert change.action == "replace" and command_effect(change, step, new) == "runs create"
     targeted = diff_plans([step], [changed(step, create="v2")], replace=[step.urn]).change("install")
-    assert targeted.targeted and "OLD create text" in command_effect(targeted, step, changed(step, create="v2"))
+    assert targeted.targeted and command_effect(targeted, step, changed(step, create="v2")) == "runs create"
+    held = dataclasses.replace(step, inputs={**step.inputs, "update": "u"})
+    edit = diff_plans([held], [changed(held, update="u2")]).change("install")
+    assert edit.action == "update" and command_effect(edit, held, changed(held, update="u2")) == "runs update"
+    bare = reg("leave", COMMAND, {"delete": "d"})
+    assert command_effect(diff_plans([bare], [changed(bare, delete="e")]).change("leave"), bare, None) == ""
+    edit_bare = diff_plans([bare], [changed(bare, delete="e")]).change("leave")
+    assert command_effect(edit_bare, bare, changed(bare, delete="e")) == "nothing runs (no create, no update)"
+    kept = dataclasses.replace(bare, retain_on_delete=True)
+    assert command_effect(diff_plans([kept], []).change("leave"), kept, None) == "nothing runs (retainOnDelete)"
 
 
 @pytest.mark.parametrize(("ca", "action"), [("CA1", "same"), ("CA2", "replace")])

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from components.k3s.scripts import AGENT_ENV_DIR
-from components.k3s.steps import NO_REPLAY
+from components.k3s.steps import LEAVE_REFUSED, NO_REPLAY
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import run_program
 from offline.plan import revealed, write_plan
@@ -158,8 +158,8 @@ PROD_RESOURCE_NAMES = [
 
 @pytest.fixture(scope="module")
 def plan() -> Plan:
-    """prod with two agents."""
-    return run_program("prod", {"agentCount": 2})
+    """prod with two agents, both released (replaceableNodes): their leave steps hold the real scripts."""
+    return run_program("prod", {"agentCount": 2, "replaceableNodes": ["honeydue-agent-1", "honeydue-agent-2"]})
 
 
 def command(plan: Plan, name: str) -> Registration:
@@ -332,7 +332,7 @@ def test_removing_an_agent_drains_it_from_server_1_before_its_server_goes(plan: 
         remove, uninstall = (command(plan, f"honeydue-k3s-agent-{n}-{s}") for s in ("leave", "wipe"))
         for reg, script in ((remove, "agent-remove.sh"), (uninstall, "agent-uninstall.sh")):
             assert set(reg.inputs) >= {"delete"} and "create" not in reg.inputs and "update" not in reg.inputs
-            assert reg.ignore_changes == ("delete",)
+            assert reg.ignore_changes == ()  # an edit updates the text and runs nothing
             assert f"{script} [%s]" in revealed(reg.inputs["delete"])
             # Replaced with the agent's server: a new server first removes the old node (steps.leave_step).
             assert reg.inputs["triggers"] == [agent.id]
@@ -399,5 +399,7 @@ def test_every_remote_command_is_bounded(plan: Plan, prod_plan: Plan) -> None:
             assert revealed(reg.inputs["connection"])["dialErrorLimit"] == -1
             for step in ("create", "update", "delete"):
                 # A first-boot step's `update` is a bare echo (components/k3s/steps.py NO_REPLAY): nothing to bound.
-                if step in reg.inputs and reg.inputs[step] != NO_REPLAY:
-                    assert re.search(r'\ntimeout -k 30 \d+ bash "\$run" </dev/null', reg.inputs[step]), reg.name
+                # A protected node's leave step only refuses (steps.refuse_to_leave): echo, exit 1.
+                text = reg.inputs.get(step)
+                if text is not None and text != NO_REPLAY and not str(text).startswith(LEAVE_REFUSED):
+                    assert re.search(r'\ntimeout -k 30 \d+ bash "\$run" </dev/null', text), reg.name

@@ -11,6 +11,7 @@ import yaml
 
 from components.config.reader import ConfigError
 from components.k3s.host_key import HELD_INPUTS
+from components.k3s.steps import LEAVE_REFUSED
 from offline.fakes import fake_ed25519_public_key
 from offline.harness import run_program
 from offline.plan import revealed, write_plan
@@ -178,8 +179,10 @@ def test_first_boot_steps_never_rerun_on_an_edit_and_removal_only_deletes(prod_p
         assert set(command(prod_plan, f"honeydue-k3s-{index}-cloud-init").ignore_changes) == set(HELD_INPUTS)
         leave = command(prod_plan, f"honeydue-k3s-{index}-leave")
         assert set(leave.inputs) >= {"delete"} and not {"create", "update"} & set(leave.inputs)
-        assert leave.ignore_changes == ("delete",)
-        assert "remove.sh [%s]" in revealed(leave.inputs["delete"])
+        # Not held: releasing the node (replaceableNodes) updates the text, which runs nothing; while the node
+        # is protected the text only refuses (steps.refuse_to_leave).
+        assert leave.ignore_changes == ()
+        assert revealed(leave.inputs["delete"]).startswith(LEAVE_REFUSED)
         # A rotated secret reaches the node through converge (same stdin), never through the held install.
         assert command(prod_plan, f"honeydue-k3s-{index}-install").ignore_changes == ("create", "stdin")
         assert "stdin" not in command(prod_plan, f"honeydue-k3s-{index}-converge").ignore_changes

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from components.k3s.steps import NO_REPLAY
+from components.k3s.steps import LEAVE_REFUSED, NO_REPLAY
 from offline.harness import run_program
 from offline.plan import revealed
 from offline.records import Plan, Registration
@@ -58,13 +58,16 @@ def test_per_node_steps_are_replaced_with_their_own_server_only(prod_plan: Plan)
 
 
 def test_the_old_node_is_drained_before_its_server_is_deleted(prod_plan: Plan) -> None:
+    released = run_program("prod", {"replaceableNodes": ["honeydue-2"]})
     for index in (1, 2, 3):
-        own, leave = server(prod_plan, index), command(prod_plan, f"honeydue-k3s-{index}-leave")
+        own, leave = server(released, index), command(released, f"honeydue-k3s-{index}-leave")
         assert own.delete_before_replace
         # Dependents are deleted first: the leave step (drain, delete the Node, K3s drops the etcd member)
-        # runs on the old server while it still exists.
-        assert prod_plan.waits_for(leave, own)
-        assert "remove.sh [%s]" in revealed(leave.inputs["delete"])
+        # runs on the old server while it still exists; only a released node's step holds the real script.
+        assert released.waits_for(leave, own)
+        text = revealed(leave.inputs["delete"])
+        assert ("remove.sh [%s]" in text) == (index == 2) and text.startswith(LEAVE_REFUSED) == (index != 2)
+        assert revealed(command(prod_plan, f"honeydue-k3s-{index}-leave").inputs["delete"]).startswith(LEAVE_REFUSED)
 
 
 def test_the_steps_named_before_triggers_stay_inert() -> None:

@@ -11,7 +11,9 @@ import dataclasses
 import functools
 import json
 import re
+import subprocess
 
+from components.k3s.steps import LEAVE_REFUSED
 from offline.engine_model import EngineDiff
 from offline.records import SecretValue
 from offline.replace_rules import rule_for
@@ -104,10 +106,59 @@ def test_replacing_server_1_joins_the_survivors_and_touches_only_node_1() -> Non
     assert "cluster-init: true" not in text  # a second etcd would start: the replacement must join
 
 
-def test_replacing_a_server_without_lifting_hetzner_protection_is_refused() -> None:
-    # The provider's Delete does not lift Hetzner's delete protection: the runbook must (docs/runbook.md).
-    item = dataclasses.replace(SCENARIOS["replace-server-2"](), lift_hetzner_protection=False)
-    assert "Hetzner delete protection" in evaluate(item).diff.change("honeydue-2").blocked
+def _drains(diff: EngineDiff) -> list[str]:
+    """Leave/wipe steps whose delete script would run: the node would be drained, leave etcd, uninstall."""
+    return [
+        c.name
+        for c in diff.changes
+        if c.name.endswith(("-leave", "-wipe")) and c.action in ("delete", "replace") and not c.blocked
+    ]
+
+
+def test_a_protected_server_is_never_drained_for_a_replacement_that_would_fail() -> None:
+    # Issue 19 item 3, both orders. Not released: the engine refuses the replacement outright (protected in
+    # state and program). Released in the same `up`: Pulumi's protect is lifted in the program, but the state
+    # still holds the refusing leave script and Hetzner's lock: the leave fails first and nothing is drained.
+    for name in ("replace-server-2-unreleased", "replace-server-2-released-same-up"):
+        diff = outcome(name).diff
+        assert diff.change("honeydue-2").blocked and not _drains(diff), name
+        assert "exits 1" in diff.change("honeydue-k3s-2-leave").blocked
+    assert "protected in state and program" in outcome("replace-server-2-unreleased").diff.change("honeydue-2").blocked
+
+
+def test_releasing_a_server_lifts_both_protections_and_arms_its_leave_step_running_nothing() -> None:
+    item = outcome("release-server-2")
+    assert touched(item.diff) == {"honeydue-2": "update", "honeydue-k3s-2-leave": "update"}
+    server = item.program.get("hcloud:index/server:Server", "honeydue-2")
+    assert (
+        not server.protect
+        and server.inputs["deleteProtection"] is False
+        and server.inputs["rebuildProtection"] is False
+    )
+    leave = item.program.get("command:remote:Command", "honeydue-k3s-2-leave")
+    assert not str(leave.inputs["delete"]).startswith(LEAVE_REFUSED)
+    assert item.diff.change("honeydue-k3s-2-leave").properties == ("delete",)
+    others = [r for r in item.program.by_type("hcloud:index/server:Server") if r.name != "honeydue-2"]
+    assert others and all(r.protect and r.inputs["deleteProtection"] is True for r in others)
+
+
+def test_the_refusing_leave_script_exits_1_before_doing_anything() -> None:
+    # What a protected node's leave step runs, run for real: bash exits 1 with the reason on stderr.
+    leave = outcome("no-change").program.get("command:remote:Command", "honeydue-k3s-2-leave")
+    script = str(leave.inputs["delete"])
+    assert script.startswith(LEAVE_REFUSED) and script.count("\n") == 3
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=10, check=False)
+    assert done.returncode == 1 and "replaceableNodes" in done.stderr and done.stdout == ""
+
+
+def test_an_unreleased_scale_in_drains_nothing_and_deletes_no_server() -> None:
+    for name, servers in (
+        ("servers-5-to-3-unreleased", ("honeydue-4", "honeydue-5")),
+        ("agents-2-to-0-unreleased", ("honeydue-agent-1", "honeydue-agent-2")),
+    ):
+        diff = outcome(name).diff
+        assert not _drains(diff), name
+        assert all(diff.change(s).blocked for s in servers), name
 
 
 def test_replacing_a_server_is_seen_in_preview_with_unknown_addresses() -> None:
@@ -143,9 +194,20 @@ def test_a_k3s_bump_re_runs_converge_one_server_at_a_time_and_nothing_else() -> 
     assert diff.forced_before(converges[0], converges[1]) and diff.forced_before(converges[1], converges[2])
 
 
-def test_a_new_kubeconfig_ca_only_updates_the_provider() -> None:
-    # The new CA reaches the provider (an update of its kubeconfig) and replaces nothing.
-    assert touched(outcome("new-kubeconfig-ca").diff) == {"honeydue-k3s-k8s": "update"}
+def test_a_new_kubeconfig_ca_alone_changes_nothing_and_the_up_fails_tls() -> None:
+    # The kubeconfig step's inputs are the same: it keeps its old stdout (old CA) and runs nothing, so the
+    # provider dials the cluster with the old CA (issue 19 item 4; pulumi/pulumi step_generator.go same step).
+    item = outcome("new-kubeconfig-ca")
+    assert touched(item.diff) == {}
+    assert len(item.failures) == 1 and "fails TLS" in item.failures[0]
+    assert "FAILS: honeydue-k3s-k8s" in render(item)
+
+
+def test_after_a_ca_rotation_replacing_the_kubeconfig_step_brings_the_new_ca_to_the_provider() -> None:
+    # The runbook's path: --replace runs the step's create again; the provider is updated, nothing replaced.
+    item = outcome("new-kubeconfig-ca-refetch")
+    assert touched(item.diff) == {"honeydue-k3s-kubeconfig": "replace", "honeydue-k3s-k8s": "update"}
+    assert not item.failures
 
 
 def test_flexible_to_strict_serves_the_origin_certificate_before_cloudflare_demands_it() -> None:
@@ -178,7 +240,7 @@ def test_scaling_agents_in_drains_each_agent_before_deleting_its_server() -> Non
     changes = touched(diff)
     agents = {r.name for r in outcome("agents-2-to-0").state if "agent" in r.name}
     assert len(agents) > 10 and changes == dict.fromkeys(agents, "delete")
-    assert not diff.blocked()  # after the runbook's unprotect of the agent servers
+    assert not diff.blocked()  # released by an earlier `up` (replaceableNodes)
     for i in (1, 2):
         for step in ("drain", "leave"):
             assert diff.forced_before(f"honeydue-k3s-agent-{i}-{step}", f"honeydue-agent-{i}")
@@ -194,3 +256,46 @@ def test_scaling_servers_in_removes_one_etcd_member_at_a_time_after_its_dns() ->
     for index in (4, 5):
         records = [n for n in leaving if n.startswith("honeydue-dns-") and of_node(n, index)]
         assert records and all(diff.forced_before(n, f"honeydue-k3s-{index}-leave") for n in records)
+
+
+def _powers_off(diff: EngineDiff) -> list[str]:
+    return [f"{c.name}: {c.effects}" for c in diff.changes if c.stops_service]
+
+
+def test_the_adoption_up_imports_every_server_without_an_update_that_stops_it() -> None:
+    # Issue 19 item 1: the import is followed by a diff against what the provider's Read wrote (no public_net,
+    # no network): held for good, no server is updated after its import, and nothing powers a server off.
+    item = outcome("adopt")
+    assert not _powers_off(item.diff) and not item.diff.blocked()
+    imports = {c.name: c for c in item.diff.changes if c.action == "import"}
+    assert {f"honeydue-{i}" for i in (1, 2, 3)} <= set(imports)
+    assert not [c.name for c in imports.values() if c.properties], "an import followed by an update"
+
+
+def test_the_model_sees_the_power_cycle_of_an_import_whose_public_nets_are_not_held() -> None:
+    # The model's teeth: the same adoption with publicNets/networks/backups not held shows what upstream does.
+    item = outcome("adopt")
+    loose = [
+        dataclasses.replace(
+            r, ignore_changes=tuple(i for i in r.ignore_changes if i not in ("publicNets", "networks", "backups"))
+        )
+        for r in item.program.registrations
+    ]
+    from offline.adoption_world import live_of
+    from offline.engine_diff import diff_plans
+
+    diff = diff_plans(item.state, loose, live=live_of(item.program))
+    server = diff.change("honeydue-1")
+    assert server.action == "import" and {"publicNets", "networks", "backups"} <= set(server.properties)
+    assert server.stops_service and any("power-off" in e for e in server.effects)
+    assert any("deletes every existing backup" in e for e in server.effects)
+
+
+def test_the_first_up_after_adoption_updates_only_held_fields_and_stops_no_node() -> None:
+    item = outcome("adopt-ends")
+    changes = touched(item.diff)
+    assert not _powers_off(item.diff) and "replace" not in changes.values()
+    assert sorted(n for n, a in changes.items() if a == "delete") == [f"honeydue-k3s-{i}-adopt" for i in (1, 2, 3)]
+    for name in (f"honeydue-{i}" for i in (1, 2, 3)):
+        held = {p.split(".")[0] for p in item.diff.change(name).properties}
+        assert held == {"labels", "deleteProtection", "rebuildProtection", "firewallIds"}, held

@@ -53,6 +53,11 @@ class Report:
         return not any(f.blocking for f in self.findings)
 
 
+# Held for good on servers (an update would power one off or cut its network), yet the program relies on them:
+# K3s and the firewall take the private address as 10.0.1.N+1 and the public ones as enabled.
+HELD_BUT_MUST_MATCH = frozenset({"networks", "publicNets"})
+
+
 class Compare:
     """Collects findings for one program resource against its live counterpart."""
 
@@ -64,7 +69,7 @@ class Compare:
         if norm(program) == norm(live):
             return
         wire = key or name
-        if wire in SERVER_IGNORE_CHANGES and self.reg.type == SERVER:
+        if wire in SERVER_IGNORE_CHANGES and self.reg.type == SERVER and wire not in HELD_BUT_MUST_MATCH:
             kind = "IGNORED"
         elif wire in held_fields(self.reg.type, self.reg.name):
             kind = "HELD"

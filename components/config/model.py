@@ -67,6 +67,12 @@ class NodesConfig:
     """Delete/rebuild protection and Pulumi `protect` on long-lived resources."""
     adopted_host_keys: Mapping[str, str] = field(default_factory=dict)
     """Server name -> the SSH host key ("<type> <base64>") of a node this stack adopted instead of created."""
+    replaceable: frozenset[str] = frozenset()
+    """Nodes released for a replacement or a scale-in (replaceableNodes): unprotected, their leave step armed."""
+
+    def protects(self, node: str) -> bool:
+        """Whether `node`'s server is protected (Pulumi and Hetzner) and its leave step refuses to run."""
+        return self.protect and node not in self.replaceable
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import cast
 
+from components import naming
 from components.config import checks as check
 from components.config import cron, networks
 from components.config.model import (
@@ -74,7 +76,33 @@ def read_nodes(r: Reader) -> NodesConfig:
         origin_lockdown=r.boolean("originLockdown"),
         protect=r.boolean("protectServers"),
         adopted_host_keys=_read_host_keys(r),
+        replaceable=_read_replaceable(r, server_count),
     )
+
+
+REPLACEABLE = re.compile(rf"{naming.NODES}-(agent-)?([1-9][0-9]{{0,2}})", re.ASCII)
+
+
+def _read_replaceable(r: Reader, server_count: int) -> frozenset[str]:
+    """Nodes whose protection is lifted and whose leave step is armed, so a replacement or a scale-in of them
+    can run. Nodes beyond the counts are allowed: they are the ones a scale-in removes. At most a minority
+    of the servers at once: etcd keeps quorum while they leave."""
+    names = r.strings("replaceableNodes")
+    for i, name in enumerate(names):
+        if not REPLACEABLE.fullmatch(name):
+            r.problem(
+                f"replaceableNodes[{i}]", f"{name!r} is not a node name ({naming.NODES}-N or {naming.NODES}-agent-N)"
+            )
+        elif name in names[:i]:
+            r.problem(f"replaceableNodes[{i}]", f"{name} is listed twice")
+    servers = [n for n in names if (m := REPLACEABLE.fullmatch(n)) and not m[1] and int(m[2]) <= server_count]
+    if len(servers) > (server_count - 1) // 2:
+        r.problem(
+            "replaceableNodes",
+            f"names {len(servers)} of the {server_count} servers ({', '.join(servers)}): at most "
+            f"{(server_count - 1) // 2} may leave etcd at once and keep quorum; replace them one after the other",
+        )
+    return frozenset(names)
 
 
 def _check_ssh_keys(r: Reader, keys: tuple[str, ...]) -> None:

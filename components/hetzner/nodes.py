@@ -17,10 +17,24 @@ from components.config.checks import SPREAD_GROUP_SIZE, agent_offset
 from components.config.model import NodesConfig
 from components.hetzner.cloud_init import NodeBootstrap, render_cloud_init
 
-# Fields that make Hetzner REPLACE a server (or power it off to resize). On running nodes a config
-# edit of these must never take effect silently: roll a node on purpose with `pulumi up --replace`.
-SERVER_IGNORE_CHANGES = ["userData", "sshKeys", "image", "location", "serverType"]
+# Fields a running node must never see updated: on an edit they are held, and take effect only when a node
+# is rolled on purpose with `pulumi up --replace` (a replacement is created from the program's current
+# inputs, ignore_changes or not: pulumi/pulumi step_generator.go L1321-L1333). terraform-provider-hcloud
+# v1.68.0 internal/server/resource.go, offline/side_effects.py:
+# - userData, sshKeys, image, location: ForceNew, a replacement;
+# - serverType: a hard power-off, never powered on again (L587-L611);
+# - publicNets: a hard power-off and power-on (updatePublicNet L756, L830). Its Read never writes public_net,
+#   so an imported server would always show it as an addition (hetznercloud/terraform-provider-hcloud#944);
+# - networks: an ip change detaches and re-attaches the private NIC (L1180-L1205); not read back on import;
+# - placementGroupId: refused on a running server in a group, and adding one needs it off (L1369-L1404);
+# - backups: the program never sets it (default false); an adopted server with backups would have them
+#   switched off, which deletes every backup (L990-L1009; Hetzner API disable_backup).
+SERVER_IGNORE_CHANGES = [
+    "userData", "sshKeys", "image", "location", "serverType", "publicNets", "networks", "placementGroupId", "backups",
+]  # fmt: skip
 SSH_USER = "root"
+REPLACEABLE_LABEL = "replaceable"
+"""Label of a server released by replaceableNodes (the policy pack accepts it unprotected)."""
 # A node adopted with its own host key is up already: a failing dial means a missing deploy key or a wrong
 # host key, not a booting sshd, so it fails after a few attempts instead of at the 30-minute step timeout.
 # pulumi-command retries every dial error up to dial_error_limit ("-1 set count to unlimited. Default value
@@ -63,6 +77,8 @@ class Node:
     """K3s server (etcd member) or agent (workloads only)."""
     adopted: bool = False
     """Built by hand and adopted: its host key is the one pinned in config (adoptedHostKeys), not ours."""
+    protected: bool = False
+    """Its server is protected (Pulumi and Hetzner), so its leave step refuses to run (replaceableNodes)."""
 
 
 def private_ip(subnet_cidr: str, index: int) -> str:
@@ -251,12 +267,20 @@ class Nodes(pulumi.ComponentResource):
             public_nets=[hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv6_enabled=True)],
             firewall_ids=list(args.firewall_ids),
             user_data=user_data,
-            labels={**args.labels, "role": f"k3s-{where.role}", "node": server_name},
-            delete_protection=cfg.protect,
-            rebuild_protection=cfg.protect,
+            # A node named in replaceableNodes loses both locks in the same `up` that arms its leave step
+            # (components/k3s/steps.leave_step): protection and leaving are one decision. The label tells
+            # the policy pack the release is deliberate.
+            labels={
+                **args.labels,
+                "role": f"k3s-{where.role}",
+                "node": server_name,
+                **({REPLACEABLE_LABEL: "true"} if server_name in cfg.replaceable else {}),
+            },
+            delete_protection=cfg.protects(server_name),
+            rebuild_protection=cfg.protects(server_name),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=cfg.protect,
+                protect=cfg.protects(server_name),
                 ignore_changes=SERVER_IGNORE_CHANGES,
                 # Names and private IPs are unique at Hetzner: a replacement can only be created once the old
                 # server is gone. With delete_before_replace the engine first deletes every dependent whose
@@ -282,6 +306,7 @@ class Nodes(pulumi.ComponentResource):
             ),
             role=where.role,
             adopted=adopted,
+            protected=cfg.protects(server_name),
         )
 
     def connection(self, node: Node) -> command.remote.ConnectionArgs:

@@ -165,16 +165,19 @@ def agent_chain(
         **on_server,
         opts=step_options(parent, converge),
     )
-    # Removal, delete steps only (held, so an edit never runs them; replaced with the agent's server, so a
-    # new server first removes the old node). Pulumi deletes dependents first: server 1 drains and deletes
-    # the Node (leave), then the agent uninstalls K3s (wipe), then its server goes. On a full destroy the
-    # leave runs before server 1 leaves the cluster itself. The names before `triggers`: steps.leave_step.
+    # Removal, delete steps only: an edit updates them and runs nothing; replaced with the agent's server,
+    # so a new server first removes the old node; refusing while the agent is protected. Pulumi deletes
+    # dependents first: server 1 drains and deletes the Node (leave), then the agent uninstalls K3s (wipe),
+    # then its server goes. On a full destroy the leave runs before server 1 leaves the cluster itself. The
+    # names before `triggers`: steps.leave_step.
     wipe = leave_step(
         parent,
         f"{prefix}-wipe",
         legacy_name=f"{prefix}-uninstall",
         connection=connection,
         delete=step_text("agent-uninstall", env),
+        node=agent.name,
+        protected=agent.protected,
         server_id=agent.server.id,
         after=[install],
     )
@@ -184,6 +187,8 @@ def agent_chain(
         legacy_name=f"{prefix}-remove",
         connection=servers.first_connection,
         delete=for_agent("agent-remove"),
+        node=agent.name,
+        protected=agent.protected,
         server_id=agent.server.id,
         after=[ready, wipe, servers.first_remove],
     )

@@ -166,6 +166,8 @@ def server_chain(
         legacy_name=f"{prefix}-remove",
         connection=connection,
         delete=step_text("remove", env),
+        node=server.node.name,
+        protected=server.node.protected,
         server_id=server_id,
         after=[previous_leave],
     )

@@ -86,6 +86,26 @@ def once_per_server(server_id: pulumi.Input[str]) -> dict[str, Any]:
     return {"triggers": [server_id], "update": NO_REPLAY}
 
 
+LEAVE_REFUSED = "# honeydue: this node is protected and refuses to leave"
+"""First line of the delete script of a protected node's leave step (offline.scenarios reads it)."""
+
+
+def refuse_to_leave(node: str) -> str:
+    """The delete script of a protected node's leave step: it fails before anything is drained.
+
+    The engine deletes the leave step before the server (a dependent first, and delete-first on a replace),
+    but the server's delete fails while Hetzner's or Pulumi's protection holds: draining and leaving etcd
+    first would strand the cluster at 2 of 3 members. A failed delete cancels the rest of the `up`
+    (pulumi/pulumi pkg/resource/deploy/step_executor.go L459-L460), so nothing else is deleted either.
+    """
+    return (
+        f"{LEAVE_REFUSED}\n"
+        f"echo 'honeydue: {node} is protected, so its server can not be deleted; nothing was drained. Name it in "
+        "honeydue:replaceableNodes, run pulumi up, then replace or remove it (docs/runbook.md, Replace a node).' >&2\n"
+        "exit 1\n"
+    )
+
+
 def leave_step(
     parent: pulumi.Resource,
     name: str,
@@ -93,6 +113,8 @@ def leave_step(
     legacy_name: str,
     connection: command.remote.ConnectionArgs,
     delete: pulumi.Input[str],
+    node: str,
+    protected: bool,
     server_id: pulumi.Input[str],
     after: Sequence[pulumi.Resource | None],
 ) -> command.remote.Command:
@@ -104,6 +126,11 @@ def leave_step(
     the step has a new name, and the step of that name deployed before (`legacy_name`, no triggers) stays
     registered, without text, with retain_on_delete: the engine never calls Delete on it, also not when
     it leaves the program (https://www.pulumi.com/docs/iac/concepts/options/retainondelete/).
+
+    While `node` is `protected` the delete script refuses (refuse_to_leave): what runs on a delete is the
+    text in the state, so the `up` that releases the node (replaceableNodes) writes the real script with an
+    update, which runs nothing (no create, no update: commandController.go Update), in the same `up` that
+    lifts the server's protections. The replacement or removal that follows then finds both ready.
     """
     command.remote.Command(
         legacy_name,
@@ -115,11 +142,11 @@ def leave_step(
     )
     return command.remote.Command(
         name,
-        delete=delete,
+        delete=refuse_to_leave(node) if protected else delete,
         connection=connection,
         add_previous_output_in_env=False,
         # No `update`: with neither `create` nor `update` an update runs nothing, not even a dial (Update in
-        # commandController.go). The delete text is held from the server's creation: an edit never touches it.
+        # commandController.go).
         triggers=[server_id],
-        opts=step_options(parent, *after, first_boot="delete"),
+        opts=step_options(parent, *after),
     )

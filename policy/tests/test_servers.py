@@ -48,3 +48,11 @@ def test_other_stacks_are_free_and_production_stacks_are_configurable() -> None:
 def test_unknown_placement_group_defers_to_the_update() -> None:
     with pytest.raises(UnknownValueError):
         server({**PROTECTED, "placementGroupId": UNKNOWN})
+
+
+def test_a_server_released_by_replaceable_nodes_may_go_unprotected_but_not_unplaced() -> None:
+    released = {**PROTECTED, "deleteProtection": False, "rebuildProtection": False, "labels": {"replaceable": "true"}}
+    assert server(released, protect=False) == []
+    found = server({**released, "placementGroupId": None}, protect=False)
+    assert len(found) == 1 and "placementGroupId" in found[0]
+    assert len(server({**released, "labels": {"replaceable": "yes"}}, protect=False)) == 3

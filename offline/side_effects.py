@@ -1,0 +1,96 @@
+"""What an in-place update or an import does beyond changing a field, per resource type the program uses.
+
+Two tables beside offline.replace_rules (which says what replaces):
+* UPDATE_EFFECTS: in-place updates that power a server off, reset it, detach it or fail on a running one.
+  The scenario report names them per step (offline.scenario_report), and the scenarios assert that no
+  routine change has one.
+* IMPORT_READS: which inputs the provider's Read writes into the state when a resource is imported. The
+  engine follows an import with a normal diff in the same deployment (pulumi/pulumi step_generator.go:
+  only an import without differences stays as it is), so an input the Read never writes shows as an
+  addition, and is applied as an update, unless it is under ignoreChanges.
+
+Every row cites the provider source it was read from (terraform-provider-hcloud v1.68.0, the release whose
+schema the pinned pulumi-hcloud 1.43.3 SDK carries: the SDK's `datacenter` text is v1.67.0's, its load
+balancer type fields v1.68.0's; re-read when the pin moves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from offline.engine_model import path_under
+
+HCLOUD_SERVER = "https://github.com/hetznercloud/terraform-provider-hcloud/blob/v1.68.0/internal/server/resource.go"
+HETZNER_API = "https://docs.hetzner.cloud/reference/cloud#server-actions"
+SERVER = "hcloud:index/server:Server"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What updating `path` of a `type` resource in place does to the running thing."""
+
+    type: str
+    path: str
+    effect: str
+    source: str
+    stops_service: bool
+    """Whether the node stops serving (powered off, reset, cut from its network) or the update fails."""
+
+
+UPDATE_EFFECTS: tuple[Effect, ...] = (
+    Effect(SERVER, "publicNets", "hard power-off (pulling the cord), new addresses if asked, then power-on",
+           HCLOUD_SERVER + "#L710-L715 (updatePublicNet L756 Poweroff, L830 Poweron)", True),
+    Effect(SERVER, "serverType", "hard power-off, then change_type; the provider never powers it on again",
+           HCLOUD_SERVER + "#L587-L611", True),
+    Effect(SERVER, "placementGroupId",
+           "fails on a running server already in a group (setPlacementGroup); adding one needs the server off",
+           HCLOUD_SERVER + "#L1369-L1404; " + HETZNER_API, True),
+    Effect(SERVER, "networks", "an ip change detaches and re-attaches the private NIC (etcd and flannel cut)",
+           HCLOUD_SERVER + "#L1180-L1205 (updateServerInlineNetworkAttachments)", True),
+    Effect(SERVER, "iso", "hard reset", HCLOUD_SERVER + "#L1050-L1058", True),
+    Effect(SERVER, "rescue", "hard reset", HCLOUD_SERVER + "#L1092-L1103", True),
+    Effect(SERVER, "backups", "switching backups off deletes every existing backup of the server",
+           HCLOUD_SERVER + "#L990-L1009 (DisableBackup); " + HETZNER_API, False),
+    Effect(SERVER, "firewallIds", "Hetzner firewalls attached or detached: reachable ports change at once",
+           HCLOUD_SERVER + "#L645-L708", False),
+)  # fmt: skip
+
+
+def update_effects(type_: str, properties: tuple[str, ...]) -> tuple[Effect, ...]:
+    """The effects of updating `properties` (changed input paths) of a `type_` resource in place."""
+    paths = [p.removesuffix(" (unknown)") for p in properties]
+    return tuple(e for e in UPDATE_EFFECTS if e.type == type_ and any(path_under(e.path, p) for p in paths))
+
+
+@dataclass(frozen=True)
+class ImportRead:
+    """The inputs a provider's Read leaves out of the state on import (the rest it writes as the live value)."""
+
+    type: str
+    never_written: tuple[str, ...]
+    source: str
+
+
+IMPORT_READS: dict[str, ImportRead] = {
+    SERVER: ImportRead(
+        SERVER,
+        # getServerAttributes writes name, server_type, location, image, backups, labels, protection,
+        # firewall_ids and placement_group_id; `network` only when the state already has it (not on import),
+        # and never public_net, ssh_keys or user_data (the provider's own import test ignores the last two).
+        ("publicNets", "networks", "sshKeys", "userData"),
+        HCLOUD_SERVER + "#L1235-L1304 (network: L1284-L1295); importer L38-L40",
+    ),
+}
+"""Types without a row: the Read is taken to write every input the program sets (not verified per type)."""
+
+
+def imported_inputs(type_: str, program: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs the state holds right after importing: the program's inputs the Read writes, at their live
+    values (`live`: what the hand-built resource holds where it differs), without those it never writes."""
+    row = IMPORT_READS.get(type_)
+    never = row.never_written if row else ()
+    return {k: live.get(k, v) for k, v in program.items() if k not in never} | {
+        k: v for k, v in live.items() if k not in program and k not in never
+    }
