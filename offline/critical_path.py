@@ -14,8 +14,11 @@ Every resource starts when the last of those finished and takes its estimate (`E
 row matching type and name wins; component resources and providers take no time). The model assumes
 unlimited parallelism, as the engine has by default (`pulumi up --parallel` is unbounded unless set).
 
-"Serving traffic" (`serves_traffic`): every Ingress is created and awaited (it has a load balancer
-status from Traefik and its backends' Endpoints exist; the apps' Ingresses also wait for every workload,
+"Serving traffic" (`serves_traffic`): every Ingress is created and awaited (pulumi-kubernetes
+provider/pkg/await/ingress.go: a non-empty `status.loadBalancer.ingress`, which Traefik writes
+(components/k8s/traefik_values.ingress_endpoint_values), always required, L321-L335; and an Endpoints object
+per backend Service, L393-L433, which stops blocking once 60 s pass without endpoint events, L151,
+L256-L262; 10 minutes, then the step fails, L69-L71; the apps' Ingresses also wait for every workload,
 the routes phase), the Traefik HelmChartConfig is applied and Traefik restarted with it, every proxied
 DNS record of a public hostname exists, and the zone's `ssl` setting is set. The api's first-boot
 database migration (its startupProbe allows up to 240 s) is excluded, as issue 8 asks: the api rollout

@@ -157,7 +157,14 @@ def decide(old: Registration | None, new: Registration, ctx: Context) -> Change:
             targeted=new.urn in ctx.targets,
             blocked=_replace_blocker(old, new),
         )
-    return _updated(new, properties, "update") if properties else Change(new.urn, new.type, new.name, "same")
+    if not properties:
+        return Change(new.urn, new.type, new.name, "same")
+    rejected = replace_rules.api_rejects(new.type, properties)
+    return (
+        dataclasses.replace(_updated(new, properties, "update"), blocked=rejected)
+        if rejected
+        else _updated(new, properties, "update")
+    )
 
 
 def _deleted(old: Registration) -> Change:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from offline.engine_model import path_under
 from offline.records import Registration, SecretValue, Unknown
 
 HCLOUD = (
@@ -119,6 +120,32 @@ PROVIDER_RULES: dict[str, Rule] = {
         for name in ("hcloud", "cloudflare", "command", "tls", "random")
     },
 }
+
+
+K8S_API = "https://github.com/kubernetes/kubernetes/blob/v1.34.0/pkg/apis/storage/validation/validation.go"
+API_IMMUTABLE: dict[str, Rule] = {
+    # The API server rejects a change of these with 422 Invalid (apiserver rest/update.go), and pulumi-kubernetes'
+    # forceNew table lacks them (diff.go L70-L77 has only parameters and provisioner; no CSIDriver row): its
+    # Update fails, it never retries as a replace (await.go L643-L677, provider.go L2453-L2507). The program
+    # replaces them instead (components/k8s/objects.API_IMMUTABLE via replaceOnChanges).
+    "kubernetes:storage.k8s.io/v1:StorageClass": Rule(
+        "kubernetes:storage.k8s.io/v1:StorageClass", ("reclaimPolicy", "volumeBindingMode"),
+        K8S_API + " ValidateStorageClassUpdate (reclaimPolicy Forbidden, volumeBindingMode ValidateImmutableField)",
+    ),
+    "kubernetes:storage.k8s.io/v1:CSIDriver": Rule(
+        "kubernetes:storage.k8s.io/v1:CSIDriver", ("spec.attachRequired", "spec.volumeLifecycleModes"),
+        K8S_API + " ValidateCSIDriverUpdate; k8s.io/api v0.34.0 storage/v1/types.go L294, L341 (immutable)",
+    ),
+}  # fmt: skip
+
+
+def api_rejects(type_: str, properties: tuple[str, ...]) -> str:
+    """Why the Kubernetes API server refuses updating `properties` of a `type_` object in place ("" = it doesn't)."""
+    rule = API_IMMUTABLE.get(type_)
+    if rule is None:
+        return ""
+    hit = sorted({p for p in properties for f in rule.paths if path_under(f, p.removesuffix(" (unknown)"))})
+    return f"the API server rejects a change of {', '.join(hit)} (422 Invalid; {rule.source})" if hit else ""
 
 
 def rule_for(type_: str) -> Rule:

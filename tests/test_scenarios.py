@@ -299,3 +299,20 @@ def test_the_first_up_after_adoption_updates_only_held_fields_and_stops_no_node(
     for name in (f"honeydue-{i}" for i in (1, 2, 3)):
         held = {p.split(".")[0] for p in item.diff.change(name).properties}
         assert held == {"labels", "deleteProtection", "rebuildProtection", "firewallIds"}, held
+
+
+def test_a_storage_class_edit_is_a_replacement_not_an_update_the_api_server_rejects() -> None:
+    # Issue 19 items 5 and 8: the API server refuses a new reclaimPolicy (422) and pulumi-kubernetes would send
+    # it as an update; the program's replaceOnChanges makes it a replacement, delete-first (same name).
+    from offline.engine_diff import diff_plans
+
+    state = outcome("no-change").program
+    sc = next(r for r in state.by_type("kubernetes:storage.k8s.io/v1:StorageClass"))
+    edited = dataclasses.replace(sc, inputs={**sc.inputs, "reclaimPolicy": "Delete"})
+    change = diff_plans([sc], [edited]).change(sc.name)
+    assert change.action == "replace" and change.delete_before_replace and not change.blocked
+    bare = dataclasses.replace(edited, replace_on_changes=())
+    rejected = diff_plans([sc], [bare]).change(sc.name)
+    assert rejected.action == "update" and "422" in rejected.blocked
+    driver = next(r for r in state.by_type("kubernetes:storage.k8s.io/v1:CSIDriver"))
+    assert set(driver.replace_on_changes) == {"spec.attachRequired", "spec.volumeLifecycleModes"}

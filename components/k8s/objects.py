@@ -32,6 +32,16 @@ KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
 }
 
 
+# Fields the API server refuses to change (422) that pulumi-kubernetes would send as an in-place update, which
+# then fails: its forceNew table has only StorageClass parameters/provisioner and no CSIDriver row
+# (provider/pkg/provider/diff.go). replaceOnChanges makes an edit of them a replacement instead
+# (kubernetes v1.34 pkg/apis/storage/validation: ValidateStorageClassUpdate, ValidateCSIDriverUpdate).
+API_IMMUTABLE: dict[str, list[str]] = {
+    "StorageClass": ["reclaimPolicy", "volumeBindingMode"],
+    "CSIDriver": ["spec.attachRequired", "spec.volumeLifecycleModes"],
+}
+
+
 def _snake(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
@@ -69,4 +79,6 @@ def create_object(
             raise ValueError(f"secret {manifest['metadata']['name']}: values for {sorted(shell_keys)} expected")
         if shell_keys:  # a service-account-token Secret has none: the token controller fills `data`
             fields["string_data"] = {k: pulumi.Output.secret(v) for k, v in (string_data or {}).items()}
+    if kind in API_IMMUTABLE:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(replace_on_changes=API_IMMUTABLE[kind]))
     return cls(resource_name(manifest), **fields, opts=opts)
