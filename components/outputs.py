@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.adoption import ADOPTED_NODES_OUTPUT
+from components.config.deployed import DEPLOY_KEY_OUTPUT
 from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
@@ -52,3 +53,8 @@ def export_outputs(stack: Stack) -> None:
     pulumi.export(TOKEN_SOURCE_OUTPUT, cluster.token.source)
     # Nodes whose host key is pinned from config; the next update refuses a pin for any other node (deployed.py).
     pulumi.export(ADOPTED_NODES_OUTPUT, sorted(config.nodes.adopted_host_keys))
+    # The next `up`'s rotation gate (deployKeyGeneration): only once every node authorized the key. A failed
+    # step fails this Output, and the stack keeps the generation the nodes really hold.
+    generation = config.nodes.deploy_key_generation
+    authorized = pulumi.Output.all(*[step.id for step in cluster.deploy_key_steps])
+    pulumi.export(DEPLOY_KEY_OUTPUT, authorized.apply(lambda _: generation))

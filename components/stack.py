@@ -15,7 +15,7 @@ import pulumi_command as command
 from components import naming
 from components.adoption import ADOPTED_NODES_OUTPUT, check_adoption, node_names, register_adoption
 from components.anatomy import NodeTarget
-from components.config.deployed import deployed_state_problems
+from components.config.deployed import DEPLOY_KEY_OUTPUT, deployed_key_generation, deployed_state_problems
 from components.config.model import StackConfig
 from components.config.networks import edge_overlap_problems
 from components.config.reader import ConfigError
@@ -114,6 +114,8 @@ def build(config: StackConfig) -> Stack:
             firewall_script=firewall.ufw_script,
             firewall_ids=firewall.firewall_ids,
             labels=labels,
+            previous_deploy_key_generation=_deployed_key_generation(this_stack),
+            running_nodes=_running_nodes(this_stack),
         ),
         cloud,
     )
@@ -269,10 +271,22 @@ def _checked_rules(
         previous_version=stack_output_now(this_stack, "k3sVersion"),
         previous_token_source=stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT),
         previous_adopted=stack_output_now(this_stack, ADOPTED_NODES_OUTPUT),
+        previous_key_generation=_deployed_key_generation(this_stack),
     )
     if problems:
         raise ConfigError(problems, [])
     return rules
+
+
+def _deployed_key_generation(this_stack: pulumi.StackReference) -> int | None:
+    return deployed_key_generation(
+        stack_output_now(this_stack, "k3sVersion"), stack_output_now(this_stack, DEPLOY_KEY_OUTPUT)
+    )
+
+
+def _running_nodes(this_stack: pulumi.StackReference) -> frozenset[str]:
+    """The nodes the stack's last `up` reported (its `nodes` and `agents` outputs)."""
+    return frozenset(name for output in ("nodes", "agents") for name in (stack_output_now(this_stack, output) or {}))
 
 
 def _node_target(handle: NodeHandle) -> NodeTarget:

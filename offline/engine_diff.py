@@ -84,12 +84,12 @@ def _property_reasons(new: Registration, properties: tuple[str, ...], ctx: Conte
     return reasons
 
 
-def _replace_blocker(old: Registration, new: Registration) -> str:
+def _replace_blocker(old: Registration, new: Registration, delete_first: bool) -> str:
     if old.protect and new.protect:
         return f"protected in state and program: the engine refuses to replace it ({SG}#L1957-L1972)"
     if new.import_id:
         return f"still carries import {new.import_id}: a replacement is refused ({SG}#L1974-L1998)"
-    return replace_rules.delete_blocker(old)
+    return ("" if delete_first else replace_rules.create_first_blocker(old, new)) or replace_rules.delete_blocker(old)
 
 
 def _delete_blocker(old: Registration) -> str:
@@ -155,7 +155,7 @@ def decide(old: Registration | None, new: Registration, ctx: Context) -> Change:
             reasons=(*reasons, *own, *([delete_first] if delete_first else [])),
             delete_before_replace=new.delete_before_replace or bool(delete_first),
             targeted=new.urn in ctx.targets,
-            blocked=_replace_blocker(old, new),
+            blocked=_replace_blocker(old, new, new.delete_before_replace or bool(delete_first)),
         )
     if not properties:
         return Change(new.urn, new.type, new.name, "same")

@@ -1,16 +1,20 @@
 """Which input changes make the real engine replace a resource, per resource type used by the program.
 
-Every row cites the provider code it was read from, at the commit named in the URL. The bridged providers
-(pulumi-hcloud, pulumi-cloudflare, pulumi-tls, pulumi-random) take replace-forcing properties from the
-Terraform schema (`ForceNew`, `RequiresReplace`); property names here are Pulumi's (camelCase). The
-Python SDK versions pinned in requirements.txt bridge older provider releases than these commits: re-read
-the rows when a pin moves. pulumi-kubernetes decides in its own diff code (`forceNewProperties`).
+Where upstream writes the rule down as data (a Terraform schema's `ForceNew`/`RequiresReplace`,
+pulumi-kubernetes' `forceNew` table, pulumi-command's `replaceOnChanges`), the paths come from
+offline/upstream_rules.json, which `python -m tools.upstream_rules` derives from the source at the pinned
+versions with each fact's repository, commit, path, line and sha256 (tests/test_upstream_rules.py holds the
+file to the pins). The rows below keep only what is read by hand: notes, and types without such data.
+Property names are Pulumi's (camelCase).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -19,18 +23,9 @@ from offline.engine_model import path_under
 from offline.records import Registration, SecretValue, Unknown
 
 HCLOUD = (
-    "https://github.com/hetznercloud/terraform-provider-hcloud/blob/f81c9af4bfcc491f8b43f800c853fb77f8a7b792/internal/"
+    "https://github.com/hetznercloud/terraform-provider-hcloud/blob/v1.68.0/internal/"
 )
-CLOUDFLARE = (
-    "https://github.com/cloudflare/terraform-provider-cloudflare/blob/a2efdc5786ae9726d56928dbfe91933bd92404ca/"
-    "internal/services/"
-)
-TLS = "https://github.com/hashicorp/terraform-provider-tls/blob/d72d90e1b47b7cb5ce6863f528af3154963d61b7/internal/provider/"
-RANDOM = "https://github.com/hashicorp/terraform-provider-random/blob/ad788e233bb42be5ecad3ba8f43de0d9d9dc7185/internal/provider/"
 K8S = "https://github.com/pulumi/pulumi-kubernetes/blob/94977969d64112b04e19945818a7d5d5f38f631d/provider/pkg/provider/"
-COMMAND = (
-    "https://github.com/pulumi/pulumi-command/blob/010bd8e0dd8a2f13707aa3b5061739edd90790a5/provider/pkg/provider/"
-)
 K8S_DIFF = K8S + "diff.go"
 K8S_DIFF_CONFIG = K8S + "provider.go#L454-L569"
 
@@ -45,57 +40,26 @@ class Rule:
     note: str = ""
 
 
+# Hand-read rows: types for which upstream writes no forcing paths (no row in upstream_rules.json).
 _ROWS = (
-    # `datacenter` forced a replacement up to v1.66.1; from v1.67.0 it is deprecated, never ForceNew, and
-    # never read back (v1.68.0 server/resource.go).
-    Rule("hcloud:index/server:Server", ("image", "location", "userData", "sshKeys"),
-         HCLOUD + "server/resource.go#L54-L113", "serverType, networks, firewallIds, labels, protection: in place"),
-    Rule("hcloud:index/network:Network", ("ipRange",), HCLOUD + "network/resource.go#L37-L42"),
-    Rule("hcloud:index/networkSubnet:NetworkSubnet", ("networkId", "type", "networkZone", "ipRange", "vswitchId"),
-         HCLOUD + "network/resource_subnet.go#L35-L68"),
     Rule("hcloud:index/placementGroup:PlacementGroup", (), HCLOUD + "placementgroup/resource.go#L28-L160",
          "type: no ForceNew, and Update only sends name and labels"),
-    Rule("hcloud:index/sshKey:SshKey", ("publicKey",), HCLOUD + "sshkey/resource.go#L68-L74"),
     Rule("hcloud:index/firewall:Firewall", (), HCLOUD + "firewall/resource.go", "no ForceNew in the schema"),
-    Rule("cloudflare:index/dnsRecord:DnsRecord", ("zoneId", "type"), CLOUDFLARE + "dns_record/schema.go#L44-L98"),
-    Rule("cloudflare:index/zoneSetting:ZoneSetting", ("zoneId", "settingId"),
-         CLOUDFLARE + "zone_setting/schema.go#L29-L42"),
-    Rule("cloudflare:index/originCaCertificate:OriginCaCertificate",
-         ("csr", "requestType", "hostnames", "requestedValidity"),
-         CLOUDFLARE + "origin_ca_certificate/schema.go#L32-L70",
-         "requestedValidity: RequiresReplaceIfConfigured"),
-    Rule("tls:index/privateKey:PrivateKey", ("algorithm", "rsaBits", "ecdsaCurve"),
-         TLS + "resource_private_key.go#L57-L86"),
-    Rule("tls:index/certRequest:CertRequest", ("privateKeyPem", "dnsNames", "ipAddresses", "uris", "subject"),
-         TLS + "resource_cert_request.go#L43-L192", "privateKeyPem: requireReplaceIfStateContainsPEMString"),
-    Rule("random:index/randomPassword:RandomPassword",
-         ("keepers", "length", "special", "upper", "lower", "number", "numeric", "minNumeric", "minUpper",
-          "minLower", "minSpecial", "overrideSpecial"), RANDOM + "resource_password.go#L570-L720"),
-    # `triggers` carries provider:"replaceOnChanges"; a changed create/connection is an update that re-runs
-    # create (Command.Update), pulumi-command #447 and #159.
-    Rule("command:remote:Command", ("triggers",), COMMAND + "common/inputs.go#L10",
-         "connection/create/update/delete: in place (remote/commandController.go Update)"),
-    # Kubernetes kinds: .metadata.name/.namespace for every kind, plus the kind's own immutable fields.
-    Rule("kubernetes:apps/v1:Deployment", ("spec.selector",), K8S_DIFF + "#L171-L176"),
-    Rule("kubernetes:apps/v1:StatefulSet",
-         ("spec.podManagementPolicy", "spec.revisionHistoryLimit", "spec.selector", "spec.serviceName",
-          "spec.volumeClaimTemplates"), K8S_DIFF + "#L196-L205"),
-    Rule("kubernetes:core/v1:Service", ("spec.clusterIP",), K8S_DIFF + "#L158-L160"),
-    Rule("kubernetes:core/v1:PersistentVolumeClaim",
-         ("spec.accessModes", "spec.selector", "spec.storageClassName", "spec.volumeName"), K8S_DIFF + "#L111-L118"),
-    Rule("kubernetes:core/v1:Secret", ("type",), K8S_DIFF + "#L28-L30",
-         "data/stringData too unless the provider sets enableSecretMutable (and the Secret is not immutable)"),
     Rule("kubernetes:core/v1:ConfigMap", (), K8S_DIFF + "#L32-L34",
          "data/binaryData unless the provider sets enableConfigMapMutable (and the ConfigMap is not immutable)"),
-    Rule("kubernetes:apps/v1:DaemonSet", ("spec.selector",), K8S_DIFF + "#L164-L169"),
-    Rule("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", ("roleRef",), K8S_DIFF + "#L65-L68"),
-    Rule("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", ("roleRef",), K8S_DIFF + "#L65-L68"),
-    Rule("kubernetes:storage.k8s.io/v1:StorageClass", ("parameters", "provisioner"), K8S_DIFF + "#L70-L77"),
-    Rule("kubernetes:batch/v1:Job", ("spec.completions", "spec.parallelism", "spec.selector", "spec.template"),
-         K8S_DIFF + "#L78-L83"),
     Rule("kubernetes:policy/v1:PodDisruptionBudget", (), K8S_DIFF + "#L63",
          "only policy/v1beta1 replaces on .spec; policy/v1 is updated in place"),
 )  # fmt: skip
+# What the derived rows can't say, read by hand.
+NOTES: dict[str, str] = {
+    # `datacenter` forced a replacement up to v1.66.1; from v1.67.0 it is deprecated and never read back.
+    "hcloud:index/server:Server": "serverType, networks, firewallIds, labels, protection: in place (side_effects.py)",
+    "cloudflare:index/originCaCertificate:OriginCaCertificate": "requestedValidity: RequiresReplaceIfConfigured",
+    "tls:index/certRequest:CertRequest": "privateKeyPem: requireReplaceIfStateContainsPEMString",
+    # A changed create/connection is an update that re-runs create (Command.Update), pulumi-command #447, #159.
+    "command:remote:Command": "connection/create/update/delete: in place (remote/commandController.go Update)",
+    "kubernetes:core/v1:Secret": "data/stringData too unless enableSecretMutable is set (and it isn't immutable)",
+}  # fmt: skip
 _PLAIN_K8S_KINDS = (
     "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:networking.k8s.io/v1:Ingress",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:helm.cattle.io/v1:HelmChartConfig",
@@ -103,8 +67,35 @@ _PLAIN_K8S_KINDS = (
     "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
     "kubernetes:batch/v1:CronJob", "kubernetes:storage.k8s.io/v1:CSIDriver",
 )  # fmt: skip
-RULES: dict[str, Rule] = {r.type: r for r in _ROWS} | {
+UPSTREAM_RULES = Path(__file__).with_name("upstream_rules.json")
+
+
+def _derived() -> dict[str, Rule]:
+    """Rows from offline/upstream_rules.json: each type's top-level forcing paths, cited at the first line."""
+    facts: dict[str, list[dict[str, Any]]] = {}
+    for fact in json.loads(UPSTREAM_RULES.read_text(encoding="utf-8"))["facts"]:
+        facts.setdefault(fact["type"], []).append(fact)
+    rows = {}
+    for type_, found in facts.items():
+        source = found[0]["source"]
+        line = min(f["line"] for f in found)
+        url = f"https://github.com/{source['repo']}/blob/{source['commit']}/{source['path']}#L{line}"
+        paths = tuple(
+            sorted({f["property"] for f in found if "." not in f["property"] or type_.startswith("kubernetes:")})
+        )
+        rows[type_] = Rule(type_, paths, url, f"derived (sha256 {source['sha256'][:12]}…)")
+    return rows
+
+
+DERIVED: dict[str, Rule] = _derived()
+_HAND: dict[str, Rule] = {r.type: r for r in _ROWS} | {
     kind: Rule(kind, (), K8S_DIFF + "#L23-L38", "no kind-specific field: only metadata") for kind in _PLAIN_K8S_KINDS
+}
+RULES: dict[str, Rule] = _HAND | {
+    type_: dataclasses.replace(
+        row, note="; ".join(n for n in (row.note, _HAND[type_].note if type_ in _HAND else "") if n)
+    )
+    for type_, row in DERIVED.items()
 }
 K8S_METADATA = Rule("kubernetes:*", ("metadata.name", "metadata.namespace"), K8S_DIFF + "#L207-L212")
 PROVIDER_RULES: dict[str, Rule] = {
@@ -216,11 +207,27 @@ def provider_replacement(type_: str, old: Mapping[str, Any], new: Mapping[str, A
     return ""
 
 
+HCLOUD_UNIQUE_NAMES = frozenset({
+    "hcloud:index/sshKey:SshKey", "hcloud:index/server:Server", "hcloud:index/network:Network",
+    "hcloud:index/placementGroup:PlacementGroup", "hcloud:index/firewall:Firewall",
+})  # fmt: skip
+
+
+def create_first_blocker(old: Registration, new: Registration) -> str:
+    """Why creating the replacement before deleting `old` fails ("" = it doesn't): Hetzner names are unique
+    per project, and the API refuses a second resource of the name (uniqueness_error; for SSH keys also a
+    second key of the same fingerprint). The provider passes the error through (HCLOUD sshkey/resource.go)."""
+    name = new.inputs.get("name")
+    if new.type in HCLOUD_UNIQUE_NAMES and name is not None and old.inputs.get("name") == name:
+        return f"Hetzner refuses a second {new.type.split(':')[-1]} named {new.inputs.get('name')} (uniqueness_error)"
+    return ""
+
+
 def delete_blocker(old: Registration) -> str:
     """A provider-side refusal to delete `old` ("" = none): Hetzner's delete protection is not lifted by the
-    provider's Delete (HCLOUD server/resource.go resourceServerDelete, L920-L960), the API refuses it."""
+    provider's Delete (HCLOUD server/resource.go resourceServerDelete, L920-L979), the API refuses it."""
     if old.type == "hcloud:index/server:Server" and old.inputs.get("deleteProtection") in (True, "true"):
-        return f"Hetzner delete protection is on ({HCLOUD}server/resource.go#L920-L960): lift it first"
+        return f"Hetzner delete protection is on ({HCLOUD}server/resource.go#L920-L979): lift it first"
     return ""
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from components.k3s.steps import LEAVE_REFUSED
 from offline import adoption_world, fakes
-from offline.engine_diff import diff_plans
+from offline.engine_diff import command_effect, diff_plans
 from offline.engine_model import EngineDiff
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, served_outputs
@@ -40,7 +40,7 @@ class Scenario:
     world: fakes.World = fakes.WORLD
     """What the providers answer in B."""
     replace: tuple[str, ...] = ()
-    """Names of resources given to `pulumi up --replace`."""
+    """Resources given to `pulumi up --replace`: names, or `<type>::<name>` where a name is not unique."""
     preview: bool = False
     """B as `pulumi preview` sees it: outputs of replaced resources unknown."""
     adoption: str = ""
@@ -166,6 +166,21 @@ def adopt_ends() -> Scenario:
 
 
 @scenario
+def rotate_deploy_key() -> Scenario:
+    return Scenario("rotate-deploy-key", "deployKeyGeneration 1 -> 2", after={"deployKeyGeneration": 2})
+
+
+@scenario
+def rotate_deploy_key_by_replace() -> Scenario:
+    return Scenario(
+        "rotate-deploy-key-by-replace",
+        "what the runbook said before issue 19: pulumi up --replace the deploy key",
+        replace=("tls:index/privateKey:PrivateKey::honeydue-deploy",),
+        world=fakes.World(replaced=frozenset({"honeydue-deploy"})),
+    )
+
+
+@scenario
 def ssl_flexible_to_strict() -> Scenario:
     return Scenario("ssl-flexible-to-strict", "sslMode flexible -> strict", after={"sslMode": "strict"})
 
@@ -270,7 +285,7 @@ def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     state = tuple(state_plan.registrations)
     if item.adoption:
         state = tuple(adoption_world.state_after_import(r) if r.import_id else r for r in state)
-    targets = [r.urn for r in state if r.name in item.replace]
+    targets = [r.urn for r in state if r.name in item.replace or f"{r.type}::{r.name}" in item.replace]
     if len(targets) != len(item.replace):
         raise KeyError(f"--replace names {item.replace} match {len(targets)} resources")
     program = run_program(
@@ -283,7 +298,56 @@ def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
         replace=targets,
     )
     diff = diff_plans(state, program.registrations, replace=targets, failing=refusing_deletes(state))
-    return Outcome(item, state, program, diff, failures=tuple(stale_kubeconfig(program, item.world)))
+    failures = [*stale_kubeconfig(program, item.world), *unauthorized_logins(state, program, diff)]
+    return Outcome(item, state, program, diff, failures=tuple(failures))
+
+
+def _connection(reg: Registration) -> dict[str, Any]:
+    value = _revealed(reg.inputs.get("connection"))
+    return {k: _revealed(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def unauthorized_logins(state: tuple[Registration, ...], program: Plan, diff: EngineDiff) -> list[str]:
+    """Steps that would log in to a running node with a private key the node does not accept.
+
+    A node accepts the keys the state's steps on it log in with today, and a key a deploy-key step of this
+    `up` authorizes on it (components/k3s/deploy_key.py). Only steps that dial count: those the engine
+    creates, replaces or updates with something to run (a held connection stays the state's)."""
+    accepted: dict[str, set[str]] = {}
+    for reg in state:
+        if reg.type == "command:remote:Command" and "host" in _connection(reg):
+            accepted.setdefault(_connection(reg)["host"], set()).add(str(_connection(reg).get("privateKey")))
+    keys = {
+        _revealed(out.get("publicKeyOpenssh", "")).strip(): _revealed(out.get("privateKeyOpenssh"))
+        for urn, (_, out) in program.resource_outputs.items()
+        if "tls:index/privateKey:PrivateKey" in urn
+    }
+    by_urn: dict[str, Registration | None] = dict(program.by_urn())
+    olds = {r.urn: r for r in state}
+    for change in diff.changes:
+        authorizing = by_urn.get(change.urn)
+        if authorizing is not None and "-deploy-key-" in authorizing.name and change.action == "create":
+            text = str(_revealed(authorizing.inputs.get("create", "")))
+            host = _connection(authorizing).get("host")
+            accepted.setdefault(str(host), set()).update(str(v) for k, v in keys.items() if k and k in text)
+    found = []
+    for change in diff.changes:
+        step = by_urn.get(change.urn)
+        if (
+            step is None
+            or step.type != "command:remote:Command"
+            or change.action not in ("create", "update", "replace")
+        ):
+            continue
+        if "nothing runs" in command_effect(change, olds.get(change.urn), step):
+            continue
+        conn = _connection(step)
+        host = conn.get("host")
+        if host in accepted and str(conn.get("privateKey")) not in accepted[host]:
+            found.append(
+                f"{step.name}: logs in to a running node with a deploy key the node does not hold: its step fails"
+            )
+    return found
 
 
 def _ca_of(kubeconfig: Any) -> str:

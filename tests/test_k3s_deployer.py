@@ -188,6 +188,14 @@ def test_reads_the_kubeconfig_and_the_deploy_key_from_a_decrypted_export() -> No
     assert state_secrets.credential(_export(), "deploy-key") == "DEPLOY KEY\n"
 
 
+def test_after_a_rotation_the_deploy_key_is_the_highest_generation() -> None:
+    export = _export()
+    resources = export["deployment"]["resources"]
+    newer = dict(resources[-1], urn=resources[-1]["urn"] + "-2", outputs={"privateKeyOpenssh": "KEY 2\n"})
+    resources.append(newer)
+    assert state_secrets.credential(export, "deploy-key") == "KEY 2\n"
+
+
 def test_an_encrypted_export_is_refused_with_the_command_to_run() -> None:
     with pytest.raises(state_secrets.StateError, match="--show-secrets"):
         state_secrets.credential(_export(decrypted=False), "kubeconfig")

@@ -36,6 +36,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "k3sGenesis": (lambda v: isinstance(v, str) and v, False),
     "k3sTokenSource": (lambda v: v == "random", False),
     "adoptedNodes": (lambda v: v == [], False),
+    "deployKeyGeneration": (lambda v: v == 1, False),
 }
 
 

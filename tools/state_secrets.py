@@ -49,6 +49,11 @@ def credential(export: Mapping[str, Any], which: str) -> str:
         for r in resources
         if r.get("type") == type_ and str(r.get("urn", "")).endswith(f"::{name}") and not r.get("delete")
     ]
+    if which == "deploy-key":
+        # One key per deployKeyGeneration (honeydue-deploy, honeydue-deploy-2, ...): the highest is current.
+        keys = {_generation(str(r.get("urn", "")), name): r for r in resources if r.get("type") == type_}
+        keys.pop(None, None)
+        matches = [keys[max(keys)]] if keys else []  # type: ignore[type-var]
     if len(matches) != 1:
         raise StateError(f"expected one {type_} named {name} in the state, found {len(matches)}")
     for section in ("outputs", "inputs"):
@@ -56,6 +61,15 @@ def credential(export: Mapping[str, Any], which: str) -> str:
         if isinstance(value, str) and value:
             return value if value.endswith("\n") else value + "\n"
     raise StateError(f"{name} has no {prop} in the state")
+
+
+def _generation(urn: str, name: str) -> int | None:
+    """The deploy key generation of a PrivateKey URN (None: not a deploy key)."""
+    resource = urn.rsplit("::", 1)[-1]
+    if resource == name:
+        return 1
+    suffix = resource.removeprefix(f"{name}-")
+    return int(suffix) if suffix != resource and suffix.isascii() and suffix.isdigit() else None
 
 
 def main(argv: list[str] | None = None) -> int:

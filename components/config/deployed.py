@@ -7,6 +7,20 @@ from components.config import checks
 from components.config.model import StackConfig
 from components.config.reader import NAMESPACE
 
+DEPLOY_KEY_OUTPUT = "deployKeyGeneration"
+"""Stack output: the deploy key generation every node holds once the `up` finished (hetzner.nodes)."""
+
+
+def deployed_key_generation(previous_version: str | None, previous_generation: object) -> int | None:
+    """The deploy key generation the running nodes hold: None before the first deployment (every node is new);
+    1 for a stack deployed before the output existed (its key was the only one)."""
+    if previous_version is None:
+        return None
+    if previous_generation is None:
+        return 1
+    # Outputs come back through the engine as JSON numbers (a float in Python).
+    return int(float(str(previous_generation)))
+
 
 def deployed_state_problems(
     config: StackConfig,
@@ -14,9 +28,17 @@ def deployed_state_problems(
     previous_version: str | None,
     previous_token_source: str | None,
     previous_adopted: list[str] | None = None,
+    previous_key_generation: int | None = None,
 ) -> list[str]:
     """Every problem of moving from the deployed state (the stack's own outputs) to `config`."""
     problems = _host_key_problems(config, previous_version, previous_adopted)
+    generation = config.nodes.deploy_key_generation
+    if previous_key_generation is not None and generation not in (previous_key_generation, previous_key_generation + 1):
+        problems.append(
+            f"{NAMESPACE}:deployKeyGeneration: the nodes hold generation {previous_key_generation}, so it may only "
+            f"stay or become {previous_key_generation + 1}: a new key is authorized with the previous one, one "
+            f"generation per `up`; got {generation}"
+        )
     upgrade = checks.k3s_upgrade(previous_version, config.k3s.version)
     if upgrade:
         problems.append(f"{NAMESPACE}:k3sVersion: {upgrade}")

@@ -69,6 +69,8 @@ class NodesConfig:
     """Server name -> the SSH host key ("<type> <base64>") of a node this stack adopted instead of created."""
     replaceable: frozenset[str] = frozenset()
     """Nodes released for a replacement or a scale-in (replaceableNodes): unprotected, their leave step armed."""
+    deploy_key_generation: int = 1
+    """Which deploy key the stack logs in with (deployKeyGeneration): raising it by one rotates the key."""
 
     def protects(self, node: str) -> bool:
         """Whether `node`'s server is protected (Pulumi and Hetzner) and its leave step refuses to run."""

@@ -77,9 +77,11 @@ def read_nodes(r: Reader) -> NodesConfig:
         protect=r.boolean("protectServers"),
         adopted_host_keys=_read_host_keys(r),
         replaceable=_read_replaceable(r, server_count),
+        deploy_key_generation=r.integer("deployKeyGeneration", minimum=1, maximum=MAX_DEPLOY_KEY_GENERATION),
     )
 
 
+MAX_DEPLOY_KEY_GENERATION = 999
 REPLACEABLE = re.compile(rf"{naming.NODES}-(agent-)?([1-9][0-9]{{0,2}})", re.ASCII)
 
 

@@ -53,6 +53,30 @@ class NodesArgs:
     """Hetzner Cloud Firewalls to attach (the outer layer), if any."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels on every Hetzner resource."""
+    previous_deploy_key_generation: int | None = None
+    """The deploy key generation the running nodes hold (the stack's output); None on a first deployment."""
+    running_nodes: frozenset[str] = frozenset()
+    """Nodes that exist already (the stack's `nodes` and `agents` outputs): a new deploy key must reach them."""
+
+
+def deploy_key_name(prefix: str, generation: int) -> str:
+    """Resource and Hetzner name of the deploy key of `generation`: generation 1 keeps the name it always had,
+    each later one has its own, so a rotation creates the new Hetzner key before deleting the old one (Hetzner
+    refuses two keys of one name: terraform-provider-hcloud v1.68.0 internal/sshkey, uniqueness_error)."""
+    return f"{prefix}-deploy" if generation == 1 else f"{prefix}-deploy-{generation}"
+
+
+@dataclass(frozen=True)
+class DeployKeyRotation:
+    """A running node moves to a new deploy key in this `up` (components/k3s/deploy_key.py)."""
+
+    generation: int
+    public_key: pulumi.Output[str]
+    """The new key, to authorize."""
+    previous_public_key: pulumi.Output[str]
+    """The key the node has now, to remove."""
+    previous_private_key: pulumi.Output[str]
+    """What the authorizing step logs in with (secret)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,8 @@ class Node:
     """Built by hand and adopted: its host key is the one pinned in config (adoptedHostKeys), not ours."""
     protected: bool = False
     """Its server is protected (Pulumi and Hetzner), so its leave step refuses to run (replaceableNodes)."""
+    deploy_key_rotation: DeployKeyRotation | None = None
+    """Set while the node, running before this `up`, moves to a new deploy key (deployKeyGeneration)."""
 
 
 def private_ip(subnet_cidr: str, index: int) -> str:
@@ -147,12 +173,31 @@ class Nodes(pulumi.ComponentResource):
         lasting = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
         labels = dict(args.labels)
 
-        # The key pulumi-command logs in with; its private half never leaves state unencrypted.
-        deploy_key = tls.PrivateKey(f"{name}-deploy", algorithm="ED25519", opts=child)
+        # The key pulumi-command logs in with; its private half never leaves state unencrypted. One per
+        # generation (deployKeyGeneration): moving to the next one keeps the previous key for one `up`, to
+        # authorize the new one on the running nodes (components/k3s/deploy_key.py).
+        generation, previous = cfg.deploy_key_generation, args.previous_deploy_key_generation
+        deploy_key = tls.PrivateKey(deploy_key_name(name, generation), algorithm="ED25519", opts=child)
+        old_key = (
+            tls.PrivateKey(deploy_key_name(name, previous), algorithm="ED25519", opts=child)
+            if previous is not None and previous != generation
+            else None
+        )
+        self._rotation = (
+            None
+            if old_key is None
+            else DeployKeyRotation(
+                generation=generation,
+                public_key=deploy_key.public_key_openssh,
+                previous_public_key=old_key.public_key_openssh,
+                previous_private_key=pulumi.Output.secret(old_key.private_key_openssh),
+            )
+        )
+        self._running = args.running_nodes
         ssh_keys = [
             hcloud.SshKey(
-                f"{name}-deploy",
-                name=f"{name}-deploy",
+                deploy_key_name(name, generation),
+                name=deploy_key_name(name, generation),
                 public_key=deploy_key.public_key_openssh,
                 labels=labels,
                 opts=child,
@@ -307,6 +352,7 @@ class Nodes(pulumi.ComponentResource):
             role=where.role,
             adopted=adopted,
             protected=cfg.protects(server_name),
+            deploy_key_rotation=self._rotation if server_name in self._running else None,
         )
 
     def connection(self, node: Node) -> command.remote.ConnectionArgs:

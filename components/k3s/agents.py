@@ -25,6 +25,7 @@ from components.config.model import K3sConfig
 from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s import scripts as k3s_scripts
+from components.k3s.deploy_key import authorize_deploy_key
 from components.k3s.host_key import first_boot_options, rotate_host_key
 from components.k3s.kubeconfig import api_server_url
 from components.k3s.node import K3sNodeSettings, node_env, node_files
@@ -59,6 +60,8 @@ class AgentSteps:
     """The agent joined and is Ready."""
     settled: command.remote.Command
     """The agent's last day-2 change is done: Ready (at the release) and uncordoned."""
+    deploy_key: command.remote.Command | None = None
+    """The step that authorized a new deploy key on the agent in this `up`, if any."""
 
 
 def agent_settings(cfg: K3sConfig, agent: Node, join_via: Node, public_ipv4: str) -> K3sNodeSettings:
@@ -113,6 +116,7 @@ def agent_chain(
     )
     # Every later step on the agent pins the key it made itself after first boot (host_key.py).
     rekey, connection = rotate_host_key(parent, prefix, agent, connection, cloud_init)
+    deploy_key, connection = authorize_deploy_key(parent, prefix, agent, connection, rekey or cloud_init)
     on_agent = {"connection": connection, "add_previous_output_in_env": False}
     install = command.remote.Command(
         f"{prefix}-install",
@@ -192,4 +196,6 @@ def agent_chain(
         server_id=agent.server.id,
         after=[ready, wipe, servers.first_remove],
     )
-    return AgentSteps(cloud_init=rekey or cloud_init, connection=connection, ready=ready, settled=settled)
+    return AgentSteps(
+        cloud_init=rekey or cloud_init, connection=connection, ready=ready, settled=settled, deploy_key=deploy_key
+    )

@@ -94,6 +94,7 @@ class K3sCluster(pulumi.ComponentResource):
         previous_leave: command.remote.Command | None = None
         ready_commands, converges = [], []
         self.cloud_init_done, self.leave_steps, self.connections = {}, {}, {}
+        self.deploy_key_steps: list[command.remote.Command] = []
         for index, server in enumerate(servers):
             # values = [own IPv4, own IPv6, own id, the recorded genesis, the checked version]; the version only
             # gates the settings.
@@ -118,6 +119,7 @@ class K3sCluster(pulumi.ComponentResource):
             self.cloud_init_done[node.name] = chain.first_boot
             self.connections[node.name] = chain.connection
             self.leave_steps[node.name] = chain.leave
+            self.deploy_key_steps += [chain.deploy_key] if chain.deploy_key else []
             previous_ready, previous_converge, previous_leave = chain.ready, chain.converge, chain.leave
             ready_commands.append(chain.ready)
             converges.append(chain.converge)
@@ -143,6 +145,7 @@ class K3sCluster(pulumi.ComponentResource):
             )
             self.cloud_init_done[agent.node.name] = previous_agent.cloud_init
             self.connections[agent.node.name] = previous_agent.connection
+            self.deploy_key_steps += [previous_agent.deploy_key] if previous_agent.deploy_key else []
         # Exported as k3sVersion, the next `up`'s upgrade gate: only once the last converge step finished
         # (its registration completes after the step ran). A failed converge fails this Output, and the
         # stack's outputs, which the engine only takes from the program's final RegisterResourceOutputs,

@@ -14,6 +14,7 @@ from components.hetzner.nodes import Node
 from components.k3s import node as k3s_node
 from components.k3s import scripts as k3s_scripts
 from components.k3s.adopt import adopt_step
+from components.k3s.deploy_key import authorize_deploy_key
 from components.k3s.genesis import join_target, server_role
 from components.k3s.host_key import first_boot_options, rotate_host_key
 from components.k3s.kubeconfig import api_server_url
@@ -74,6 +75,8 @@ class ServerChain:
     leave: command.remote.Command
     connection: command.remote.ConnectionArgs
     """SSH pinned to the node's own host key: what every step after first boot uses."""
+    deploy_key: command.remote.Command | None = None
+    """The step that authorized a new deploy key on the node in this `up` (deployKeyGeneration), if any."""
 
 
 def server_chain(
@@ -116,6 +119,8 @@ def server_chain(
     )
     # Every later step pins the key the node made itself after first boot (host_key.py).
     rekey, connection = rotate_host_key(parent, prefix, server.node, server.connection, cloud_init)
+    # A new deploy key is authorized on the running node before any later step logs in with it.
+    deploy_key, connection = authorize_deploy_key(parent, prefix, server.node, connection, rekey or cloud_init)
     common = {"connection": connection, "add_previous_output_in_env": False}
     install = command.remote.Command(
         f"{prefix}-install",
@@ -172,5 +177,10 @@ def server_chain(
         after=[previous_leave],
     )
     return ServerChain(
-        first_boot=rekey or cloud_init, ready=ready, converge=converge, leave=leave, connection=connection
+        first_boot=rekey or cloud_init,
+        ready=ready,
+        converge=converge,
+        leave=leave,
+        connection=connection,
+        deploy_key=deploy_key,
     )
