@@ -123,6 +123,15 @@ def release_server_2() -> Scenario:
 
 
 @scenario
+def replace_install_step_2() -> Scenario:
+    return Scenario(
+        "replace-install-step-2",
+        "pulumi up --replace honeydue-k3s-2-install: the step re-runs from the program's current text",
+        replace=("honeydue-k3s-2-install",),
+    )
+
+
+@scenario
 def rotate_database_url() -> Scenario:
     return Scenario(
         "rotate-database-url", "a new databaseUrl (Neon password rotated)", after={"databaseUrl": NEW_DATABASE_URL}

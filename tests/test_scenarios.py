@@ -14,12 +14,14 @@ import re
 import subprocess
 
 from components.k3s.steps import LEAVE_REFUSED
+from offline.engine_diff import command_effect
 from offline.engine_model import EngineDiff
 from offline.records import SecretValue
 from offline.replace_rules import rule_for
 from offline.scenario_report import render
 from offline.scenarios import NEW_DATABASE_URL, SCENARIOS, Outcome, evaluate, run
 
+COMMAND = "command:remote:Command"
 NODE_STEPS = ("cloud-init", "install", "ready", "leave")
 
 
@@ -57,8 +59,13 @@ def test_a_second_evaluation_with_no_change_is_only_same() -> None:
     assert len(diff.changes) == len(outcome("no-change").program.registrations)
 
 
+# One scenario per configuration that registers types of its own (agents, strict SSL's certificate objects,
+# adoption's commands, five servers): the others register a subset of these.
+TYPE_COVERAGE = ("no-change", "agents-2-to-0", "ssl-flexible-to-strict", "adopt", "servers-5-to-3")
+
+
 def test_every_resource_type_of_every_scenario_has_a_replace_rule() -> None:
-    types = {r.type for name in sorted(SCENARIOS) for r in outcome(name).program.registrations if r.custom}
+    types = {r.type for name in TYPE_COVERAGE for r in outcome(name).program.registrations if r.custom}
     for type_ in sorted(types):
         rule = rule_for(type_)
         assert rule.source.startswith("https://github.com/") or "not verified" in rule.note, type_
@@ -316,3 +323,40 @@ def test_a_storage_class_edit_is_a_replacement_not_an_update_the_api_server_reje
     assert rejected.action == "update" and "422" in rejected.blocked
     driver = next(r for r in state.by_type("kubernetes:storage.k8s.io/v1:CSIDriver"))
     assert set(driver.replace_on_changes) == {"spec.attachRequired", "spec.volumeLifecycleModes"}
+
+
+def test_replacing_an_install_step_runs_the_programs_current_text_not_the_held_one() -> None:
+    # Issue 19 item 5: a --replace target is created from the program's inputs (step_generator.go
+    # L1321-L1333), though `create` is under ignoreChanges for updates; nothing else on the node is touched.
+    item = outcome("replace-install-step-2")
+    assert touched(item.diff) == {"honeydue-k3s-2-install": "replace"}
+    change = item.diff.change("honeydue-k3s-2-install")
+    assert change.targeted and command_effect(change, None, item.program.get(COMMAND, change.name)) == "runs create"
+
+
+def test_a_public_net_edit_never_reaches_a_running_server_and_a_replacement_takes_it() -> None:
+    # Issue 19 items 1 and 8: publicNets is held for good (an update powers the server off and on); a
+    # replacement of the node, one at a time, is created with the program's current value.
+    from offline.engine_diff import diff_plans
+
+    state = outcome("no-change").program.registrations
+    server = next(r for r in state if r.name == "honeydue-2" and r.type == "hcloud:index/server:Server")
+    edited = dataclasses.replace(
+        server, inputs={**server.inputs, "publicNets": [{"ipv4Enabled": True, "ipv6Enabled": False}]}
+    )
+    assert diff_plans([server], [edited]).change("honeydue-2").action == "same"
+    unheld = dataclasses.replace(edited, ignore_changes=tuple(i for i in edited.ignore_changes if i != "publicNets"))
+    update = diff_plans([server], [unheld]).change("honeydue-2")
+    assert update.action == "update" and update.stops_service and "power-off" in " ".join(update.effects)
+    # Released first (replaceableNodes: both locks lifted), as the runbook says.
+    released = next(r for r in outcome("release-server-2").program.registrations if r.urn == server.urn)
+    rolled = diff_plans(
+        [released],
+        [
+            dataclasses.replace(
+                released, inputs={**released.inputs, **{"publicNets": [{"ipv4Enabled": True, "ipv6Enabled": False}]}}
+            )
+        ],
+        replace=[server.urn],
+    )
+    assert rolled.change("honeydue-2").action == "replace" and not rolled.change("honeydue-2").blocked
