@@ -2,7 +2,8 @@
 
 `adoptIds` maps resource names (as in build/plan/resources.md) to the ids the providers know them by.
 A stack transformation gives each such resource `import_`, `protect` and `ignore_changes` on the fields the
-program hard-codes and a hand-built resource may hold otherwise, so the first preview shows only imports.
+program hard-codes and a hand-built resource may hold otherwise, so the first preview shows only imports (and
+at most updates of server fields no provider Update acts on: offline/side_effects.IMPORT_READS).
 Kubernetes objects that already exist are taken over by the provider's upsert_existing_objects (adopt mode
 only), and K3s already running on an adopted node is left running (scripts/k3s/adopt.sh records its config).
 

@@ -142,10 +142,12 @@ def decide(old: Registration | None, new: Registration, ctx: Context) -> Change:
         reasons += _provider_reasons(old, new, ctx)
         own = [] if reasons or new.type.startswith("pulumi:providers:") else _property_reasons(new, properties, ctx)
     if reasons or own:
-        # Only the provider's own Diff may ask to delete first (not a --replace or a replaced provider);
-        # the program's option overrides it (step_generator.go L2043-L2046). An unset option is recorded as
-        # False: the program never sets it to False explicitly.
-        delete_first = replace_rules.provider_deletes_first(old, new) if own else ""
+        # Only the provider's own Diff may ask to delete first, and only for what its own rules replace: not
+        # a --replace, a replaced provider or a replaceOnChanges path (pulumi-kubernetes provider.go
+        # L1647-L1658; step_generator.go L2043, L3258). The program's option overrides it. An unset option
+        # is recorded as False: the program never sets it to False explicitly.
+        forced_by_provider = any(" forces replacement (" in reason for reason in own)
+        delete_first = replace_rules.provider_deletes_first(old, new) if forced_by_provider else ""
         return Change(
             new.urn,
             new.type,

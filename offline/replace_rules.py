@@ -22,9 +22,7 @@ import yaml
 from offline.engine_model import path_under
 from offline.records import Registration, SecretValue, Unknown
 
-HCLOUD = (
-    "https://github.com/hetznercloud/terraform-provider-hcloud/blob/v1.68.0/internal/"
-)
+HCLOUD = "https://github.com/hetznercloud/terraform-provider-hcloud/blob/v1.68.0/internal/"
 K8S = "https://github.com/pulumi/pulumi-kubernetes/blob/94977969d64112b04e19945818a7d5d5f38f631d/provider/pkg/provider/"
 K8S_DIFF = K8S + "diff.go"
 K8S_DIFF_CONFIG = K8S + "provider.go#L454-L569"

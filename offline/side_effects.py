@@ -78,8 +78,19 @@ IMPORT_READS: dict[str, ImportRead] = {
         SERVER,
         # getServerAttributes writes name, server_type, location, image, backups, labels, protection,
         # firewall_ids and placement_group_id; `network` only when the state already has it (not on import),
-        # and never public_net, ssh_keys or user_data (the provider's own import test ignores the last two).
-        ("publicNets", "networks", "sshKeys", "userData"),
+        # and never public_net, ssh_keys, user_data, keep_disk, shutdown_before_deletion or
+        # ignore_remote_firewall_ids (the provider's own import test ignores the last five, resource_test.go
+        # L83-L85). The last three default to false and no Update handler acts on them: if the bridge shows
+        # them as additions after an import (pulumi-terraform-bridge#2372), the update changes nothing.
+        (
+            "publicNets",
+            "networks",
+            "sshKeys",
+            "userData",
+            "keepDisk",
+            "shutdownBeforeDeletion",
+            "ignoreRemoteFirewallIds",
+        ),
         HCLOUD_SERVER + "#L1235-L1304 (network: L1284-L1295); importer L38-L40",
     ),
 }

@@ -35,7 +35,9 @@ KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
 # Fields the API server refuses to change (422) that pulumi-kubernetes would send as an in-place update, which
 # then fails: its forceNew table has only StorageClass parameters/provisioner and no CSIDriver row
 # (provider/pkg/provider/diff.go). replaceOnChanges makes an edit of them a replacement instead
-# (kubernetes v1.34 pkg/apis/storage/validation: ValidateStorageClassUpdate, ValidateCSIDriverUpdate).
+# (kubernetes v1.34 pkg/apis/storage/validation: ValidateStorageClassUpdate, ValidateCSIDriverUpdate), and
+# delete_before_replace deletes the old object first: the provider asks for that only when its own table
+# forced the replacement (provider.go L1647-L1658), and a second object of the same name fails AlreadyExists.
 API_IMMUTABLE: dict[str, list[str]] = {
     "StorageClass": ["reclaimPolicy", "volumeBindingMode"],
     "CSIDriver": ["spec.attachRequired", "spec.volumeLifecycleModes"],
@@ -80,5 +82,6 @@ def create_object(
         if shell_keys:  # a service-account-token Secret has none: the token controller fills `data`
             fields["string_data"] = {k: pulumi.Output.secret(v) for k, v in (string_data or {}).items()}
     if kind in API_IMMUTABLE:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(replace_on_changes=API_IMMUTABLE[kind]))
+        immutable = pulumi.ResourceOptions(replace_on_changes=API_IMMUTABLE[kind], delete_before_replace=True)
+        opts = pulumi.ResourceOptions.merge(opts, immutable)
     return cls(resource_name(manifest), **fields, opts=opts)
