@@ -272,6 +272,7 @@ def _checked_rules(
         previous_token_source=stack_output_now(this_stack, TOKEN_SOURCE_OUTPUT),
         previous_adopted=stack_output_now(this_stack, ADOPTED_NODES_OUTPUT),
         previous_key_generation=_deployed_key_generation(this_stack),
+        leaving_nodes=_running_nodes(this_stack) - {*servers, *agents},
     )
     if problems:
         raise ConfigError(problems, [])

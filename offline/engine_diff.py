@@ -203,8 +203,8 @@ def diff_plans(
     for urn in reversed(old_order):
         if urn not in news:
             decided[urn] = _deleted(olds[urn])
-    decided = _failed_deletes(decided, failing or {}, old_graph)
     victims = {urn: _dbr_victims(urn, decided, olds) for urn, c in decided.items() if c.delete_before_replace}
+    decided = _failed_deletes(decided, failing or {}, old_graph, victims)
     decided = _block_dbr_chains(decided, victims)
     return EngineDiff(
         changes=tuple(decided.values()),
@@ -241,29 +241,55 @@ def _dbr_victims(urn: str, changes: Mapping[str, Change], olds: Mapping[str, Reg
     return [u for u in reversed(topological(graph)) if u in picked]
 
 
+REFUSED_AT_GENERATION = ("protected in state and program", "still carries import")
+"""Reasons the step generator refuses a replacement before any of its steps (delete-first ones included) run."""
+
+
 def _failed_deletes(
-    changes: dict[str, Change], failing: Mapping[str, str], old_graph: Mapping[str, set[str]]
+    changes: dict[str, Change],
+    failing: Mapping[str, str],
+    old_graph: Mapping[str, set[str]],
+    victims: Mapping[str, list[str]],
 ) -> dict[str, Change]:
-    """A delete that fails blocks itself, and cancels every delete still to come: any failed step but a
-    protected delete stops the deployment (step_executor.go L459-L460). What it depends on is deleted
-    after it (reverse dependency order), so those deletes never run."""
+    """Which deletes fail, and what never runs after them.
+
+    A replacement refused at step generation runs none of its delete-first steps. A delete in `failing`
+    (a script that exits 1) fails, and any failed step but a protected delete cancels the deployment
+    (step_executor.go L459-L460): of the deletes at the end, only those deleted before it (its dependents,
+    rounds in reverse dependency order, up to its own round) have run; every later one is cancelled."""
     result = dict(changes)
-    for urn in reversed(topological(old_graph)):
-        change = result.get(urn)
-        if change is None or change.action not in ("delete", "replace") or change.blocked:
-            continue
-        if urn in failing:
-            result[urn] = dataclasses.replace(change, blocked=f"its delete fails: {failing[urn]}")
-            continue
-        first = [
-            result[u].name
-            for u, deps in old_graph.items()
-            if urn in deps and u in failing and u in result and result[u].action in ("delete", "replace")
-        ]
-        if first and change.action == "delete":
-            cancelled = f"({ENGINE}step_executor.go#L459-L460)"
-            reason = f"never runs: the delete of {first[0]} failed before it and cancelled the update {cancelled}"
-            result[urn] = dataclasses.replace(change, blocked=reason)
+    for root, picked in victims.items():
+        if result[root].blocked.startswith(REFUSED_AT_GENERATION):
+            for urn in picked:
+                reason = (
+                    f"never runs: the replacement of {result[root].name} is refused before any step ({SG}#L1957-L1972)"
+                )
+                result[urn] = dataclasses.replace(result[urn], blocked=reason)
+    executed = [
+        urn for urn, change in result.items()
+        if urn in failing and change.action in ("delete", "replace") and not change.blocked
+    ]  # fmt: skip
+    if not executed:
+        return result
+    # Deletes at the end run in rounds (step_generator.go L2747-L2796): each round, those no remaining
+    # delete waits for. Delete-first steps of a replacement run earlier, inline: round -1.
+    deleting = {urn for urn, change in result.items() if change.action == "delete"}
+    rounds: dict[str, int] = {}
+    for urn in topological(old_graph)[::-1]:
+        waiting = [u for u, deps in old_graph.items() if urn in deps and u in deleting]
+        rounds[urn] = 1 + max((rounds[u] for u in waiting), default=-1)
+    round_of = {urn: rounds.get(urn, 0) if result[urn].action == "delete" else -1 for urn in executed}
+    first_round = min(round_of.values())
+    failed = [urn for urn in executed if round_of[urn] == first_round]
+    for urn in failed:
+        result[urn] = dataclasses.replace(result[urn], blocked=f"its delete fails: {failing[urn]}")
+    first = result[failed[0]].name
+    cancelled = (
+        f"never runs: the delete of {first} failed and cancelled the update ({ENGINE}step_executor.go#L459-L460)"
+    )
+    for urn in deleting:
+        if not result[urn].blocked and rounds.get(urn, 0) > first_round:
+            result[urn] = dataclasses.replace(result[urn], blocked=cancelled)
     return result
 
 
@@ -336,6 +362,10 @@ def command_effect(change: Change, old: Registration | None, new: Registration |
         return "runs its OLD create text again (create is under ignoreChanges)" if stale else "runs create again"
     first = "runs create" if "create" in new.inputs else "nothing runs on create"
     if change.action == "replace":
-        tail = ", then the old one's delete script" if runs_delete else ""
+        tail = (
+            ", and the old one's delete script (first, when it is deleted before its replacement)"
+            if runs_delete
+            else ""
+        )
         return first + tail
     return first

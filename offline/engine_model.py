@@ -59,7 +59,7 @@ class Change:
     reasons: tuple[str, ...] = ()
     delete_before_replace: bool = False
     targeted: bool = False
-    """Replaced because `pulumi up --replace` names it: ignored inputs then keep their old values."""
+    """Replaced because `pulumi up --replace` names it (created from the program's inputs, like any replacement)."""
     blocked: str = ""
     """Why the engine or the provider refuses the step ("" = it goes through)."""
     effects: tuple[str, ...] = ()

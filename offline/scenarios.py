@@ -45,7 +45,8 @@ class Scenario:
     """B as `pulumi preview` sees it: outputs of replaced resources unknown."""
     adoption: str = ""
     """"up": A is only what the targeted `up` of docs/migration.md step 3 left, B adopts the hand-built
-    production (offline.adoption_world); "ends": A is the stack after that `up`, B clears adoptIds."""
+    production (offline.adoption_world); "ends": A is the stack after that `up`, B clears adoptIds;
+    "ended": A is the stack after both, B changes `after` on top of the adopted config without adoptIds."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,16 @@ def rotate_deploy_key() -> Scenario:
 
 
 @scenario
+def rotate_deploy_key_adopted() -> Scenario:
+    return Scenario(
+        "rotate-deploy-key-adopted",
+        "deployKeyGeneration 1 -> 2 on the adopted production (after adoption ended)",
+        after={"adoptIds": [], "deployKeyGeneration": 2},
+        adoption="ended",
+    )
+
+
+@scenario
 def rotate_deploy_key_by_replace() -> Scenario:
     return Scenario(
         "rotate-deploy-key-by-replace",
@@ -285,14 +296,28 @@ def _adoption_up(item: Scenario, stack: str) -> Outcome:
     return Outcome(item, state, program, diff)
 
 
+@functools.lru_cache(maxsize=2)
+def _after_adoption(stack: str) -> Plan:
+    """The stack after the adoption `up` and the `up` that cleared adoptIds (host keys and token kept)."""
+    config = _adoption_config(stack)
+    adopted = steady_state(stack, config)
+    imported = [adoption_world.state_after_import(r) if r.import_id else r for r in adopted.registrations]
+    return run_program(
+        stack,
+        {**config, "adoptIds": []},
+        previous_outputs=served_outputs(adopted.outputs),
+        prior=dataclasses.replace(adopted, registrations=imported),
+    )
+
+
 def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     """State A, program B and the engine's decisions for `item`."""
     if item.adoption == "up":
         return _adoption_up(item, stack)
     before = {**_adoption_config(stack), **item.before} if item.adoption else dict(item.before)
-    state_plan = steady_state(stack, before)
+    state_plan = _after_adoption(stack) if item.adoption == "ended" else steady_state(stack, before)
     state = tuple(state_plan.registrations)
-    if item.adoption:
+    if item.adoption == "ends":
         state = tuple(adoption_world.state_after_import(r) if r.import_id else r for r in state)
     targets = [r.urn for r in state if r.name in item.replace or f"{r.type}::{r.name}" in item.replace]
     if len(targets) != len(item.replace):
@@ -333,12 +358,13 @@ def unauthorized_logins(state: tuple[Registration, ...], program: Plan, diff: En
     }
     by_urn: dict[str, Registration | None] = dict(program.by_urn())
     olds = {r.urn: r for r in state}
+    authorizing: dict[str, list[tuple[str, str]]] = {}
     for change in diff.changes:
-        authorizing = by_urn.get(change.urn)
-        if authorizing is not None and "-deploy-key-" in authorizing.name and change.action == "create":
-            text = str(_revealed(authorizing.inputs.get("create", "")))
-            host = _connection(authorizing).get("host")
-            accepted.setdefault(str(host), set()).update(str(v) for k, v in keys.items() if k and k in text)
+        step = by_urn.get(change.urn)
+        if step is not None and "-deploy-key-" in step.name and change.action == "create":
+            text = str(_revealed(step.inputs.get("create", "")))
+            host = str(_connection(step).get("host"))
+            authorizing.setdefault(host, []).extend((str(v), step.name) for k, v in keys.items() if k and k in text)
     found = []
     for change in diff.changes:
         step = by_urn.get(change.urn)
@@ -351,10 +377,15 @@ def unauthorized_logins(state: tuple[Registration, ...], program: Plan, diff: En
         if "nothing runs" in command_effect(change, olds.get(change.urn), step):
             continue
         conn = _connection(step)
-        host = conn.get("host")
-        if host in accepted and str(conn.get("privateKey")) not in accepted[host]:
+        target, key = str(conn.get("host")), str(conn.get("privateKey"))
+        if target not in accepted or key in accepted[target]:
+            continue
+        # Authorized in this `up`: only good for steps the engine runs after the authorizing one.
+        if not any(
+            k == key and (by == step.name or diff.forced_before(by, step.name)) for k, by in authorizing.get(target, [])
+        ):
             found.append(
-                f"{step.name}: logs in to a running node with a deploy key the node does not hold: its step fails"
+                f"{step.name}: logs in to a running node with a deploy key the node does not hold yet: its step fails"
             )
     return found
 

@@ -102,3 +102,23 @@ def test_the_authorize_script_swaps_the_deploy_key_and_keeps_the_operators(tmp_p
         capture_output=True,
     )
     assert refused.returncode != 0
+
+
+def test_a_rotation_reaches_adopted_nodes_before_their_first_steps_dial() -> None:
+    # An adopted node's first steps don't hold their connection (review of issue 19): the key is authorized
+    # before them, over the node's own pinned host key; the model checks every dial against that order.
+    item = outcome("rotate-deploy-key-adopted")
+    assert not item.failures and not item.diff.blocked()
+    for i in NODES:
+        assert item.diff.forced_before(f"honeydue-k3s-{i}-deploy-key-2", f"honeydue-k3s-{i}-cloud-init")
+
+
+def test_a_rotation_is_an_up_of_its_own() -> None:
+    busy = deployed_state_problems(
+        load_prod({"deployKeyGeneration": 2, "replaceableNodes": ["honeydue-2"]}),
+        previous_version="v1.34.6+k3s1",
+        previous_token_source="random",
+        previous_key_generation=1,
+        leaving_nodes=frozenset({"honeydue-agent-1"}),
+    )
+    assert any("an `up` of its own" in p and "honeydue-2, honeydue-agent-1" in p for p in busy)

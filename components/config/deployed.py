@@ -29,6 +29,7 @@ def deployed_state_problems(
     previous_token_source: str | None,
     previous_adopted: list[str] | None = None,
     previous_key_generation: int | None = None,
+    leaving_nodes: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Every problem of moving from the deployed state (the stack's own outputs) to `config`."""
     problems = _host_key_problems(config, previous_version, previous_adopted)
@@ -39,6 +40,15 @@ def deployed_state_problems(
             f"stay or become {previous_key_generation + 1}: a new key is authorized with the previous one, one "
             f"generation per `up`; got {generation}"
         )
+    elif previous_key_generation is not None and generation == previous_key_generation + 1:
+        # A leaving node's steps delete over the connection in the state (the previous key, which this `up`
+        # removes from the nodes), and a replacement only knows the new key: a rotation is an `up` of its own.
+        busy = sorted(config.nodes.replaceable | leaving_nodes)
+        if busy:
+            problems.append(
+                f"{NAMESPACE}:deployKeyGeneration: rotate the deploy key in an `up` of its own, not while nodes are "
+                f"released or leave ({', '.join(busy)}): finish that first (docs/runbook.md, Rotate the deploy key)"
+            )
     upgrade = checks.k3s_upgrade(previous_version, config.k3s.version)
     if upgrade:
         problems.append(f"{NAMESPACE}:k3sVersion: {upgrade}")

@@ -105,6 +105,10 @@ def agent_chain(
     def for_agent(script: str) -> pulumi.Output[str]:
         return step_text(script, env_on_server, env_file=env_path)
 
+    deploy_key = None
+    if agent.adopted:
+        # As for servers (servers.py): an adopted node's first steps don't hold their connection.
+        deploy_key, connection = authorize_deploy_key(parent, prefix, agent, connection, agent.server)
     cloud_init = command.remote.Command(
         f"{prefix}-cloud-init",
         create=step_text("wait-cloud-init", env),
@@ -116,7 +120,8 @@ def agent_chain(
     )
     # Every later step on the agent pins the key it made itself after first boot (host_key.py).
     rekey, connection = rotate_host_key(parent, prefix, agent, connection, cloud_init)
-    deploy_key, connection = authorize_deploy_key(parent, prefix, agent, connection, rekey or cloud_init)
+    if rekey is not None:
+        deploy_key, connection = authorize_deploy_key(parent, prefix, agent, connection, rekey)
     on_agent = {"connection": connection, "add_previous_output_in_env": False}
     install = command.remote.Command(
         f"{prefix}-install",

@@ -107,20 +107,26 @@ def server_chain(
 
     once = once_per_server(server_id)
     # A node built by hand, adopted now: check it fast and record its config as the one it runs.
-    adopted = adopt_step(parent, prefix, server.node, server.connection, env) if adopt else None
+    first, deploy_key = server.connection, None
+    if server.node.adopted:
+        # An adopted node's first steps don't hold their connection (its host key is its own, never retired):
+        # a new deploy key is authorized before them, or they would dial with a key the node lacks.
+        deploy_key, first = authorize_deploy_key(parent, prefix, server.node, first, server.node.server)
+    adopted = adopt_step(parent, prefix, server.node, first, env) if adopt else None
     cloud_init = command.remote.Command(
         f"{prefix}-cloud-init",
         create=step_text("wait-cloud-init", env),
-        connection=server.connection,
+        connection=first,
         add_previous_output_in_env=False,
         **once,
         # Pinned to the bootstrap key, which the re-key step retires: held like it (host_key.py).
         opts=first_boot_options(server.node, opts(server.node.server, adopted, first_boot="create")),
     )
     # Every later step pins the key the node made itself after first boot (host_key.py).
-    rekey, connection = rotate_host_key(parent, prefix, server.node, server.connection, cloud_init)
-    # A new deploy key is authorized on the running node before any later step logs in with it.
-    deploy_key, connection = authorize_deploy_key(parent, prefix, server.node, connection, rekey or cloud_init)
+    rekey, connection = rotate_host_key(parent, prefix, server.node, first, cloud_init)
+    if rekey is not None:
+        # A new deploy key is authorized on the running node, over its own host key, before any later step.
+        deploy_key, connection = authorize_deploy_key(parent, prefix, server.node, connection, rekey)
     common = {"connection": connection, "add_previous_output_in_env": False}
     install = command.remote.Command(
         f"{prefix}-install",

@@ -96,7 +96,9 @@ def refuse_to_leave(node: str) -> str:
     The engine deletes the leave step before the server (a dependent first, and delete-first on a replace),
     but the server's delete fails while Hetzner's or Pulumi's protection holds: draining and leaving etcd
     first would strand the cluster at 2 of 3 members. A failed delete cancels the rest of the `up`
-    (pulumi/pulumi pkg/resource/deploy/step_executor.go L459-L460), so nothing else is deleted either.
+    (pulumi/pulumi pkg/resource/deploy/step_executor.go L459-L460): the server and everything deleted after
+    the leave step stay; what was deleted before it (on a scale-in the node's DNS records, which wait for it)
+    is gone, and the node keeps running in the cluster without them until it is released.
     """
     return (
         f"{LEAVE_REFUSED}\n"
