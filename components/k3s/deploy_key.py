@@ -21,7 +21,7 @@ import pulumi
 import pulumi_command as command
 
 from components.hetzner.nodes import Node
-from components.k3s.steps import step_options
+from components.k3s.steps import reconnect, step_options
 from components.remote import RemoteFile, remote_command
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "node" / "authorize-deploy-key.sh"
@@ -52,24 +52,10 @@ def authorize_deploy_key(
         create=pulumi.Output.all(rotation.public_key, rotation.previous_public_key).apply(
             lambda keys: authorize_command(keys[0], keys[1])
         ),
-        connection=command.remote.ConnectionArgs(
-            host=connection.host,
-            user=connection.user,
-            private_key=rotation.previous_private_key,
-            host_key=connection.host_key,
-            dial_error_limit=connection.dial_error_limit,
-            per_dial_timeout=connection.per_dial_timeout,
-        ),
+        connection=reconnect(connection, private_key=rotation.previous_private_key),
         add_previous_output_in_env=False,
         opts=step_options(parent, after),
     )
     key_after_step: pulumi.Output[str] = pulumi.Output.all(step.id, connection.private_key).apply(lambda v: str(v[1]))
     private_key: pulumi.Output[str] = pulumi.Output.secret(key_after_step)
-    return step, command.remote.ConnectionArgs(
-        host=connection.host,
-        user=connection.user,
-        private_key=private_key,
-        host_key=connection.host_key,
-        dial_error_limit=connection.dial_error_limit,
-        per_dial_timeout=connection.per_dial_timeout,
-    )
+    return step, reconnect(connection, private_key=private_key)

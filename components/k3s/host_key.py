@@ -23,7 +23,7 @@ import pulumi
 import pulumi_command as command
 
 from components.hetzner.nodes import Node
-from components.k3s.steps import once_per_server, step_options
+from components.k3s.steps import once_per_server, reconnect, step_options
 from components.remote import remote_command
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "node" / "rotate-host-key.sh"
@@ -74,11 +74,4 @@ def rotate_host_key(
         opts=held_on_bootstrap_key(step_options(parent, after)),
     )
     pinned = step.stdout.apply(lambda out: out.strip())
-    return step, command.remote.ConnectionArgs(
-        host=connection.host,
-        user=connection.user,
-        private_key=connection.private_key,
-        host_key=pinned,
-        dial_error_limit=connection.dial_error_limit,
-        per_dial_timeout=connection.per_dial_timeout,
-    )
+    return step, reconnect(connection, host_key=pinned)

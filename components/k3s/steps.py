@@ -29,6 +29,23 @@ STEP_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="45m", delete="20m")
 NO_REPLAY = "echo 'first-boot step: an update runs nothing; a new server replaces this step'"
 
 
+def reconnect(
+    connection: command.remote.ConnectionArgs,
+    *,
+    private_key: pulumi.Input[str] | None = None,
+    host_key: pulumi.Input[str] | None = None,
+) -> command.remote.ConnectionArgs:
+    """`connection` with another login key or another pinned host key; every other setting kept."""
+    return command.remote.ConnectionArgs(
+        host=connection.host,
+        user=connection.user,
+        private_key=connection.private_key if private_key is None else private_key,
+        host_key=connection.host_key if host_key is None else host_key,
+        dial_error_limit=connection.dial_error_limit,
+        per_dial_timeout=connection.per_dial_timeout,
+    )
+
+
 def step_text(
     script: str, files: pulumi.Output[list[RemoteFile]], *, env_file: str | None = None
 ) -> pulumi.Output[str]:
