@@ -205,7 +205,7 @@ def diff_plans(
             decided[urn] = _deleted(olds[urn])
     victims = {urn: _dbr_victims(urn, decided, olds) for urn, c in decided.items() if c.delete_before_replace}
     decided = _failed_deletes(decided, failing or {}, old_graph, victims)
-    decided = _block_dbr_chains(decided, victims)
+    decided = _block_dbr_chains(decided, victims, olds)
     return EngineDiff(
         changes=tuple(decided.values()),
         steps=tuple(order_steps(decided, old_graph, new_graph, victims)),
@@ -293,13 +293,16 @@ def _failed_deletes(
     return result
 
 
-def _block_dbr_chains(changes: dict[str, Change], victims: Mapping[str, list[str]]) -> dict[str, Change]:
-    """A protected dependent stops a delete-before-replace chain ({SG} L2110-L2122)."""
+def _block_dbr_chains(
+    changes: dict[str, Change], victims: Mapping[str, list[str]], olds: Mapping[str, Registration]
+) -> dict[str, Change]:
+    """A blocked dependent, or one protected in the state alone, stops a delete-before-replace chain
+    ({SG} L2110-L2122: the state's protect flag is what the engine checks there)."""
     result = dict(changes)
     for urn, change in changes.items():
         if change.action != "replace" or not change.delete_before_replace or change.blocked:
             continue
-        stuck = [changes[u].name for u in victims.get(urn, []) if changes[u].blocked]
+        stuck = [changes[u].name for u in victims.get(urn, []) if changes[u].blocked or olds[u].protect]
         if stuck:
             reason = f"delete-before-replace must first delete the replaced dependents {stuck}, which are blocked"
             result[urn] = dataclasses.replace(change, blocked=reason)
