@@ -19,6 +19,7 @@ from offline.engine_model import (
     Step,
     changed_paths,
     dependency_graph,
+    dependents_of,
     path_under,
     paths_overlap,
     provider_urn,
@@ -206,6 +207,7 @@ def diff_plans(
     victims = {urn: _dbr_victims(urn, decided, olds) for urn, c in decided.items() if c.delete_before_replace}
     decided = _failed_deletes(decided, failing or {}, old_graph, victims)
     decided = _block_dbr_chains(decided, victims, olds)
+    decided = _halted(decided, new_graph)
     return EngineDiff(
         changes=tuple(decided.values()),
         steps=tuple(order_steps(decided, old_graph, new_graph, victims)),
@@ -265,20 +267,24 @@ def _failed_deletes(
                     f"never runs: the replacement of {result[root].name} is refused before any step ({SG}#L1957-L1972)"
                 )
                 result[urn] = dataclasses.replace(result[urn], blocked=reason)
+    inline = {u for picked in victims.values() for u in picked} | {u for u in victims if result[u].action == "replace"}
     executed = [
         urn for urn, change in result.items()
         if urn in failing and change.action in ("delete", "replace") and not change.blocked
     ]  # fmt: skip
     if not executed:
         return result
-    # Deletes at the end run in rounds (step_generator.go L2747-L2796): each round, those no remaining
-    # delete waits for. Delete-first steps of a replacement run earlier, inline: round -1.
-    deleting = {urn for urn, change in result.items() if change.action == "delete"}
-    rounds: dict[str, int] = {}
-    for urn in topological(old_graph)[::-1]:
-        waiting = [u for u, deps in old_graph.items() if urn in deps and u in deleting]
-        rounds[urn] = 1 + max((rounds[u] for u in waiting), default=-1)
-    round_of = {urn: rounds.get(urn, 0) if result[urn].action == "delete" else -1 for urn in executed}
+    # Deletes at the end (those of removed resources and the old halves of create-first replacements, L2164)
+    # run in rounds (ScheduleDeletes, L2747-L2796): level 0 are those waiting for no condemned resource, each
+    # next level those whose condemned dependencies are all in lower levels; the list is then reversed, so
+    # the highest level runs first. Delete-first steps of a replacement run earlier, inline: round -1.
+    deleting = {urn for urn, change in result.items() if change.action in ("delete", "replace") and urn not in inline}
+    level: dict[str, int] = {}
+    for urn in topological(old_graph):
+        level[urn] = 1 + max((level[d] for d in old_graph.get(urn, ()) if d in deleting), default=-1)
+    top = max((level[u] for u in deleting), default=0)
+    rounds = {urn: top - level[urn] for urn in deleting}
+    round_of = {urn: rounds.get(urn, -1) for urn in executed}
     first_round = min(round_of.values())
     failed = [urn for urn in executed if round_of[urn] == first_round]
     for urn in failed:
@@ -287,9 +293,31 @@ def _failed_deletes(
     cancelled = (
         f"never runs: the delete of {first} failed and cancelled the update ({ENGINE}step_executor.go#L459-L460)"
     )
+    # Steps of the failed round already started finish; whether all of its steps started is a race (the
+    # CLI runs 4 x GOMAXPROCS at once by default): the model counts them as run.
     for urn in deleting:
-        if not result[urn].blocked and rounds.get(urn, 0) > first_round:
+        # A refusal met only when its own step runs (protect, Hetzner's lock) is never met: the step never runs.
+        at_execution = result[urn].blocked.startswith(("protected: ", "Hetzner delete protection"))
+        if (not result[urn].blocked or at_execution) and rounds[urn] > first_round:
             result[urn] = dataclasses.replace(result[urn], blocked=cancelled)
+    return result
+
+
+def _halted(changes: dict[str, Change], new_graph: Mapping[str, set[str]]) -> dict[str, Change]:
+    """`pulumi up` stops at a refused replacement (step generation, L1957-L1998, L2110-L2122) or a failed
+    delete-first step (deployment_executor.go L651): no step that waits for it runs. Steps that don't wait for
+    it may have run before; `pulumi preview` goes on and shows them all."""
+    result = dict(changes)
+    halting = [
+        urn for urn, c in changes.items()
+        if c.action == "replace" and c.blocked.startswith((*REFUSED_AT_GENERATION, "delete-before-replace must"))
+    ]  # fmt: skip
+    for root in halting:
+        for urn in dependents_of(new_graph, root):
+            change = result[urn]
+            if change.action != "same" and not change.blocked:
+                reason = f"never runs: the update stops at {changes[root].name}"
+                result[urn] = dataclasses.replace(change, blocked=reason)
     return result
 
 

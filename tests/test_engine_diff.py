@@ -312,3 +312,17 @@ def test_moving_to_another_provider_replaces_only_when_it_points_at_another_clus
     old = reg("ns", "kubernetes:core/v1:Namespace", data, provider=f"{first.urn}::1")
     new = dataclasses.replace(old, provider=f"{second.urn}::2")
     assert diff_plans([first, old], [first, second, new]).change("ns").action == action
+
+
+def test_a_failed_delete_cancels_the_later_rounds_of_the_schedule() -> None:
+    # ScheduleDeletes (step_generator.go L2747-L2796) levels deletes from those waiting for no condemned
+    # resource, then reverses: an unrelated resource with nothing to wait for is deleted in the LAST round.
+    server = reg("s", inputs={"name": "s"})
+    leave = reg("leave", COMMAND, {"delete": "exit 1"}, after=[server.urn])
+    conv = reg("conv", COMMAND, {"create": "x"}, after=[server.urn])
+    dns = reg("dns", RECORD, {"content": "ip"}, after=[leave.urn])
+    alone = reg("alone", RECORD, {"content": "x"})
+    diff = diff_plans([server, leave, conv, dns, alone], [], failing={leave.urn: "exits 1"})
+    assert "its delete fails" in diff.change("leave").blocked
+    assert not diff.change("dns").blocked and not diff.change("conv").blocked  # earlier round, same round
+    assert "never runs" in diff.change("s").blocked and "never runs" in diff.change("alone").blocked
