@@ -5,6 +5,7 @@ The remote script runs for real with sh in a throwaway root (HONEYDUE_ROOT) with
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from offline.adoption_world import host_key
+from offline.harness import run_program
 from offline.records import Plan
+from tools import adopt_keys
 from tools.adopt_keys import (
     REMOTE_SCRIPT,
     AdoptKeysError,
@@ -124,3 +127,31 @@ def test_sshd_that_refuses_root_keys_fails_the_check(tmp_path: Path, refusal: st
     proc = _remote(root, f"port 22\n{refusal}\n")
     assert proc.returncode == 1
     assert f"sshd has '{refusal}'" in proc.stderr
+
+
+def test_the_migration_line_hands_pulumi_every_target_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/migration.md runs `pulumi up $(make -s adopt-targets)`: the shell splits the substitution's output but
+    # removes no quotes. A fake `pulumi` records the arguments it gets; each must be one URN of the plan.
+    line = next(
+        ln.split("#")[0].strip()
+        for ln in (Path(__file__).resolve().parents[1] / "docs" / "migration.md").read_text().splitlines()
+        if "adopt-targets)" in ln and ln.startswith("pulumi up")
+    )
+    assert line == "pulumi up $(make -s adopt-targets)"
+    assert adopt_keys.main(["--targets"]) == 0
+    printed = capsys.readouterr().out
+    (tmp_path / "targets").write_text(printed)
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS"\n')
+    fake.chmod(0o755)
+    command = line.replace("make -s adopt-targets", f"cat {tmp_path / 'targets'}")
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "ARGS": str(tmp_path / "args")}
+    subprocess.run(["bash", "-c", command], env=env, check=True, cwd=tmp_path)
+    args = (tmp_path / "args").read_text().splitlines()
+    plan = run_program("prod")
+    expected = {engine_urn(u) for u in deploy_key_targets(plan)}
+    assert args[0] == "up" and {a.removeprefix("--target=") for a in args[1:]} == expected
+    assert all(a.startswith("--target=urn:pulumi:prod::honeydue::") for a in args[1:])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -142,6 +143,23 @@ def ssh_command(address: str, known_hosts_file: Path, key: str) -> list[str]:
     return ["ssh", *options, f"root@{address}", f"sh -s -- {shlex.quote(key)}"]
 
 
+# What `pulumi up $(make -s adopt-targets)` hands over unchanged: the shell splits a command substitution's
+# output on whitespace and expands globs in it, but removes no quotes (a quoted URN would keep its quotes and
+# match nothing), and never expands `$` again.
+SHELL_WORD = re.compile(r"[A-Za-z0-9:/$._@=-]+", re.ASCII)
+
+
+def _print_targets(stack: str) -> int:
+    """Prints the deploy key's --target options as `pulumi up $(make -s adopt-targets)` needs them."""
+    urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(stack))]
+    unsafe = [urn for urn in urns if not SHELL_WORD.fullmatch(urn)]
+    if unsafe:
+        print(f"adopt-keys: these URNs would not survive the shell's word splitting: {unsafe}", file=sys.stderr)
+        return 2
+    print(" ".join(f"--target={urn}" for urn in urns))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="prod")
@@ -153,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print what would run, connect nowhere")
     args = parser.parse_args(argv)
     if args.targets:
-        urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(args.stack))]
-        print(" ".join(f"--target {shlex.quote(urn)}" for urn in urns))
-        return 0
+        return _print_targets(args.stack)
     if args.live is None:
         parser.error("--live is required")
     try:
