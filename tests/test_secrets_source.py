@@ -174,3 +174,20 @@ def test_the_check_reads_deployer_cidrs_of_the_stack_and_fails_with_the_reason(
     assert not any(ipaddress.ip_address(outside) in net for net in deployer_check.deployer_cidrs("prod"))
     assert deployer_check.main(["--egress", outside]) == 1
     assert "::error title=deployer check::" in capsys.readouterr().out
+
+
+def test_a_secret_left_at_its_esc_placeholder_is_refused_as_unset_naming_each_key() -> None:
+    # A forgotten `esc env set` hands the program the committed placeholder: every such key is unset, all at once.
+    from components.config.reader import ConfigError
+    from tests.conftest import load_prod
+
+    keys = sorted(k.removeprefix("honeydue:") for k in secret_keys())
+    with pytest.raises(ConfigError) as caught:
+        load_prod(dict.fromkeys(keys, PLACEHOLDER))
+    assert set(caught.value.missing_secrets) == set(keys)
+    for key in keys:
+        assert f"pulumi config set --secret honeydue:{key} <value>" in str(caught.value)
+    assert "REPLACE-ME" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_prod({keys[0]: "replace_me"})  # any value of that shape
+    assert caught.value.missing_secrets == keys[:1]

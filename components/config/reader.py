@@ -22,6 +22,9 @@ NAMESPACE = "honeydue"
 Kind = Literal["string", "integer", "boolean", "array"]
 
 
+PLACEHOLDER = re.compile(r"replace[-_ ]?me", re.ASCII | re.IGNORECASE)
+"""The shape of the placeholders the ESC files commit (esc/*.yaml): a secret holding it was never set."""
+
 class ConfigError(pulumi.RunError):
     """Every problem of the stack config, one line each; raised before anything is created."""
 
@@ -145,8 +148,10 @@ class Reader:
             # `pulumi config set --secret ... < file` keeps the file's final newline; programs that read such
             # a file trim it (K3s: pkg/cluster/storage.go, readTokenFromFile: bytes.TrimRight(b, "\n")).
             value = value.rstrip("\r\n")
-        if not value:
-            if required:
+        if not value or PLACEHOLDER.search(value):
+            # esc/*.yaml commit `REPLACE-ME-with-esc-env-set` for every secret: a forgotten `esc env set` is an
+            # unset secret, never a token on the nodes.
+            if required or value:
                 self.missing_secrets.append(key)
             return Secret(key, "")
         if len(value) > SECRET_MAX_CHARS:
