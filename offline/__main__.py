@@ -13,7 +13,7 @@ import yaml
 from components.hetzner.cloud_init import USER_DATA_LIMIT
 from offline.harness import run_program
 from offline.plan import user_data_headroom, write_plan
-from offline.stack_config import PROJECT_DIR
+from offline.stack_config import PROJECT_DIR, StackFileError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         plan = run_program(args.stack, overrides)
-    except pulumi.RunError as error:  # the CLI prints these without a traceback; so do we
+    except (pulumi.RunError, StackFileError) as error:  # the CLI prints these without a traceback; so do we
         print(f"error: {error}", file=sys.stderr)
         return 1
     files = write_plan(plan, args.out)

@@ -14,7 +14,7 @@ from typing import Any
 from offline.engine_diff import command_effect
 from offline.engine_model import Change
 from offline.scenarios import SCENARIOS, Outcome, run
-from offline.stack_config import declared_config
+from offline.stack_config import StackFileError, declared_config
 
 ACTIONS = ("same", "create", "import", "update", "replace", "delete")
 MAX_PROPERTIES = 8
@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.name not in SCENARIOS:
         print(f"no scenario {args.name!r}; `make scenario` lists them", file=sys.stderr)
         return 2
-    sys.stdout.write(render(run(args.name, args.stack)))
+    try:
+        sys.stdout.write(render(run(args.name, args.stack)))
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -29,6 +29,27 @@ def secret_placeholder(key: str) -> str:
     return f"{PLACEHOLDER}-{key}-0123456789abcdef0123"
 
 
+class StackFileError(Exception):
+    """The stack file is missing or not YAML: one sentence, the file and where, no traceback."""
+
+
+def _stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"{path.name} does not exist: no stack {stack!r} here (stacks: {', '.join(known)})")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise StackFileError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path.name} must be a mapping with a `config:` section")
+    return document
+
+
 def _encode(value: Any) -> str:
     """A config value as the CLI hands it to the program: JSON for arrays, lower-case booleans."""
     if isinstance(value, bool):
@@ -52,7 +73,7 @@ def stack_config(
     """
     declared = declared_config(project_dir)
     values: dict[str, Any] = {k: spec["default"] for k, spec in declared.items() if "default" in spec}
-    stack_file = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    stack_file = _stack_file(project_dir, stack)
     prefix = NAMESPACE + ":"
     for full_key, value in (stack_file.get("config") or {}).items():
         values[full_key.removeprefix(prefix)] = value

@@ -79,3 +79,25 @@ def test_make_plan_entry_point_writes_the_plan(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     for name in ("resources.md", "outputs.json", "graph.svg", "graph.png"):
         assert (tmp_path / "plan" / name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "Pulumi.staging.yaml does not exist: no stack 'staging' here (stacks: prod)"),
+        ("config:\n  honeydue:serverCount: [3\n", "Pulumi.staging.yaml is not valid YAML at line 3, column 1:"),
+        ("- a list\n", "Pulumi.staging.yaml must be a mapping with a `config:` section"),
+    ],
+)
+def test_a_missing_or_broken_stack_file_is_one_sentence(tmp_path: Path, text: str | None, expected: str) -> None:
+    # Issue 24 item 5: `make plan STACK=staging` or a YAML slip says what and where, with no traceback.
+    from offline.stack_config import StackFileError, stack_config
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.prod.yaml").write_text("config: {}\n")
+    if text is not None:
+        (tmp_path / "Pulumi.staging.yaml").write_text(text)
+    with pytest.raises(StackFileError) as caught:
+        stack_config("staging", project_dir=tmp_path)
+    message = str(caught.value)
+    assert message.startswith(expected) and "\n" not in message and "Traceback" not in message
