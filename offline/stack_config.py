@@ -86,5 +86,7 @@ def stack_config(
             values.pop(key, None)
         else:
             values[key] = value
-    config = {prefix + k: _encode(v) for k, v in values.items()}
+    # A key of another namespace in the stack file stays as it is (the CLI passes it so, and the program
+    # names it); a short key is this program's.
+    config = {(k if ":" in k else prefix + k): _encode(v) for k, v in values.items()}
     return config, [prefix + k for k in secret_keys if k in values]

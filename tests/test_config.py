@@ -170,3 +170,15 @@ def test_etcd_s3_secrets_are_required_only_when_the_bucket_is_set() -> None:
     with pytest.raises(ConfigError) as caught:
         load_prod({"etcdS3AccessKey": None})
     assert caught.value.missing_secrets == ["etcdS3AccessKey"]
+
+
+def test_a_misspelt_namespace_is_named_as_written_not_ignored() -> None:
+    # Issue 24 item 5: `honeydu:serverCount` was printed as `honeydue:honeydu:…` offline and silently ignored by
+    # the real program (namespace_config reads only `honeydue:`). Providers' namespaces stay allowed.
+    from offline.harness import run_program
+
+    with pytest.raises(Exception) as caught:
+        run_program("prod", {"honeydu:serverCount": 5, "hcloud:pollInterval": "1s"})
+    message = str(caught.value)
+    assert "honeydu:serverCount: 'honeydu' is not a namespace this stack reads (typo of honeydue:serverCount?)" in message
+    assert "honeydue:honeydu" not in message and "hcloud:pollInterval" not in message

@@ -24,14 +24,18 @@ from components.config.read_apps import (
 )
 from components.config.read_cluster import check_networks, read_k3s, read_nodes
 from components.config.reader import NAMESPACE, ConfigError, Kind, Reader
-from components.config.sdk import namespace_config
+from components.config.sdk import foreign_config_keys, namespace_config
 
 
-def load_stack_config(values: Mapping[str, str], *, secret_keys: Collection[str], stack: str) -> StackConfig:
-    """Reads and validates every key; `values` are raw strings by key without the namespace prefix."""
+def load_stack_config(
+    values: Mapping[str, str], *, secret_keys: Collection[str], stack: str, foreign_keys: Collection[str] = ()
+) -> StackConfig:
+    """Reads and validates every key; `values` are raw strings by key without the namespace prefix;
+    `foreign_keys` full keys of the stack config in a namespace neither ours nor a provider's."""
     r = Reader(values, secret_keys)
     config = _read_all(r, stack)
     r.unknown_keys()
+    r.foreign_keys(foreign_keys)
     if r.problems or r.missing_secrets:
         raise ConfigError(r.problems, r.missing_secrets)
     return config
@@ -101,4 +105,6 @@ def _check_roles(r: Reader) -> None:
 def load_from_pulumi() -> StackConfig:
     """Reads this program's namespace of the stack config the engine passed in."""
     values, secrets = namespace_config(NAMESPACE)
-    return load_stack_config(values, secret_keys=secrets, stack=pulumi.get_stack())
+    return load_stack_config(
+        values, secret_keys=secrets, stack=pulumi.get_stack(), foreign_keys=foreign_config_keys(NAMESPACE)
+    )

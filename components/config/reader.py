@@ -25,6 +25,7 @@ Kind = Literal["string", "integer", "boolean", "array"]
 PLACEHOLDER = re.compile(r"replace[-_ ]?me", re.ASCII | re.IGNORECASE)
 """The shape of the placeholders the ESC files commit (esc/*.yaml): a secret holding it was never set."""
 
+
 class ConfigError(pulumi.RunError):
     """Every problem of the stack config, one line each; raised before anything is created."""
 
@@ -180,6 +181,15 @@ class Reader:
     def check(self, key: str, problem: str | None) -> None:
         if problem:
             self.problem(key, problem)
+
+    def foreign_keys(self, keys: Collection[str]) -> None:
+        """Keys in a namespace neither ours nor a provider's: named as they are, with ours suggested."""
+        for key in keys:
+            namespace, _, rest = key.partition(":")
+            self.problems.append(
+                f"{key}: {namespace!r} is not a namespace this stack reads (typo of {NAMESPACE}:{rest}?); "
+                "the setting is ignored"
+            )
 
     def unknown_keys(self) -> None:
         for key in sorted(set(self.values) - set(self.kinds)):

@@ -27,6 +27,17 @@ def namespace_config(namespace: str) -> tuple[dict[str, str], set[str]]:
     return values, secrets
 
 
+# Namespaces a stack file may hold besides this program's: the providers' own settings and Pulumi's.
+OTHER_NAMESPACES = frozenset({"pulumi", "hcloud", "cloudflare", "kubernetes", "command", "tls", "random"})
+
+
+def foreign_config_keys(namespace: str) -> list[str]:
+    """Full keys of the stack config in no namespace this stack knows: a misspelt `honeydue:` is ignored by
+    namespace_config, and would silently leave the setting at its default."""
+    everything = {**runtime.get_config_env(), **runtime_config.CONFIG.get()}
+    return sorted(key for key in everything if key.partition(":")[0] not in {namespace, *OTHER_NAMESPACES})
+
+
 def stack_output_now(reference: pulumi.StackReference, name: str) -> Any:
     """The value of an output of `reference` as a plain value (None when absent or not known), now.
 
