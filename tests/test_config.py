@@ -182,3 +182,11 @@ def test_a_misspelt_namespace_is_named_as_written_not_ignored() -> None:
     message = str(caught.value)
     assert "honeydu:serverCount: 'honeydu' is not a namespace this stack reads (typo of honeydue:serverCount?)" in message
     assert "honeydue:honeydu" not in message and "hcloud:pollInterval" not in message
+
+
+@pytest.mark.parametrize("key", ["adminCidrs", "sshPublicKeys"])
+def test_a_scalar_where_a_list_belongs_is_one_problem(key: str) -> None:
+    # Issue 24 item 5: no knock-on "must hold at least one" after "must be a list of strings".
+    with pytest.raises(ConfigError) as caught:
+        load_prod({key: "198.51.100.0/24"})
+    assert caught.value.problems == [f"honeydue:{key}: must be a list of strings"]

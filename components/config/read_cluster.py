@@ -51,11 +51,11 @@ def read_nodes(r: Reader) -> NodesConfig:
             "agentServerType", f"{agent_server_type} and serverType {server_type} are of different CPU architectures"
         )
     ssh_keys = r.strings("sshPublicKeys")
-    if not ssh_keys and r.values.get("sshPublicKeys") is not None:
+    if not ssh_keys and r.values.get("sshPublicKeys") is not None and not r.has_problem("sshPublicKeys"):
         r.problem("sshPublicKeys", "must hold at least one operator key")
     _check_ssh_keys(r, ssh_keys)
     admin_cidrs = r.strings("adminCidrs")
-    if not admin_cidrs and r.values.get("adminCidrs") is not None:
+    if not admin_cidrs and r.values.get("adminCidrs") is not None and not r.has_problem("adminCidrs"):
         r.problem("adminCidrs", "must hold at least one network, or nobody can reach SSH and the API")
     deployer_cidrs = r.strings("deployerCidrs")
     _check_sources(r, {"adminCidrs": admin_cidrs, "deployerCidrs": deployer_cidrs})
