@@ -41,7 +41,10 @@ def git(*args: str, cwd: Path = PROJECT_DIR) -> bytes:
 
 def export_ref(ref: str, into: Path, repo: Path = PROJECT_DIR) -> str:
     """Writes the tree of `ref` into `into` (tracked files only, no .git) and returns its commit id."""
-    commit = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo).decode().strip()
+    try:
+        commit = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo).decode().strip()
+    except PlanDiffError:
+        raise PlanDiffError(f"BASE={ref} is not a commit of this repository (try a branch, a tag or a sha)") from None
     archive = into / "base.tar"
     archive.write_bytes(git("archive", "--format=tar", commit, cwd=repo))
     with tarfile.open(archive) as tar:

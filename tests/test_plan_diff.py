@@ -96,7 +96,7 @@ def test_an_unchanged_tree_reviews_as_no_change(clone: Path) -> None:
 
 
 def test_an_unknown_base_ref_is_a_clear_error(clone: Path) -> None:
-    with pytest.raises(PlanDiffError, match="no-such-ref"):
+    with pytest.raises(PlanDiffError, match=r"^BASE=no-such-ref is not a commit of this repository \(try a branch"):
         plan_diff("no-such-ref", project=clone)
 
 
