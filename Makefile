@@ -34,7 +34,7 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
 LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
 ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-targets adopt-keys smoke status
+.PHONY: pulumi-cli plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-targets adopt-keys smoke status
 
 # The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
 $(VENV)/.runtime: requirements.txt tools/uv.txt
@@ -111,21 +111,27 @@ config-reference: $(VENV)/.installed
 # policy/venv, which must exist first (NewPolicyAnalyzer: `pwd := policyPackPath`, options passed as
 # `-<key>=<value>`: https://github.com/pulumi/pulumi/blob/master/sdk/go/common/resource/plugin/analyzer_plugin.go;
 # https://www.pulumi.com/docs/insights/policy/policy-packs/project-file/).
-preview: $(VENV)/.runtime $(POLICY_VENV)/.installed
+# The Pulumi CLI, installed and logged in: one sentence when it is not, before anything is built or read
+# (listed first, so a missing CLI fails before the policy venv is built or a state export is piped on).
+pulumi-cli:
+	$(if $(shell command -v pulumi),,$(error the Pulumi CLI is not installed (CI uses 3.272.0): https://www.pulumi.com/docs/iac/download-install/))
+	$(if $(shell pulumi whoami >/dev/null 2>&1 && echo ok),,$(error the Pulumi CLI is not logged in: run `pulumi login` (docs/ci.md)))
+
+preview: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi preview --stack $(STACK) --diff --policy-pack policy
 
-up: $(VENV)/.runtime $(POLICY_VENV)/.installed
+up: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi up --stack $(STACK) --policy-pack policy
 
 # Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into
 # 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). The kubeconfig is
 # the one Pulumi uses (the pulumi-deployer ServiceAccount, cluster-admin); the key is root SSH on every node.
-kubeconfig: $(VENV)/.runtime
+kubeconfig: pulumi-cli $(VENV)/.runtime
 	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
 	  | $(PY) -m tools.state_secrets kubeconfig > build/kubeconfig-$(STACK).yaml || { rm -f build/kubeconfig-$(STACK).yaml; exit 1; }
 	@echo "export KUBECONFIG=$(CURDIR)/build/kubeconfig-$(STACK).yaml"
 
-deploy-key: $(VENV)/.runtime
+deploy-key: pulumi-cli $(VENV)/.runtime
 	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
 	  | $(PY) -m tools.state_secrets deploy-key > build/deploy-key-$(STACK) || { rm -f build/deploy-key-$(STACK); exit 1; }
 	@echo "ssh -i $(CURDIR)/build/deploy-key-$(STACK) root@<node ipv4>"

@@ -180,7 +180,9 @@ def test_a_misspelt_namespace_is_named_as_written_not_ignored() -> None:
     with pytest.raises(Exception) as caught:
         run_program("prod", {"honeydu:serverCount": 5, "hcloud:pollInterval": "1s"})
     message = str(caught.value)
-    assert "honeydu:serverCount: 'honeydu' is not a namespace this stack reads (typo of honeydue:serverCount?)" in message
+    assert (
+        "honeydu:serverCount: 'honeydu' is not a namespace this stack reads (typo of honeydue:serverCount?)" in message
+    )
     assert "honeydue:honeydu" not in message and "hcloud:pollInterval" not in message
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,18 +12,29 @@ import yaml
 from offline.stack_config import PROJECT_DIR
 
 
-def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+def dry_run(*args: str, path: str | None = None, flags: str = "-nB") -> subprocess.CompletedProcess[str]:
     # -n prints the recipes without running them; -B also prints the venv recipes, which shows which
     # venvs a target depends on whatever state this checkout's venvs are in.
     # Run as a top-level make even under `make test` (CI): no inherited flags, no "Entering directory" lines.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    command = ["make", "--no-print-directory", "-nB", *args]
+    if path is not None:
+        env["PATH"] = path
+    command = ["make", "--no-print-directory", flags, *args]
     return subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60)
 
 
+def fake_pulumi(tmp_path: Path, *, logged_in: bool) -> str:
+    """A PATH whose `pulumi` answers `whoami` as logged in (or not) and does nothing else."""
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f'#!/bin/sh\n[ "$1" = whoami ] && exit {0 if logged_in else 1}\nexit 0\n')
+    fake.chmod(0o755)
+    return f"{fake.parent}:/usr/bin:/bin"
+
+
 @pytest.mark.parametrize("target", ["preview", "up"])
-def test_preview_and_up_pass_the_policy_pack_and_build_its_venv_first(target: str) -> None:
-    lines = dry_run(target).stdout.splitlines()
+def test_preview_and_up_pass_the_policy_pack_and_build_its_venv_first(target: str, tmp_path: Path) -> None:
+    lines = dry_run(target, path=fake_pulumi(tmp_path, logged_in=True)).stdout.splitlines()
     (pulumi,) = [line for line in lines if line.startswith("pulumi ")]
     assert pulumi.split()[:2] == ["pulumi", target] and "--policy-pack policy" in pulumi
     policy_venv = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]
@@ -36,3 +48,19 @@ def test_plan_diff_without_base_says_how_to_call_it_before_building_anything() -
     assert run.returncode != 0 and "usage: make plan-diff BASE=<git ref>" in run.stderr and not run.stdout
     command = dry_run("plan-diff", "BASE=origin/main").stdout.splitlines()[-1].removeprefix("@")
     assert command.endswith("-m offline.plan_diff --base 'origin/main' --stack prod --out build/plan-diff.md")
+
+
+@pytest.mark.parametrize("target", ["preview", "up", "kubeconfig", "deploy-key"])
+@pytest.mark.parametrize(
+    ("logged_in", "expected"),
+    [(None, "the Pulumi CLI is not installed"), (False, "the Pulumi CLI is not logged in: run `pulumi login`")],
+)
+def test_without_the_cli_or_a_login_a_target_says_so_in_one_line_before_building_anything(
+    target: str, logged_in: bool | None, expected: str, tmp_path: Path
+) -> None:
+    # Issue 24 item 5: no policy venv built, no second error from a state reader fed nothing.
+    path = "/usr/bin:/bin" if logged_in is None else fake_pulumi(tmp_path, logged_in=logged_in)
+    run = dry_run(target, path=path, flags="-B")
+    assert run.returncode != 0 and not run.stdout
+    (line,) = run.stderr.splitlines()
+    assert expected in line
