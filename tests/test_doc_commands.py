@@ -1,0 +1,149 @@
+"""Every command block of the operator docs runs as written (issue 24 item 1), or says why it can't here.
+
+Each fenced `sh` block of docs/migration.md, docs/runbook.md, docs/ci.md and docs/outputs.md is preceded by a
+marker: `<!-- commands: checked -->` or `<!-- commands: real environment only: <reason> -->`. A checked block
+runs in bash, in a scratch directory, with fakes of the CLIs it calls (`pulumi`, `make`, `esc`, `hcloud`,
+`kubectl`, `ssh`, `ssh-keyscan`, `curl`, `gh`) that record their arguments; `<placeholders>` become words
+first (`honeydue-N` becomes honeydue-2). Then every recorded `pulumi`, `make` and `esc` call is checked
+against the repository: config keys and paths Pulumi.yaml declares, URNs the program registers (as the
+engine writes them), Make targets that exist, ESC environments and paths esc/*.yaml holds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from offline.harness import run_program
+from offline.stack_config import PROJECT_DIR, declared_config
+from tools.adopt_keys import engine_urn
+
+DOCS = ("docs/migration.md", "docs/runbook.md", "docs/ci.md", "docs/outputs.md")
+FAKES = ("pulumi", "make", "esc", "hcloud", "kubectl", "ssh", "ssh-keyscan", "curl", "gh")
+BLOCK = re.compile(
+    r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.ASCII | re.MULTILINE | re.DOTALL
+)
+MARKER = re.compile(r"<!-- commands: (checked|real environment only: [^>]{10,}) -->", re.ASCII)
+PLACEHOLDER = re.compile(r"<[^<>\n]+>", re.ASCII)
+
+
+def command_blocks() -> list[tuple[str, int, str, str]]:
+    """(doc, line, marker, body) of every sh block; marker is "" when the line before has none."""
+    found = []
+    for doc in DOCS:
+        text = (PROJECT_DIR / doc).read_text(encoding="utf-8")
+        for match in BLOCK.finditer(text):
+            if match.group("lang") != "sh":
+                continue
+            line = text.count("\n", 0, match.start()) + 1
+            before = text[: match.start()].rstrip("\n").splitlines()[-1:] or [""]
+            marker = MARKER.search(before[0])
+            body = "\n".join(ln[len(match.group("indent")) :] for ln in match.group("body").splitlines())
+            found.append((doc, line, marker.group(1) if marker else "", body))
+    return found
+
+
+BLOCKS = command_blocks()
+CHECKED = [b for b in BLOCKS if b[2] == "checked"]
+
+
+def test_every_command_block_is_checked_or_says_why_not() -> None:
+    unmarked = [f"{doc}:{line}" for doc, line, marker, _ in BLOCKS if not marker]
+    assert not unmarked, f"command blocks without a `<!-- commands: … -->` marker: {unmarked}"
+    assert len(BLOCKS) >= 18 and len(CHECKED) >= 10
+
+
+@functools.cache
+def _engine_urns() -> frozenset[str]:
+    plans = [run_program("prod"), run_program("prod", {"agentCount": 2})]
+    return frozenset(engine_urn(r.urn) for plan in plans for r in plan.registrations)
+
+
+def _make_targets() -> set[str]:
+    text = (PROJECT_DIR / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([a-z][a-z-]*):", text, re.MULTILINE | re.ASCII))
+
+
+def _esc_has(environment: str, path: str) -> bool:
+    name = environment.removeprefix("honeydue/")
+    file = PROJECT_DIR / "esc" / f"{name}.yaml"
+    if not environment.startswith("honeydue/") or not file.is_file():
+        return False
+    node: Any = yaml.safe_load(file.read_text(encoding="utf-8")).get("values") or {}
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _config_key(key: str) -> str:
+    """The declared key a `pulumi config` key names ("" = none): `honeydue:<key>` with an optional [index]."""
+    match = re.fullmatch(r"honeydue:([A-Za-z0-9]+)(\[\d+\])?", key, re.ASCII)
+    return match.group(1) if match and match.group(1) in declared_config() else ""
+
+
+def problems_of(call: list[str]) -> list[str]:
+    """What is wrong with one recorded call of a CLI the repository can answer for."""
+    tool, args = call[0], call[1:]
+    words = [a for a in args if not a.startswith("-")]
+    if tool == "make":
+        return [f"make {t}: no such target" for t in words if "=" not in t and t not in _make_targets()]
+    if tool == "esc" and args[:2] == ["env", "set"]:
+        return [] if _esc_has(args[2], args[3]) else [f"esc env set {args[2]} {args[3]}: not in esc/*.yaml"]
+    if tool != "pulumi":
+        return []
+    if args[:2] in (["config", "set"], ["config", "rm"]):
+        key = [a for a in args[2:] if not a.startswith("--")][0]
+        return [] if _config_key(key) else [f"pulumi config: {key} is not a declared key"]
+    found = []
+    for option in ("--replace", "--target"):
+        for i, arg in enumerate(args):
+            urn = args[i + 1] if arg == option and i + 1 < len(args) else arg.removeprefix(f"{option}=")
+            if (arg == option or arg.startswith(f"{option}=")) and urn not in _engine_urns():
+                found.append(f"pulumi {option} {urn}: the program registers no such resource")
+    return found
+
+
+@pytest.mark.parametrize(("doc", "line", "marker", "body"), CHECKED, ids=[f"{b[0]}:{b[1]}" for b in CHECKED])
+def test_a_checked_block_runs_as_written(doc: str, line: int, marker: str, body: str, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.jsonl"
+    for name in FAKES:
+        fake = bin_dir / name
+        fake.write_text(
+            "#!/bin/sh\n"
+            "python3 -c 'import json, os, sys; print(json.dumps(sys.argv[1:]))' "
+            f'"{name}" "$@" >> "$CALLS"\n'
+        )
+        fake.chmod(0o755)
+    script = PLACEHOLDER.sub("placeholder", body.replace("honeydue-N", "honeydue-2"))
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(log), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, f"{doc}:{line}: {done.stderr}"
+    calls = [json.loads(ln) for ln in log.read_text().splitlines()] if log.exists() else []
+    assert calls, f"{doc}:{line}: the block calls none of {FAKES}"
+    problems = [p for call in calls for p in problems_of(call)]
+    assert not problems, f"{doc}:{line}: {problems}"
+
+
+def test_the_checker_has_teeth() -> None:
+    assert problems_of(["pulumi", "config", "set", "honeydue:adoptId[0]", "x"])
+    assert problems_of(
+        ["pulumi", "up", "--replace", "urn:pulumi:prod::honeydue::hcloud:index/server:Server::honeydue-2"]
+    )
+    assert problems_of(["make", "adopt-target"]) and problems_of(
+        ["esc", "env", "set", "honeydue/prod-shared", "k3s.tokn"]
+    )
+    assert not problems_of(["pulumi", "config", "set", "--path", "honeydue:adoptIds[0]", "x"])
