@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="try a config change offline: --set sslMode=strict --set 'adminCidrs=[198.51.100.0/24]'",
     )
+    parser.add_argument(
+        "--deployed",
+        type=Path,
+        metavar="OUTPUTS.json",
+        help="the deployed stack's outputs (`pulumi stack output --json --show-secrets`), so the checks against "
+        "what is deployed run: the K3s upgrade gate, the token source, adopted host keys, the deploy key generation",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -35,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides[key.removeprefix("honeydue:")] = yaml.safe_load(value) if value.startswith("[") else value
     started = time.perf_counter()
     try:
-        plan = run_program(args.stack, overrides)
-    except (pulumi.RunError, StackFileError) as error:  # the CLI prints these without a traceback; so do we
+        deployed = _deployed_outputs(args.deployed)
+        plan = run_program(args.stack, overrides, previous_outputs=deployed)
+    except (pulumi.RunError, StackFileError, DeployedOutputsError) as error:  # one line, as the CLI prints them
         print(f"error: {error}", file=sys.stderr)
         return 1
     files = write_plan(plan, args.out)
@@ -45,7 +54,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plan of stack {args.stack}: {summary} ({elapsed:.1f} s)")
     size, spare = user_data_headroom(plan)
     print(f"user data: up to {size} of Hetzner's {USER_DATA_LIMIT} bytes per node ({spare} to spare)")
+    if args.deployed is None:
+        print(SKIPPED_CHECKS)
     return 0
+
+
+SKIPPED_CHECKS = (
+    "not checked against a deployed stack (the K3s upgrade gate, the token source, adopted host keys, the deploy "
+    "key generation): pass --deployed with `pulumi stack output --json --show-secrets` to run them"
+)
+
+
+class DeployedOutputsError(Exception):
+    """The --deployed file can't be read as a stack's outputs."""
+
+
+def _deployed_outputs(path: Path | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        outputs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DeployedOutputsError(f"--deployed {path}: not a JSON file of stack outputs ({error})") from None
+    if not isinstance(outputs, dict):
+        raise DeployedOutputsError(f"--deployed {path}: expected a JSON object of outputs")
+    return outputs
 
 
 if __name__ == "__main__":

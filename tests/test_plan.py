@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from offline.__main__ import SKIPPED_CHECKS
 from offline.__main__ import main as offline_main
 from offline.graph import overview_dot
 from offline.plan import write_plan
@@ -79,6 +80,21 @@ def test_make_plan_entry_point_writes_the_plan(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     for name in ("resources.md", "outputs.json", "graph.svg", "graph.png"):
         assert (tmp_path / "plan" / name).is_file()
+    # Issue 24 item 4: without the deployed outputs, the plan says which checks did not run.
+    assert result.stdout.splitlines()[-1] == SKIPPED_CHECKS
+
+
+def test_the_plan_runs_the_deployed_state_checks_when_given_the_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed = tmp_path / "outputs.json"
+    deployed.write_text(json.dumps({"k3sVersion": "v1.32.1+k3s1", "k3sTokenSource": "random"}))
+    assert offline_main(["--out", str(tmp_path / "plan"), "--deployed", str(deployed)]) == 1
+    err = capsys.readouterr().err
+    assert "honeydue:k3sVersion: v1.32.1+k3s1 -> v1.34.6+k3s1 skips a minor version" in err
+    deployed.write_text("[1, 2]")
+    assert offline_main(["--out", str(tmp_path / "plan"), "--deployed", str(deployed)]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"error: --deployed {deployed}: expected a JSON object of outputs"]
 
 
 @pytest.mark.parametrize(
