@@ -77,8 +77,10 @@ plan-diff: $(VENV)/.runtime
 # One day-2 scenario (offline/scenarios.py) as the real engine would run it: make scenario NAME=replace-server-2.
 # Without NAME, the list of scenarios.
 NAME ?=
+# SET='k3sVersion=v1.34.7+k3s1 apiReplicas=3': config changes on top of the scenario's (one word each).
+SET ?=
 scenario: $(VENV)/.runtime
-	@$(PY) -m offline.scenario_report $(NAME)
+	@$(PY) -m offline.scenario_report $(NAME) $(foreach s,$(SET),--set '$(s)')
 
 lint: $(VENV)/.installed
 	@echo "[$(LABEL)] ruff…"

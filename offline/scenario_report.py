@@ -6,14 +6,17 @@ Without a name it lists the scenarios. The text holds property paths, never valu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from offline.engine_diff import command_effect
 from offline.engine_model import Change
-from offline.scenarios import SCENARIOS, Outcome, run
+from offline.scenarios import SCENARIOS, Outcome, evaluate
 from offline.stack_config import StackFileError, declared_config
 
 ACTIONS = ("same", "create", "import", "update", "replace", "delete")
@@ -77,10 +80,19 @@ def render(outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _setting(text: str) -> tuple[str, Any]:
+    """KEY=VALUE as `make plan --set` reads it: a list in YAML, anything else verbatim."""
+    key, _, value = text.partition("=")
+    return key.removeprefix("honeydue:"), yaml.safe_load(value) if value.startswith("[") else value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make scenario", description=__doc__)
     parser.add_argument("name", nargs="?", help="a scenario; none lists them")
     parser.add_argument("--stack", default="prod")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config change on top of the scenario's"
+    )
     args = parser.parse_args(argv)
     if not args.name:
         for name in sorted(SCENARIOS):
@@ -90,7 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no scenario {args.name!r}; `make scenario` lists them", file=sys.stderr)
         return 2
     try:
-        sys.stdout.write(render(run(args.name, args.stack)))
+        item = SCENARIOS[args.name]()
+        if args.set:
+            changes = dict(_setting(s) for s in args.set)
+            item = dataclasses.replace(
+                item, after={**item.after, **changes}, summary=f"{item.summary}; {_config(changes)}"
+            )
+        sys.stdout.write(render(evaluate(item, args.stack)))
     except StackFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

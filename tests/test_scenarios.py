@@ -13,6 +13,8 @@ import json
 import re
 import subprocess
 
+import pytest
+
 from components.k3s.steps import LEAVE_REFUSED
 from offline.engine_diff import command_effect
 from offline.engine_model import EngineDiff
@@ -362,3 +364,12 @@ def test_a_public_net_edit_never_reaches_a_running_server_and_a_replacement_take
         replace=[server.urn],
     )
     assert rolled.change("honeydue-2").action == "replace" and not rolled.change("honeydue-2").blocked
+
+
+def test_make_scenario_takes_config_changes_on_top(capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 24 item 3: `make scenario NAME=no-change SET='k3sVersion=v1.34.7+k3s1'` models a patch upgrade.
+    from offline.scenario_report import main
+
+    assert main(["no-change", "--set", "k3sVersion=v1.34.7+k3s1"]) == 0
+    out = capsys.readouterr().out
+    assert "program: k3sVersion=v1.34.7+k3s1" in out and "3 update, 0 replace, 0 delete" in out
