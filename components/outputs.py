@@ -40,7 +40,9 @@ def export_outputs(stack: Stack) -> None:
     )
     pulumi.export("publicHostnames", list(config.apps.public_hostnames))
     pulumi.export("cloudflareZoneId", stack.zone_id)
-    pulumi.export("hetznerNetworkId", nodes.network_id)
+    # A string, as Hetzner ids are everywhere else (k3sGenesis, import ids): a number reaches a Python consumer
+    # as a float (outputs travel as JSON numbers, protobuf doubles), 1234.0 where hcloud wants 1234.
+    pulumi.export("hetznerNetworkId", nodes.network_id.apply(str))
     # The release every node really runs: resolves only after the last converge step finished, so a failed
     # upgrade leaves the previous value (and the next `up`'s upgrade gate) in place.
     pulumi.export("k3sVersion", cluster.k3s_version)

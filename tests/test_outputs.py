@@ -31,7 +31,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "appKubeconfig": (lambda v: isinstance(v, str) and "namespace: 'honeydue'" in v and "token:" in v, True),
     "publicHostnames": (lambda v: isinstance(v, list) and all(isinstance(h, str) for h in v) and len(v) == 4, False),
     "cloudflareZoneId": (lambda v: isinstance(v, str) and len(v) == 32, False),
-    "hetznerNetworkId": (lambda v: isinstance(v, int) and not isinstance(v, bool), False),
+    "hetznerNetworkId": (lambda v: isinstance(v, str) and v.isdigit(), False),
     "k3sVersion": (lambda v: v == "v1.34.6+k3s1", False),
     "k3sGenesis": (lambda v: isinstance(v, str) and v, False),
     "k3sTokenSource": (lambda v: v == "random", False),
