@@ -137,3 +137,27 @@ def test_agents_are_their_own_output_and_never_in_nodes() -> None:
 
 def test_prod_has_no_agents(prod_plan: Plan) -> None:
     assert prod_plan.outputs["agents"] == {}
+
+
+def test_the_documented_consumer_program_reads_every_output_under_the_mock_runtime(prod_plan: Plan) -> None:
+    # Issue 24 item 7: docs/outputs.md's example, as written, against this stack's outputs (the StackReference
+    # serves them), then every documented output required by name, with its documented kind.
+    import pulumi
+
+    from offline.records import served_outputs
+
+    doc = (PROJECT_DIR / "docs" / "outputs.md").read_text()
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    names = re.findall(r"^\| `(\w+)` \|", doc, re.M)
+    seen: dict[str, object] = {}
+
+    def consumer() -> None:
+        exec(compile(example, "docs/outputs.md", "exec"), {"__name__": "__main__"})
+        infra = pulumi.StackReference("consumer-view")
+        for name in names:
+            infra.require_output(name).apply(lambda value, n=name: seen.__setitem__(n, value))
+
+    plan = run_program("prod", program=consumer, previous_outputs=served_outputs(prod_plan.outputs))
+    assert plan.outputs["apiUrl"] == prod_plan.outputs["apiServerUrl"]
+    assert set(seen) == set(names) == set(CONTRACT)
+    assert isinstance(seen["hetznerNetworkId"], str) and isinstance(seen["nodes"], dict)
