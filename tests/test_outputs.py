@@ -155,7 +155,11 @@ def test_the_documented_consumer_program_reads_every_output_under_the_mock_runti
         exec(compile(example, "docs/outputs.md", "exec"), {"__name__": "__main__"})
         infra = pulumi.StackReference("consumer-view")
         for name in names:
-            infra.require_output(name).apply(lambda value, n=name: seen.__setitem__(n, value))
+
+            def record(value: object, name: str = name) -> None:
+                seen[name] = value
+
+            infra.require_output(name).apply(record)
 
     plan = run_program("prod", program=consumer, previous_outputs=served_outputs(prod_plan.outputs))
     assert plan.outputs["apiUrl"] == prod_plan.outputs["apiServerUrl"]
