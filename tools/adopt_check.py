@@ -27,6 +27,7 @@ from pathlib import Path
 from components.config.reader import ConfigError
 from offline.harness import run_program
 from offline.records import Plan
+from offline.stack_config import StackFileError
 from tools.adopt_check_cloudflare import cloudflare_findings
 from tools.adopt_check_hetzner import HetznerCheck
 from tools.adopt_check_k8s import kubernetes_findings
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     # The token's value is irrelevant here; set, an adoption of servers in the stack file passes the config check.
     try:
         plan = run_program(args.stack, {"k3sToken": "PLACEHOLDER-k3sToken"})
-    except (ConfigError, OSError) as error:  # the stack's config as the program checks it; a missing stack file
+    except (ConfigError, StackFileError) as error:  # the stack's config as the program checks it, or its file
         print(f"adopt-check: {error}", file=sys.stderr)
         return 2
     report = check(plan, live, args.zone_id)

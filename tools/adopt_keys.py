@@ -29,7 +29,7 @@ import yaml
 from components.config.checks import ssh_public_key
 from offline.harness import run_program
 from offline.records import Plan
-from offline.stack_config import PROJECT_DIR
+from offline.stack_config import PROJECT_DIR, StackFileError
 
 DEPLOY_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 DEPLOY_SSH_KEY_TYPE = "hcloud:index/sshKey:SshKey"
@@ -151,7 +151,11 @@ SHELL_WORD = re.compile(r"[A-Za-z0-9:/$._@=-]+", re.ASCII)
 
 def _print_targets(stack: str) -> int:
     """Prints the deploy key's --target options as `pulumi up $(make -s adopt-targets)` needs them."""
-    urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(stack))]
+    try:
+        urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(stack))]
+    except StackFileError as error:
+        print(f"adopt-keys: {error}", file=sys.stderr)
+        return 2
     unsafe = [urn for urn in urns if not SHELL_WORD.fullmatch(urn)]
     if unsafe:
         print(f"adopt-keys: these URNs would not survive the shell's word splitting: {unsafe}", file=sys.stderr)
