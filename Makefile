@@ -119,11 +119,18 @@ pulumi-cli:
 	$(if $(shell command -v pulumi),,$(error the Pulumi CLI is not installed (CI uses 3.272.0): https://www.pulumi.com/docs/iac/download-install/))
 	$(if $(shell pulumi whoami >/dev/null 2>&1 && echo ok),,$(error the Pulumi CLI is not logged in: run `pulumi login` (docs/ci.md)))
 
+# REPLACE='URN …' and TARGET='URN …' become --replace/--target options, so a local replacement goes
+# through the policy pack like every other change. URNs hold `$` (`Nodes$hcloud:…`): `value` keeps make
+# from expanding it, and each option is single-quoted for the shell.
+REPLACE ?=
+TARGET ?=
+PULUMI_OPTIONS = $(foreach u,$(value REPLACE),'--replace=$(u)') $(foreach u,$(value TARGET),'--target=$(u)')
+
 preview: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
-	pulumi preview --stack $(STACK) --diff --policy-pack policy
+	pulumi preview --stack $(STACK) --diff --policy-pack policy $(PULUMI_OPTIONS)
 
 up: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
-	pulumi up --stack $(STACK) --policy-pack policy
+	pulumi up --stack $(STACK) --policy-pack policy $(PULUMI_OPTIONS)
 
 # Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into
 # 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). The kubeconfig is
@@ -144,7 +151,7 @@ adopt-check: $(VENV)/.runtime
 	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-check LIVE=dir/ (tools/live.py lists the files)"; exit 2; }
 	$(PY) -m tools.adopt_check --stack $(STACK) $(LIVE)
 
-# The --target options of the `pulumi up` that creates only the deploy key, before adoption.
+# The URNs of the `make up TARGET=…` that creates only the deploy key, before adoption.
 adopt-targets: $(VENV)/.runtime
 	@$(PY) -m tools.adopt_keys --stack $(STACK) --targets
 

@@ -12,8 +12,10 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+import pulumi
 import yaml
 
+from components.config.reader import ConfigError
 from offline.engine_diff import command_effect
 from offline.engine_model import Change
 from offline.scenarios import SCENARIOS, Outcome, evaluate
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 item, after={**item.after, **changes}, summary=f"{item.summary}; {_config(changes)}"
             )
         sys.stdout.write(render(evaluate(item, args.stack)))
-    except StackFileError as error:
+    except (StackFileError, ConfigError, pulumi.RunError) as error:  # the config's problems, as `make plan` says them
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

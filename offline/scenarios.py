@@ -140,8 +140,22 @@ def rotate_database_url() -> Scenario:
 
 
 @scenario
+def switch_kube_proxy_mode() -> Scenario:
+    return Scenario(
+        "switch-kube-proxy-mode",
+        "kubeProxyMode ipvs -> iptables, before 1.35: each server's converge restarts k3s, one after the other",
+        after={"kubeProxyMode": "iptables"},
+    )
+
+
+@scenario
 def bump_k3s_version() -> Scenario:
-    return Scenario("bump-k3s-version", "k3sVersion v1.34.6+k3s1 -> v1.35.2+k3s1", after={"k3sVersion": "v1.35.2+k3s1"})
+    return Scenario(
+        "bump-k3s-version",
+        "k3sVersion v1.34.6+k3s1 -> v1.35.2+k3s1, kube-proxy already switched to iptables",
+        before={"kubeProxyMode": "iptables"},
+        after={"k3sVersion": "v1.35.2+k3s1"},
+    )
 
 
 @scenario

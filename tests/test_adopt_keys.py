@@ -132,26 +132,31 @@ def test_sshd_that_refuses_root_keys_fails_the_check(tmp_path: Path, refusal: st
 def test_the_migration_line_hands_pulumi_every_target_unchanged(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # docs/migration.md runs `pulumi up $(make -s adopt-targets)`: the shell splits the substitution's output but
-    # removes no quotes. A fake `pulumi` records the arguments it gets; each must be one URN of the plan.
+    # docs/migration.md runs `make up TARGET="$(make -s adopt-targets)"`. The shell passes the substitution
+    # as one word; make must not expand the URNs' `$`, and its recipe's shell must hand pulumi each URN as
+    # one argument. Run as written: the inner make prints the targets, the outer one its recipe (-n).
     line = next(
         ln.split("#")[0].strip()
         for ln in (Path(__file__).resolve().parents[1] / "docs" / "migration.md").read_text().splitlines()
-        if "adopt-targets)" in ln and ln.startswith("pulumi up")
+        if "adopt-targets)" in ln
     )
-    assert line == "pulumi up $(make -s adopt-targets)"
+    assert line == 'make up TARGET="$(make -s adopt-targets)"'
     assert adopt_keys.main(["--targets"]) == 0
-    printed = capsys.readouterr().out
-    (tmp_path / "targets").write_text(printed)
+    (tmp_path / "targets").write_text(capsys.readouterr().out)
     fake = tmp_path / "bin" / "pulumi"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS"\n')
+    fake.write_text('#!/bin/sh\n[ "$1" = whoami ] && exit 0\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS"\n')
     fake.chmod(0o755)
-    command = line.replace("make -s adopt-targets", f"cat {tmp_path / 'targets'}")
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "ARGS": str(tmp_path / "args")}
-    subprocess.run(["bash", "-c", command], env=env, check=True, cwd=tmp_path)
+    project = Path(__file__).resolve().parents[1]
+    command = line.replace("make -s adopt-targets", f"cat {tmp_path / 'targets'}").replace(
+        "make up", f"make --no-print-directory -nB -C {project} up"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
+    env.update(PATH=f"{fake.parent}:/usr/bin:/bin", ARGS=str(tmp_path / "args"))
+    printed = subprocess.run(["bash", "-c", command], env=env, check=True, cwd=tmp_path, capture_output=True, text=True)
+    (recipe,) = [ln for ln in printed.stdout.splitlines() if ln.startswith("pulumi up ")]
+    subprocess.run(["sh", "-c", recipe], env=env, check=True, cwd=tmp_path)
     args = (tmp_path / "args").read_text().splitlines()
-    plan = run_program("prod")
-    expected = {engine_urn(u) for u in deploy_key_targets(plan)}
-    assert args[0] == "up" and {a.removeprefix("--target=") for a in args[1:]} == expected
-    assert all(a.startswith("--target=urn:pulumi:prod::honeydue::") for a in args[1:])
+    expected = {engine_urn(u) for u in deploy_key_targets(run_program("prod"))}
+    assert args[0] == "up" and "--policy-pack" in args
+    assert {a.removeprefix("--target=") for a in args if a.startswith("--target=")} == expected

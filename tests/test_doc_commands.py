@@ -95,7 +95,11 @@ def problems_of(call: list[str]) -> list[str]:
     tool, args = call[0], call[1:]
     words = [a for a in args if not a.startswith("-")]
     if tool == "make":
-        return [f"make {t}: no such target" for t in words if "=" not in t and t not in _make_targets()]
+        found = [f"make {t}: no such target" for t in words if "=" not in t and t not in _make_targets()]
+        for name, value in (a.split("=", 1) for a in args if a.startswith(("REPLACE=", "TARGET="))):
+            found += [f"make {name}={u}: the program registers no such resource" for u in value.split()
+                      if u not in _engine_urns()]  # fmt: skip
+        return found
     if tool == "esc" and args[:2] == ["env", "set"]:
         return [] if _esc_has(args[2], args[3]) else [f"esc env set {args[2]} {args[3]}: not in esc/*.yaml"]
     if tool != "pulumi":
@@ -103,7 +107,8 @@ def problems_of(call: list[str]) -> list[str]:
     if args[:2] in (["config", "set"], ["config", "rm"]):
         key = next(a for a in args[2:] if not a.startswith("--"))
         return [] if _config_key(key) else [f"pulumi config: {key} is not a declared key"]
-    found = []
+    # Issue 24 item 3: a local preview or up runs the policy pack like CI's (`make preview`, `make up`).
+    found = [] if args[:1] not in (["up"], ["preview"]) or "--policy-pack" in args else [f"pulumi {args[0]}: use make"]
     for option in ("--replace", "--target"):
         for i, arg in enumerate(args):
             urn = args[i + 1] if arg == option and i + 1 < len(args) else arg.removeprefix(f"{option}=")
@@ -142,6 +147,7 @@ def test_the_checker_has_teeth() -> None:
     assert problems_of(["make", "adopt-target"]) and problems_of(
         ["esc", "env", "set", "honeydue/prod-shared", "k3s.tokn"]
     )
+    assert problems_of(["pulumi", "up"]) and problems_of(["make", "up", "REPLACE=urn:pulumi:prod::honeydue::x"])
     assert not problems_of(["pulumi", "config", "set", "--path", "honeydue:adoptIds[0]", "x"])
 
 
@@ -164,20 +170,24 @@ def _expected_preview(scenario: str, index: int) -> set[tuple[str, str]]:
     return found
 
 
-def test_the_runbooks_expected_preview_is_what_the_scenario_shows() -> None:
-    # Issue 24 item 3: the runbook's replace procedure lists what the preview shows; the scenario is the judge.
+PREVIEWS = re.findall(r"<!-- preview of: ([a-z0-9-]+) -->", (PROJECT_DIR / "docs" / "runbook.md").read_text(), re.ASCII)
+
+
+def test_the_runbook_shows_the_expected_preview_of_each_procedure_with_a_scenario() -> None:
+    assert PREVIEWS == ["replace-server-2", "switch-kube-proxy-mode"]
+
+
+@pytest.mark.parametrize("name", PREVIEWS)
+def test_the_runbooks_expected_preview_is_what_the_scenario_shows(name: str) -> None:
+    # Issue 24 item 3: each runbook procedure lists what the preview shows; the scenario is the judge.
     from offline.scenarios import run
 
-    diff = run("replace-server-2").diff
-    touched = {
-        (c.action, c.name)
-        for c in diff.changes
-        if c.action != "same" and c.type != "cloudflare:index/dnsRecord:DnsRecord"
-    }
-    records = {c.name for c in diff.changes if c.type == "cloudflare:index/dnsRecord:DnsRecord" and c.action != "same"}
-    expected = _expected_preview("replace-server-2", 2)
+    diff = run(name).diff
+    is_record = "cloudflare:index/dnsRecord:DnsRecord"
+    touched = {(c.action, c.name) for c in diff.changes if c.action != "same" and c.type != is_record}
+    records = {c.name for c in diff.changes if c.type == is_record and c.action != "same"}
+    expected = _expected_preview(name, 2)
     assert {e for e in expected if not e[1].startswith("DnsRecord:")} == touched
-    of_node = {
-        c.name for c in diff.changes if c.type == "cloudflare:index/dnsRecord:DnsRecord" and c.name.endswith("-2")
-    }
-    assert ("update", "DnsRecord:every record of honeydue-2: admin") in expected and records == of_node
+    listed = [e for e in expected if e[1].startswith("DnsRecord:")]
+    # "every record of honeydue-N" stands for the node's records; no other record may change.
+    assert records == {c.name for c in diff.changes if c.type == is_record and listed and c.name.endswith("-2")}

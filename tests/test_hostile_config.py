@@ -425,7 +425,11 @@ def _only_lookups(plan: Plan) -> list[str]:
     ("overrides", "previous", "phrase"),
     [
         ({"k3sVersion": "v1.33.9+k3s1"}, {"k3sVersion": "v1.34.6+k3s1"}, "honeydue:k3sVersion: v1.33.9+k3s1 is older"),
-        ({"k3sVersion": "v1.36.0+k3s1"}, {"k3sVersion": "v1.34.6+k3s1"}, "honeydue:k3sVersion: v1.34.6+k3s1 -> v1"),
+        (
+            {"k3sVersion": "v1.36.0+k3s1", "kubeProxyMode": "iptables"},
+            {"k3sVersion": "v1.34.6+k3s1"},
+            "honeydue:k3sVersion: v1.34.6+k3s1 -> v1",
+        ),
         ({"adoptIds": ["honeydue-9=999"]}, {}, "honeydue:adoptIds: 'honeydue-9'"),
         ({"adminCidrs": ["173.245.49.0/24"]}, {}, "honeydue:adminCidrs[0]: 173.245.49.0/24 overlaps Cloudflare"),
         ({"adminCidrs": ["2606:4700:10::/48"]}, {}, "honeydue:adminCidrs[0]: 2606:4700:10::/48 overlaps Cloudflare"),

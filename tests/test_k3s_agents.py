@@ -314,8 +314,10 @@ def _effective_inputs(plan: Plan) -> dict[str, Any]:
 
 def test_a_version_bump_reaches_the_agents_through_their_day_2_steps_only() -> None:
     previous = {"k3sVersion": "v1.34.6+k3s1"}
-    before = run_program("prod", {"agentCount": 2}, previous_outputs=previous)
-    after = run_program("prod", {"agentCount": 2, "k3sVersion": "v1.35.2+k3s1"}, previous_outputs=previous)
+    before = run_program("prod", {"agentCount": 2, "kubeProxyMode": "iptables"}, previous_outputs=previous)
+    after = run_program(
+        "prod", {"agentCount": 2, "kubeProxyMode": "iptables", "k3sVersion": "v1.35.2+k3s1"}, previous_outputs=previous
+    )
     old, new = _effective_inputs(before), _effective_inputs(after)
     assert old.keys() == new.keys()
     changed = sorted(urn.rsplit("::", 1)[1] for urn in old if old[urn] != new[urn])

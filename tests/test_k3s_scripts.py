@@ -207,6 +207,45 @@ def test_install_restarts_without_reinstalling_when_the_config_changed(make_node
     assert node.count("systemctl restart") == 0
 
 
+IPTABLES_MODE_RULES = (
+    "-N KUBE-SERVICES\n-A KUBE-SERVICES -d 10.43.0.10/32 -p udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU\n"
+)
+
+
+def test_leaving_ipvs_removes_kube_ipvs0_once_kube_proxy_runs_in_iptables_mode(
+    make_node: Callable[..., Node],
+) -> None:
+    # Issue 24 item 3: kube-proxy in iptables mode leaves IPVS's dummy interface (and every old Service
+    # address on it) behind; the restart that switches the mode removes it, after the new rules exist.
+    node = installed_node(make_node, settings())
+    node.set("kube_ipvs0")
+    node.set("nat_services", IPTABLES_MODE_RULES)
+    node.configure(settings(kube_proxy_mode="iptables"))
+
+    out = node.run("install").stdout
+
+    assert "removing kube-ipvs0" in out and not (node.state / "kube_ipvs0").exists()
+    restart, delete = node.calls().index("systemctl restart k3s"), node.calls().index("ip link delete kube-ipvs0")
+    assert restart < delete
+
+
+def test_kube_ipvs0_stays_while_ipvs_is_the_mode_or_until_the_iptables_rules_exist(
+    make_node: Callable[..., Node],
+) -> None:
+    node = installed_node(make_node, settings())
+    node.set("kube_ipvs0")
+    node.configure(settings(tls_sans=("10.0.1.3",)))  # a restart, still IPVS
+    node.run("install")
+    assert (node.state / "kube_ipvs0").exists() and node.count("ip link") == 0
+
+    node.configure(settings(kube_proxy_mode="iptables", start_timeout=1))  # kube-proxy never writes its rules
+    proc = node.run("install", expect_rc=1)
+    assert "kube-ipvs0 kept" in proc.stderr and (node.state / "kube_ipvs0").exists()
+    node.set("nat_services", IPTABLES_MODE_RULES)
+    node.run("install")  # the checksum was not recorded: the next run restarts and finishes the switch
+    assert not (node.state / "kube_ipvs0").exists()
+
+
 def test_install_restarts_when_the_private_nic_changed(make_node: Callable[..., Node]) -> None:
     node = installed_node(make_node, settings())
     node.set("ip_addrs", "2: ens10    inet 10.0.1.3/32 scope global ens10\\       valid_lft forever\n")

@@ -43,6 +43,27 @@ def test_preview_and_up_pass_the_policy_pack_and_build_its_venv_first(target: st
     assert any(words[3:5] == ["venv", f"policy/{policy_venv['virtualenv']}"] for words in builds), builds
 
 
+SERVER_2 = "urn:pulumi:prod::honeydue::honeydue:nodes:Nodes$hcloud:index/server:Server::honeydue-2"
+KUBECONFIG_STEP = "urn:pulumi:prod::honeydue::honeydue:k3s:K3sCluster$command:remote:Command::honeydue-k3s-kubeconfig"
+
+
+@pytest.mark.parametrize("target", ["preview", "up"])
+def test_a_local_replace_or_target_reaches_pulumi_intact_and_under_the_policy_pack(target: str, tmp_path: Path) -> None:
+    # Issue 24 item 3: the runbook's `make up REPLACE='…'`. URNs hold `$`, which neither make nor the shell
+    # may expand: the recipe line, run by a shell, must hand pulumi each URN byte for byte.
+    path = fake_pulumi(tmp_path, logged_in=True)
+    lines = dry_run(target, f"REPLACE={SERVER_2} {KUBECONFIG_STEP}", f"TARGET={SERVER_2}", path=path).stdout
+    (command,) = [line for line in lines.splitlines() if line.startswith("pulumi ")]
+    record = tmp_path / "bin" / "pulumi"
+    record.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS"\n')
+    env = {**os.environ, "PATH": path, "ARGS": str(tmp_path / "args")}
+    subprocess.run(["sh", "-c", command], env=env, check=True, cwd=tmp_path)
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args[0] == target and args[args.index("--policy-pack") + 1] == "policy"
+    assert [a for a in args if a.startswith("--replace=")] == [f"--replace={SERVER_2}", f"--replace={KUBECONFIG_STEP}"]
+    assert [a for a in args if a.startswith("--target=")] == [f"--target={SERVER_2}"]
+
+
 def test_plan_diff_without_base_says_how_to_call_it_before_building_anything() -> None:
     run = dry_run("plan-diff")
     assert run.returncode != 0 and "usage: make plan-diff BASE=<git ref>" in run.stderr and not run.stdout

@@ -201,8 +201,11 @@ def test_rotating_database_url_updates_the_secret_and_rolls_its_readers() -> Non
         assert all(p.startswith("spec.template.metadata.annotations") for p in diff.change(name).properties)
 
 
-def test_a_k3s_bump_re_runs_converge_one_server_at_a_time_and_nothing_else() -> None:
-    diff = outcome("bump-k3s-version").diff
+@pytest.mark.parametrize("name", ["bump-k3s-version", "switch-kube-proxy-mode"])
+def test_a_k3s_bump_or_proxy_switch_re_runs_converge_one_server_at_a_time_and_nothing_else(name: str) -> None:
+    # The runbook's "Upgrade K3s": the proxy mode's switch restarts k3s on server 1, 2, 3 in turn (converge),
+    # nothing else; the release follows in its own `up`, the same way.
+    diff = outcome(name).diff
     converges = [f"honeydue-k3s-{i}-converge" for i in (1, 2, 3)]
     assert touched(diff) == dict.fromkeys(converges, "update")
     assert diff.forced_before(converges[0], converges[1]) and diff.forced_before(converges[1], converges[2])
@@ -376,3 +379,12 @@ def test_make_scenario_takes_config_changes_on_top(capsys: pytest.CaptureFixture
     assert main(["no-change", "--set", "k3sVersion=v1.34.7+k3s1"]) == 0
     out = capsys.readouterr().out
     assert "program: k3sVersion=v1.34.7+k3s1" in out and "3 update, 0 replace, 0 delete" in out
+
+
+def test_a_1_35_upgrade_while_ipvs_is_on_is_refused_in_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 24 item 3: IPVS is deprecated from Kubernetes 1.35; the upgrade waits for the switch.
+    from offline.scenario_report import main
+
+    assert main(["bump-k3s-version", "--set", "kubeProxyMode=ipvs"]) == 1
+    err = capsys.readouterr().err
+    assert "honeydue:kubeProxyMode: ipvs is deprecated from Kubernetes 1.35" in err and "Traceback" not in err

@@ -143,14 +143,14 @@ def ssh_command(address: str, known_hosts_file: Path, key: str) -> list[str]:
     return ["ssh", *options, f"root@{address}", f"sh -s -- {shlex.quote(key)}"]
 
 
-# What `pulumi up $(make -s adopt-targets)` hands over unchanged: the shell splits a command substitution's
-# output on whitespace and expands globs in it, but removes no quotes (a quoted URN would keep its quotes and
-# match nothing), and never expands `$` again.
+# What `make up TARGET="$(make -s adopt-targets)"` hands over unchanged: the substitution is quoted (one
+# word, no globbing, `$` never expanded again) and quotes in it would stay (a quoted URN would match nothing);
+# the Makefile splits TARGET on whitespace and quotes each URN for the recipe's shell.
 SHELL_WORD = re.compile(r"[A-Za-z0-9:/$._@=-]+", re.ASCII)
 
 
 def _print_targets(stack: str) -> int:
-    """Prints the deploy key's --target options as `pulumi up $(make -s adopt-targets)` needs them."""
+    """Prints the URNs `make up TARGET=…` needs to create only the deploy key, space-separated."""
     try:
         urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(stack))]
     except StackFileError as error:
@@ -160,7 +160,7 @@ def _print_targets(stack: str) -> int:
     if unsafe:
         print(f"adopt-keys: these URNs would not survive the shell's word splitting: {unsafe}", file=sys.stderr)
         return 2
-    print(" ".join(f"--target={urn}" for urn in urns))
+    print(" ".join(urns))
     return 0
 
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--live", type=Path, help=f"directory holding {SERVERS_FILE}")
     parser.add_argument(
-        "--targets", action="store_true", help="print the --target options that create only the deploy key"
+        "--targets", action="store_true", help="print the URNs that create only the deploy key (make up TARGET=…)"
     )
     parser.add_argument("--state", type=Path, help="a `pulumi stack export` file (default: run it)")
     parser.add_argument("--dry-run", action="store_true", help="print what would run, connect nowhere")

@@ -39,10 +39,21 @@ def _read_images(r: Reader) -> tuple[dict[str, str], str]:
         r.problem("imageRegistry", f"{registry!r} has a port that is not 1-65535")
     # The pull secret is for imageRegistry only: an app image from anywhere else is pulled without it (or from a
     # registry the credential was never meant for). Redis is a public image.
-    for key in ("apiImage", "adminImage", "workerImage"):
-        image = images[key]
-        if image and registry and not r.has_problem(key) and check.image_registry(image) != registry:
-            r.problem(key, f"{image!r} is not from imageRegistry {registry}, the registry of the pull secret")
+    # One mistake, one problem: a bad registry is reported alone, and a registry none of the apps' images
+    # comes from is reported on imageRegistry once, not on every image.
+    if not registry or r.has_problem("imageRegistry"):
+        return images, registry
+    apps = {
+        key: images[key] for key in ("apiImage", "adminImage", "workerImage") if images[key] and not r.has_problem(key)
+    }
+    elsewhere = [key for key, image in apps.items() if check.image_registry(image) != registry]
+    if len(elsewhere) == 3:
+        registries = sorted({check.image_registry(apps[key]) for key in elsewhere})
+        r.problem("imageRegistry", f"is {registry}, but the apps' images are from {', '.join(registries)}: the pull "
+                  "secret would apply to none of them")  # fmt: skip
+        return images, registry
+    for key in elsewhere:
+        r.problem(key, f"{apps[key]!r} is not from imageRegistry {registry}, the registry of the pull secret")
     return images, registry
 
 

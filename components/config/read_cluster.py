@@ -189,7 +189,7 @@ def read_k3s(r: Reader) -> K3sConfig:
         version=version,
         cluster_cidr=r.string("clusterCidr"),
         service_cidr=r.string("serviceCidr"),
-        kube_proxy_mode=cast(KubeProxyMode, r.one_of("kubeProxyMode", check.KUBE_PROXY_MODES)),
+        kube_proxy_mode=_read_kube_proxy_mode(r, version),
         flannel_backend=cast(FlannelBackend, r.one_of("flannelBackend", check.FLANNEL_BACKENDS)),
         api_dns_name=api_dns_name,
         etcd_snapshot_schedule=schedule,
@@ -197,6 +197,24 @@ def read_k3s(r: Reader) -> K3sConfig:
         etcd_s3=_read_etcd_s3(r),
         token=_read_k3s_token(r),
     )
+
+
+def _read_kube_proxy_mode(r: Reader, version: str) -> KubeProxyMode:
+    """IPVS (production's mode) or iptables: the two the node firewall is proven under with K3s's own rules
+    (tests/test_firewall_k3s.py). IPVS is deprecated from Kubernetes 1.35: leave it in an `up` of its own
+    before that upgrade, so one `up` never changes the release and the data path together."""
+    mode = r.one_of("kubeProxyMode", check.KUBE_PROXY_MODES)
+    if mode == "nftables":
+        r.problem("kubeProxyMode", "nftables is not proven under the node firewall yet (tests/test_firewall_k3s.py "
+                  "models the ipvs and iptables rules); use iptables")  # fmt: skip
+    minor = check.k3s_minor(version) if version and not r.has_problem("k3sVersion") else 0
+    if mode == "ipvs" and minor >= check.IPVS_DEPRECATED_MINOR:
+        r.problem(
+            "kubeProxyMode",
+            f"ipvs is deprecated from Kubernetes 1.{check.IPVS_DEPRECATED_MINOR} (k3sVersion {version}); switch it to "
+            "iptables in an `up` of its own before the upgrade (docs/runbook.md, Upgrade K3s)",
+        )
+    return cast(KubeProxyMode, mode)
 
 
 def _read_k3s_token(r: Reader) -> Secret | None:
@@ -214,9 +232,11 @@ def _read_etcd_s3(r: Reader) -> EtcdS3Config | None:
     secret_key = r.secret("etcdS3SecretKey", required=bool(bucket), token=True)
     retention = r.integer("etcdS3Retention", maximum=MAX_SNAPSHOT_RETENTION)
     if not bucket:
-        for key, value in (("etcdS3Endpoint", endpoint), ("etcdS3Region", region)):
-            if value:
-                r.problem(key, "is set but etcdS3Bucket is empty: off-site etcd snapshots are off; set the bucket")
+        orphans = [key for key, value in (("etcdS3Endpoint", endpoint), ("etcdS3Region", region)) if value]
+        if orphans:  # one problem for one mistake (an emptied bucket), naming the keys it leaves behind
+            keys = " and ".join(orphans) + (" are" if len(orphans) > 1 else " is")
+            r.problem("etcdS3Bucket", f"is empty while {keys} set: off-site etcd snapshots are off; set the "
+                      "bucket, or unset the rest")  # fmt: skip
         return None
     if not folder:
         r.problem("etcdS3Folder", "is required when etcdS3Bucket is set (Redis backups share the bucket)")

@@ -254,6 +254,6 @@ def config_warnings(kube_proxy_mode: str) -> tuple[str, ...]:
     if kube_proxy_mode == "ipvs":
         return (
             "kube-proxy IPVS mode is deprecated from Kubernetes 1.35; "
-            "plan the switch to nftables (kubeProxyMode) before upgrading past 1.34",
+            "switch kubeProxyMode to iptables in an `up` of its own before upgrading to 1.35 (docs/runbook.md)",
         )
     return ()

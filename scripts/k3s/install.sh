@@ -92,6 +92,25 @@ record_checksum() {
     write_file "$checksum_file" 0644 "$1"$'\n'
 }
 
+# Leaving IPVS mode: kube-proxy cleans up only the nftables mode's leftovers when it starts in iptables mode
+# (cmd/kube-proxy/app/server_linux.go platformCleanup: iptables and IPVS are both "iptables based"). Its
+# kube-ipvs0 dummy interface stays, and with it every Service IP of the IPVS days as a local address of the
+# node, answered by any host socket on a port no Service has. Once kube-proxy's iptables rules are in place
+# (KUBE-SERVICES jumps to per-Service chains) the interface goes; the rest (the IPVS table, ipsets,
+# KUBE-IPVS-* chains) matches nothing without it and is gone after the node's next reboot.
+drop_ipvs_leftovers() {
+    local deadline=$((SECONDS + START_TIMEOUT))
+    grep -q 'proxy-mode=iptables' "$config_dir/config.yaml" || return 0
+    ip link show kube-ipvs0 >/dev/null 2>&1 || return 0
+    until iptables -w -t nat -S KUBE-SERVICES 2>/dev/null | grep -q -e '-j KUBE-SVC-'; do
+        ((SECONDS < deadline)) ||
+            die "kube-proxy wrote no iptables Service rules within ${START_TIMEOUT}s of the restart; kube-ipvs0 kept"
+        sleep "$POLL_INTERVAL"
+    done
+    say "kube-proxy runs in iptables mode: removing kube-ipvs0 and the IPVS-era Service addresses on it"
+    ip link delete kube-ipvs0
+}
+
 [[ -f $config_dir/config.yaml ]] || die "$config_dir/config.yaml is missing; the remote command writes it first"
 iface=$(wait_for_iface)
 write_file "$dropin" 0600 "flannel-iface: $iface"$'\n'
@@ -122,5 +141,6 @@ else
     say "k3s $K3S_VERSION is installed and running with this config: nothing to do"
     exit 0
 fi
+drop_ipvs_leftovers
 record_checksum "$checksum"
 say "k3s $K3S_VERSION started (flannel-iface $iface)"
