@@ -165,3 +165,22 @@ def test_the_documented_consumer_program_reads_every_output_under_the_mock_runti
     assert plan.outputs["apiUrl"] == prod_plan.outputs["apiServerUrl"]
     assert set(seen) == set(names) == set(CONTRACT)
     assert isinstance(seen["hetznerNetworkId"], str) and isinstance(seen["nodes"], dict)
+
+
+def test_the_documented_api_reach_is_the_firewall_s() -> None:
+    # Issue 24 item 7: docs/outputs.md tells a consumer that 6443 answers adminCidrs and deployerCidrs only;
+    # the rule model is the judge (the node firewall and the Hetzner firewall are both rendered from it).
+    from components.firewall.node_rules import node_firewall_rules
+    from tests.test_firewall_rules import policy
+
+    rules = policy()
+    public = {
+        source
+        for rule in node_firewall_rules(rules)
+        if not rule.routed and rule.port_label() == "6443" and not rule.interface  # any NIC: the public one too
+        for source in rule.sources
+    }
+    assert public == set(rules.admin_cidrs + rules.deployer_cidrs)
+    text = (PROJECT_DIR / "docs" / "outputs.md").read_text(encoding="utf-8")
+    assert "port 6443) answers only `adminCidrs` and `deployerCidrs`" in text
+    assert "Stack Read" in text and "stack:decrypt" in text
