@@ -57,24 +57,53 @@ def revealed(value: Any) -> Any:
 
 def component_of(reg: Registration, by_urn: dict[str, Registration]) -> str:
     """The name of the nearest parent component ('stack' at the top)."""
-    parent = by_urn.get(reg.parent)
-    while parent is not None and parent.custom:
-        parent = by_urn.get(parent.parent)
+    parent = _nearest_component(reg, by_urn)
     return f"{parent.type} {parent.name}" if parent else "stack"
 
 
+def _nearest_component(reg: Registration, by_urn: dict[str, Registration]) -> Registration | None:
+    parent = by_urn.get(reg.parent)
+    while parent is not None and parent.custom:
+        parent = by_urn.get(parent.parent)
+    return parent
+
+
+def is_retired(reg: Registration) -> bool:
+    """A step kept only under its old name: no script at all, and never deleted (components/k3s/steps.py)."""
+    scripts = ("create", "update", "delete")
+    return reg.type.startswith("command:") and reg.retain_on_delete and not any(reg.inputs.get(s) for s in scripts)
+
+
+def _notes(reg: Registration) -> str:
+    if is_retired(reg):
+        return "retired: no script, kept so its old delete never runs (retainOnDelete)"
+    return "retainOnDelete" if reg.retain_on_delete else "-"
+
+
 def resources_markdown(plan: Plan) -> str:
+    """Every resource by component. A component's own dependsOn reaches each child (components/anatomy.py
+    child_options): listed once under the component, so each row shows what that resource itself waits for."""
     by_urn = plan.by_urn()
     groups: dict[str, list[Registration]] = defaultdict(list)
     for reg in plan.registrations:
         groups[component_of(reg, by_urn)].append(reg)
     lines = [f"# Resources of stack `{plan.stack}` ({len(plan.registrations)})", ""]
     for group in sorted(groups):
-        lines += [f"## {group}", "", "| type | name | protect | ignoreChanges | depends on |", "|---|---|---|---|---|"]
+        lines += [f"## {group}", ""]
+        component = _nearest_component(groups[group][0], by_urn)
+        inherited = set(component.dependencies) if component else set()
+        if inherited:
+            names = ", ".join(sorted(by_urn[d].name for d in inherited if d in by_urn))
+            lines += [f"Every resource here also waits for what the component waits for: {names}.", ""]
+        lines += [
+            "| type | name | protect | ignoreChanges | depends on (its own) | notes |",
+            "|---|---|---|---|---|---|",
+        ]
         for reg in sorted(groups[group], key=lambda r: (r.type, r.name)):
-            deps = ", ".join(sorted(by_urn[d].name for d in reg.dependencies if d in by_urn)) or "-"
+            own = sorted(by_urn[d].name for d in reg.dependencies if d in by_urn and d not in inherited)
             ignore = ", ".join(reg.ignore_changes) or "-"
-            lines.append(f"| `{reg.type}` | {reg.name} | {'yes' if reg.protect else '-'} | {ignore} | {deps} |")
+            row = [f"`{reg.type}`", reg.name, "yes" if reg.protect else "-", ignore, ", ".join(own) or "-", _notes(reg)]
+            lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not args.name:
+        width = max(map(len, SCENARIOS))
         for name in sorted(SCENARIOS):
-            print(f"{name:<28} {SCENARIOS[name]().summary}")
+            print(f"{name:<{width}}  {SCENARIOS[name]().summary}")
         return 0
     if args.name not in SCENARIOS:
         print(f"no scenario {args.name!r}; `make scenario` lists them", file=sys.stderr)

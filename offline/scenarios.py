@@ -75,7 +75,11 @@ def _replace_server(scenario_name: str, name: str, *, preview: bool = False, rel
     when = {"before": "released by an earlier up", "same": "released in the same up", "": "not released"}[released]
     return Scenario(
         name=scenario_name,
-        summary=f"pulumi up --replace {name} ({when}): a new server comes back with a new id and new addresses",
+        summary=(
+            f"make preview REPLACE=<{name}> ({when}): what the preview shows, the new server's outputs unknown"
+            if preview
+            else f"make up REPLACE=<{name}> ({when}): a new server comes back with a new id and new addresses"
+        ),
         before=release if released == "before" else {},
         after=release if released == "same" else {},
         world=fakes.World(replaced=frozenset({name}), unknown_replaced=preview),

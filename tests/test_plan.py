@@ -117,3 +117,26 @@ def test_a_missing_or_broken_stack_file_is_one_sentence(tmp_path: Path, text: st
         stack_config("staging", project_dir=tmp_path)
     message = str(caught.value)
     assert message.startswith(expected) and "\n" not in message and "Traceback" not in message
+
+
+def test_resources_md_lists_a_component_s_waits_once_and_marks_retired_steps(prod_plan: Plan) -> None:
+    # Issue 24 item 8: rows show each resource's own dependencies; what every child inherits from its
+    # component (components/anatomy.py child_options) is listed once above the table.
+    from offline.plan import is_retired, resources_markdown
+
+    text = resources_markdown(prod_plan)
+    apps = text.split("## honeydue:apps:Apps honeydue-apps", 1)[1].split("\n## ", 1)[0]
+    assert "also waits for what the component waits for: honeydue-edge-tls-ssl, honeydue-k3s-1-ready" in apps
+    policy = next(ln for ln in apps.splitlines() if "| honeydue-networkpolicy-admin-egress |" in ln)
+    assert policy.split(" | ")[4] == "namespace-honeydue"
+    retired = sorted(r.name for r in prod_plan.registrations if is_retired(r))
+    assert retired == [f"honeydue-k3s-{i}-remove" for i in (1, 2, 3)]
+    for name in retired:
+        assert f"| {name} |" in text and "retired: no script" in text.split(f"| {name} |", 1)[1].split("\n", 1)[0]
+
+
+def test_scenario_names_and_descriptions_are_distinct_and_adoption_is_listed() -> None:
+    from offline.scenarios import SCENARIOS
+
+    summaries = [make().summary for make in SCENARIOS.values()]
+    assert len(set(summaries)) == len(summaries) and {"adopt", "adopt-ends"} <= set(SCENARIOS)
