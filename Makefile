@@ -124,7 +124,8 @@ pulumi-cli:
 # from expanding it, and each option is single-quoted for the shell.
 REPLACE ?=
 TARGET ?=
-PULUMI_OPTIONS = $(foreach u,$(value REPLACE),'--replace=$(u)') $(foreach u,$(value TARGET),'--target=$(u)')
+PULUMI_OPTIONS = $(if $(findstring ',$(value REPLACE)$(value TARGET)),$(error REPLACE/TARGET: a URN never holds a single quote)) \
+  $(foreach u,$(value REPLACE),'--replace=$(u)') $(foreach u,$(value TARGET),'--target=$(u)')
 
 preview: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi preview --stack $(STACK) --diff --policy-pack policy $(PULUMI_OPTIONS)

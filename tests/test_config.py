@@ -82,6 +82,7 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     ({"kubeProxyMode": "userspace"}, "kubeProxyMode", "one of"),
     ({"kubeProxyMode": "nftables"}, "kubeProxyMode", "not proven under the node firewall"),
     ({"k3sVersion": "v1.35.2+k3s1"}, "kubeProxyMode", "ipvs is deprecated from Kubernetes 1.35"),
+    ({"k3sVersion": "v2.0.0+k3s1"}, "kubeProxyMode", "ipvs is deprecated from Kubernetes 1.35"),
     ({"flannelBackend": "wireguard"}, "flannelBackend", "one of"),
     ({"redisStorageSize": "5GB"}, "redisStorageSize", "size"),
     ({"etcdSnapshotSchedule": "every 6 hours"}, "etcdSnapshotSchedule", "cron"),

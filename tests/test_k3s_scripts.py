@@ -207,43 +207,36 @@ def test_install_restarts_without_reinstalling_when_the_config_changed(make_node
     assert node.count("systemctl restart") == 0
 
 
-IPTABLES_MODE_RULES = (
-    "-N KUBE-SERVICES\n-A KUBE-SERVICES -d 10.43.0.10/32 -p udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU\n"
-)
-
-
-def test_leaving_ipvs_removes_kube_ipvs0_once_kube_proxy_runs_in_iptables_mode(
-    make_node: Callable[..., Node],
-) -> None:
-    # Issue 24 item 3: kube-proxy in iptables mode leaves IPVS's dummy interface (and every old Service
-    # address on it) behind; the restart that switches the mode removes it, after the new rules exist.
+def test_leaving_ipvs_asks_kured_for_a_reboot_that_clears_the_leftovers(make_node: Callable[..., Node]) -> None:
+    # Issue 24 item 3: kube-proxy in iptables mode leaves IPVS's dummy interface (every old Service address),
+    # the IPVS table and its ipsets behind; removing them live would strand connections opened through IPVS,
+    # so the restart that switches the mode writes kured's sentinel: a drained reboot in the window clears them.
     node = installed_node(make_node, settings())
     node.set("kube_ipvs0")
-    node.set("nat_services", IPTABLES_MODE_RULES)
-    node.configure(settings(kube_proxy_mode="iptables"))
+    sentinel = node.root / "var/run/reboot-required"
+    node.configure(settings(tls_sans=("10.0.1.3",)))  # a restart, still IPVS: no reboot
+    node.run("install")
+    assert not sentinel.exists()
 
+    node.configure(settings(kube_proxy_mode="iptables"))
     out = node.run("install").stdout
 
-    assert "removing kube-ipvs0" in out and not (node.state / "kube_ipvs0").exists()
-    restart, delete = node.calls().index("systemctl restart k3s"), node.calls().index("ip link delete kube-ipvs0")
-    assert restart < delete
+    assert "asking kured to reboot this node" in out and sentinel.exists()
+    assert node.count("systemctl restart k3s") == 2 and node.count("ip link delete") == 0
 
 
-def test_kube_ipvs0_stays_while_ipvs_is_the_mode_or_until_the_iptables_rules_exist(
-    make_node: Callable[..., Node],
-) -> None:
-    node = installed_node(make_node, settings())
+def test_a_switch_in_the_upgrade_s_up_still_asks_for_the_reboot(make_node: Callable[..., Node]) -> None:
+    # converge.sh runs upgrade.sh first, which restarts k3s with the new config and records its checksum:
+    # install.sh then finds nothing to do, and must still see the IPVS leftovers.
+    node = installed_node(make_node, settings(kube_proxy_mode="iptables"))
     node.set("kube_ipvs0")
-    node.configure(settings(tls_sans=("10.0.1.3",)))  # a restart, still IPVS
+    assert "nothing to do" in node.run("install").stdout
+    assert (node.root / "var/run/reboot-required").exists()
+    # After kured's reboot: no sentinel (/run is a tmpfs), no kube-ipvs0, nothing asked again.
+    (node.root / "var/run/reboot-required").unlink()
+    (node.state / "kube_ipvs0").unlink()
     node.run("install")
-    assert (node.state / "kube_ipvs0").exists() and node.count("ip link") == 0
-
-    node.configure(settings(kube_proxy_mode="iptables", start_timeout=1))  # kube-proxy never writes its rules
-    proc = node.run("install", expect_rc=1)
-    assert "kube-ipvs0 kept" in proc.stderr and (node.state / "kube_ipvs0").exists()
-    node.set("nat_services", IPTABLES_MODE_RULES)
-    node.run("install")  # the checksum was not recorded: the next run restarts and finishes the switch
-    assert not (node.state / "kube_ipvs0").exists()
+    assert not (node.root / "var/run/reboot-required").exists()
 
 
 def test_install_restarts_when_the_private_nic_changed(make_node: Callable[..., Node]) -> None:

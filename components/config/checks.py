@@ -19,8 +19,8 @@ HETZNER_LOCATIONS: dict[str, str] = {
 }
 SSL_MODES = ("flexible", "full", "strict")
 KUBE_PROXY_MODES = ("ipvs", "iptables", "nftables")
-# kube-proxy's IPVS mode is deprecated from this Kubernetes minor (KEP-5495).
-IPVS_DEPRECATED_MINOR = 35
+# kube-proxy's IPVS mode is deprecated from this Kubernetes release (KEP-5495; a warning only, not removed).
+IPVS_DEPRECATED = (1, 35)
 FLANNEL_BACKENDS = ("vxlan", "wireguard-native")
 # The validities the Cloudflare Origin CA API accepts (requested_validity).
 ORIGIN_CERT_VALIDITIES = (7, 30, 90, 365, 730, 1095, 5475)
@@ -152,11 +152,11 @@ def image_registry(value: str) -> str:
     return first if sep and ("." in first or ":" in first or first == "localhost") else "docker.io"
 
 
-def k3s_minor(value: str) -> int:
-    """The Kubernetes minor of a valid K3s release (v1.34.6+k3s1 -> 34)."""
+def kubernetes_release(value: str) -> tuple[int, int]:
+    """(major, minor) of a valid K3s release's Kubernetes (v1.34.6+k3s1 -> (1, 34))."""
     match = K3S_VERSION.fullmatch(value)
     assert match is not None, value
-    return int(match.group(2))
+    return int(match.group(1)), int(match.group(2))
 
 
 def k3s_version(value: str) -> str | None:

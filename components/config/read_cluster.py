@@ -207,12 +207,13 @@ def _read_kube_proxy_mode(r: Reader, version: str) -> KubeProxyMode:
     if mode == "nftables":
         r.problem("kubeProxyMode", "nftables is not proven under the node firewall yet (tests/test_firewall_k3s.py "
                   "models the ipvs and iptables rules); use iptables")  # fmt: skip
-    minor = check.k3s_minor(version) if version and not r.has_problem("k3sVersion") else 0
-    if mode == "ipvs" and minor >= check.IPVS_DEPRECATED_MINOR:
+    release = check.kubernetes_release(version) if version and not r.has_problem("k3sVersion") else (0, 0)
+    if mode == "ipvs" and release >= check.IPVS_DEPRECATED:
+        since = ".".join(map(str, check.IPVS_DEPRECATED))
         r.problem(
             "kubeProxyMode",
-            f"ipvs is deprecated from Kubernetes 1.{check.IPVS_DEPRECATED_MINOR} (k3sVersion {version}); switch it to "
-            "iptables in an `up` of its own before the upgrade (docs/runbook.md, Upgrade K3s)",
+            f"ipvs is deprecated from Kubernetes {since} (k3sVersion {version}); switch it to iptables in an `up` "
+            "of its own before the upgrade (docs/runbook.md, Upgrade K3s)",
         )
     return cast(KubeProxyMode, mode)
 

@@ -23,6 +23,8 @@ config_dir=$root/etc/rancher/k3s
 dropin=$config_dir/config.yaml.d/10-flannel-iface.yaml
 state_dir=$root/var/lib/honeydue
 checksum_file=$state_dir/k3s-config.sha256
+# kured's sentinel (components/k8s/kured.py SENTINEL), as apt's unattended-upgrades writes it.
+reboot_sentinel=$root/var/run/reboot-required
 unit=$(k3s_unit)
 
 # The NIC that holds NODE_IP. Found by address because Hetzner names the private NIC differently per
@@ -93,22 +95,19 @@ record_checksum() {
 }
 
 # Leaving IPVS mode: kube-proxy cleans up only the nftables mode's leftovers when it starts in iptables mode
-# (cmd/kube-proxy/app/server_linux.go platformCleanup: iptables and IPVS are both "iptables based"). Its
-# kube-ipvs0 dummy interface stays, and with it every Service IP of the IPVS days as a local address of the
-# node, answered by any host socket on a port no Service has. Once kube-proxy's iptables rules are in place
-# (KUBE-SERVICES jumps to per-Service chains) the interface goes; the rest (the IPVS table, ipsets,
-# KUBE-IPVS-* chains) matches nothing without it and is gone after the node's next reboot.
-drop_ipvs_leftovers() {
-    local deadline=$((SECONDS + START_TIMEOUT))
+# (cmd/kube-proxy/app/server_linux.go platformCleanup: iptables and IPVS are both "iptables based"), so the
+# kube-ipvs0 dummy interface with every IPVS-era Service address, the IPVS table, its ipsets and KUBE-IPVS-*
+# chains stay. Removing the interface live would strand connections opened through IPVS (their ClusterIP no
+# longer local, no DNAT for an established flow): instead the node asks kured for a reboot, which drains it
+# first and clears all of it, one node at a time in the maintenance window. Until then established flows
+# keep going through IPVS, new ones through kube-proxy's iptables rules.
+request_reboot_after_ipvs() {
     grep -q 'proxy-mode=iptables' "$config_dir/config.yaml" || return 0
     ip link show kube-ipvs0 >/dev/null 2>&1 || return 0
-    until iptables -w -t nat -S KUBE-SERVICES 2>/dev/null | grep -q -e '-j KUBE-SVC-'; do
-        ((SECONDS < deadline)) ||
-            die "kube-proxy wrote no iptables Service rules within ${START_TIMEOUT}s of the restart; kube-ipvs0 kept"
-        sleep "$POLL_INTERVAL"
-    done
-    say "kube-proxy runs in iptables mode: removing kube-ipvs0 and the IPVS-era Service addresses on it"
-    ip link delete kube-ipvs0
+    [[ -e $reboot_sentinel ]] && return 0
+    say "kube-proxy left IPVS mode: asking kured to reboot this node in its window ($reboot_sentinel), which clears kube-ipvs0 and the IPVS table"
+    mkdir -p "$(dirname "$reboot_sentinel")"
+    printf 'honeydue: kube-proxy left IPVS mode\n' >"$reboot_sentinel"
 }
 
 [[ -f $config_dir/config.yaml ]] || die "$config_dir/config.yaml is missing; the remote command writes it first"
@@ -138,9 +137,11 @@ elif ! systemctl is-active --quiet "$unit"; then
     say "k3s $K3S_VERSION is installed with this config but not running: starting it"
     start_k3s
 else
+    # Also after an upgrade.sh that restarted k3s with this config already (the switch in the upgrade's `up`).
+    request_reboot_after_ipvs
     say "k3s $K3S_VERSION is installed and running with this config: nothing to do"
     exit 0
 fi
-drop_ipvs_leftovers
+request_reboot_after_ipvs
 record_checksum "$checksum"
 say "k3s $K3S_VERSION started (flannel-iface $iface)"
