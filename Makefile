@@ -80,7 +80,7 @@ NAME ?=
 # SET='k3sVersion=v1.34.7+k3s1 apiReplicas=3': config changes on top of the scenario's (one word each).
 SET ?=
 scenario: $(VENV)/.runtime
-	@$(PY) -m offline.scenario_report $(NAME) $(foreach s,$(SET),--set '$(s)')
+	@$(PY) -m offline.scenario_report $(NAME) --stack $(STACK) $(foreach s,$(SET),--set '$(s)')
 
 lint: $(VENV)/.installed
 	@echo "[$(LABEL)] ruff…"
@@ -122,10 +122,13 @@ pulumi-cli:
 # REPLACE='URN …' and TARGET='URN …' become --replace/--target options, so a local replacement goes
 # through the policy pack like every other change. URNs hold `$` (`Nodes$hcloud:…`): `value` keeps make
 # from expanding it, and each option is single-quoted for the shell.
+# TARGET_DEPENDENTS=1 adds --target-dependents (re-run one failing step and what waits on it).
 REPLACE ?=
 TARGET ?=
+TARGET_DEPENDENTS ?=
 PULUMI_OPTIONS = $(if $(findstring ',$(value REPLACE)$(value TARGET)),$(error REPLACE/TARGET: a URN never holds a single quote)) \
-  $(foreach u,$(value REPLACE),'--replace=$(u)') $(foreach u,$(value TARGET),'--target=$(u)')
+  $(foreach u,$(value REPLACE),'--replace=$(u)') $(foreach u,$(value TARGET),'--target=$(u)') \
+  $(if $(TARGET_DEPENDENTS),--target-dependents)
 
 preview: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi preview --stack $(STACK) --diff --policy-pack policy $(PULUMI_OPTIONS)
@@ -150,16 +153,16 @@ deploy-key: pulumi-cli $(VENV)/.runtime
 LIVE ?=
 adopt-check: $(VENV)/.runtime
 	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-check LIVE=dir/ (tools/live.py lists the files)"; exit 2; }
-	$(PY) -m tools.adopt_check --stack $(STACK) $(LIVE)
+	@$(PY) -m tools.adopt_check --stack $(STACK) $(LIVE)
 
 # The URNs of the `make up TARGET=…` that creates only the deploy key, before adoption.
 adopt-targets: $(VENV)/.runtime
 	@$(PY) -m tools.adopt_keys --stack $(STACK) --targets
 
 # Needs the Pulumi CLI (state), ssh with the operator's own key, and LIVE/hcloud-servers.json.
-adopt-keys: $(VENV)/.runtime
+adopt-keys: pulumi-cli $(VENV)/.runtime
 	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-keys LIVE=dir/"; exit 2; }
-	$(PY) -m tools.adopt_keys --stack $(STACK) --live $(LIVE)
+	@$(PY) -m tools.adopt_keys --stack $(STACK) --live $(LIVE)
 
 # After every up (also the last step of .github/workflows/up.yml): public names through Cloudflare, each
 # node's Traefik, node count and etcd health. Needs the Pulumi CLI (stack outputs) and kubectl.

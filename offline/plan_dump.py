@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 SECRET_KEY = "[secret]"
+# Exceptions by which a checkout refuses its config or stack file (components.config.reader.ConfigError is a
+# pulumi.RunError; offline.stack_config.StackFileError).
+REFUSALS = frozenset({"RunError", "StackFileError", "DeployedOutputsError"})
 
 
 def secret_digest(value: Any) -> str:
@@ -76,7 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     # Run as a script, Python put this file's directory first on the path: drop it, so that every
     # import below comes from the checkout being dumped.
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-    return dump(args.project.resolve(), args.out.resolve(), args.stack)
+    try:
+        return dump(args.project.resolve(), args.out.resolve(), args.stack)
+    except Exception as error:
+        # The checkout's own refusals (its config, its stack file) are what a reviewer reads: their message,
+        # no traceback. Recognised by name, as this file imports nothing of the checkout; anything else is a
+        # bug and keeps its traceback.
+        if not any(c.__name__ in REFUSALS for c in type(error).__mro__):
+            raise
+        print(str(error), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

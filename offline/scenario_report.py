@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from collections import Counter
 from collections.abc import Mapping
@@ -88,6 +89,21 @@ def _setting(text: str) -> tuple[str, Any]:
     return key.removeprefix("honeydue:"), yaml.safe_load(value) if value.startswith("[") else value
 
 
+class _Once(logging.Filter):
+    """Passes each distinct log message once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make scenario", description=__doc__)
     parser.add_argument("name", nargs="?", help="a scenario; none lists them")
@@ -96,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a config change on top of the scenario's"
     )
     args = parser.parse_args(argv)
+    logging.getLogger().addFilter(_Once())  # states A and B both warn: say each warning once
     if not args.name:
         width = max(map(len, SCENARIOS))
         for name in sorted(SCENARIOS):

@@ -39,15 +39,31 @@ def _stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
         known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"{path.name} does not exist: no stack {stack!r} here (stacks: {', '.join(known)})")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "not valid YAML"
         raise StackFileError(f"{path.name} is not valid YAML{where}: {problem}") from None
-    if not isinstance(document, dict):
-        raise StackFileError(f"{path.name} must be a mapping with a `config:` section")
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise StackFileError(f"{path.name} must be a mapping with a `config:` section of key: value lines")
     return document
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The CLI reads stack files with go-yaml v3, which refuses a key given twice ("mapping key … already
+    defined"); PyYAML would keep the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice (the Pulumi CLI refuses that)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _encode(value: Any) -> str:

@@ -175,6 +175,6 @@ def test_the_command_line_exit_codes(tmp_path: Path, edit: Any, capsys: pytest.C
     broken = edit("hcloud-servers.json", lambda s: _server("honeydue-2")(s)["private_net"][0].update(ip="10.0.1.9"))
     assert main([str(broken)]) == 1
     assert main([str(tmp_path / "nowhere")]) == 2
-    assert "hcloud-servers.json is missing" in capsys.readouterr().err
+    assert "nowhere is not a directory: export the live resources into it first" in capsys.readouterr().err
     assert main([str(MATCH), "--stack", "nosuchstack"]) == 2
     assert "Pulumi.nosuchstack.yaml" in capsys.readouterr().err

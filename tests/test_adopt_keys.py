@@ -160,3 +160,25 @@ def test_the_migration_line_hands_pulumi_every_target_unchanged(
     expected = {engine_urn(u) for u in deploy_key_targets(run_program("prod"))}
     assert args[0] == "up" and "--policy-pack" in args
     assert {a.removeprefix("--target=") for a in args if a.startswith("--target=")} == expected
+
+
+def test_the_migration_pins_host_keys_after_the_targeted_up_and_each_step_s_config_evaluates() -> None:
+    # Issue 24 (review): the targeted `up` of step 3 evaluates the whole program, which refuses a pinned host
+    # key for a node not being adopted. So the pins come after it, with adoptIds in the same pull request.
+    from components.config.reader import ConfigError
+    from offline.adoption_world import adopt_overrides
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "migration.md").read_text()
+    order = [
+        'make up TARGET="$(make -s adopt-targets)"',
+        "honeydue:adoptedHostKeys[0]",
+        "make adopt-keys LIVE=",
+        "honeydue:adoptIds[0]",
+    ]
+    assert [text.index(step) for step in order] == sorted(text.index(step) for step in order)
+    config, _ = adopt_overrides(run_program("prod"))
+    targeted = {"k3sToken": config["k3sToken"]}  # step 1: the running token; no pins, no ids yet
+    assert deploy_key_targets(run_program("prod", targeted, previous_outputs={}))
+    with pytest.raises(ConfigError, match="adoptedHostKeys: honeydue-1 is neither being adopted"):
+        run_program("prod", {**targeted, "adoptedHostKeys": config["adoptedHostKeys"]}, previous_outputs={})
+    run_program("prod", config, previous_outputs={})  # steps 3 and 4 together: the adoption's pull request

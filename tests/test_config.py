@@ -194,7 +194,10 @@ def test_a_scalar_where_a_list_belongs_is_one_problem(key: str) -> None:
     # Issue 24 item 5: no knock-on "must hold at least one" after "must be a list of strings".
     with pytest.raises(ConfigError) as caught:
         load_prod({key: "198.51.100.0/24"})
-    assert caught.value.problems == [f"honeydue:{key}: must be a list of strings"]
+    assert caught.value.problems == [
+        f"honeydue:{key}: must be a list of strings; set an item with: "
+        f"pulumi config set --path 'honeydue:{key}[0]' <value>"
+    ]
 
 
 def test_one_bad_key_is_one_key_s_problem_never_a_knock_on_elsewhere() -> None:

@@ -1,12 +1,14 @@
 """Every command block of the operator docs runs as written (issue 24 item 1), or says why it can't here.
 
-Each fenced `sh` block of docs/migration.md, docs/runbook.md, docs/ci.md and docs/outputs.md is preceded by a
-marker: `<!-- commands: checked -->` or `<!-- commands: real environment only: <reason> -->`. A checked block
-runs in bash, in a scratch directory, with fakes of the CLIs it calls (`pulumi`, `make`, `esc`, `hcloud`,
-`kubectl`, `ssh`, `ssh-keyscan`, `curl`, `gh`) that record their arguments; `<placeholders>` become words
-first (`honeydue-N` becomes honeydue-2). Then every recorded `pulumi`, `make` and `esc` call is checked
-against the repository: config keys and paths Pulumi.yaml declares, URNs the program registers (as the
-engine writes them), Make targets that exist, ESC environments and paths esc/*.yaml holds.
+Each fenced shell block (`sh`, `bash`, `shell`, `console`) of docs/migration.md, docs/runbook.md, docs/ci.md
+and docs/outputs.md is preceded by a marker: `<!-- commands: checked -->` or
+`<!-- commands: real environment only: <reason> -->`. A checked block runs in bash, in a scratch directory,
+with fakes of the CLIs it calls (`pulumi`, `make`, `esc`, `hcloud`, `kubectl`, `ssh`, `ssh-keyscan`,
+`ssh-keygen`, `curl`, `gh`) that record their arguments; `<placeholders>` become words
+first (`honeydue-N` becomes honeydue-2). Then every recorded `pulumi`, `make`, `esc` and `hcloud` call is
+checked against the repository or upstream: config keys and paths Pulumi.yaml declares, URNs the program
+registers (as the engine writes them), Make targets and variables that exist, fully qualified ESC
+environments and paths esc/*.yaml holds, hcloud commands and flags of the CLI's source (HCLOUD_COMMANDS).
 """
 
 from __future__ import annotations
@@ -26,12 +28,28 @@ from offline.stack_config import PROJECT_DIR, declared_config
 from tools.adopt_keys import engine_urn
 
 DOCS = ("docs/migration.md", "docs/runbook.md", "docs/ci.md", "docs/outputs.md")
-FAKES = ("pulumi", "make", "esc", "hcloud", "kubectl", "ssh", "ssh-keyscan", "curl", "gh")
+FAKES = ("pulumi", "make", "esc", "hcloud", "kubectl", "ssh", "ssh-keyscan", "ssh-keygen", "curl", "gh")
 BLOCK = re.compile(
     r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.ASCII | re.MULTILINE | re.DOTALL
 )
 MARKER = re.compile(r"<!-- commands: (checked|real environment only: [^>]{10,}) -->", re.ASCII)
 PLACEHOLDER = re.compile(r"<[^<>\n]+>", re.ASCII)
+SHELL_LANGS = ("sh", "bash", "shell", "console")
+# The hcloud commands the docs may use, with their flags (besides -o json on list and describe), as
+# hetznercloud/cli declares them (commit 1255e956, v1.67.0+9: internal/cmd/base/{list,describe}.go
+# output.AddFlag with OptionJSON; server/add_to_placement_group.go, server/shutdown.go, context/create.go).
+HCLOUD_COMMANDS: dict[tuple[str, str], frozenset[str]] = {
+    ("server", "list"): frozenset({"-o"}),
+    ("network", "describe"): frozenset({"-o"}),
+    ("placement-group", "list"): frozenset({"-o"}),
+    ("ssh-key", "list"): frozenset({"-o"}),
+    ("firewall", "list"): frozenset({"-o"}),
+    ("server", "add-to-placement-group"): frozenset({"--placement-group", "-g"}),
+    ("server", "shutdown"): frozenset({"--wait", "--wait-timeout"}),
+    ("server", "poweron"): frozenset(),
+    ("context", "create"): frozenset({"--token-from-env"}),
+    ("context", "delete"): frozenset(),
+}
 
 
 def command_blocks() -> list[tuple[str, int, str, str]]:
@@ -40,7 +58,7 @@ def command_blocks() -> list[tuple[str, int, str, str]]:
     for doc in DOCS:
         text = (PROJECT_DIR / doc).read_text(encoding="utf-8")
         for match in BLOCK.finditer(text):
-            if match.group("lang") != "sh":
+            if match.group("lang") not in SHELL_LANGS:
                 continue
             line = text.count("\n", 0, match.start()) + 1
             before = text[: match.start()].rstrip("\n").splitlines()[-1:] or [""]
@@ -71,10 +89,28 @@ def _make_targets() -> set[str]:
     return set(re.findall(r"^([a-z][a-z-]*):", text, re.MULTILINE | re.ASCII))
 
 
+@functools.cache
+def _make_usage() -> dict[str, str]:
+    """Target -> the variable it refuses to run without (its `usage: make <target> VAR=…` line)."""
+    text = (PROJECT_DIR / "Makefile").read_text(encoding="utf-8")
+    return dict(re.findall(r"usage: make ([a-z-]+) ([A-Z_]+)=", text, re.ASCII))
+
+
+@functools.cache
+def _make_variables() -> frozenset[str]:
+    """Variables the Makefile reads: assigned (`NAME ?=`, `NAME =`) or referenced (`$(NAME)`)."""
+    text = (PROJECT_DIR / "Makefile").read_text(encoding="utf-8")
+    assigned = re.findall(r"^([A-Z][A-Z0-9_]*) *[?:]?=", text, re.MULTILINE | re.ASCII)
+    return frozenset(assigned) | frozenset(re.findall(r"\$\((?:value )?([A-Z][A-Z0-9_]*)\)", text, re.ASCII))
+
+
 def _esc_has(environment: str, path: str) -> bool:
-    name = environment.removeprefix("honeydue/")
+    """Whether `<org>/honeydue/<env>` (fully qualified: the esc CLI reads a two-part name as `<org>/<env>` of
+    the legacy default project when it can, pulumi/esc cmd/esc/cli/env.go) defines `path`."""
+    org, _, rest = environment.partition("/")
+    name = rest.removeprefix("honeydue/")
     file = PROJECT_DIR / "esc" / f"{name}.yaml"
-    if not environment.startswith("honeydue/") or not file.is_file():
+    if not org or not rest.startswith("honeydue/") or not file.is_file():
         return False
     node: Any = yaml.safe_load(file.read_text(encoding="utf-8")).get("values") or {}
     for part in path.split("."):
@@ -90,20 +126,28 @@ def _config_key(key: str) -> str:
     return match.group(1) if match and match.group(1) in declared_config() else ""
 
 
-def problems_of(call: list[str]) -> list[str]:
-    """What is wrong with one recorded call of a CLI the repository can answer for."""
-    tool, args = call[0], call[1:]
-    words = [a for a in args if not a.startswith("-")]
-    if tool == "make":
-        found = [f"make {t}: no such target" for t in words if "=" not in t and t not in _make_targets()]
-        for name, value in (a.split("=", 1) for a in args if a.startswith(("REPLACE=", "TARGET="))):
-            found += [f"make {name}={u}: the program registers no such resource" for u in value.split()
-                      if u not in _engine_urns()]  # fmt: skip
-        return found
-    if tool == "esc" and args[:2] == ["env", "set"]:
-        return [] if _esc_has(args[2], args[3]) else [f"esc env set {args[2]} {args[3]}: not in esc/*.yaml"]
-    if tool != "pulumi":
-        return []
+def _hcloud_problems(args: list[str]) -> list[str]:
+    command = [*args, "", ""][:2]
+    flags = HCLOUD_COMMANDS.get((command[0], command[1]))
+    if flags is None:
+        return [f"hcloud {' '.join(command)}: not a command the docs may use (HCLOUD_COMMANDS)"]
+    given = [a.split("=", 1)[0] for a in args[2:] if a.startswith("-")]
+    return [f"hcloud {' '.join(command)}: no flag {flag}" for flag in given if flag not in flags]
+
+
+def _make_problems(args: list[str]) -> list[str]:
+    targets = [a for a in args if not a.startswith("-") and "=" not in a]
+    given = {a.split("=", 1)[0] for a in args if "=" in a}
+    found = [f"make {t}: no such target" for t in targets if t not in _make_targets()]
+    found += [f"make {v}: no such variable" for v in sorted(given) if v not in _make_variables()]
+    found += [f"make {t}: needs {_make_usage()[t]}=" for t in targets if _make_usage().get(t, "") not in ("", *given)]
+    for name, value in (a.split("=", 1) for a in args if a.startswith(("REPLACE=", "TARGET="))):
+        found += [f"make {name}={u}: the program registers no such resource" for u in value.split()
+                  if u not in _engine_urns()]  # fmt: skip
+    return found
+
+
+def _pulumi_problems(args: list[str]) -> list[str]:
     if args[:2] in (["config", "set"], ["config", "rm"]):
         key = next(a for a in args[2:] if not a.startswith("--"))
         return [] if _config_key(key) else [f"pulumi config: {key} is not a declared key"]
@@ -117,25 +161,49 @@ def problems_of(call: list[str]) -> list[str]:
     return found
 
 
+def problems_of(call: list[str]) -> list[str]:
+    """What is wrong with one recorded call of a CLI the repository (or upstream's source) can answer for."""
+    tool, args = call[0], call[1:]
+    if tool == "esc" and args[:2] == ["env", "set"]:
+        return [] if _esc_has(args[2], args[3]) else [f"esc env set {args[2]} {args[3]}: not in esc/*.yaml"]
+    checks = {"hcloud": _hcloud_problems, "make": _make_problems, "pulumi": _pulumi_problems}
+    return checks[tool](args) if tool in checks else []
+
+
+# The last byte `esc env set … --file -` would store, as od prints it: `\n` for a newline.
+ESC_STDIN_CHECK = r"""case " $* " in *" --file - "*)
+    tail -c 1 | od -An -c | grep -q '\\n' && echo "esc: a stored trailing newline" >> "$CALLS.problems";;
+esac
+exit 0
+"""
+
+
 @pytest.mark.parametrize(("doc", "line", "marker", "body"), CHECKED, ids=[f"{b[0]}:{b[1]}" for b in CHECKED])
 def test_a_checked_block_runs_as_written(doc: str, line: int, marker: str, body: str, tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    (tmp_path / "live").mkdir()  # docs/migration.md step 2 makes it; later steps write and read there
     log = tmp_path / "calls.jsonl"
     for name in FAKES:
         fake = bin_dir / name
         # One line per call, the arguments separated by the ASCII unit separator.
         fake.write_text(f'#!/bin/sh\n{{ printf "%s" "{name}"; printf "\\037%s" "$@"; printf "\\n"; }} >> "$CALLS"\n')
+        if name == "esc":  # what `--file -` would store: a value ending in a newline is refused by the program
+            fake.write_text(fake.read_text() + ESC_STDIN_CHECK)
         fake.chmod(0o755)
     script = PLACEHOLDER.sub("placeholder", body.replace("honeydue-N", "honeydue-2"))
     env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(log), "HOME": str(tmp_path)}
     done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
-    )
+        ["bash", "-eo", "pipefail", "-c", script],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+        input="a value the operator pastes\n",  # what `read -rs VALUE` takes
+    )  # fmt: skip
     assert done.returncode == 0, f"{doc}:{line}: {done.stderr}"
     calls = [ln.split("\x1f") for ln in log.read_text().splitlines()] if log.exists() else []
     assert calls, f"{doc}:{line}: the block calls none of {FAKES}"
     problems = [p for call in calls for p in problems_of(call)]
+    stdin_problems = Path(f"{log}.problems")
+    problems += stdin_problems.read_text().splitlines() if stdin_problems.exists() else []
     assert not problems, f"{doc}:{line}: {problems}"
 
 
@@ -145,9 +213,15 @@ def test_the_checker_has_teeth() -> None:
         ["pulumi", "up", "--replace", "urn:pulumi:prod::honeydue::hcloud:index/server:Server::honeydue-2"]
     )
     assert problems_of(["make", "adopt-target"]) and problems_of(
-        ["esc", "env", "set", "honeydue/prod-shared", "k3s.tokn"]
+        ["esc", "env", "set", "placeholder/honeydue/prod-shared", "k3s.tokn"]
     )
     assert problems_of(["pulumi", "up"]) and problems_of(["make", "up", "REPLACE=urn:pulumi:prod::honeydue::x"])
+    assert problems_of(["esc", "env", "set", "honeydue/prod-shared", "k3s.token"])  # not fully qualified
+    assert not problems_of(["esc", "env", "set", "placeholder/honeydue/prod-shared", "k3s.token"])
+    assert problems_of(["hcloud", "server", "lst"]) and problems_of(["hcloud", "server", "list", "--bogus"])
+    assert problems_of(["make", "adopt-check", "LIEV=live/"]) and not problems_of(["make", "adopt-check", "LIVE=l/"])
+    assert problems_of(["make", "adopt-keys"]) == ["make adopt-keys: needs LIVE="]
+    assert not problems_of(["hcloud", "server", "add-to-placement-group", "--placement-group", "g", "honeydue-2"])
     assert not problems_of(["pulumi", "config", "set", "--path", "honeydue:adoptIds[0]", "x"])
 
 
@@ -191,3 +265,13 @@ def test_the_runbooks_expected_preview_is_what_the_scenario_shows(name: str) -> 
     listed = [e for e in expected if e[1].startswith("DnsRecord:")]
     # "every record of honeydue-N" stands for the node's records; no other record may change.
     assert records == {c.name for c in diff.changes if c.type == is_record and listed and c.name.endswith("-2")}
+
+
+@pytest.mark.parametrize(("stored", "refused"), [("a value\n", True), ("a value ending in n", False)])
+def test_the_fake_esc_notices_a_stored_trailing_newline(stored: str, refused: bool, tmp_path: Path) -> None:
+    fake = tmp_path / "esc"
+    fake.write_text("#!/bin/sh\n" + ESC_STDIN_CHECK)
+    fake.chmod(0o755)
+    env = {**os.environ, "CALLS": str(tmp_path / "calls")}
+    subprocess.run([str(fake), "env", "set", "o/honeydue/prod", "k", "--file", "-"], input=stored, env=env, text=True)
+    assert (tmp_path / "calls.problems").exists() == refused

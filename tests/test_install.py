@@ -137,7 +137,7 @@ def test_a_python_with_pip_fetches_the_pinned_uv_and_makes_the_venv_with_it(tmp_
     box = Sandbox(tmp_path, hide=("ensurepip",))  # ensurepip is not even needed
     result = box.run("venv", "venv", "requirements.txt")
     assert result.returncode == 0, result.stderr
-    assert (result.stderr, result.stdout.splitlines()) == (
+    assert (result.stdout, result.stderr.splitlines()) == (
         "",
         [
             f"[t] fetching uv {UV_VERSION} (the installer; hash-checked, tools/uv.txt)…",
@@ -162,7 +162,7 @@ def test_a_uv_whose_hash_is_not_the_locked_one_is_refused(tmp_path: Path) -> Non
 def test_debian_python_without_pip_or_ensurepip_gets_its_venv_package(box: Sandbox) -> None:
     result = box.run("venv", "venv", "requirements.txt", FAKE_DEBIAN_PYTHON="1")
     assert result.returncode == 0, result.stderr
-    assert (result.stderr, result.stdout.splitlines()) == (
+    assert (result.stdout, result.stderr.splitlines()) == (
         "",
         [
             f"[t] {box.fake_dir / 'python3'} has no ensurepip: Debian: installing python{SHORT}-venv…",
@@ -184,9 +184,9 @@ def test_elsewhere_a_uv_on_path_makes_the_venv_and_installs(box: Sandbox) -> Non
     result = box.run("venv", "venv", "requirements.txt", "requirements-dev.txt")
     assert result.returncode == 0, result.stderr
     uv = box.fake_dir / "bin" / "uv"
-    assert f"has no ensurepip (Debian: python{SHORT}-venv): creating venv with {uv}…" in result.stdout
+    assert f"has no ensurepip (Debian: python{SHORT}-venv): creating venv with {uv}…" in result.stderr
     count = len(read_lock(RUNTIME).keys() | read_lock(DEV).keys())
-    assert f"installing {count} locked packages (requirements.txt requirements-dev.txt) with uv…" in result.stdout
+    assert f"installing {count} locked packages (requirements.txt requirements-dev.txt) with uv…" in result.stderr
     venv_call, install_call = box.calls()
     assert venv_call == f"uv venv --quiet --seed --python {sys.executable} venv"
     assert install_call.endswith("-r requirements.txt -r requirements-dev.txt --require-hashes")
@@ -202,7 +202,7 @@ def test_without_pip_ensurepip_or_uv_the_message_says_what_to_install(box: Sandb
 
 def test_missing_debian_packages_install_with_one_line_and_installed_ones_with_none(box: Sandbox) -> None:
     first = box.run("debian", "graphviz", "shellcheck")
-    assert (first.returncode, first.stdout, first.stderr) == (0, "[t] Debian: installing graphviz shellcheck…\n", "")
+    assert (first.returncode, first.stderr, first.stdout) == (0, "[t] Debian: installing graphviz shellcheck…\n", "")
     again = box.run("debian", "graphviz", "shellcheck")
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
     assert box.calls() == ["apt-get update -q", "apt-get install -y -q --no-install-recommends graphviz shellcheck"]

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import yaml
 
 from components.config.checks import ssh_public_key
@@ -153,12 +154,12 @@ def _print_targets(stack: str) -> int:
     """Prints the URNs `make up TARGET=…` needs to create only the deploy key, space-separated."""
     try:
         urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(stack))]
-    except StackFileError as error:
-        print(f"adopt-keys: {error}", file=sys.stderr)
+    except (StackFileError, pulumi.RunError) as error:  # the stack file's or the config's refusal, as `make plan`
+        print(f"adopt-targets: {error}", file=sys.stderr)
         return 2
     unsafe = [urn for urn in urns if not SHELL_WORD.fullmatch(urn)]
     if unsafe:
-        print(f"adopt-keys: these URNs would not survive the shell's word splitting: {unsafe}", file=sys.stderr)
+        print(f"adopt-targets: these URNs would not survive the shell's word splitting: {unsafe}", file=sys.stderr)
         return 2
     print(" ".join(urns))
     return 0

@@ -11,8 +11,6 @@
 # (a platform with no uv wheel) ensurepip and pip do the same, only slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The phase lines of functions whose stdout is captured ($(ensure_uv)) go here: the script's stdout.
-exec 3>&1
 
 PYTHON=${PYTHON:-python3}
 LABEL="make"
@@ -21,7 +19,9 @@ UV_LOCK=tools/uv.txt
 UV_VERSION=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' "$UV_LOCK")
 UV_DIR=build/tools/uv-$UV_VERSION
 
-say() { printf '[%s] %s\n' "$LABEL" "$*"; }
+# Progress goes to stderr: a target whose stdout is its result (`make -s adopt-targets`) stays clean when a
+# venv is built on the way.
+say() { printf '[%s] %s\n' "$LABEL" "$*" >&2; }
 die() {
 	printf '[%s] error: %s\n' "$LABEL" "$*" >&2
 	exit 1
@@ -96,7 +96,7 @@ ensure_uv() {
 		return
 	fi
 	"$1" -c 'import pip' 2>/dev/null || return 1
-	say "fetching uv $UV_VERSION (the installer; hash-checked, $UV_LOCK)…" >&3
+	say "fetching uv $UV_VERSION (the installer; hash-checked, $UV_LOCK)…"
 	rm -rf "$UV_DIR"
 	# --only-binary: uv's sdist would need a Rust toolchain; no wheel for this platform means pip below.
 	if try uv-bootstrap.log "$1" -m pip install --disable-pip-version-check --no-warn-script-location \

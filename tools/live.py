@@ -71,6 +71,8 @@ class Live:
 
 def load_live(directory: Path) -> Live:
     """Reads the LIVE directory; raises ValueError naming the file that is missing or malformed."""
+    if not directory.is_dir():
+        raise ValueError(f"{directory} is not a directory: export the live resources into it first (tools/live.py)")
     objects: list[dict[str, Any]] = []
     for path in sorted(directory.glob("kubectl-*.json")):
         data = _load(path)

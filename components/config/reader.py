@@ -131,7 +131,8 @@ class Reader:
         except json.JSONDecodeError:
             items = None
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            self.problem(key, "must be a list of strings")
+            how = f"pulumi config set --path '{NAMESPACE}:{key}[0]' <value>"
+            self.problem(key, f"must be a list of strings; set an item with: {how}")
             return ()
         return tuple(items)
 
@@ -188,7 +189,7 @@ class Reader:
             namespace, _, rest = key.partition(":")
             self.problems.append(
                 f"{key}: {namespace!r} is not a namespace this stack reads (typo of {NAMESPACE}:{rest}?); "
-                "the setting is ignored"
+                "the program would never see it: rename or remove it"
             )
 
     def unknown_keys(self) -> None:
