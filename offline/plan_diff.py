@@ -74,6 +74,11 @@ def load_side(label: str, out: Path) -> Side:
 
 def plan_diff(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR) -> str:
     """The review of `base` against the working tree of `project`, as Markdown."""
+    return review(*plan_sides(base, stack=stack, project=project))
+
+
+def plan_sides(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR) -> tuple[Side, Side]:
+    """The rendered plans of `base` and of the working tree of `project`, rendered side by side."""
     with tempfile.TemporaryDirectory(prefix="plan-diff-") as temp:
         work = Path(temp)
         commit = export_ref(base, work, repo=project)
@@ -90,7 +95,7 @@ def plan_diff(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR) ->
             raise PlanDiffError("\n\n".join(failures))
         before = load_side(f"{base} ({commit[:12]})", work / "base")
         after = load_side("working tree", work / "head")
-    return review(before, after)
+    return before, after
 
 
 def main(argv: list[str] | None = None) -> int:
