@@ -165,3 +165,23 @@ def remote_command(
         'exit "$rc"',
     ]
     return "\n".join(lines) + "\n"
+
+
+_WRITE = re.compile(
+    r"""^tmp="\$\(mktemp "\$root"(?P<dir>[^ ]*)/[^ ]*\)"\n"""
+    r"""cat >"\$tmp" <<'(?P<delim>[A-Z0-9_]+)'\n(?P<body>.*?)^(?P=delim)\n"""
+    r"""(?P<truncate>truncate -s -1 "\$tmp"\n)?"""
+    r"""chmod (?P<mode>[0-7]{4}) "\$tmp"\nmv -f "\$tmp" "\$root"(?P<path>\S+)$""",
+    re.ASCII | re.MULTILINE | re.DOTALL,
+)
+
+
+def written_files(command: str) -> dict[str, RemoteFile]:
+    """The files a `remote_command` text writes, by path: its inverse, for the plan's review artifacts."""
+    found = {}
+    for match in _WRITE.finditer(command):
+        body = match.group("body")
+        content = body[:-1] if match.group("truncate") else body
+        path = shlex.split(match.group("path"))[0]
+        found[path] = RemoteFile(path=path, mode=match.group("mode"), content=content)
+    return found

@@ -12,6 +12,7 @@ import pulumi
 import yaml
 
 from components.hetzner.cloud_init import USER_DATA_LIMIT
+from offline import fakes
 from offline.harness import run_program
 from offline.plan import user_data_headroom, write_plan
 from offline.stack_config import PROJECT_DIR, StackFileError
@@ -35,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the deployed stack's outputs (`pulumi stack output --json --show-secrets`), so the checks against "
         "what is deployed run: the K3s upgrade gate, the token source, adopted host keys, the deploy key generation",
     )
+    parser.add_argument(
+        "--live",
+        type=Path,
+        metavar="DIR",
+        help="render the nodes with their real addresses, from DIR/hcloud-servers.json (`hcloud server list -o "
+        "json`, docs/migration.md step 2): nodes/<server>/files/etc/rancher/k3s/config.yaml is then what the "
+        "stack writes on that node",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -44,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         deployed = _deployed_outputs(args.deployed)
-        plan = run_program(args.stack, overrides, previous_outputs=deployed)
+        world = fakes.World(addresses=_live_addresses(args.live)) if args.live else fakes.WORLD
+        plan = run_program(args.stack, overrides, previous_outputs=deployed, world=world)
     except (pulumi.RunError, StackFileError, DeployedOutputsError) as error:  # one line, as the CLI prints them
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -67,6 +77,16 @@ SKIPPED_CHECKS = (
 
 class DeployedOutputsError(Exception):
     """The --deployed file can't be read as a stack's outputs."""
+
+
+def _live_addresses(directory: Path) -> tuple[tuple[str, str, str], ...]:
+    """(name, IPv4, IPv6 network) of every server of `hcloud server list -o json` in `directory`."""
+    path = directory / "hcloud-servers.json"
+    try:
+        servers = json.loads(path.read_text(encoding="utf-8"))
+        return tuple((s["name"], s["public_net"]["ipv4"]["ip"], s["public_net"]["ipv6"]["ip"]) for s in servers)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DeployedOutputsError(f"--live {path}: not `hcloud server list -o json` ({error!r})") from None
 
 
 def _deployed_outputs(path: Path | None) -> dict[str, object]:

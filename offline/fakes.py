@@ -42,6 +42,9 @@ class World:
     """None: the module's CLOUDFLARE_ETAG (tests patch it)."""
     unknown_replaced: bool = False
     """Preview of a replacement: the new object's computed outputs (id, addresses) are not known yet."""
+    addresses: tuple[tuple[str, str, str], ...] = ()
+    """(server name, IPv4, IPv6 /64 network) of servers whose real addresses are known (`make plan --live`):
+    the plan then renders what those nodes get, e.g. their K3s config.yaml, byte for byte."""
 
     def instance(self, name: str) -> str:
         """A name that identifies the cloud object behind a resource: it differs once it was replaced."""
@@ -164,7 +167,13 @@ def outputs_for(
     if type_ == "command:remote:Command" and name.endswith("-kubeconfig"):
         return _kubeconfig(world.instance(name), world.kubeconfig_ca, secrets)
     make = OUTPUTS.get(type_)
-    return make(world.instance(name), inputs, secrets) if make else {}
+    outputs = make(world.instance(name), inputs, secrets) if make else {}
+    known = {server: (ipv4, network) for server, ipv4, network in world.addresses}
+    if type_ == "hcloud:index/server:Server" and name in known and name not in world.replaced:
+        ipv4, network = known[name]
+        # As terraform-provider-hcloud v1.68.0 does (internal/server/resource.go L1271: IPv6.IP.String() + "1").
+        outputs |= {"ipv4Address": ipv4, "ipv6Network": network, "ipv6Address": network.split("/")[0] + "1"}
+    return outputs
 
 
 # Server types the fake Hetzner sells: (architecture, locations). A model for the tests, not Hetzner's catalogue.

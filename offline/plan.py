@@ -21,6 +21,7 @@ import yaml
 
 from components.firewall.ufw import FIREWALL_SCRIPT_PATH
 from components.hetzner.cloud_init import USER_DATA_LIMIT, user_data_size_bound
+from components.remote import written_files
 from components.yaml_text import dump_readable
 from offline.critical_path import CriticalPath, critical_path_or_reason
 from offline.graph import overview_dot, resources_dot
@@ -147,7 +148,25 @@ def node_documents(plan: Plan) -> dict[str, str]:
             script = revealed(reg.inputs.get(step))
             if isinstance(script, str):
                 docs[f"commands/{reg.name}.{step}.sh"] = script
+    docs |= converged_files(plan)
     return {name: plan.redact(text) for name, text in docs.items()}
+
+
+def converged_files(plan: Plan) -> dict[str, str]:
+    """`<node>/files/<path>` of each file a node's day-2 step (`-converge`) writes, as that node gets it: its
+    K3s config.yaml among them, with the node's addresses (real ones with `make plan --live`)."""
+    node_of = {
+        outputs.get("ipv4Address"): plan.by_urn()[urn].name
+        for urn, (_, outputs) in plan.resource_outputs.items()
+        if plan.by_urn().get(urn) and plan.by_urn()[urn].type == "hcloud:index/server:Server"
+    }
+    found: dict[str, str] = {}
+    for reg in plan.by_type("command:remote:Command"):
+        connection, script = revealed(reg.inputs.get("connection")), revealed(reg.inputs.get("create"))
+        node = node_of.get(connection.get("host")) if isinstance(connection, dict) else None
+        if node and reg.name.endswith("-converge") and isinstance(script, str):
+            found |= {f"{node}/files{path}": f.content for path, f in written_files(script).items()}
+    return found
 
 
 def user_data_headroom(plan: Plan) -> tuple[int, int]:

@@ -4,7 +4,7 @@ Each fenced shell block (`sh`, `bash`, `shell`, `console`) of docs/migration.md,
 and docs/outputs.md is preceded by a marker: `<!-- commands: checked -->` or
 `<!-- commands: real environment only: <reason> -->`. A checked block runs in bash, in a scratch directory,
 with fakes of the CLIs it calls (`pulumi`, `make`, `esc`, `hcloud`, `kubectl`, `ssh`, `ssh-keyscan`,
-`ssh-keygen`, `curl`, `gh`) that record their arguments; `<placeholders>` become words
+`ssh-keygen`, `curl`, `gh`, `diff`) that record their arguments; `<placeholders>` become words
 first (`honeydue-N` becomes honeydue-2). Then every recorded `pulumi`, `make`, `esc` and `hcloud` call is
 checked against the repository or upstream: config keys and paths Pulumi.yaml declares, URNs the program
 registers (as the engine writes them), Make targets and variables that exist, fully qualified ESC
@@ -28,7 +28,7 @@ from offline.stack_config import PROJECT_DIR, declared_config
 from tools.adopt_keys import engine_urn
 
 DOCS = ("docs/migration.md", "docs/runbook.md", "docs/ci.md", "docs/outputs.md")
-FAKES = ("pulumi", "make", "esc", "hcloud", "kubectl", "ssh", "ssh-keyscan", "ssh-keygen", "curl", "gh")
+FAKES = ("pulumi", "make", "esc", "hcloud", "kubectl", "ssh", "ssh-keyscan", "ssh-keygen", "curl", "gh", "diff")
 BLOCK = re.compile(
     r"^(?P<indent> *)```(?P<lang>\w*)\n(?P<body>.*?)^(?P=indent)```", re.ASCII | re.MULTILINE | re.DOTALL
 )

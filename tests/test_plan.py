@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from offline.__main__ import SKIPPED_CHECKS
 from offline.__main__ import main as offline_main
@@ -140,3 +141,30 @@ def test_scenario_names_and_descriptions_are_distinct_and_adoption_is_listed() -
 
     summaries = [make().summary for make in SCENARIOS.values()]
     assert len(set(summaries)) == len(summaries) and {"adopt", "adopt-ends"} <= set(SCENARIOS)
+
+
+def test_make_plan_live_renders_each_node_s_config_yaml_with_its_real_addresses(tmp_path: Path) -> None:
+    # Issue 24 item 1: docs/migration.md has the operator make each node's config.yaml byte for byte what the
+    # stack writes there; `make plan PLAN_ARGS='--live live/'` renders it with the addresses of step 2's export.
+    from offline import fakes
+    from offline.__main__ import _live_addresses
+    from offline.harness import run_program
+    from offline.plan import converged_files
+
+    servers = [
+        {
+            "name": f"honeydue-{i}",
+            "public_net": {"ipv4": {"ip": f"198.51.100.{i}"}, "ipv6": {"ip": f"2a01:4f8:{i}::/64"}},
+        }
+        for i in (1, 2, 3)
+    ]
+    (tmp_path / "hcloud-servers.json").write_text(json.dumps(servers))
+    plan = run_program("prod", world=fakes.World(addresses=_live_addresses(tmp_path)))
+    files = converged_files(plan)
+    config = yaml.safe_load(files["honeydue-2/files/etc/rancher/k3s/config.yaml"])
+    assert config["node-external-ip"] == ["198.51.100.2"] and config["node-name"] == "honeydue-2"
+    assert config["tls-san"][:2] == ["198.51.100.2", "2a01:4f8:2::1"]
+    assert all(f"honeydue-{i}/files/etc/rancher/k3s/config.yaml" in files for i in (1, 2, 3))
+    # The rendered text is exactly what the step writes (components/remote.written_files inverts remote_command).
+    converge = plan.get("command:remote:Command", "honeydue-k3s-2-converge")
+    assert files["honeydue-2/files/etc/rancher/k3s/config.yaml"] in str(converge.inputs["create"])
