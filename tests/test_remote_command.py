@@ -116,3 +116,16 @@ def test_a_script_exit_code_passes_through_the_bound(tmp_path: Path) -> None:
 def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         remote_command([], "true\n", **kwargs)  # type: ignore[arg-type]
+
+
+def test_written_files_reads_back_every_file_a_command_writes() -> None:
+    # offline/plan.py renders a node's files from its step's text: the inverse of remote_command.
+    from components.remote import written_files
+
+    files = [
+        RemoteFile("/etc/rancher/k3s/config.yaml", "0600", "a: 'HONEYDUE_EOF'\n"),
+        RemoteFile("/etc/honeydue/no-newline", "0644", "x"),
+        RemoteFile("/etc/honeydue/empty", "0755", ""),
+    ]
+    text = remote_command(files, "echo ok\n", time_limit=10)
+    assert written_files(text) == {f.path: f for f in files}
