@@ -1,4 +1,8 @@
-"""The explicit providers every resource takes (no ambient credentials, no default providers)."""
+"""The explicit providers every resource takes (no default providers).
+
+Hetzner and Cloudflare take their tokens from the run's environment (HCLOUD_TOKEN, CLOUDFLARE_API_TOKEN, set by
+the stack's ESC environment), never as inputs: a provider's inputs are written to the state (components/config/
+load.py PROVIDER_TOKENS says why and where each is checked)."""
 
 from __future__ import annotations
 
@@ -11,15 +15,13 @@ import pulumi_hcloud as hcloud
 import pulumi_random as random
 import pulumi_tls as tls
 
-from components.config.model import Credentials
-
 
 @dataclass(frozen=True)
 class Providers:
     hcloud: hcloud.Provider
-    """Hetzner Cloud, with the project token."""
+    """Hetzner Cloud: the project token from HCLOUD_TOKEN."""
     cloudflare: cloudflare.Provider
-    """Cloudflare, with the zone token."""
+    """Cloudflare: the zone token from CLOUDFLARE_API_TOKEN."""
     tls: tls.Provider
     """Local key and CSR generation."""
     random: random.Provider
@@ -32,10 +34,10 @@ class Providers:
         return pulumi.ResourceOptions(providers=[self.hcloud, self.cloudflare, self.tls, self.random, self.command])
 
 
-def make_providers(credentials: Credentials) -> Providers:
+def make_providers() -> Providers:
     return Providers(
-        hcloud=hcloud.Provider("hcloud", token=credentials.hcloud_token.output()),
-        cloudflare=cloudflare.Provider("cloudflare", api_token=credentials.cloudflare_api_token.output()),
+        hcloud=hcloud.Provider("hcloud"),
+        cloudflare=cloudflare.Provider("cloudflare"),
         tls=tls.Provider("tls"),
         random=random.Provider("random"),
         command=command.Provider("command"),

@@ -92,7 +92,7 @@ def build(config: StackConfig) -> Stack:
     """Creates every resource of the stack from validated config; fails before creating anything on bad input."""
     check_adoption(config)
     register_adoption(config.adopt)
-    providers = make_providers(config.credentials)
+    providers = make_providers()
     # Lookups that validation needs (Cloudflare's ranges, the release and token source last deployed) come first: a
     # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)

@@ -9,10 +9,12 @@ importId …) with its inputs, secret values wrapped so that a writer can't prin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import runpy
 import zlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from offline import fakes
 from offline.engine_diff import Context, decide
 from offline.engine_model import Change
 from offline.records import UNKNOWN, Plan, Registration, SecretValue
-from offline.stack_config import PROJECT_DIR, stack_config
+from offline.stack_config import PROJECT_DIR, provider_environment, stack_config
 
 PROGRAM = PROJECT_DIR / "__main__.py"
 
@@ -182,6 +184,25 @@ async def _resolve(value: Any) -> Any:
     return SecretValue(resolved) if await output.is_secret() else resolved
 
 
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str | None]) -> Iterator[None]:
+    """The run's environment variables while the program runs (restored after)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    try:
+        for name, value in variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_program(
     stack: str = "prod",
     overrides: Mapping[str, Any | None] | None = None,
@@ -193,6 +214,7 @@ def run_program(
     world: fakes.World = fakes.WORLD,
     prior: Plan | None = None,
     replace: Collection[str] = (),
+    environ: Mapping[str, str | None] | None = None,
 ) -> Plan:
     """Evaluates the program once under mocks and returns what it registered and exported.
 
@@ -201,10 +223,14 @@ def run_program(
     `world` is what the providers answer (offline.scenarios changes it: a replaced server, a new CA).
     `prior` is the state the engine holds (an earlier evaluation): unchanged resources keep its outputs.
     `replace` are URNs given to `pulumi up --replace` (never same).
+    `environ` changes the run's environment variables (None unsets one) on top of the providers' placeholder
+    tokens (offline.stack_config.provider_environment), as the stack's ESC environment sets them.
     """
     config, secret_keys = stack_config(stack, overrides)
+    variables = provider_environment(environ)
     plan = into if into is not None else Plan(stack=stack, preview=preview)
     plan.known_secrets.update({v: f"secret:{k.split(':', 1)[1]}" for k, v in config.items() if k in secret_keys})
+    plan.known_secrets.update({v: f"secret:{k}" for k, v in variables.items() if v})
     monitor = RecordingMonitor(PlanMocks(plan.known_secrets, previous_outputs or {}, world), plan, prior, replace)
 
     settings.ROOT.set(None)  # a fresh root Stack per evaluation, also when tests run many
@@ -221,7 +247,8 @@ def run_program(
         else:
             runpy.run_path(str(program), run_name="__main__")
 
-    _sync_await(run_pulumi_func(evaluate))
+    with _environment(variables):
+        _sync_await(run_pulumi_func(evaluate))
     exported = getattr(root, "outputs", {})
     plan.outputs = {name: _sync_await(_resolve(value)) for name, value in sorted(exported.items())}
     # The mock monitor serves registrations from a thread pool: their order is not the program's.

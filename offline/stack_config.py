@@ -23,10 +23,24 @@ def secret_placeholder(key: str) -> str:
     """A recognisable value for a secret key that still passes validation."""
     if key == "databaseUrl":
         return f"postgresql://honeydue:{PLACEHOLDER}-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=verify-full"
-    if key in ("hcloudToken", "hcloudCsiToken"):
+    if key == "hcloudCsiToken":
         # Hetzner's tokens are 64 letters and digits (components.config.checks.HCLOUD_TOKEN).
         return f"{PLACEHOLDER}{key}".ljust(64, "0")
     return f"{PLACEHOLDER}-{key}-0123456789abcdef0123"
+
+
+# The environment variables the stack's ESC environment sets for a run (esc/prod.yaml environmentVariables):
+# the providers' tokens, never stack config (components/config/load.py PROVIDER_TOKENS).
+PROVIDER_ENVIRONMENT = {
+    # Hetzner's tokens are 64 letters and digits; Cloudflare's 40 to 120 of [A-Za-z0-9_-].
+    "HCLOUD_TOKEN": f"{PLACEHOLDER}HCLOUDTOKEN".ljust(64, "0"),
+    "CLOUDFLARE_API_TOKEN": f"{PLACEHOLDER}-CLOUDFLARE_API_TOKEN-0123456789abcdef0123",
+}
+
+
+def provider_environment(changes: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+    """The run's environment variables: placeholder tokens, with `changes` on top (None: unset)."""
+    return {**PROVIDER_ENVIRONMENT, **(changes or {})}
 
 
 class StackFileError(Exception):

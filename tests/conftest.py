@@ -11,7 +11,7 @@ from components.config.model import StackConfig
 from components.config.reader import NAMESPACE
 from offline.harness import run_program
 from offline.records import Plan
-from offline.stack_config import stack_config
+from offline.stack_config import provider_environment, stack_config
 
 PREFIX = NAMESPACE + ":"
 
@@ -23,9 +23,13 @@ def prod_values(overrides: dict[str, Any | None] | None = None) -> tuple[dict[st
     return values, {k.removeprefix(PREFIX) for k in secret_keys}
 
 
-def load_prod(overrides: dict[str, Any | None] | None = None) -> StackConfig:
+def load_prod(
+    overrides: dict[str, Any | None] | None = None, environ: dict[str, str | None] | None = None
+) -> StackConfig:
+    """prod's config as the program reads it; `environ` changes the run's environment (the providers' tokens)."""
     values, secret_keys = prod_values(overrides)
-    return load_stack_config(values, secret_keys=secret_keys, stack="prod")
+    variables = {k: v for k, v in provider_environment(environ).items() if v is not None}
+    return load_stack_config(values, secret_keys=secret_keys, stack="prod", environ=variables)
 
 
 @pytest.fixture(scope="session")

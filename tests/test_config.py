@@ -136,13 +136,13 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_missing_secrets_are_listed_with_the_command_that_sets_each() -> None:
-    values, secret_keys = prod_values({"databaseUrl": None, "smtpPassword": None, "hcloudToken": None})
+    values, secret_keys = prod_values({"databaseUrl": None, "smtpPassword": None, "hcloudCsiToken": None})
     with pytest.raises(ConfigError) as caught:
         load_stack_config(values, secret_keys=secret_keys, stack="prod")
     message = str(caught.value)
-    for key in ("databaseUrl", "smtpPassword", "hcloudToken"):
+    for key in ("databaseUrl", "smtpPassword", "hcloudCsiToken"):
         assert f"pulumi config set --secret honeydue:{key} <value>" in message
-    assert sorted(caught.value.missing_secrets) == ["databaseUrl", "hcloudToken", "smtpPassword"]
+    assert sorted(caught.value.missing_secrets) == ["databaseUrl", "hcloudCsiToken", "smtpPassword"]
 
 
 def test_a_secret_stored_in_plaintext_is_rejected() -> None:

@@ -25,12 +25,14 @@ from components.yaml_text import dump_quoted
 from offline.harness import run_program
 from offline.plan import revealed
 from offline.records import Plan
+from offline.stack_config import provider_environment
 from tests.conftest import prod_values
 from tests.k3s_yaml import go_yaml_data
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "25"))
 KINDS = key_kinds()
 BASE, SECRET_KEYS = prod_values()
+ENVIRON = {k: v for k, v in provider_environment().items() if v is not None}
 # A refusal of one key may be reported on the key it is checked against (an endpoint against its region, names
 # against their domain, the zone against the location, the subnet against the network, a reused secret on the
 # later key, an unknown adopted node against adoptIds).
@@ -115,7 +117,7 @@ def _check(key: str, value: str) -> dict[str, Any] | None:
     """Refused: the problems name `key` or a key it is checked against. Accepted: the values that were read."""
     values = {**BASE, key: value}
     try:
-        load_stack_config(values, secret_keys=SECRET_KEYS, stack="prod")
+        load_stack_config(values, secret_keys=SECRET_KEYS, stack="prod", environ=ENVIRON)
     except ConfigError as error:
         named = {p.split(":")[1].split("[")[0] for p in error.problems} | set(error.missing_secrets)
         allowed = {key} | CHECKED_AGAINST.get(key, set())

@@ -179,8 +179,8 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"cloudflareZoneId": "0123456789ABCDEF0123456789ABCDEF"}, "cloudflareZoneId", "zone id"),
     ({"cloudflareZoneId": "0123456789abcdef0123456789abcde"}, "cloudflareZoneId", "zone id"),
     ({"cloudflareZoneId": "0123456789abcdef0123456789abcdef\n"}, "cloudflareZoneId", "control character"),
-    ({"hcloudToken": "token with spaces inside it"}, "hcloudToken", "without spaces"),
-    ({"cloudflareApiToken": "abcdefghijkl\n"}, "cloudflareApiToken", "control character"),
+    ({"env:HCLOUD_TOKEN": "token with spaces inside it"}, "env:HCLOUD_TOKEN", "without spaces"),
+    ({"env:CLOUDFLARE_API_TOKEN": "abcdefghijkl\n"}, "env:CLOUDFLARE_API_TOKEN", "control character"),
     ({"registryPassword": "ghp pasted with a space"}, "registryPassword", "without spaces"),
     ({"k3sVersion": "v1.34.6+k3s1\n"}, "k3sVersion", "control character"),
     ({"k3sVersion": "v1.34.6+k3s1 --disable-agent"}, "k3sVersion", "vX.Y.Z+k3sN"),
@@ -221,9 +221,9 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"appSecretKey": "x" * 64}, "appSecretKey", "one character repeated"),
     ({"hcloudCsiToken": "csi token with blanks"}, "hcloudCsiToken", "without spaces"),
     (
-        {"hcloudToken": "hc-0123456789abcdef0123456789", "hcloudCsiToken": "hc-0123456789abcdef0123456789"},
+        {"env:HCLOUD_TOKEN": "A" * 32 + "b" * 32, "hcloudCsiToken": "A" * 32 + "b" * 32},
         "hcloudCsiToken",
-        "same token as hcloudToken",
+        "same token as HCLOUD_TOKEN",
     ),
     (
         {"etcdS3SecretKey": "K005shared-b2-key-0123456789", "b2ApplicationKey": "K005shared-b2-key-0123456789"},
@@ -304,8 +304,8 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"redisBackupFolder": "prod"}, "redisBackupFolder", "overlaps etcdS3Folder"),
     ({"etcdS3Folder": ""}, "etcdS3Folder", "required when etcdS3Bucket"),
     ({"appSecretKey": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5éè"}, "appSecretKey", "not ASCII"),
-    ({"hcloudToken": "short-hcloud-token"}, "hcloudToken", "64 letters and digits"),
-    ({"cloudflareApiToken": "cf-token"}, "cloudflareApiToken", "Cloudflare API token"),
+    ({"env:HCLOUD_TOKEN": "short-hcloud-token"}, "env:HCLOUD_TOKEN", "64 letters and digits"),
+    ({"env:CLOUDFLARE_API_TOKEN": "cf-token"}, "env:CLOUDFLARE_API_TOKEN", "Cloudflare API token"),
     (
         {"registryPassword": "npg_Secret42", "databaseUrl": NEON + "?sslmode=require"},
         "databaseUrl",
@@ -331,7 +331,7 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
     ({"databaseUrl": NEON + "?sslmode=require&channel_binding=disable"}, "databaseUrl", "other than require"),
     ({"databaseUrl": NEON + "?sslmode=verify-full&connect_timeout=-1"}, "databaseUrl", "connect_timeout"),
     ({"databaseUrl": NEON.replace("npg_", "npg%00") + "?sslmode=verify-full"}, "databaseUrl", "NUL"),
-    ({"cloudflareApiToken": "cfk_" + "a" * 40 + "0123abcd"}, "cloudflareApiToken", "Cloudflare API token"),
+    ({"env:CLOUDFLARE_API_TOKEN": "cfk_" + "a" * 40 + "0123abcd"}, "env:CLOUDFLARE_API_TOKEN", "Cloudflare API token"),
     ({"adminCidrs": ["2001:4:112::/48"]}, "adminCidrs[0]", "IETF protocol assignments"),
     ({"adminCidrs": ["192.175.48.0/24"]}, "adminCidrs[0]", "AS112"),
     ({"adminCidrs": ["fec0::/48"]}, "adminCidrs[0]", "site-local"),
@@ -347,10 +347,18 @@ HOSTILE: list[tuple[dict[str, Any], str, str]] = [
 
 
 def _refusal(overrides: dict[str, Any]) -> tuple[ConfigError, Plan]:
+    """Refused config: `env:NAME` keys are the run's environment variables (the providers' tokens)."""
     plan = Plan(stack="prod", preview=True)
+    config = {k: v for k, v in overrides.items() if not k.startswith("env:")}
+    environ = {k.removeprefix("env:"): v for k, v in overrides.items() if k.startswith("env:")}
     with pytest.raises(ConfigError) as caught:
-        run_program("prod", overrides, preview=True, into=plan)
+        run_program("prod", config, preview=True, into=plan, environ=environ)
     return caught.value, plan
+
+
+def _label(key: str) -> str:
+    """How a problem names `key`: `honeydue:<key>:`, or `<NAME> (environment):` for a variable."""
+    return f"{key.removeprefix('env:')} (environment):" if key.startswith("env:") else f"honeydue:{key}:"
 
 
 def test_the_corpus_is_large() -> None:
@@ -363,16 +371,16 @@ def test_hostile_value_is_refused_before_anything_is_registered(
     overrides: dict[str, Any], key: str, phrase: str
 ) -> None:
     error, plan = _refusal(overrides)
-    lines = [line for line in str(error).splitlines() if f"honeydue:{key}:" in line]
-    assert lines, f"no line names honeydue:{key}:\n{error}"
+    lines = [line for line in str(error).splitlines() if _label(key) in line]
+    assert lines, f"no line names {_label(key)}\n{error}"
     assert any(phrase in line for line in lines), f"{phrase!r} not in {lines}"
     assert plan.registrations == [], [r.urn for r in plan.registrations]
 
 
 def test_secret_values_never_appear_in_the_refusal() -> None:
-    error, _ = _refusal({"hcloudToken": "hunter2 secret token", "smtpPassword": "pass\nword-hunter3"})
+    error, _ = _refusal({"env:HCLOUD_TOKEN": "hunter2 secret token", "smtpPassword": "pass\nword-hunter3"})
     assert "hunter2" not in str(error) and "hunter3" not in str(error)
-    assert "honeydue:hcloudToken:" in str(error) and "honeydue:smtpPassword:" in str(error)
+    assert "HCLOUD_TOKEN (environment):" in str(error) and "honeydue:smtpPassword:" in str(error)
 
 
 def test_every_hostile_value_at_once_is_one_refusal_naming_each_key() -> None:
@@ -382,6 +390,7 @@ def test_every_hostile_value_at_once_is_one_refusal_naming_each_key() -> None:
             merged.setdefault(k, v)
     error, plan = _refusal(merged)
     named = {line.split(":")[1].split("[")[0] for line in str(error).splitlines() if "honeydue:" in line}
+    named |= {f"env:{line.split()[1]}" for line in str(error).splitlines() if " (environment): " in line}
     # Names under a broken domain are not checked further; the subnet row is valid on its own. (deployerCidrs'
     # 100.64.0.0/10 meets the /8 floor the refused sourceMinPrefixV4 falls back to, but is CGNAT space.)
     # A value set under two keys is blamed on the second (etcdS3SecretKey holds it first); an endpoint is only

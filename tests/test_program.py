@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from components.config.reader import ConfigError
 from offline.harness import run_program
-from offline.records import Plan, SecretValue, plaintext_strings
+from offline.plan import revealed
+from offline.records import Plan, plaintext_strings
 
 COMPONENT_TYPE = re.compile(r"^honeydue:[a-z0-9]+:[A-Z][A-Za-z0-9]+$")
 
@@ -37,11 +39,38 @@ def test_every_resource_uses_an_explicit_provider(prod_plan: Plan) -> None:
             assert reg.provider.rsplit("::", 1)[0] in providers, f"{reg.type} {reg.name}: {reg.provider}"
 
 
-def test_provider_credentials_are_secret(prod_plan: Plan) -> None:
-    hcloud = prod_plan.get("pulumi:providers:hcloud", "hcloud")
-    cloudflare = prod_plan.get("pulumi:providers:cloudflare", "cloudflare")
-    assert isinstance(hcloud.inputs["token"], SecretValue)
-    assert isinstance(cloudflare.inputs["apiToken"], SecretValue)
+# The credential inputs of the providers' schemas (pulumi-hcloud, pulumi-cloudflare, pulumi-command,
+# pulumi-kubernetes provider config), by what they are called there.
+CREDENTIAL_INPUTS = frozenset({"token", "apiToken", "apiKey", "apiUserServiceKey", "email", "password"})
+
+
+def test_no_credential_is_a_provider_input(prod_plan: Plan) -> None:
+    # Issue 22 item 2: a provider's inputs are written to the state, which a Stack Read token exports and a
+    # `preview --refresh` without the program refreshes with. The tokens come from the environment.
+    providers = [r for r in prod_plan.registrations if r.type.startswith("pulumi:providers:")]
+    assert {"hcloud", "cloudflare"} <= {r.type.rsplit(":", 1)[1] for r in providers}
+    for reg in providers:
+        assert not CREDENTIAL_INPUTS & set(reg.inputs), f"{reg.name}: {sorted(CREDENTIAL_INPUTS & set(reg.inputs))}"
+    # Nor is a token anywhere in any registration's inputs, secret-wrapped or not.
+    tokens = [
+        v
+        for v, label in prod_plan.known_secrets.items()
+        if label in ("secret:HCLOUD_TOKEN", "secret:CLOUDFLARE_API_TOKEN")
+    ]
+    assert len(tokens) == 2
+    for reg in prod_plan.registrations:
+        text = json.dumps(revealed(reg.inputs), default=str)
+        assert not any(token in text for token in tokens), reg.name
+
+
+def test_a_missing_provider_token_is_one_sentence_before_anything_is_created() -> None:
+    plan = Plan(stack="prod", preview=True)
+    with pytest.raises(ConfigError) as caught:
+        run_program("prod", preview=True, into=plan, environ={"HCLOUD_TOKEN": None})
+    assert caught.value.problems == [
+        "HCLOUD_TOKEN (environment): is not set; the hcloud provider reads it (ESC: environmentVariables.HCLOUD_TOKEN)"
+    ]
+    assert [r.type for r in plan.registrations] == []
 
 
 def test_no_secret_value_is_registered_in_plaintext(prod_plan: Plan) -> None:

@@ -113,8 +113,8 @@ def test_the_read_only_environment_cannot_reach_the_write_tokens() -> None:
     assert write not in imports_of(readonly)
     # Its provider tokens are its own definitions, not inherited from a shared import.
     own = esc_definition(readonly)["values"]
-    for key in ("honeydue:hcloudToken", "honeydue:cloudflareApiToken"):
-        path = own["pulumiConfig"][key].strip("${}").split(".")
+    for key in ("HCLOUD_TOKEN", "CLOUDFLARE_API_TOKEN"):
+        path = own["environmentVariables"][key].strip("${}").split(".")
         assert path[0] in own and all(path[0] not in esc_definition(i)["values"] for i in imports_of(readonly))
     declared = environments()
     assert {e["esc_environment"] for e in declared.values() if e["writes"]} == {write}

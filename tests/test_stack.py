@@ -66,7 +66,7 @@ def cutover_program(mode: str) -> Callable[[], None]:
         config = load_from_pulumi()
         from components.providers import make_providers
 
-        cloud = make_providers(config.credentials).options()
+        cloud = make_providers().options()
 
         def serve(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
             opts = pulumi.ResourceOptions(provider=local, depends_on=list(after))

@@ -7,12 +7,13 @@ created. Defaults live in Pulumi.yaml only: the CLI (and the offline harness) ap
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 
 import pulumi
 
 from components.config import credentials
-from components.config.model import Credentials, StackConfig
+from components.config.model import StackConfig
 from components.config.read_apps import (
     check_buckets,
     check_hostnames,
@@ -26,13 +27,34 @@ from components.config.read_cluster import check_networks, read_k3s, read_nodes
 from components.config.reader import NAMESPACE, ConfigError, Kind, Reader
 from components.config.sdk import foreign_config_keys, namespace_config
 
+# The providers' credentials: read by each provider plugin from the environment of the run, which the CLI
+# fills from the stack's ESC environment (`environmentVariables`, set with os.Setenv before the program and
+# the plugins start: pulumi/pulumi pkg/cmd/pulumi/config/io.go). Never provider inputs: those are written to
+# the state in every checkpoint, where a Stack Read token exports them and a `preview --refresh` without the
+# program would refresh with them (pulumi/esc#199). The bridged providers' CheckConfig returns the inputs it
+# was given (pulumi-terraform-bridge pkg/tfbridge/provider.go CheckConfig), so an environment token is not
+# copied into them either. The program only checks them, before anything is created.
+PROVIDER_TOKENS = {
+    "HCLOUD_TOKEN": (credentials.HETZNER, "the hcloud provider reads it (ESC: environmentVariables.HCLOUD_TOKEN)"),
+    "CLOUDFLARE_API_TOKEN": (
+        credentials.CLOUDFLARE,
+        "the cloudflare provider reads it (ESC: environmentVariables.CLOUDFLARE_API_TOKEN)",
+    ),
+}
+
 
 def load_stack_config(
-    values: Mapping[str, str], *, secret_keys: Collection[str], stack: str, foreign_keys: Collection[str] = ()
+    values: Mapping[str, str],
+    *,
+    secret_keys: Collection[str],
+    stack: str,
+    foreign_keys: Collection[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> StackConfig:
     """Reads and validates every key; `values` are raw strings by key without the namespace prefix;
-    `foreign_keys` full keys of the stack config in a namespace neither ours nor a provider's."""
-    r = Reader(values, secret_keys)
+    `foreign_keys` full keys of the stack config in a namespace neither ours nor a provider's; `environ` the
+    run's environment, for the providers' tokens (PROVIDER_TOKENS)."""
+    r = Reader(values, secret_keys, environ)
     config = _read_all(r, stack)
     r.unknown_keys()
     r.foreign_keys(foreign_keys)
@@ -49,12 +71,10 @@ def key_kinds() -> dict[str, tuple[Kind, bool]]:
 
 
 def _read_all(r: Reader, stack: str) -> StackConfig:
+    for name, (shape, where) in PROVIDER_TOKENS.items():
+        r.environment_token(name, shape, where)
     config = StackConfig(
         stack=stack,
-        credentials=Credentials(
-            hcloud_token=r.secret("hcloudToken", token=credentials.HETZNER),
-            cloudflare_api_token=r.secret("cloudflareApiToken", token=credentials.CLOUDFLARE),
-        ),
         nodes=read_nodes(r),
         k3s=read_k3s(r),
         apps=read_apps(r),
@@ -76,7 +96,7 @@ NOT_CREDENTIALS = frozenset({"smtpUsername"})
 
 def _credentials(r: Reader) -> list[tuple[str, str, str]]:
     """(key, what, value) of every credential set, the database URL's password included as one of its own."""
-    found = []
+    found = [(name, name, r.environ[name]) for name in r.environment_names if r.environ.get(name)]
     for key, (_, secret) in r.kinds.items():
         value = r.values.get(key, "").strip()
         if secret and value and key not in NOT_CREDENTIALS:
@@ -95,8 +115,8 @@ def _check_roles(r: Reader) -> None:
     for key, what, value in _credentials(r):
         if value not in first:
             first[value] = what
-        elif (first[value], key) == ("hcloudToken", "hcloudCsiToken"):
-            r.problem(key, "is the same token as hcloudToken; create a separate Hetzner API token for the CSI driver")
+        elif (first[value], key) == ("HCLOUD_TOKEN", "hcloudCsiToken"):
+            r.problem(key, "is the same token as HCLOUD_TOKEN; create a separate Hetzner API token for the CSI driver")
         else:
             subject = "holds the same value as" if what == key else f"has {what} equal to"
             r.problem(key, f"{subject} {first[value]}; give every role its own credential")
@@ -106,5 +126,9 @@ def load_from_pulumi() -> StackConfig:
     """Reads this program's namespace of the stack config the engine passed in."""
     values, secrets = namespace_config(NAMESPACE)
     return load_stack_config(
-        values, secret_keys=secrets, stack=pulumi.get_stack(), foreign_keys=foreign_config_keys(NAMESPACE)
+        values,
+        secret_keys=secrets,
+        stack=pulumi.get_stack(),
+        foreign_keys=foreign_config_keys(NAMESPACE),
+        environ=os.environ,
     )

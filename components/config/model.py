@@ -26,14 +26,6 @@ class Secret:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Credentials:
-    hcloud_token: Secret
-    """Hetzner Cloud API token."""
-    cloudflare_api_token: Secret
-    """Cloudflare API token."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class NodesConfig:
     location: str
     """Hetzner location of every node."""
@@ -218,8 +210,6 @@ class MaintenanceConfig:
 class StackConfig:
     stack: str
     """Stack name (prod)."""
-    credentials: Credentials
-    """Provider credentials."""
     nodes: NodesConfig
     """Hetzner nodes and their firewall."""
     k3s: K3sConfig

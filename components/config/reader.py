@@ -66,15 +66,48 @@ def _plain_text(value: str) -> str | None:
     return None
 
 
+def _secret_problem(value: str, token: bool | credentials.TokenShape) -> str | None:
+    """What is wrong with a secret's value, never quoting it."""
+    if len(value) > SECRET_MAX_CHARS:
+        return f"is longer than {SECRET_MAX_CHARS} characters (a paste of something else?)"
+    if _CONTROL.search(value):
+        return "holds a control character (a trailing newline?); the value is not shown"
+    if hidden := _invisible(value):
+        return f"holds an invisible or non-ASCII space character ({hidden}); the value is not shown"
+    if len(set(value)) == 1:
+        return "is one character repeated (a placeholder?); the value is not shown"
+    if token:
+        # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
+        return credentials.token(value, token if isinstance(token, credentials.TokenShape) else None)
+    return None
+
+
 class Reader:
     """Reads raw string values by key, converting and collecting problems instead of raising."""
 
-    def __init__(self, values: Mapping[str, str], secret_keys: Collection[str]) -> None:
+    def __init__(
+        self, values: Mapping[str, str], secret_keys: Collection[str], environ: Mapping[str, str] | None = None
+    ) -> None:
         self.values = values
         self.secret_keys = secret_keys
+        self.environ = environ or {}
         self.problems: list[str] = []
         self.missing_secrets: list[str] = []
         self.kinds: dict[str, tuple[Kind, bool]] = {}
+        self.environment_names: list[str] = []
+
+    def environment_token(self, name: str, shape: credentials.TokenShape, where: str) -> str:
+        """A provider's credential from the environment of the run (ESC `environmentVariables`), never stack
+        config: a provider input would be written to the state. Returns the value only to compare roles."""
+        self.environment_names.append(name)
+        value = self.environ.get(name, "")
+        if not value or PLACEHOLDER.search(value):
+            self.problems.append(f"{name} (environment): is not set; {where}")
+            return ""
+        problem = _secret_problem(value, shape)
+        if problem:
+            self.problems.append(f"{name} (environment): {problem}")
+        return value
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{NAMESPACE}:{key}: {message}")
@@ -156,17 +189,7 @@ class Reader:
             if required or value:
                 self.missing_secrets.append(key)
             return Secret(key, "")
-        if len(value) > SECRET_MAX_CHARS:
-            self.problem(key, f"is longer than {SECRET_MAX_CHARS} characters (a paste of something else?)")
-        elif _CONTROL.search(value):
-            self.problem(key, "holds a control character (a trailing newline?); the value is not shown")
-        elif hidden := _invisible(value):
-            self.problem(key, f"holds an invisible or non-ASCII space character ({hidden}); the value is not shown")
-        elif len(set(value)) == 1:
-            self.problem(key, "is one character repeated (a placeholder?); the value is not shown")
-        elif token:
-            # API tokens and keys travel in HTTP headers: a blank inside is always a paste error.
-            self.check(key, credentials.token(value, token if isinstance(token, credentials.TokenShape) else None))
+        self.check(key, _secret_problem(value, token))
         if key not in self.secret_keys:
             self.problem(
                 key, f"is stored in plaintext; re-set it with: pulumi config set --secret {NAMESPACE}:{key} <value>"
