@@ -63,7 +63,7 @@ def cutover_program(mode: str) -> Callable[[], None]:
 
     def program() -> None:
         local = tls.Provider("tls")
-        config = load_from_pulumi()
+        load_from_pulumi()  # the config checks run first, as in components/stack.py
         from components.providers import make_providers
 
         cloud = make_providers().options()
