@@ -34,7 +34,7 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
 LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
 ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: pulumi-cli plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-targets adopt-keys smoke status
+.PHONY: pulumi-cli plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-keys smoke status
 
 # The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
 $(VENV)/.runtime: requirements.txt tools/uv.txt
@@ -154,10 +154,6 @@ LIVE ?=
 adopt-check: $(VENV)/.runtime
 	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-check LIVE=dir/ (tools/live.py lists the files)"; exit 2; }
 	@$(PY) -m tools.adopt_check --stack $(STACK) $(LIVE)
-
-# The URNs of the `make up TARGET=…` that creates only the deploy key, before adoption.
-adopt-targets: $(VENV)/.runtime
-	@$(PY) -m tools.adopt_keys --stack $(STACK) --targets
 
 # Needs the Pulumi CLI (state), ssh with the operator's own key, and LIVE/hcloud-servers.json.
 adopt-keys: pulumi-cli $(VENV)/.runtime

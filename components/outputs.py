@@ -15,8 +15,10 @@ from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
 
 
-def export_outputs(stack: Stack) -> None:
-    """Exports the contract from what `build` created."""
+def export_outputs(stack: Stack | None) -> None:
+    """Exports the contract from what `build` created (nothing for the deploy key's own `up`)."""
+    if stack is None:
+        return
     config, nodes, cluster, apps = stack.config, stack.nodes, stack.cluster, stack.apps
     pulumi.export(
         "nodes",

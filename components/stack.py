@@ -88,8 +88,9 @@ class Stack:
     zone_id: pulumi.Input[str]
 
 
-def build(config: StackConfig) -> Stack:
-    """Creates every resource of the stack from validated config; fails before creating anything on bad input."""
+def build(config: StackConfig) -> Stack | None:
+    """Creates every resource of the stack from validated config; fails before creating anything on bad input.
+    None: the deploy key's own `up` before an adoption (adoptDeployKeyFirst), which exports nothing."""
     check_adoption(config)
     register_adoption(config.adopt)
     providers = make_providers()
@@ -97,9 +98,12 @@ def build(config: StackConfig) -> Stack:
     # refusal must leave nothing behind but the providers and the read-only stack reference.
     edge_ranges = cloudflare_edge_ranges(providers.cloudflare)
     this_stack = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
-    rules = _checked_rules(config, edge_ranges.cidrs, this_stack, server_type_problems(providers.hcloud, config.nodes))
     labels = {"app": "honeydue", "stack": config.stack, "managed-by": "pulumi"}
     cloud = providers.options()
+    if config.deploy_key_first:
+        _deploy_key_first(config, this_stack, labels, cloud)
+        return None
+    rules = _checked_rules(config, edge_ranges.cidrs, this_stack, server_type_problems(providers.hcloud, config.nodes))
 
     # --- Hetzner: the firewall model, then the nodes it protects ----------------------------------
     firewall = NodeFirewall(
@@ -249,6 +253,28 @@ def build(config: StackConfig) -> Stack:
         origin=cutover.origin,
         dns=dns,
         zone_id=zone_id,
+    )
+
+
+def _deploy_key_first(
+    config: StackConfig, this_stack: pulumi.StackReference, labels: dict[str, str], cloud: pulumi.ResourceOptions
+) -> None:
+    """docs/migration.md step 3: the deploy key and its Hetzner SSH key alone, under the URNs the whole program
+    gives them, so the hand-built nodes can authorize it (`make adopt-keys`) before anything logs in with it.
+    Not a targeted `up`: the engine always includes every provider in one (pulumi/pulumi step_generator.go,
+    isImplicitlyTargetedResource), and the Kubernetes provider would be an untargeted create's dependent."""
+    if _running_nodes(this_stack) or stack_output_now(this_stack, "k3sVersion"):
+        raise ConfigError(
+            [
+                "honeydue:adoptDeployKeyFirst: the stack has deployed nodes already; this mode builds only the deploy "
+                "key, before an adoption (docs/migration.md step 3), and would delete the rest: unset it"
+            ],
+            [],
+        )
+    Nodes(
+        naming.NODES,
+        NodesArgs(config=config.nodes, firewall_script="", labels=labels, deploy_key_only=True),
+        cloud,
     )
 
 

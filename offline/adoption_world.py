@@ -5,6 +5,7 @@ hand-built resources hold where they differ from what the program sets (what an 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from components.adoption import ADOPTABLE_TYPES
@@ -15,9 +16,17 @@ from offline.side_effects import imported_inputs
 
 RUNNING_TOKEN = "K10abc123::server:running-cluster-token-0123456789"
 SERVERS = ("honeydue-1", "honeydue-2", "honeydue-3")
-# Production has no Hetzner SSH key of the stack's deploy key: the targeted `up` before adoption creates it
-# with the deploy key itself (tools/adopt_keys.py --targets), so the import preview finds it in state.
+# Production has no Hetzner SSH key of the stack's deploy key: the deploy key's own `up` before adoption
+# creates it with the key itself (adoptDeployKeyFirst, deploy_key_first), so the import preview finds it in state.
 CREATED_BEFORE = ("honeydue-deploy", "hcloud:index/sshKey:SshKey")
+
+
+@functools.cache
+def deploy_key_first(stack: str) -> Plan:
+    """What the deploy key's own `up` leaves in the state before the adoption (docs/migration.md step 3)."""
+    from offline.harness import run_program  # the harness builds on this module's neighbours, not on it
+
+    return run_program(stack, {"adoptDeployKeyFirst": True, "k3sToken": RUNNING_TOKEN})
 
 
 def adoptable(plan: Plan) -> dict[str, str]:

@@ -304,12 +304,9 @@ def _adoption_config(stack: str) -> dict[str, Any]:
 
 
 def _adoption_up(item: Scenario, stack: str) -> Outcome:
-    """The adoption `up` on a state that holds only the deploy key (docs/migration.md step 3)."""
-    from tools.adopt_keys import deploy_key_targets  # tools build on offline: imported where it is used
-
+    """The adoption `up` on the state the deploy key's own `up` left (docs/migration.md step 3)."""
     program = run_program(stack, {**_adoption_config(stack), **item.before})
-    targets = set(deploy_key_targets(program))
-    state = tuple(r for r in program.registrations if r.urn in targets)
+    state = tuple(adoption_world.deploy_key_first(stack).registrations)
     diff = diff_plans(state, program.registrations, live=adoption_world.live_of(program))
     return Outcome(item, state, program, diff)
 

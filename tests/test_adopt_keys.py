@@ -5,23 +5,18 @@ The remote script runs for real with sh in a throwaway root (HONEYDUE_ROOT) with
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from offline.adoption_world import host_key
+from offline.adoption_world import deploy_key_first, host_key
 from offline.harness import run_program
-from offline.records import Plan
-from tools import adopt_keys
 from tools.adopt_keys import (
     REMOTE_SCRIPT,
     AdoptKeysError,
-    deploy_key_targets,
     deploy_public_key,
-    engine_urn,
     known_hosts,
     server_addresses,
     ssh_command,
@@ -67,21 +62,6 @@ def test_addresses_come_from_hcloud_server_list() -> None:
     assert server_addresses(servers) == {"honeydue-1": "203.0.113.10"}
 
 
-def test_targets_hold_the_deploy_keys_with_their_parent_and_providers(prod_plan: Plan) -> None:
-    targets = deploy_key_targets(prod_plan)
-    by_urn = prod_plan.by_urn()
-    assert {by_urn[t].name for t in targets} == {"honeydue-deploy", "honeydue", "hcloud", "tls"}
-    for urn in targets:
-        reg = by_urn[urn]
-        # Closed: every target's parent (below the stack) and provider is targeted too.
-        assert reg.parent in targets or reg.parent.endswith("::pulumi:pulumi:Stack::honeydue-prod"), urn
-        assert not reg.provider or reg.provider.rsplit("::", 1)[0] in targets, urn
-    assert engine_urn(targets[0]).count("pulumi:pulumi:Stack") == 0
-
-
-needs_sh = pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
-
-
 def _remote(
     root: Path, sshd_settings: str = "permitrootlogin prohibit-password\npubkeyauthentication yes\n"
 ) -> subprocess.CompletedProcess[str]:
@@ -94,6 +74,9 @@ def _remote(
     return subprocess.run(
         ["sh", "-s", "--", DEPLOY], input=REMOTE_SCRIPT, env=env, capture_output=True, text=True, timeout=10
     )
+
+
+needs_sh = pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
 
 
 @needs_sh
@@ -129,56 +112,58 @@ def test_sshd_that_refuses_root_keys_fails_the_check(tmp_path: Path, refusal: st
     assert f"sshd has '{refusal}'" in proc.stderr
 
 
-def test_the_migration_line_hands_pulumi_every_target_unchanged(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_the_deploy_key_s_own_up_builds_only_it_under_the_urns_of_the_whole_program() -> None:
+    # Issue 24 (review): a targeted `up` cannot create only the deploy key: the engine includes every provider
+    # in one (pulumi/pulumi step_generator.go isImplicitlyTargetedResource), and the Kubernetes provider depends
+    # on resources that would not be created ("untargeted create"). adoptDeployKeyFirst builds only the key.
+    alone = deploy_key_first("prod")
+    whole = run_program("prod").by_urn()
+    kinds = {(r.type, r.name) for r in alone.registrations if not r.type.startswith("pulumi:providers:")}
+    assert kinds == {
+        ("tls:index/privateKey:PrivateKey", "honeydue-deploy"),
+        ("hcloud:index/sshKey:SshKey", "honeydue-deploy"),
+        ("honeydue:nodes:Nodes", "honeydue"),
+    }
+    assert "pulumi:providers:kubernetes" not in {r.type for r in alone.registrations}
+    for reg in alone.registrations:
+        assert reg.urn in whole and reg.inputs == whole[reg.urn].inputs, reg.urn
+    assert alone.outputs == {}
+
+
+@pytest.mark.parametrize(
+    ("config", "previous", "phrase"),
+    [
+        ({"adoptIds": ["honeydue-1=41234561"]}, {}, "adoptDeployKeyFirst: comes before the adoption"),
+        ({}, {"k3sVersion": "v1.34.6+k3s1", "nodes": {"honeydue-1": {}}}, "the stack has deployed nodes already"),
+    ],
+)
+def test_the_deploy_key_s_own_up_is_refused_with_an_adoption_or_on_a_running_stack(
+    config: dict[str, object], previous: dict[str, object], phrase: str
 ) -> None:
-    # docs/migration.md runs `make up TARGET="$(make -s adopt-targets)"`. The shell passes the substitution
-    # as one word; make must not expand the URNs' `$`, and its recipe's shell must hand pulumi each URN as
-    # one argument. Run as written: the inner make prints the targets, the outer one its recipe (-n).
-    line = next(
-        ln.split("#")[0].strip()
-        for ln in (Path(__file__).resolve().parents[1] / "docs" / "migration.md").read_text().splitlines()
-        if "adopt-targets)" in ln
-    )
-    assert line == 'make up TARGET="$(make -s adopt-targets)"'
-    assert adopt_keys.main(["--targets"]) == 0
-    (tmp_path / "targets").write_text(capsys.readouterr().out)
-    fake = tmp_path / "bin" / "pulumi"
-    fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\n[ "$1" = whoami ] && exit 0\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS"\n')
-    fake.chmod(0o755)
-    project = Path(__file__).resolve().parents[1]
-    command = line.replace("make -s adopt-targets", f"cat {tmp_path / 'targets'}").replace(
-        "make up", f"make --no-print-directory -nB -C {project} up"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
-    env.update(PATH=f"{fake.parent}:/usr/bin:/bin", ARGS=str(tmp_path / "args"))
-    printed = subprocess.run(["bash", "-c", command], env=env, check=True, cwd=tmp_path, capture_output=True, text=True)
-    (recipe,) = [ln for ln in printed.stdout.splitlines() if ln.startswith("pulumi up ")]
-    subprocess.run(["sh", "-c", recipe], env=env, check=True, cwd=tmp_path)
-    args = (tmp_path / "args").read_text().splitlines()
-    expected = {engine_urn(u) for u in deploy_key_targets(run_program("prod"))}
-    assert args[0] == "up" and "--policy-pack" in args
-    assert {a.removeprefix("--target=") for a in args if a.startswith("--target=")} == expected
+    from components.config.reader import ConfigError
+
+    with pytest.raises(ConfigError, match=phrase):
+        run_program("prod", {"adoptDeployKeyFirst": True, **config}, previous_outputs=previous)
 
 
-def test_the_migration_pins_host_keys_after_the_targeted_up_and_each_step_s_config_evaluates() -> None:
-    # Issue 24 (review): the targeted `up` of step 3 evaluates the whole program, which refuses a pinned host
-    # key for a node not being adopted. So the pins come after it, with adoptIds in the same pull request.
+def test_the_migration_pins_host_keys_after_the_deploy_key_s_up_and_each_step_s_config_evaluates() -> None:
+    # Issue 24 (review): the whole program refuses a pinned host key for a node not being adopted. So the pins
+    # come after the deploy key's own `up`, with adoptIds in the same pull request.
     from components.config.reader import ConfigError
     from offline.adoption_world import adopt_overrides
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "migration.md").read_text()
     order = [
-        'make up TARGET="$(make -s adopt-targets)"',
+        "pulumi config set honeydue:adoptDeployKeyFirst true",
+        "pulumi config rm honeydue:adoptDeployKeyFirst",
         "honeydue:adoptedHostKeys[0]",
         "make adopt-keys LIVE=",
         "honeydue:adoptIds[0]",
     ]
     assert [text.index(step) for step in order] == sorted(text.index(step) for step in order)
     config, _ = adopt_overrides(run_program("prod"))
-    targeted = {"k3sToken": config["k3sToken"]}  # step 1: the running token; no pins, no ids yet
-    assert deploy_key_targets(run_program("prod", targeted, previous_outputs={}))
+    token = {"k3sToken": config["k3sToken"]}  # step 1: the running token; no pins, no ids yet
+    run_program("prod", {**token, "adoptDeployKeyFirst": True}, previous_outputs={})
     with pytest.raises(ConfigError, match="adoptedHostKeys: honeydue-1 is neither being adopted"):
-        run_program("prod", {**targeted, "adoptedHostKeys": config["adoptedHostKeys"]}, previous_outputs={})
+        run_program("prod", {**token, "adoptedHostKeys": config["adoptedHostKeys"]}, previous_outputs={})
     run_program("prod", config, previous_outputs={})  # steps 3 and 4 together: the adoption's pull request

@@ -10,14 +10,13 @@ import pytest
 from components.adoption import ADOPTABLE_TYPES, adoptable_names, held_fields
 from components.config.reader import ConfigError
 from components.hetzner.nodes import ADOPTED_DIAL_ERROR_LIMIT
-from offline.adoption_world import CREATED_BEFORE, RUNNING_TOKEN, SERVERS, adopt_overrides, host_key
+from offline.adoption_world import CREATED_BEFORE, RUNNING_TOKEN, SERVERS, adopt_overrides, deploy_key_first, host_key
 from offline.adoption_world import adoptable as _adoptable
 from offline.engine_diff import diff_plans
 from offline.fakes import fake_ed25519_public_key, outputs_for
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, plaintext_strings
 from tests.conftest import load_prod
-from tools.adopt_keys import deploy_key_targets
 
 
 @pytest.mark.parametrize(
@@ -62,8 +61,8 @@ def test_the_first_preview_imports_every_adoptable_resource_and_creates_none(ado
     assert {"cloudflare:index/dnsRecord:DnsRecord", "cloudflare:index/zoneSetting:ZoneSetting"} <= kinds
     for reg in plan.registrations:
         if (reg.name, reg.type) == CREATED_BEFORE:
-            # In state already: created by the targeted `up` that makes the deploy key (docs/migration.md).
-            assert reg.urn in deploy_key_targets(plan) and reg.import_id == ""
+            # In state already: created by the deploy key's own `up` (docs/migration.md step 3).
+            assert reg.urn in deploy_key_first("prod").by_urn() and reg.import_id == ""
         elif reg.type in ADOPTABLE_TYPES:
             # Nothing of an importable type is created: each one names the live resource it takes over.
             assert reg.import_id == ids[reg.name], reg.name
@@ -243,17 +242,16 @@ def test_issue_12_done_when(adopted: Adopted) -> None:
         stdin = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install").inputs["stdin"]
         assert isinstance(stdin, SecretValue) and f"token: '{RUNNING_TOKEN}'\n" in stdin.value
     created = [r.name for r in plan.registrations if r.type in ADOPTABLE_TYPES and not r.import_id]
-    assert created == [CREATED_BEFORE[0]]  # in state already: the targeted up of docs/migration.md step 3
+    assert created == [CREATED_BEFORE[0]]  # in state already: the deploy key's own up, docs/migration.md step 3
 
 
 def test_the_adoption_up_as_the_engine_runs_it_imports_and_never_replaces_or_deletes(adopted: Adopted) -> None:
-    """State A: what the targeted `up` of docs/migration.md step 3 left (the deploy key, its parents and
-    providers). Program B: adopt mode. The engine-diff model (offline/engine_diff.py) must show every
-    adoptable resource as an import (pulumi/pulumi step_generator.go: an `import` option becomes an import
-    step), nothing replaced or deleted, and nothing blocked."""
+    """State A: what the deploy key's own `up` of docs/migration.md step 3 left (the deploy key, its Hetzner
+    SSH key, their component and the providers). Program B: adopt mode. The engine-diff model
+    (offline/engine_diff.py) must show every adoptable resource as an import (pulumi/pulumi step_generator.go:
+    an `import` option becomes an import step), nothing replaced or deleted, and nothing blocked."""
     plan, _ = adopted
-    targets = set(deploy_key_targets(plan))
-    state = [reg for reg in plan.registrations if reg.urn in targets]
+    state = deploy_key_first("prod").registrations
     diff = diff_plans(state, plan.registrations)
     actions = {change.name: change.action for change in diff.changes if change.type in ADOPTABLE_TYPES}
     assert actions.pop(CREATED_BEFORE[0]) == "same"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -24,13 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import yaml
 
 from components.config.checks import ssh_public_key
-from offline.harness import run_program
-from offline.records import Plan
-from offline.stack_config import PROJECT_DIR, StackFileError
+from offline.stack_config import PROJECT_DIR
 
 DEPLOY_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 DEPLOY_SSH_KEY_TYPE = "hcloud:index/sshKey:SshKey"
@@ -70,26 +66,6 @@ echo "deploy key: root can log in with it"
 
 class AdoptKeysError(Exception):
     """Something the operator must fix first; the message says what."""
-
-
-def deploy_key_targets(plan: Plan) -> list[str]:
-    """URNs for the `pulumi up --target ...` that creates only the deploy key and its Hetzner SSH key.
-
-    With their parents and providers: a targeted update creates nothing it is not told to, and a child
-    whose parent or provider is missing from state breaks the snapshot (pulumi/pulumi#12621, #21463).
-    Run before adoptIds is set: imports are not subject to --target (pulumi/pulumi#19339, review).
-    """
-    by_urn = plan.by_urn()
-    todo = [plan.get(t, DEPLOY_KEY_NAME).urn for t in (DEPLOY_KEY_TYPE, DEPLOY_SSH_KEY_TYPE)]
-    targets: set[str] = set()
-    while todo:
-        urn = todo.pop()
-        if urn in targets or urn not in by_urn:  # the root Stack is never registered by the harness
-            continue
-        targets.add(urn)
-        reg = by_urn[urn]
-        todo += [reg.parent, reg.provider.rsplit("::", 1)[0]] if reg.provider else [reg.parent]
-    return sorted(targets)
 
 
 def engine_urn(urn: str) -> str:
@@ -144,39 +120,13 @@ def ssh_command(address: str, known_hosts_file: Path, key: str) -> list[str]:
     return ["ssh", *options, f"root@{address}", f"sh -s -- {shlex.quote(key)}"]
 
 
-# What `make up TARGET="$(make -s adopt-targets)"` hands over unchanged: the substitution is quoted (one
-# word, no globbing, `$` never expanded again) and quotes in it would stay (a quoted URN would match nothing);
-# the Makefile splits TARGET on whitespace and quotes each URN for the recipe's shell.
-SHELL_WORD = re.compile(r"[A-Za-z0-9:/$._@=-]+", re.ASCII)
-
-
-def _print_targets(stack: str) -> int:
-    """Prints the URNs `make up TARGET=…` needs to create only the deploy key, space-separated."""
-    try:
-        urns = [engine_urn(urn) for urn in deploy_key_targets(run_program(stack))]
-    except (StackFileError, pulumi.RunError) as error:  # the stack file's or the config's refusal, as `make plan`
-        print(f"adopt-targets: {error}", file=sys.stderr)
-        return 2
-    unsafe = [urn for urn in urns if not SHELL_WORD.fullmatch(urn)]
-    if unsafe:
-        print(f"adopt-targets: these URNs would not survive the shell's word splitting: {unsafe}", file=sys.stderr)
-        return 2
-    print(" ".join(urns))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--live", type=Path, help=f"directory holding {SERVERS_FILE}")
-    parser.add_argument(
-        "--targets", action="store_true", help="print the URNs that create only the deploy key (make up TARGET=…)"
-    )
     parser.add_argument("--state", type=Path, help="a `pulumi stack export` file (default: run it)")
     parser.add_argument("--dry-run", action="store_true", help="print what would run, connect nowhere")
     args = parser.parse_args(argv)
-    if args.targets:
-        return _print_targets(args.stack)
     if args.live is None:
         parser.error("--live is required")
     try:

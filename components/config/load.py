@@ -82,7 +82,10 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
         edge=read_edge(r),
         maintenance=read_maintenance(r),
         adopt=read_adopt(r),
+        deploy_key_first=r.boolean("adoptDeployKeyFirst"),
     )
+    if config.deploy_key_first and config.adopt:
+        r.problem("adoptDeployKeyFirst", "comes before the adoption: unset it in the change that sets adoptIds")
     check_networks(r, config)
     check_hostnames(r, config)
     check_buckets(r, config)

@@ -224,3 +224,5 @@ class StackConfig:
     """Redis's volume and backups, patch reboots."""
     adopt: Mapping[str, str]
     """Resource name -> provider id of existing resources to import (empty: nothing to adopt)."""
+    deploy_key_first: bool = False
+    """adoptDeployKeyFirst: build only the deploy key, before an adoption (docs/migration.md step 3)."""

@@ -57,6 +57,8 @@ class NodesArgs:
     """The deploy key generation the running nodes hold (the stack's output); None on a first deployment."""
     running_nodes: frozenset[str] = frozenset()
     """Nodes that exist already (the stack's `nodes` and `agents` outputs): a new deploy key must reach them."""
+    deploy_key_only: bool = False
+    """Only the deploy key and its Hetzner SSH key (adoptDeployKeyFirst, docs/migration.md step 3)."""
 
 
 def deploy_key_name(prefix: str, generation: int) -> str:
@@ -194,15 +196,20 @@ class Nodes(pulumi.ComponentResource):
             )
         )
         self._running = args.running_nodes
-        ssh_keys = [
-            hcloud.SshKey(
-                deploy_key_name(name, generation),
-                name=deploy_key_name(name, generation),
-                public_key=deploy_key.public_key_openssh,
-                labels=labels,
-                opts=child,
-            ),
-        ] + [
+        deploy_ssh_key = hcloud.SshKey(
+            deploy_key_name(name, generation),
+            name=deploy_key_name(name, generation),
+            public_key=deploy_key.public_key_openssh,
+            labels=labels,
+            opts=child,
+        )
+        self.deploy_private_key = pulumi.Output.secret(deploy_key.private_key_openssh)
+        if args.deploy_key_only:
+            # Before adoption: the hand-built nodes must authorize this key before anything logs in with it.
+            self.nodes, self.agents, self.network_id = [], [], pulumi.Output.from_input(0)
+            self.register_outputs({})
+            return
+        ssh_keys = [deploy_ssh_key] + [
             hcloud.SshKey(key_name, name=key_name, public_key=key, labels=labels, opts=child)
             for key in cfg.ssh_public_keys
             for key_name in [operator_key_name(name, key)]
@@ -257,7 +264,6 @@ class Nodes(pulumi.ComponentResource):
             for n in range(1, cfg.agent_count + 1)
         ]
         self.network_id = network_id
-        self.deploy_private_key = pulumi.Output.secret(deploy_key.private_key_openssh)
         self.register_outputs(
             {
                 "networkId": self.network_id,
