@@ -15,6 +15,7 @@ from components.hetzner.cloud_init import USER_DATA_LIMIT
 from offline import fakes
 from offline.harness import run_program
 from offline.plan import user_data_headroom, write_plan
+from offline.records import Plan
 from offline.stack_config import PROJECT_DIR, StackFileError
 
 
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         deployed = _deployed_outputs(args.deployed)
         world = fakes.World(addresses=_live_addresses(args.live)) if args.live else fakes.WORLD
         plan = run_program(args.stack, overrides, previous_outputs=deployed, world=world)
+        if args.live:
+            _check_live(plan, world, args.live)
     except (pulumi.RunError, StackFileError, DeployedOutputsError) as error:  # one line, as the CLI prints them
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -87,6 +90,15 @@ def _live_addresses(directory: Path) -> tuple[tuple[str, str, str], ...]:
         return tuple((s["name"], s["public_net"]["ipv4"]["ip"], s["public_net"]["ipv6"]["ip"]) for s in servers)
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise DeployedOutputsError(f"--live {path}: not `hcloud server list -o json` ({error!r})") from None
+
+
+def _check_live(plan: Plan, world: fakes.World, directory: Path) -> None:
+    """Every server of the plan has its real addresses: a node missing from the export would be rendered with
+    made-up ones, and a byte-for-byte comparison with them means nothing."""
+    known = {name for name, _, _ in world.addresses}
+    missing = sorted(r.name for r in plan.by_type("hcloud:index/server:Server") if r.name not in known)
+    if missing:
+        raise DeployedOutputsError(f"--live {directory / 'hcloud-servers.json'}: no server named {', '.join(missing)}")
 
 
 def _deployed_outputs(path: Path | None) -> dict[str, object]:

@@ -106,7 +106,13 @@ def stack_config(
     stack_file = _stack_file(project_dir, stack)
     prefix = NAMESPACE + ":"
     for full_key, value in (stack_file.get("config") or {}).items():
-        values[full_key.removeprefix(prefix)] = value
+        if not isinstance(full_key, str):
+            raise StackFileError(f"Pulumi.{stack}.yaml: config key {full_key!r} is not a `namespace:key` name")
+        # A value set with `pulumi config set --secret` (a self-managed backend) is stored encrypted, which only
+        # the CLI can open: offline it is a set secret, shown as its placeholder.
+        is_encrypted = isinstance(value, dict) and set(value) == {"secure"}
+        key = full_key.removeprefix(prefix)
+        values[key] = secret_placeholder(key) if is_encrypted else value
     secret_keys = [k for k, spec in declared.items() if spec.get("secret")]
     for key in secret_keys:
         if key not in UNSET_SECRETS:

@@ -167,3 +167,14 @@ def test_the_migration_pins_host_keys_after_the_deploy_key_s_up_and_each_step_s_
     with pytest.raises(ConfigError, match="adoptedHostKeys: honeydue-1 is neither being adopted"):
         run_program("prod", {**token, "adoptedHostKeys": config["adoptedHostKeys"]}, previous_outputs={})
     run_program("prod", config, previous_outputs={})  # steps 3 and 4 together: the adoption's pull request
+
+
+def test_a_state_export_that_is_not_json_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.adopt_keys import main
+
+    (tmp_path / "state.json").write_text("error: no stack selected\n")
+    assert main(["--live", str(tmp_path), "--state", str(tmp_path / "state.json")]) == 2
+    assert (
+        capsys.readouterr().err
+        == "adopt-keys: `pulumi stack export` printed no JSON state (logged in? the stack selected?)\n"
+    )

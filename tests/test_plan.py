@@ -104,6 +104,12 @@ def test_the_plan_runs_the_deployed_state_checks_when_given_the_outputs(
         (None, "Pulumi.staging.yaml does not exist: no stack 'staging' here (stacks: prod)"),
         ("config:\n  honeydue:serverCount: [3\n", "Pulumi.staging.yaml is not valid YAML at line 3, column 1:"),
         ("- a list\n", "Pulumi.staging.yaml must be a mapping with a `config:` section"),
+        ("config: 5\n", "Pulumi.staging.yaml must be a mapping with a `config:` section"),
+        ("config:\n  5: 6\n", "Pulumi.staging.yaml: config key 5 is not a `namespace:key` name"),
+        (
+            "config:\n  honeydue:serverCount: 3\n  honeydue:serverCount: 5\n",
+            "Pulumi.staging.yaml is not valid YAML at line 3, column 3: 'honeydue:serverCount' is given twice",
+        ),
     ],
 )
 def test_a_missing_or_broken_stack_file_is_one_sentence(tmp_path: Path, text: str | None, expected: str) -> None:
@@ -118,6 +124,17 @@ def test_a_missing_or_broken_stack_file_is_one_sentence(tmp_path: Path, text: st
         stack_config("staging", project_dir=tmp_path)
     message = str(caught.value)
     assert message.startswith(expected) and "\n" not in message and "Traceback" not in message
+
+
+def test_a_secret_stored_encrypted_in_the_stack_file_is_a_set_secret_offline(tmp_path: Path) -> None:
+    # With a self-managed backend `pulumi config set --secret honeydue:k3sToken < file` stores it encrypted;
+    # only the CLI can open it, so the offline tools take it as set (its placeholder), not as a bad value.
+    from offline.stack_config import secret_placeholder, stack_config
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  honeydue:k3sToken:\n    secure: v1:AAAA\n")
+    config, secret_keys = stack_config("prod", project_dir=tmp_path)
+    assert config["honeydue:k3sToken"] == secret_placeholder("k3sToken") and "honeydue:k3sToken" in secret_keys
 
 
 def test_resources_md_lists_a_component_s_waits_once_and_marks_retired_steps(prod_plan: Plan) -> None:
@@ -168,3 +185,13 @@ def test_make_plan_live_renders_each_node_s_config_yaml_with_its_real_addresses(
     # The rendered text is exactly what the step writes (components/remote.written_files inverts remote_command).
     converge = plan.get("command:remote:Command", "honeydue-k3s-2-converge")
     assert files["honeydue-2/files/etc/rancher/k3s/config.yaml"] in str(converge.inputs["create"])
+
+
+def test_make_plan_live_names_a_server_missing_from_the_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from offline.__main__ import main as offline_main
+
+    (tmp_path / "hcloud-servers.json").write_text("[]")
+    assert offline_main(["--live", str(tmp_path), "--out", str(tmp_path / "plan")]) == 1
+    assert "no server named honeydue-1, honeydue-2, honeydue-3" in capsys.readouterr().err

@@ -23,10 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.config.checks import ssh_public_key
-from offline.stack_config import PROJECT_DIR
+from offline.stack_config import PROJECT_DIR, StackFileError, stack_config
 
 DEPLOY_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 DEPLOY_SSH_KEY_TYPE = "hcloud:index/sshKey:SshKey"
@@ -94,9 +92,11 @@ def server_addresses(servers: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def pinned_host_keys(stack_file: Path) -> dict[str, str]:
-    """`adoptedHostKeys` of the stack file, by server name."""
-    config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    entries = config.get("honeydue:adoptedHostKeys") or []
+    """`adoptedHostKeys` of the stack file, by server name (the stack file read as `make plan` reads it)."""
+    config, _ = stack_config(
+        stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml"), project_dir=stack_file.parent
+    )
+    entries = json.loads(config.get("honeydue:adoptedHostKeys", "[]"))
     return {name.strip(): key.strip() for name, _, key in (str(e).partition("=") for e in entries)}
 
 
@@ -120,6 +120,17 @@ def ssh_command(address: str, known_hosts_file: Path, key: str) -> list[str]:
     return ["ssh", *options, f"root@{address}", f"sh -s -- {shlex.quote(key)}"]
 
 
+def _state_document(text: str) -> dict[str, object]:
+    """`pulumi stack export` output, or one sentence saying it is not one."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        raise AdoptKeysError("`pulumi stack export` printed no JSON state (logged in? the stack selected?)") from None
+    if not isinstance(document, dict):
+        raise AdoptKeysError("`pulumi stack export` printed no JSON state object")
+    return document
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="prod")
@@ -131,40 +142,50 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--live is required")
     try:
         if args.state:
-            state = json.loads(args.state.read_text())
+            state = _state_document(args.state.read_text())
         else:
             exported = subprocess.run(
                 ["pulumi", "stack", "export", "--stack", args.stack], capture_output=True, text=True, check=True
             )
-            state = json.loads(exported.stdout)
+            state = _state_document(exported.stdout)
         key = deploy_public_key(state)
         keys = pinned_host_keys(PROJECT_DIR / f"Pulumi.{args.stack}.yaml")
         if not keys:
             raise AdoptKeysError(f"honeydue:adoptedHostKeys is empty in Pulumi.{args.stack}.yaml: pin the nodes first")
         addresses = server_addresses(json.loads((args.live / SERVERS_FILE).read_text()))
         pins = known_hosts(addresses, keys)
-    except (AdoptKeysError, OSError, subprocess.CalledProcessError, json.JSONDecodeError) as error:
+    except (AdoptKeysError, StackFileError, OSError, subprocess.CalledProcessError, json.JSONDecodeError) as error:
         print(f"adopt-keys: {error}", file=sys.stderr)
         return 2
-    failed = []
     with tempfile.TemporaryDirectory() as tmp:
         pin_file = Path(tmp) / "known_hosts"
         pin_file.write_text(pins)
-        for name in sorted(keys):
-            command = ssh_command(addresses[name], pin_file, key)
-            if args.dry_run:
-                print(f"{name}: {shlex.join(command)}")
-                continue
-            result = subprocess.run(command, input=REMOTE_SCRIPT, capture_output=True, text=True, timeout=60)
-            print(f"{name}: {(result.stdout + result.stderr).strip()}")
-            if result.returncode != 0:
-                failed.append(name)
+        commands = {name: ssh_command(addresses[name], pin_file, key) for name in sorted(keys)}
+        if args.dry_run:
+            print("\n".join(f"{name}: {shlex.join(command)}" for name, command in commands.items()))
+            return 0
+        try:
+            failed = [name for name, command in commands.items() if not _authorize(name, command)]
+        except FileNotFoundError:
+            print("adopt-keys: no `ssh` on PATH (OpenSSH's client)", file=sys.stderr)
+            return 2
     if failed:
         print(
             f"adopt-keys: failed on {', '.join(failed)} (a host key mismatch is reported by ssh above)", file=sys.stderr
         )
         return 1
     return 0
+
+
+def _authorize(name: str, command: list[str]) -> bool:
+    """Runs the remote script on one node; prints what it said. False when it failed or did not answer."""
+    try:
+        result = subprocess.run(command, input=REMOTE_SCRIPT, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        print(f"{name}: no answer within 60 s")
+        return False
+    print(f"{name}: {(result.stdout + result.stderr).strip()}")
+    return result.returncode == 0
 
 
 if __name__ == "__main__":
