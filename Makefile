@@ -86,6 +86,8 @@ lint: $(VENV)/.installed
 	@echo "[$(LABEL)] ruff…"
 	@$(VENV)/bin/ruff check --quiet .
 	@$(VENV)/bin/ruff format --check --quiet .
+	@echo "[$(LABEL)] zizmor (workflows, auditor persona)…"
+	@$(VENV)/bin/zizmor --offline --persona=auditor --quiet .github/workflows
 
 typecheck: $(VENV)/.installed
 	@echo "[$(LABEL)] mypy (strict)…"

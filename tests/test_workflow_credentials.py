@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from typing import Any
 
 import pytest
 import yaml
@@ -29,7 +30,13 @@ WRITES = {
     ("drift", "drift"): {"id-token"},
     ("drift", "report"): {"issues"},
 }
-DEPLOYER_RUNS_ON = ["self-hosted", "${{ vars.PULUMI_RUNNER }}"]
+# Issue 22 item 1: `up` on its own runner (a group only up.yml on main may use); previews and drift, which run
+# pull-request code or read-only work, on another, ephemeral one. Both egress from deployerCidrs.
+RUNNER_VARIABLE = {"up": "PULUMI_RUNNER", "preview": "PULUMI_PREVIEW_RUNNER", "drift": "PULUMI_PREVIEW_RUNNER"}
+
+
+def runs_on(name: str) -> list[str]:
+    return ["self-hosted", f"${{{{ vars.{RUNNER_VARIABLE[name]} }}}}"]
 
 
 # ------------------------------------------------------------------------- permissions, credentials
@@ -120,30 +127,54 @@ def test_every_oidc_job_runs_in_its_declared_environment_on_the_deployer() -> No
 # --------------------------------------------------------------------------------------- deployer
 
 
+def gate_step(name: str) -> dict[str, Any]:
+    (step,) = [s for s in steps(load(name)["jobs"]["deployer"]) if "RUNNER_LABEL" in s.get("env", {})]
+    variable = RUNNER_VARIABLE[name]
+    assert step["env"] == {
+        "VARIABLE": variable,
+        "RUNNER_LABEL": f"${{{{ vars.{variable} }}}}",
+        "UP_RUNNER": "${{ vars.PULUMI_RUNNER }}",
+    }
+    return step
+
+
 def gate_script(name: str) -> str:
-    (step,) = [s for s in steps(load(name)["jobs"]["deployer"]) if "PULUMI_RUNNER" in s.get("env", {})]
-    assert step["env"]["PULUMI_RUNNER"] == "${{ vars.PULUMI_RUNNER }}"
-    return str(step["run"])
+    return str(gate_step(name)["run"])
 
 
 @pytest.mark.parametrize(
-    ("runner", "ok", "reason"),
+    ("variable", "runner", "ok", "reason"),
     [
-        ("", False, "PULUMI_RUNNER is not set"),
-        ("ubuntu-24.04", False, "generic runner label"),
-        ("self-hosted", False, "generic runner label"),
-        ("honeydue-deployer", True, "deployer runner: honeydue-deployer"),
+        ("PULUMI_RUNNER", "", False, "PULUMI_RUNNER is not set"),
+        ("PULUMI_RUNNER", "ubuntu-24.04", False, "generic runner label"),
+        ("PULUMI_RUNNER", "self-hosted", False, "generic runner label"),
+        ("PULUMI_RUNNER", "honeydue-deployer", True, "runner: honeydue-deployer"),
+        ("PULUMI_PREVIEW_RUNNER", "", False, "PULUMI_PREVIEW_RUNNER is not set"),
+        ("PULUMI_PREVIEW_RUNNER", "honeydue-deployer", False, "is the up runner's label"),
+        ("PULUMI_PREVIEW_RUNNER", "honeydue-preview", True, "runner: honeydue-preview"),
     ],
 )
-def test_the_deployer_gate_fails_at_once_with_the_reason(runner: str, ok: bool, reason: str) -> None:
-    run = subprocess.run(
-        ["bash", "-e", "-c", gate_script("up")],
-        env={"PULUMI_RUNNER": runner, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+def test_the_runner_gate_fails_at_once_with_the_reason(variable: str, runner: str, ok: bool, reason: str) -> None:
+    env = {"VARIABLE": variable, "RUNNER_LABEL": runner, "UP_RUNNER": "honeydue-deployer", "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(["bash", "-e", "-c", gate_script("up")], env=env, capture_output=True, text=True, timeout=30)
     assert (run.returncode == 0) is ok and reason in run.stdout
+
+
+@pytest.mark.parametrize("name", ["preview", "up", "drift"])
+def test_every_cloud_job_keeps_its_pulumi_home_to_itself(name: str) -> None:
+    # Issue 22 item 1: the CLI stores its access token and plugins under PULUMI_HOME (~/.pulumi by default,
+    # pulumi/pulumi pkg/backend/httpstate credentials): a job's own, under RUNNER_TEMP, set before anything
+    # runs the CLI and removed whatever happened.
+    (job,) = [job for job in load(name)["jobs"].values() if job["permissions"].get("id-token")]
+    first, last = steps(job)[0], steps(job)[-1]
+    assert first["run"] == 'echo "PULUMI_HOME=$RUNNER_TEMP/pulumi-home" >> "$GITHUB_ENV"'
+    assert last["if"] == "always()" and last["run"] == 'rm -rf "$RUNNER_TEMP/pulumi-home"'
+
+
+def test_pull_request_code_never_runs_on_the_up_runner() -> None:
+    pr_jobs = [(n, job) for n, _, job in jobs() if triggers(n) & PR_TRIGGERS and job.get("runs-on") != "ubuntu-24.04"]
+    assert pr_jobs and all("${{ vars.PULUMI_RUNNER }}" not in job["runs-on"] for _, job in pr_jobs)
+    assert load("up")["jobs"]["up"]["runs-on"] == runs_on("up")
 
 
 @pytest.mark.parametrize("name", ["preview", "up", "drift"])
@@ -152,7 +183,7 @@ def test_cloud_jobs_wait_for_the_gate_and_check_their_egress_before_logging_in(n
     workflow = load(name)
     assert workflow["jobs"]["deployer"]["runs-on"] == "ubuntu-24.04" and "steps" in workflow["jobs"]["deployer"]
     (job,) = [job for job in workflow["jobs"].values() if job["permissions"].get("id-token")]
-    assert job["needs"] == "deployer" and job["runs-on"] == DEPLOYER_RUNS_ON, "no fallback to a hosted runner"
+    assert job["needs"] == "deployer" and job["runs-on"] == runs_on(name), "no fallback to a hosted runner"
     order = [s.get("uses", s.get("run", "")) for s in steps(job)]
     check = next(i for i, s in enumerate(order) if "tools.deployer_check --egress" in s)
     login = next(i for i, s in enumerate(order) if s.startswith("pulumi/auth-actions@"))

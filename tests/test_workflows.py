@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,20 @@ def test_plan_diff_runs_for_every_pr_without_credentials_and_hands_over_its_revi
     assert any(s.get("env", {}).get("BASE_SHA") == "${{ github.event.pull_request.base.sha }}" for s in steps(job))
     upload = only(job, "actions/upload-artifact")["with"]
     assert upload["name"] == "plan-diff" and "pr-number" in scripts and "review.md" in scripts
+
+
+def test_zizmor_in_make_lint_has_teeth(tmp_path: Path) -> None:
+    # Issue 22 item 8: `make lint` runs zizmor on .github/workflows; a workflow of the kind it exists to catch
+    # (pull_request_target checking out the PR's head) fails it.
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "name: bad\non:\n  pull_request_target:\npermissions: {}\njobs:\n  x:\n    name: x\n"
+        "    runs-on: ubuntu-24.04\n    permissions: {}\n    steps:\n"
+        "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1\n"
+        "        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n"
+    )
+    zizmor = Path(sys.executable).parent / "zizmor"
+    run = subprocess.run([str(zizmor), "--offline", "--persona=auditor", str(bad)], capture_output=True, text=True)
+    assert run.returncode != 0 and "dangerous-triggers" in run.stdout + run.stderr
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    assert "zizmor --offline --persona=auditor --quiet .github/workflows" in makefile
