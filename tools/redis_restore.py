@@ -17,7 +17,7 @@ from components.config.reader import NAMESPACE, ConfigError
 from components.k8s.apps import apps_spec
 from components.k8s.redis_backup import backup_spec, restore_job
 from components.yaml_text import dump_quoted
-from offline.stack_config import stack_config
+from offline.stack_config import provider_environment, stack_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             {k.removeprefix(prefix): v for k, v in raw.items()},
             secret_keys={k.removeprefix(prefix) for k in secret_keys},
             stack=args.stack,
+            # The providers' tokens are placeholders too: this tool calls no provider.
+            environ={k: v for k, v in provider_environment().items() if v},
         )
     except ConfigError as error:
         print(error, file=sys.stderr)
