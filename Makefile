@@ -135,7 +135,11 @@ PULUMI_OPTIONS = $(if $(findstring ',$(value REPLACE)$(value TARGET)),$(error RE
 preview: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi preview --stack $(STACK) --diff --policy-pack policy $(PULUMI_OPTIONS)
 
+# With adoptDeployKeyFirst set (docs/migration.md step 3) the program registers only the deploy key: refused
+# when the state holds anything else, which that `up` would delete.
 up: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
+	@if grep -Eq '^ *honeydue:adoptDeployKeyFirst: *"?true"?' Pulumi.$(STACK).yaml; then \
+	  set -o pipefail; pulumi stack export --stack $(STACK) | $(PY) -m tools.adopt_keys --check-deploy-key-first; fi
 	pulumi up --stack $(STACK) --policy-pack policy $(PULUMI_OPTIONS)
 
 # Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into

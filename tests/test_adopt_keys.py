@@ -178,3 +178,30 @@ def test_a_state_export_that_is_not_json_is_one_sentence(tmp_path: Path, capsys:
         capsys.readouterr().err
         == "adopt-keys: `pulumi stack export` printed no JSON state (logged in? the stack selected?)\n"
     )
+
+
+def test_make_up_refuses_the_deploy_key_s_own_up_on_a_state_that_holds_more(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Review: after a failed adoption the stack may export no outputs, so the program's own guard can't see
+    # what the state holds; `make up` checks the export when the flag is set.
+    from tools.adopt_keys import deploy_key_first_problem
+
+    alone = deploy_key_first("prod")
+    early = [{"urn": r.urn, "type": r.type} for r in alone.registrations]
+    assert deploy_key_first_problem({"deployment": {"resources": early}}) is None
+    assert deploy_key_first_problem({"deployment": {}}) is None  # a new stack
+    later = [*early, {"urn": "urn:pulumi:prod::honeydue::kubernetes:core/v1:Namespace::namespace-honeydue",
+                      "type": "kubernetes:core/v1:Namespace"}]  # fmt: skip
+    problem = deploy_key_first_problem({"deployment": {"resources": later}})
+    assert problem and "holds 1 other resources" in problem and "namespace-honeydue" in problem
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "pulumi stack export --stack $(STACK) | $(PY) -m tools.adopt_keys --check-deploy-key-first" in makefile
+
+
+def test_the_deploy_key_s_own_up_is_refused_once_pins_are_set() -> None:
+    from components.config.reader import ConfigError
+
+    pins = [f"honeydue-1={host_key('honeydue-1')}"]
+    with pytest.raises(ConfigError, match="adoptDeployKeyFirst: comes before the adoption"):
+        run_program("prod", {"adoptDeployKeyFirst": True, "adoptedHostKeys": pins}, previous_outputs={})

@@ -120,6 +120,47 @@ def ssh_command(address: str, known_hosts_file: Path, key: str) -> list[str]:
     return ["ssh", *options, f"root@{address}", f"sh -s -- {shlex.quote(key)}"]
 
 
+# What the state may hold when adoptDeployKeyFirst runs (docs/migration.md step 3): nothing, or what an earlier
+# run of the same mode left. Anything else would be deleted by it (the program registers nothing else).
+DEPLOY_KEY_FIRST_STATE = {
+    ("pulumi:pulumi:Stack", None),
+    ("pulumi:pulumi:StackReference", None),
+    ("honeydue:nodes:Nodes", "honeydue"),
+    (DEPLOY_KEY_TYPE, DEPLOY_KEY_NAME),
+    (DEPLOY_SSH_KEY_TYPE, DEPLOY_KEY_NAME),
+}
+
+
+def deploy_key_first_problem(state: dict[str, object]) -> str | None:
+    """Why `make up` must not run adoptDeployKeyFirst on this state (`pulumi stack export`), or None."""
+    deployment = state.get("deployment")
+    resources: list[dict[str, object]] = (deployment.get("resources") or []) if isinstance(deployment, dict) else []
+    others = [
+        str(r.get("urn"))
+        for r in resources
+        if not str(r.get("type", "")).startswith("pulumi:providers:")
+        and (r.get("type"), None) not in DEPLOY_KEY_FIRST_STATE
+        and (r.get("type"), str(r.get("urn", "")).rsplit("::", 1)[-1]) not in DEPLOY_KEY_FIRST_STATE
+    ]
+    if not others:
+        return None
+    return (
+        f"honeydue:adoptDeployKeyFirst is set but the state holds {len(others)} other resources (e.g. {others[0]}), "
+        "which this mode would delete: unset it (docs/migration.md step 3 runs before anything else exists)"
+    )
+
+
+def _check_deploy_key_first(export: str) -> int:
+    try:
+        problem = deploy_key_first_problem(_state_document(export))
+    except AdoptKeysError as error:
+        problem = str(error)
+    if problem:
+        print(f"adopt-keys: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _state_document(text: str) -> dict[str, object]:
     """`pulumi stack export` output, or one sentence saying it is not one."""
     try:
@@ -137,7 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", type=Path, help=f"directory holding {SERVERS_FILE}")
     parser.add_argument("--state", type=Path, help="a `pulumi stack export` file (default: run it)")
     parser.add_argument("--dry-run", action="store_true", help="print what would run, connect nowhere")
+    parser.add_argument(
+        "--check-deploy-key-first",
+        action="store_true",
+        help="read `pulumi stack export` on stdin; fail when adoptDeployKeyFirst would delete something",
+    )
     args = parser.parse_args(argv)
+    if args.check_deploy_key_first:
+        return _check_deploy_key_first(sys.stdin.read())
     if args.live is None:
         parser.error("--live is required")
     try:

@@ -84,8 +84,13 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
         adopt=read_adopt(r),
         deploy_key_first=r.boolean("adoptDeployKeyFirst"),
     )
-    if config.deploy_key_first and config.adopt:
-        r.problem("adoptDeployKeyFirst", "comes before the adoption: unset it in the change that sets adoptIds")
+    if config.deploy_key_first and (config.adopt or config.nodes.adopted_host_keys):
+        # docs/migration.md step 3: the key first, then the pins and the ids together. Pins or ids already set
+        # mean an adoption was tried: the stack may hold resources this mode would delete.
+        r.problem(
+            "adoptDeployKeyFirst",
+            "comes before the adoption: unset it, or unset adoptIds and adoptedHostKeys if no adoption ran yet",
+        )
     check_networks(r, config)
     check_hostnames(r, config)
     check_buckets(r, config)
