@@ -143,15 +143,16 @@ up: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	pulumi up --stack $(STACK) --policy-pack policy $(PULUMI_OPTIONS)
 
 # Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into
-# 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). The kubeconfig is
-# the one Pulumi uses (the pulumi-deployer ServiceAccount, cluster-admin); the key is root SSH on every node.
+# 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). An older copy is removed
+# first: umask sets the mode of a new file only. The kubeconfig is the one Pulumi uses (the pulumi-deployer
+# ServiceAccount, cluster-admin); the key is root SSH on every node.
 kubeconfig: pulumi-cli $(VENV)/.runtime
-	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
+	@set -o pipefail; mkdir -p build && rm -f build/kubeconfig-$(STACK).yaml && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
 	  | $(PY) -m tools.state_secrets kubeconfig > build/kubeconfig-$(STACK).yaml || { rm -f build/kubeconfig-$(STACK).yaml; exit 1; }
 	@echo "export KUBECONFIG=$(CURDIR)/build/kubeconfig-$(STACK).yaml"
 
 deploy-key: pulumi-cli $(VENV)/.runtime
-	@set -o pipefail; mkdir -p build && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
+	@set -o pipefail; mkdir -p build && rm -f build/deploy-key-$(STACK) && umask 077 && pulumi stack export --stack $(STACK) --show-secrets \
 	  | $(PY) -m tools.state_secrets deploy-key > build/deploy-key-$(STACK) || { rm -f build/deploy-key-$(STACK); exit 1; }
 	@echo "ssh -i $(CURDIR)/build/deploy-key-$(STACK) root@<node ipv4>"
 

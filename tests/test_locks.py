@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 RUNTIME, DEV, UV = (PROJECT_DIR / p for p in ("requirements.txt", "requirements-dev.txt", "tools/uv.txt"))
+POLICY = PROJECT_DIR / "policy" / "requirements.txt"  # the policy pack's own venv (issue 22 item 7: hash-locked)
 PIN = re.compile(r"^([A-Za-z0-9][\w.-]*)==([^\s\\;]+)\s*\\?$")
 HASH = re.compile(r"^--hash=sha256:([0-9a-f]{64})\s*\\?$")
 Lock = dict[str, tuple[str, frozenset[str]]]
@@ -46,14 +47,14 @@ def read_in(path: Path) -> dict[str, str]:
     return {canonicalize_name(n): v for n, _, v in (s.partition("==") for s in lines if s)}
 
 
-@pytest.mark.parametrize("path", [RUNTIME, DEV, UV], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [RUNTIME, DEV, UV, POLICY], ids=lambda p: str(p.relative_to(PROJECT_DIR)))
 def test_each_lock_pins_every_package_with_its_hashes(path: Path) -> None:
     lock = read_lock(path)
     assert lock, path
     assert all(hashes for _, hashes in lock.values()), [n for n, (_, h) in lock.items() if not h]
 
 
-@pytest.mark.parametrize("lock", [RUNTIME, DEV, UV], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", [RUNTIME, DEV, UV, POLICY], ids=lambda p: str(p.relative_to(PROJECT_DIR)))
 def test_each_lock_holds_the_pins_of_its_in_file(lock: Path) -> None:
     wanted = read_in(lock.with_suffix(".in"))
     locked = {name: version for name, (version, _) in read_lock(lock).items()}

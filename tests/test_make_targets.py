@@ -85,3 +85,38 @@ def test_without_the_cli_or_a_login_a_target_says_so_in_one_line_before_building
     assert run.returncode != 0 and not run.stdout
     (line,) = run.stderr.splitlines()
     assert expected in line
+
+
+@pytest.mark.parametrize(
+    ("target", "written"), [("kubeconfig", "kubeconfig-prod.yaml"), ("deploy-key", "deploy-key-prod")]
+)
+def test_a_credential_file_is_0600_even_when_an_older_one_was_readable(
+    target: str, written: str, tmp_path: Path
+) -> None:
+    # Issue 22 item 7: umask 077 sets the mode of a new file only; an older 0644 copy must not keep its mode.
+    import json
+    import shutil
+
+    export = {"deployment": {"resources": [
+        {"type": "pulumi:providers:kubernetes", "urn": "urn:pulumi:prod::honeydue::pulumi:providers:kubernetes::honeydue-k3s-k8s",
+         "inputs": {"kubeconfig": "apiVersion: v1\n"}},
+        {"type": "tls:index/privateKey:PrivateKey", "urn": "urn:pulumi:prod::honeydue::tls:index/privateKey:PrivateKey::honeydue-deploy",
+         "outputs": {"privateKeyOpenssh": "-----BEGIN OPENSSH PRIVATE KEY-----\n"}},
+    ]}}  # fmt: skip
+    project = tmp_path / "project"
+    shutil.copytree(
+        PROJECT_DIR, project, ignore=shutil.ignore_patterns("venv", "build", ".git", "policy"), symlinks=True
+    )
+    (project / "venv").symlink_to(PROJECT_DIR / "venv")
+    (project / "build").mkdir()
+    old = project / "build" / written
+    old.write_text("old\n")
+    old.chmod(0o644)
+    path = fake_pulumi(tmp_path, logged_in=True)
+    fake = tmp_path / "bin" / "pulumi"
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = whoami ] && exit 0\ncat <<'EOF'\n{json.dumps(export)}\nEOF\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")} | {"PATH": path}
+    run = subprocess.run(["make", "--no-print-directory", "-o", "venv/.runtime", target], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert old.stat().st_mode & 0o777 == 0o600 and old.read_text() != "old\n"

@@ -51,7 +51,7 @@ def test_policy_pack_tests_pass(policy_python: Path, tmp_path: Path) -> None:
 def test_policy_venv_keeps_its_own_protobuf(policy_python: Path) -> None:
     """The reason for the second venv: both pins hold, and neither leaks into the other."""
     pinned = {
-        line.split("==")[0].lower(): line.split("==")[1]
+        line.split("==")[0].lower(): line.split("==")[1].split()[0]
         for line in (POLICY_DIR / "requirements.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     }

@@ -164,7 +164,7 @@ cmd_venv() {
 	for lock in "$@"; do
 		args+=(-r "$lock")
 	done
-	# Hash-checking mode where the locks have hashes (policy/requirements.txt has exact pins only): a
+	# Hash-checking mode where the locks have hashes (every lock `make lock` writes): a
 	# package of the closure that the lock does not pin then fails the install instead of floating.
 	local hashed=--require-hashes
 	for lock in "$@"; do
@@ -192,6 +192,8 @@ cmd_lock() {
 	"${compile[@]}" requirements.in -o requirements.txt
 	say "locking requirements-dev.in → requirements-dev.txt (at the runtime lock's versions)…"
 	"${compile[@]}" requirements-dev.in -c requirements.txt -o requirements-dev.txt
+	say "locking policy/requirements.in → policy/requirements.txt (the policy pack's own venv)…"
+	"${compile[@]}" policy/requirements.in -o policy/requirements.txt
 	say "locking tools/uv.in → $UV_LOCK…"
 	"${compile[@]}" tools/uv.in -o "$UV_LOCK"
 }
