@@ -97,10 +97,11 @@ def test_a_credential_file_is_0600_even_when_an_older_one_was_readable(
     import json
     import shutil
 
+    k8s = "urn:pulumi:prod::honeydue::pulumi:providers:kubernetes::honeydue-k3s-k8s"
+    key = "urn:pulumi:prod::honeydue::tls:index/privateKey:PrivateKey::honeydue-deploy"
     export = {"deployment": {"resources": [
-        {"type": "pulumi:providers:kubernetes", "urn": "urn:pulumi:prod::honeydue::pulumi:providers:kubernetes::honeydue-k3s-k8s",
-         "inputs": {"kubeconfig": "apiVersion: v1\n"}},
-        {"type": "tls:index/privateKey:PrivateKey", "urn": "urn:pulumi:prod::honeydue::tls:index/privateKey:PrivateKey::honeydue-deploy",
+        {"type": "pulumi:providers:kubernetes", "urn": k8s, "inputs": {"kubeconfig": "apiVersion: v1\n"}},
+        {"type": "tls:index/privateKey:PrivateKey", "urn": key,
          "outputs": {"privateKeyOpenssh": "-----BEGIN OPENSSH PRIVATE KEY-----\n"}},
     ]}}  # fmt: skip
     project = tmp_path / "project"
