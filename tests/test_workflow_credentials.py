@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +189,42 @@ def test_cloud_jobs_wait_for_the_gate_and_check_their_egress_before_logging_in(n
     check = next(i for i, s in enumerate(order) if "tools.deployer_check --egress" in s)
     login = next(i for i, s in enumerate(order) if s.startswith("pulumi/auth-actions@"))
     assert check < login
+
+
+def test_a_dispatch_elsewhere_cannot_cancel_a_deploy_of_main_waiting_its_turn() -> None:
+    # Issue 22 item 7: GitHub keeps one pending run per concurrency group and cancels the older one.
+    concurrency = load("up")["concurrency"]
+    assert concurrency == {"group": "pulumi-prod-up-${{ github.ref }}", "cancel-in-progress": False}
+    assert load("up")["jobs"]["up"]["if"] == "github.ref == 'refs/heads/main'"
+
+
+@pytest.mark.parametrize(("name", "busy", "code", "running"), [
+    ("drift", "1", 0, "true"), ("drift", "0", 0, "false"), ("preview", "2", 1, "true"), ("preview", "0", 0, "false"),
+])  # fmt: skip
+def test_previews_and_drift_never_run_during_an_up(
+    name: str, busy: str, code: int, running: str, tmp_path: Path
+) -> None:
+    # Issue 22 item 7: a preview during an `up` reads a state in flux. The gate job lists up.yml's runs:
+    # drift skips the day, a preview fails with the reason.
+    gate = load(name)["jobs"]["deployer"]
+    (step,) = [s for s in steps(gate) if s.get("id") == "up"]
+    assert (
+        gate["permissions"] == {"actions": "read"}
+        and gate["outputs"]["up-running"] == "${{ steps.up.outputs.running }}"
+    )
+    fake = tmp_path / "gh"
+    fake.write_text(f"#!/bin/sh\necho {busy}\n")
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "GITHUB_OUTPUT": str(out), "GITHUB_REPOSITORY": "o/r", "GH_TOKEN": "t"}
+    run = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert run.returncode == code and out.read_text() == f"running={running}\n"
+    if name == "drift":
+        assert load("drift")["jobs"]["drift"]["if"] == "needs.deployer.outputs.up-running != 'true'"
+
+
+def test_a_preview_of_main_can_be_dispatched() -> None:
+    # Issue 22 item 7: the runbook's "preview after a rotation" step, which changes nothing in the repository.
+    assert "workflow_dispatch" in triggers("preview")
+    for job in load("preview")["jobs"].values():
+        assert job["if"].startswith("github.event_name == 'workflow_dispatch' || ")
