@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workflow_files import NAMES, WORKFLOWS, environment_name, environments, jobs, load, only, steps, triggers
+from tests.workflow_files import (
+    NAMES,
+    WORKFLOWS,
+    environment_name,
+    environments,
+    jobs,
+    load,
+    only,
+    steps,
+    triggers,
+    uses,
+)
 
 PR_TRIGGERS = {"pull_request", "pull_request_target"}
 # The token scopes each job may write with, and why: OIDC for the Pulumi login, the PR comment (in a
@@ -228,3 +239,21 @@ def test_a_preview_of_main_can_be_dispatched() -> None:
     assert "workflow_dispatch" in triggers("preview")
     for job in load("preview")["jobs"].values():
         assert job["if"].startswith("github.event_name == 'workflow_dispatch' || ")
+
+
+def test_the_oidc_trust_bounds_every_token_and_checks_audience_and_subject() -> None:
+    # Issue 22 item 7: lifetimes are bounded by the issuer (server side), not only by what a workflow asks.
+    trust = yaml.safe_load((WORKFLOWS.parent / "pulumi-oidc.yml").read_text())
+    assert trust["issuer"] == "https://token.actions.githubusercontent.com"
+    declared = environments()
+    assert {(p["team"], p["sub"]) for p in trust["policies"]} == {
+        (spec["pulumi_team"], f"repo:<owner>/<repo>:environment:{env}") for env, spec in declared.items()
+    }
+    for name, _, job in jobs():
+        for step in uses(job, "pulumi/auth-actions"):
+            auth = step["with"]
+            assert trust["audience"] == f"urn:pulumi:org:{auth['organization']}", name
+            assert int(auth["token-expiration"]) <= trust["max_expiration"], name
+    assert max(int(j["timeout-minutes"]) for _, _, j in jobs()) * 60 <= trust["max_expiration"]
+    setup = (WORKFLOWS.parent.parent / "docs" / "ci.md").read_text()
+    assert f"maxExpiration` {trust['max_expiration']}" in setup and trust["audience"] in setup
