@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from offline.plan_summary import engine_summary
+
 MARKER = "<!-- honeydue-plan-diff -->"
 SECRET_KEY = "[secret]"
 # What identifies a registration, not a property of it; `id` is the mock's, derived from the name.
@@ -101,7 +103,7 @@ def property_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     # An option at its default is the same as an option an older harness did not record at all.
     options_a = {k: v for k, v in old.items() if k not in IDENTITY and v not in _DEFAULTS}
     options_b = {k: v for k, v in new.items() if k not in IDENTITY and v not in _DEFAULTS}
-    lines = []
+    lines = _dependency_changes(options_a, options_b)
     for section, a, b in (("", old.get("inputs") or {}, new.get("inputs") or {}), ("options.", options_a, options_b)):
         flat_a, flat_b = flatten(a), flatten(b)
         for path in sorted(set(flat_a) | set(flat_b)):
@@ -114,6 +116,29 @@ def property_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                     else ""
                 )
                 lines += _leaf_change(section + path, before, after, note, inline_text)
+    return lines
+
+
+DEPENDENCY_OPTIONS = ("dependencies", "property_dependencies")
+
+
+def _names(urns: Any) -> set[str]:
+    return {str(u).rsplit("::", 1)[-1] for u in urns or ()}
+
+
+def _dependency_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dependencies by name, added and removed, never as list indexes that shift (taken out of both)."""
+    lines = []
+    pairs = [("dependencies", old.pop("dependencies", ()), new.pop("dependencies", ()))]
+    props_a, props_b = old.pop("property_dependencies", {}) or {}, new.pop("property_dependencies", {}) or {}
+    pairs += [
+        (f"property_dependencies.{k}", props_a.get(k, ()), props_b.get(k, ())) for k in sorted({*props_a, *props_b})
+    ]
+    for label, a, b in pairs:
+        added, removed = sorted(_names(b) - _names(a)), sorted(_names(a) - _names(b))
+        if added or removed:
+            change = ", ".join([*(f"+ {n}" for n in added), *(f"- {n}" for n in removed)])
+            lines.append(f"~ options.{label}: {change}")
     return lines
 
 
@@ -202,4 +227,6 @@ def review(before: Side, after: Side) -> str:
         "(mock engine, placeholder secrets: what the program registers, not what the cloud holds)."
     )
     header = [MARKER, f"## Offline plan diff: {before.label} → {after.label}", "", summary, ""]
-    return "\n".join(header + (body or ["No change.", ""]))
+    return "\n".join(
+        header + (engine_summary(before.resources, after.resources) + body if body else ["No change.", ""])
+    )

@@ -169,3 +169,38 @@ def test_secrets_are_compared_by_hash_and_never_printed(head: Side) -> None:
     assert f"- `{urn}`\n  ~ stringData: [secret] changed (value hash differs)" in text
     assert "sha256:" not in text
     assert "No change." in review(with_resource(head, urn, copy.deepcopy(record), replacing=urn), head)
+
+
+# ---------------------------------------------------------------------- the engine's verdict first
+
+
+def test_the_review_opens_with_the_engine_s_decisions_replacements_deletions_and_side_effects(head: Side) -> None:
+    # Issue 22 item 6: counts, every replacement and deletion with its reason, every step that acts on a
+    # running system, decided by the engine model (offline/engine_diff.py), before any property line.
+    sts_urn, sts = next((u, r) for u, r in head.resources.items() if r["type"] == "kubernetes:apps/v1:StatefulSet")
+    base_sts = copy.deepcopy(sts)
+    base_sts["inputs"]["spec"]["serviceName"] = "an-older-name"  # immutable: the engine replaces it
+    step_urn, step = next((u, r) for u, r in head.resources.items() if u.endswith("::honeydue-k3s-2-converge"))
+    base_step = copy.deepcopy(step)
+    base_step["inputs"]["create"] = "echo an older script\n"
+    gone_urn = "urn:pulumi:prod::honeydue::kubernetes:core/v1:ConfigMap::retired"
+    gone = {**copy.deepcopy(sts), "urn": gone_urn, "type": "kubernetes:core/v1:ConfigMap", "name": "retired"}
+    base = with_resource(head, sts_urn, base_sts, replacing=sts_urn)
+    base = with_resource(base, step_urn, base_step, replacing=step_urn)
+    base = with_resource(base, gone_urn, gone, replacing="")
+    text = review(base, head)
+    verdict = text.split("**What the engine would do**", 1)[1].split("\n### ", 1)[0]
+    assert "1 replace" in verdict and "1 delete" in verdict
+    assert f"- **replace** `kubernetes:apps/v1:StatefulSet` {sts['name']}: " in verdict and "serviceName" in verdict
+    assert "- **delete** `kubernetes:core/v1:ConfigMap` retired: " in verdict
+    assert "- on a node: honeydue-k3s-2-converge runs create again" in verdict
+    assert text.index("**What the engine would do**") < text.index("### Changed")
+
+
+def test_dependencies_are_named_added_and_removed_never_as_shifted_indexes(head: Side) -> None:
+    urn, record = the_namespace(head)
+    base = copy.deepcopy(record)
+    extra = "urn:pulumi:prod::honeydue::honeydue:k3s:K3sCluster$command:remote:Command::an-older-step"
+    base["dependencies"] = [extra, *base.get("dependencies", [])]  # every later index shifts by one
+    text = review(with_resource(head, urn, base, replacing=urn), head)
+    assert "~ options.dependencies: - an-older-step" in text and "dependencies[" not in text

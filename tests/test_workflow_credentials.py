@@ -110,7 +110,10 @@ def test_pr_jobs_read_no_write_credential() -> None:
 def test_the_comment_job_runs_no_pr_code() -> None:
     (job,) = load("plan-diff-comment")["jobs"].values()
     assert load("plan-diff-comment")["on"] == {"workflow_run": {"workflows": ["plan-diff"], "types": ["completed"]}}
-    assert "event == 'pull_request'" in job["if"] and "conclusion == 'success'" in job["if"]
+    assert "event == 'pull_request'" in job["if"] and '["success", "failure"]' in job["if"]
+    # The review is downloaded only from a successful run; a failed one marks the comment stale.
+    (download,) = [s for s in steps(job) if "gh run download" in s.get("run", "")]
+    assert download["if"] == "github.event.workflow_run.conclusion == 'success'"
     assert all("uses" not in s for s in steps(job)), "no checkout, no action: nothing from the PR runs"
     scripts = "\n".join(s["run"] for s in steps(job))
     assert not re.search(
@@ -118,6 +121,10 @@ def test_the_comment_job_runs_no_pr_code() -> None:
     )
     assert "gh run download" in scripts and "--name plan-diff" in scripts
     assert "headRefOid" in scripts and '"$HEAD_SHA"' in scripts, "the PR number is checked against the run"
+    # Issue 22 item 6: the comment names the commit, says whose code produced it, is cut at a line, and a
+    # failed newer run marks it stale.
+    assert "Produced by this pull request" in scripts and "awk -v limit=" in scripts and "head -c" not in scripts
+    assert "**Stale**" in scripts
 
 
 def test_every_oidc_job_runs_in_its_declared_environment_on_the_deployer() -> None:
