@@ -72,12 +72,15 @@ def load_side(label: str, out: Path) -> Side:
     return Side(label=label, resources=document["resources"], outputs=document["outputs"], documents=documents)
 
 
-def plan_diff(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR) -> str:
-    """The review of `base` against the working tree of `project`, as Markdown."""
-    return review(*plan_sides(base, stack=stack, project=project))
+def plan_diff(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR, keep_head: Path | None = None) -> str:
+    """The review of `base` against the working tree of `project`, as Markdown; `keep_head` receives the
+    head's whole plan (nodes/, k8s/), which the review shows only in part."""
+    return review(*plan_sides(base, stack=stack, project=project, keep_head=keep_head))
 
 
-def plan_sides(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR) -> tuple[Side, Side]:
+def plan_sides(
+    base: str, *, stack: str = "prod", project: Path = PROJECT_DIR, keep_head: Path | None = None
+) -> tuple[Side, Side]:
     """The rendered plans of `base` and of the working tree of `project`, rendered side by side."""
     with tempfile.TemporaryDirectory(prefix="plan-diff-") as temp:
         work = Path(temp)
@@ -95,6 +98,9 @@ def plan_sides(base: str, *, stack: str = "prod", project: Path = PROJECT_DIR) -
             raise PlanDiffError("\n\n".join(failures))
         before = load_side(f"{base} ({commit[:12]})", work / "base")
         after = load_side("working tree", work / "head")
+        if keep_head is not None:
+            shutil.rmtree(keep_head, ignore_errors=True)
+            shutil.copytree(work / "head" / "plan", keep_head)
     return before, after
 
 
@@ -105,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the review to this file")
     args = parser.parse_args(argv)
     try:
-        text = plan_diff(args.base, stack=args.stack)
+        head_plan = args.out.parent / "plan-diff-head" if args.out else None
+        text = plan_diff(args.base, stack=args.stack, keep_head=head_plan)
     except PlanDiffError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

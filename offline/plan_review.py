@@ -26,6 +26,8 @@ SECRET_KEY = "[secret]"
 IDENTITY = ("urn", "id", "type", "name", "inputs")
 MAX_VALUE = 100
 MAX_DOCUMENT_LINES = 400
+# An added or removed document is all new or all gone: its first lines say what it is.
+WHOLE_DOCUMENT_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,14 @@ def document_diffs(before: Side, after: Side, folder: str) -> list[str]:
             continue
         status = "added" if old is None else "removed" if new is None else "changed"
         old_name, new_name = (name if old is not None else "/dev/null"), (name if new is not None else "/dev/null")
-        out += [f"#### `{name}` ({status})", "", *_fenced(_unified(old or "", new or "", old_name, new_name)), ""]
+        diff = _unified(old or "", new or "", old_name, new_name)
+        if status != "changed" and len(diff) > WHOLE_DOCUMENT_LINES:
+            # A whole new (or gone) document: its head here, all of it in the run's artifact (build/plan/).
+            diff = [
+                *diff[:WHOLE_DOCUMENT_LINES],
+                f"… {len(diff) - WHOLE_DOCUMENT_LINES} more lines: {name} in the artifact",
+            ]
+        out += [f"#### `{name}` ({status})", "", *_fenced(diff), ""]
     return out
 
 

@@ -59,7 +59,7 @@ def k3s_bump(clone: Path) -> tuple[Side, Side]:
     assert f"honeydue:k3sVersion: {OLD}\n" in text, "the test bumps prod's K3s release by one patch"
     stack_file.write_text(text.replace(f"honeydue:k3sVersion: {OLD}", f"honeydue:k3sVersion: {NEW}"))
     git(clone, "commit", "-qam", "bump K3s")
-    return plan_sides("HEAD~1", project=clone)
+    return plan_sides("HEAD~1", project=clone, keep_head=clone / "build" / "plan-diff-head")
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +204,11 @@ def test_dependencies_are_named_added_and_removed_never_as_shifted_indexes(head:
     base["dependencies"] = [extra, *base.get("dependencies", [])]  # every later index shifts by one
     text = review(with_resource(head, urn, base, replacing=urn), head)
     assert "~ options.dependencies: - an-older-step" in text and "dependencies[" not in text
+
+
+def test_the_head_s_whole_plan_is_kept_for_the_artifact(k3s_bump: tuple[Side, Side], clone: Path) -> None:
+    # The review shows added documents in part; the workflow uploads the head's whole plan next to it.
+    kept = clone / "build" / "plan-diff-head"
+    script = kept / "nodes" / "commands" / "honeydue-k3s-1-converge.create.sh"
+    assert script.is_file() and f"K3S_VERSION={NEW}" in script.read_text()
+    assert (kept / "nodes").is_dir() and (kept / "k8s").is_dir()
