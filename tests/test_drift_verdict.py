@@ -48,3 +48,12 @@ def test_the_command_line_prints_the_verdict_for_github_output(
     args = ["--exit-code", "0", "--digest", str(tmp_path / "p.json"), "--stderr", str(tmp_path / "none")]
     assert main([*args, "--report", str(tmp_path / "r.md")]) == 0
     assert capsys.readouterr().out == "verdict=drift\n" and "Drift" in (tmp_path / "r.md").read_text()
+
+
+def test_the_refresh_steps_of_a_preview_with_refresh_are_no_drift() -> None:
+    # Review: `preview --refresh --json` lists a `refresh` step for every resource it re-read.
+    assert verdict(0, _digest("refresh", "refresh", "same"), "")[0] == "clean"
+
+
+def test_a_successful_exit_without_a_digest_is_a_failed_check() -> None:
+    assert verdict(0, "", "")[0] == "failed" and verdict(0, "warning: something\n{", "")[0] == "failed"

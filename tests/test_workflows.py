@@ -126,10 +126,12 @@ def test_drift_previews_daily_with_refresh_and_reports_from_a_job_without_creden
         "report": "${{ steps.verdict.outputs.report }}",
     }
     report = workflow["jobs"]["report"]
-    assert report["needs"] == "drift" and "needs.drift.outputs.verdict == 'failed'" in report["if"]
-    assert (
-        "needs.drift.result == 'failure'" in report["if"] and "needs.drift.outputs.verdict == 'drift'" in report["if"]
-    )
+    # Drift, a failed preview, a failed gate (the drift job is then skipped) and a failed or timed-out job each
+    # file an issue; a clean or skipped check files none.
+    assert report["needs"] == ["deployer", "drift"] and "needs.drift.outputs.verdict == 'failed'" in report["if"]
+    assert "needs.deployer.result == 'failure'" in report["if"] and '["failure", "cancelled"]' in report["if"]
+    assert "needs.drift.outputs.verdict == 'drift'" in report["if"] and "skipped" not in report["if"]
+    assert "verdict=skipped" in verdict["run"], "an up that started during the check voids its verdict"
     assert "gh issue create" in report["steps"][0]["run"] and "id-token" not in report["permissions"]
 
 

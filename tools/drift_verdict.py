@@ -20,17 +20,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Operations that change nothing: `same`, and reads of resources the program only looks up.
-UNCHANGED = frozenset({"same", "read"})
+# Operations that change nothing: `same`, reads of resources the program only looks up, and the refresh step a
+# `preview --refresh` shows for every resource it re-read (pkg/display: only `pulumi refresh` turns those into
+# updates; a refresh that found a difference shows up as a later update, replace or delete step).
+UNCHANGED = frozenset({"same", "read", "refresh"})
 MAX_LISTED = 50
 
 
 def verdict(exit_code: int, digest_text: str, stderr: str) -> tuple[str, str]:
     """(verdict, Markdown) of one drift check."""
     try:
-        digest: dict[str, Any] = json.loads(digest_text) if digest_text.strip() else {}
+        parsed: Any = json.loads(digest_text) if digest_text.strip() else None
     except json.JSONDecodeError:
-        digest = {}
+        parsed = None
+    digest: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    if exit_code == 0 and not digest:
+        # A successful preview always prints its digest: without one, nothing was checked.
+        tail = "\n".join(stderr.strip().splitlines()[-20:]) or "(no output)"
+        return "failed", f"The drift check printed no preview digest; nothing was checked:\n\n```\n{tail}\n```\n"
     if exit_code != 0:
         diagnostics = digest.get("diagnostics") or []
         errors = [str(d.get("message", "")).strip() for d in diagnostics if d.get("severity") == "error"]
