@@ -189,18 +189,19 @@ def _environment(variables: Mapping[str, str | None]) -> Iterator[None]:
     """The run's environment variables while the program runs (restored after)."""
     saved = {name: os.environ.get(name) for name in variables}
     try:
-        for name, value in variables.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(variables)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environment(saved)
+
+
+def _set_environment(variables: Mapping[str, str | None]) -> None:
+    """Sets each variable; None unsets it."""
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def run_program(
