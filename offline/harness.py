@@ -29,7 +29,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from offline import fakes
 from offline.engine_diff import Context, decide
 from offline.engine_model import Change
-from offline.records import UNKNOWN, Plan, Registration, SecretValue
+from offline.records import UNKNOWN, Plan, Registration, SecretValue, served_outputs
 from offline.stack_config import PROJECT_DIR, provider_environment, stack_config
 
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -68,8 +68,11 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
-            # The stack's own last outputs, as the backend would serve them ({} before the first update).
-            return args.name, {"name": args.name, "outputs": self.previous_outputs, "secretOutputNames": []}
+            # The stack's own last outputs, as the backend serves them ({} before the first update): decrypted,
+            # with the names of the secret ones (the SDK's get_output makes those secret again).
+            secret = sorted(k for k, v in self.previous_outputs.items() if isinstance(v, SecretValue))
+            outputs = served_outputs(self.previous_outputs)
+            return args.name, {"name": args.name, "outputs": outputs, "secretOutputNames": secret}
         state = dict(args.inputs)
         if self.world.unknown_replaced and args.name in self.world.replaced:
             # A preview of the replacement: only the inputs are known; the SDK makes the rest unknown.

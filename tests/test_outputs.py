@@ -184,3 +184,25 @@ def test_the_documented_api_reach_is_the_firewall_s() -> None:
     text = (PROJECT_DIR / "docs" / "outputs.md").read_text(encoding="utf-8")
     assert "port 6443) answers only `adminCidrs` and `deployerCidrs`" in text
     assert "Stack Read" in text and "stack:decrypt" in text
+
+
+def test_the_contract_names_are_prod_s_outputs() -> None:
+    from components.contract import CONTRACT_OUTPUTS
+
+    assert sorted(CONTRACT_OUTPUTS) == sorted(CONTRACT)
+
+
+def test_the_outputs_stack_holds_the_contract_and_nothing_else(prod_plan: Plan) -> None:
+    # Issue 22 item 4: consumers read `<org>/honeydue-outputs/prod`, whose state is one StackReference to prod
+    # and the contract re-exported (secrets stay secrets), never prod's state.
+    program = PROJECT_DIR / "outputs-stack" / "__main__.py"
+    plan = run_program("prod", program=program, previous_outputs=prod_plan.outputs)  # secrets as the backend marks them
+    assert plan.registrations == [], "nothing but the StackReference (a read, which the harness does not record)"
+    source = (PROJECT_DIR / "outputs-stack" / "__main__.py").read_text()
+    assert 'pulumi.StackReference(f"{pulumi.get_organization()}/honeydue/{pulumi.get_stack()}")' in source
+    assert set(plan.outputs) == set(CONTRACT)
+    for name in CONTRACT:
+        assert plan.outputs[name] == prod_plan.outputs[name], name
+    assert isinstance(plan.outputs["appKubeconfig"], SecretValue)
+    project = yaml.safe_load((PROJECT_DIR / "outputs-stack" / "Pulumi.yaml").read_text())
+    assert project["name"] == "honeydue-outputs" and project["runtime"]["options"]["virtualenv"] == "../venv"
