@@ -141,6 +141,8 @@ up: pulumi-cli $(VENV)/.runtime $(POLICY_VENV)/.installed
 	@if grep -Eq '^ *honeydue:adoptDeployKeyFirst: *"?true"?' Pulumi.$(STACK).yaml; then \
 	  set -o pipefail; pulumi stack export --stack $(STACK) | $(PY) -m tools.adopt_keys --check-deploy-key-first; fi
 	pulumi up --stack $(STACK) --policy-pack policy $(PULUMI_OPTIONS)
+	@# The consumers' stack (docs/outputs.md) takes the new outputs, as up.yml does after every up.
+	pulumi up --cwd outputs-stack --stack $(STACK) --yes --skip-preview
 
 # Root credentials are no stack outputs (docs/outputs.md): these read them from the decrypted state into
 # 0600 files under build/ (needs the CLI, a login and access to the stack's secrets). An older copy is removed

@@ -35,7 +35,7 @@ def fake_pulumi(tmp_path: Path, *, logged_in: bool) -> str:
 @pytest.mark.parametrize("target", ["preview", "up"])
 def test_preview_and_up_pass_the_policy_pack_and_build_its_venv_first(target: str, tmp_path: Path) -> None:
     lines = dry_run(target, path=fake_pulumi(tmp_path, logged_in=True)).stdout.splitlines()
-    (pulumi,) = [line for line in lines if line.startswith("pulumi ")]
+    (pulumi,) = [line for line in lines if line.startswith("pulumi ") and "--cwd outputs-stack" not in line]
     assert pulumi.split()[:2] == ["pulumi", target] and "--policy-pack policy" in pulumi
     policy_venv = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]
     # tools/env.sh builds each venv: `tools/env.sh … venv <dir> <lock>…`.
@@ -53,7 +53,7 @@ def test_a_local_replace_or_target_reaches_pulumi_intact_and_under_the_policy_pa
     # may expand: the recipe line, run by a shell, must hand pulumi each URN byte for byte.
     path = fake_pulumi(tmp_path, logged_in=True)
     lines = dry_run(target, f"REPLACE={SERVER_2} {KUBECONFIG_STEP}", f"TARGET={SERVER_2}", path=path).stdout
-    (command,) = [line for line in lines.splitlines() if line.startswith("pulumi ")]
+    (command,) = [line for line in lines.splitlines() if line.startswith("pulumi ") and "outputs-stack" not in line]
     record = tmp_path / "bin" / "pulumi"
     record.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done > "$ARGS"\n')
     env = {**os.environ, "PATH": path, "ARGS": str(tmp_path / "args")}
@@ -121,3 +121,11 @@ def test_a_credential_file_is_0600_even_when_an_older_one_was_readable(
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert old.stat().st_mode & 0o777 == 0o600 and old.read_text() != "old\n"
+
+
+def test_make_up_hands_the_new_outputs_to_the_consumers_stack(tmp_path: Path) -> None:
+    # Review: a local `up` (a token rotation, a node replacement) must reach consumers as CI's does.
+    lines = dry_run("up", path=fake_pulumi(tmp_path, logged_in=True)).stdout.splitlines()
+    pulumi = [line for line in lines if line.startswith("pulumi up ")]
+    assert pulumi[0].startswith("pulumi up --stack prod --policy-pack policy")
+    assert pulumi[1] == "pulumi up --cwd outputs-stack --stack prod --yes --skip-preview"
