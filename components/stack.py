@@ -42,6 +42,7 @@ from components.k8s.kured import RebootWindow
 from components.k8s.redis_backup import backup_spec
 from components.k8s.spec import REDIS_SECRET
 from components.k8s.traefik import Traefik, TraefikArgs
+from components.preview_mode import keep_running_secrets
 from components.providers import Providers, make_providers
 
 TLS_SECRET_NAME = "honeydue-origin-tls"
@@ -91,6 +92,10 @@ class Stack:
 def build(config: StackConfig) -> Stack | None:
     """Creates every resource of the stack from validated config; fails before creating anything on bad input.
     None: the deploy key's own `up` before an adoption (adoptDeployKeyFirst), which exports nothing."""
+    if config.preview_without_secrets:
+        if not pulumi.runtime.is_dry_run():
+            raise ConfigError(["honeydue:previewWithoutSecrets: is for previews of the read-only environment only"], [])
+        pulumi.runtime.register_stack_transformation(keep_running_secrets)
     check_adoption(config)
     register_adoption(config.adopt)
     providers = make_providers()

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from offline.stack_config import PROJECT_DIR, UNSET_SECRETS, declared_config, secret_placeholder, stack_config
+from tests.conftest import load_prod
 from tools import deployer_check, stack_environment
 
 ESC_DIR = PROJECT_DIR / "esc"
@@ -89,15 +90,52 @@ def test_the_offline_harness_ignores_the_environment_and_fills_secrets_with_plac
     )
 
 
+# The read-only environment's stand-ins for the apps' secrets (issue 22 item 3): committed, because they are
+# no credential, and recognisable as what they are.
+PREVIEW_PLACEHOLDER = re.compile(r".*preview-?placeholder.*", re.ASCII | re.IGNORECASE)
+
+
 @pytest.mark.parametrize("name", sorted({e["esc_environment"] for e in environments().values()}))
 def test_each_environment_ci_opens_provides_exactly_the_secret_keys_as_placeholders(name: str) -> None:
     values = composed_values(name)
-    provided = values["pulumiConfig"]
+    provided = dict(values["pulumiConfig"])
+    readonly = name == stack_environment.READ_ONLY_ENVIRONMENT
+    if readonly:
+        assert provided.pop("honeydue:previewWithoutSecrets") is True
     # Only secrets: every other value has its one home in Pulumi.prod.yaml.
     assert set(provided) == secret_keys()
     for key, reference in provided.items():
         leaf = resolve(values, reference)
-        assert leaf == {"fn::secret": PLACEHOLDER}, f"{name} {key}: a committed value, not a placeholder"
+        assert set(leaf) == {"fn::secret"}, f"{name} {key}: not a secret"
+        if readonly:
+            assert PREVIEW_PLACEHOLDER.fullmatch(leaf["fn::secret"]), f"{name} {key}: not a preview placeholder"
+        else:
+            assert leaf["fn::secret"] == PLACEHOLDER, f"{name} {key}: a committed value, not a placeholder"
+
+
+def test_the_read_only_environment_holds_no_secret_of_the_apps_and_its_placeholders_pass_the_program() -> None:
+    # Issue 22 item 3: every key of it. Only the two provider tokens are set with `esc env set` (read-only
+    # ones); everything else is a committed placeholder, and the program takes them, in preview mode.
+    readonly = stack_environment.READ_ONLY_ENVIRONMENT
+    definition = esc_definition(readonly)
+    assert not definition.get("imports"), "no import: not the write tokens, not the apps' secrets"
+    values = definition["values"]
+    set_by_operators = {path for path, leaf in _secret_leaves(values) if leaf == PLACEHOLDER}
+    assert set_by_operators == {"hetzner.token", "cloudflare.apiToken"}
+    keys = [key for key in values["pulumiConfig"] if key != "honeydue:previewWithoutSecrets"]
+    placeholders = {
+        key.removeprefix("honeydue:"): resolve(values, values["pulumiConfig"][key])["fn::secret"] for key in keys
+    }
+    config = load_prod({**placeholders, "previewWithoutSecrets": True})
+    assert config.preview_without_secrets and config.services.database_url.value == placeholders["databaseUrl"]
+
+
+def _secret_leaves(node: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(node, dict) and set(node) == {"fn::secret"}:
+        return [(path, node["fn::secret"])]
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _secret_leaves(v, f"{path}.{k}" if path else k)]
+    return []
 
 
 def test_no_esc_file_holds_a_value() -> None:
@@ -105,7 +143,9 @@ def test_no_esc_file_holds_a_value() -> None:
     assert sorted(f.stem for f in files) == ["prod", "prod-readonly", "prod-shared"]
     for path in files:
         secrets = re.findall(r"fn::secret:\s*(.*)", path.read_text())
-        assert secrets and set(secrets) == {PLACEHOLDER}, path.name
+        # The read-only environment's stand-ins are committed on purpose; every real secret is a placeholder.
+        real = [s for s in secrets if not PREVIEW_PLACEHOLDER.fullmatch(s)]
+        assert real and set(real) == {PLACEHOLDER}, path.name
 
 
 def test_the_read_only_environment_cannot_reach_the_write_tokens() -> None:

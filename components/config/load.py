@@ -83,6 +83,7 @@ def _read_all(r: Reader, stack: str) -> StackConfig:
         maintenance=read_maintenance(r),
         adopt=read_adopt(r),
         deploy_key_first=r.boolean("adoptDeployKeyFirst"),
+        preview_without_secrets=r.boolean("previewWithoutSecrets"),
     )
     if config.deploy_key_first and (config.adopt or config.nodes.adopted_host_keys):
         # docs/migration.md step 3: the key first, then the pins and the ids together. Pins or ids already set

@@ -226,3 +226,5 @@ class StackConfig:
     """Resource name -> provider id of existing resources to import (empty: nothing to adopt)."""
     deploy_key_first: bool = False
     """adoptDeployKeyFirst: build only the deploy key, before an adoption (docs/migration.md step 3)."""
+    preview_without_secrets: bool = False
+    """previewWithoutSecrets: the read-only environment's previews (components/preview_mode.py)."""
