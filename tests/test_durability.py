@@ -15,6 +15,7 @@ import yaml
 from components.config.reader import ConfigError
 from components.hetzner.cloud_init import NodeBootstrap, cloud_init_document
 from components.hetzner.upgrades import PERIODIC_PATH, SETTINGS, SETTINGS_PATH, upgrade_command
+from components.k3s.scripts import REBOOT_CHECK_PATH, converge_files
 from components.k8s import kured, redis_backup, storage
 from components.k8s.manifests import all_objects
 from offline.harness import run_program
@@ -110,7 +111,14 @@ def test_kured_reboots_one_node_at_a_time_in_the_window_through_evictions() -> N
     assert (daemonset["metadata"]["name"], daemonset["metadata"]["namespace"]) == ("kured", "kube-system")
     role = find(objects, "ClusterRole", "kured", "kube-system")
     assert {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]} in role["rules"]
-    assert daemonset["spec"]["template"]["spec"]["volumes"][0]["hostPath"]["path"] == "/var/run"
+    # The sentinel is the converge step's reboot-check.sh, run on the host: kured mounts nothing of it.
+    assert f"--reboot-sentinel-command={REBOOT_CHECK_PATH}" in args
+    assert not [a for a in args if a.startswith("--reboot-sentinel=")]
+    assert REBOOT_CHECK_PATH in {f.path for f in converge_files() if f.mode == "0755"}
+    assert "volumes" not in daemonset["spec"]["template"]["spec"]
+    spec = daemonset["spec"]["template"]["spec"]
+    assert spec["hostPID"] is True and container["securityContext"]["privileged"] is True  # nsenter into PID 1
+    assert f"--prefer-no-schedule-taint={kured.PREFER_NO_SCHEDULE_TAINT}" in args
 
 
 def test_backup_job_snapshots_then_uploads_with_pinned_images_and_secret_credentials() -> None:

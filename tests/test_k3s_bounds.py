@@ -49,9 +49,10 @@ def test_every_kubectl_call_in_the_scripts_goes_through_a_bounded_helper() -> No
     for path in SCRIPTS_DIR.glob("*.sh"):
         code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
         for line in code:
-            if "kubectl" in line:
+            # A message naming a command for the operator runs nothing.
+            if "kubectl" in line and not line.lstrip().startswith(("die ", "say ")):
                 bounded = (
-                    'k3s kubectl "$@" --request-timeout=' in line
+                    line.strip().startswith('k3s kubectl "$@" ') and '--request-timeout="$request_timeout"' in line
                     if path.name == "lib.sh"
                     else ("k3s kubectl --kubeconfig" in line and "--request-timeout=" in line)
                 )

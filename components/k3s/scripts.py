@@ -37,6 +37,8 @@ SCRIPT_NAMES = (
     "agent-remove",
     # ... and this one on the agent itself.
     "agent-uninstall",
+    # kured's sentinel command (components/k8s/kured.py): installed by the converge step, run by kured.
+    "reboot-check",
     # Sourced by every one of them, never run: see lib_file().
     "lib",
 )
@@ -45,6 +47,9 @@ AGENT_ENV_DIR = "/etc/honeydue/agents"
 # Where converge.sh finds the scripts it runs on a node, and every script finds lib.sh.
 LIB_DIR = "/usr/local/lib/honeydue/k3s"
 CONVERGE_STEPS = ("upgrade", "install", "wait-ready")
+# Installed by every converge step next to the scripts it runs, for kured to run (not converge.sh).
+REBOOT_CHECK = "reboot-check"
+REBOOT_CHECK_PATH = f"{LIB_DIR}/{REBOOT_CHECK}.sh"
 
 
 def agent_env_path(node_name: str) -> str:
@@ -66,8 +71,9 @@ def lib_file() -> RemoteFile:
 
 
 def converge_files() -> tuple[RemoteFile, ...]:
-    """The scripts converge.sh runs, installed on the node next to it, and the lib.sh they source."""
-    steps = tuple(RemoteFile(f"{LIB_DIR}/{name}.sh", "0755", script(name)) for name in CONVERGE_STEPS)
+    """The scripts converge.sh runs, installed on the node next to it, kured's sentinel command, and the
+    lib.sh they all source."""
+    steps = tuple(RemoteFile(f"{LIB_DIR}/{name}.sh", "0755", script(name)) for name in (*CONVERGE_STEPS, REBOOT_CHECK))
     return (*steps, lib_file())
 
 

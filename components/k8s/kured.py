@@ -3,9 +3,15 @@ at a time, cordoned and drained first, inside a window.
 
 Pure: plain values in, manifests out. The objects follow kured's release manifests `kured-rbac.yaml` and
 `kured-ds.yaml` at tag 1.22.1 (github.com/kubereboot/kured), the release those files pin the image to.
-Why one at a time is enough for etcd: three servers keep quorum with one down, and kured's lock is an
-annotation on its own DaemonSet that at most `--concurrency` nodes hold (cmd/kured/main.go,
-pkg/daemonsetlock). Its drain is kubectl's (k8s.io/kubectl/pkg/drain): evictions, which honour
+One at a time is not enough for etcd on its own: kured's loop checks the window, the sentinel, its
+blockers and its lock (cmd/kured/main.go rebootAsRequired), never whether the other servers are up, so it
+would reboot a second server while one is down or while a `pulumi up` restarts another. So:
+- the sentinel is a command, scripts/k3s/reboot-check.sh on the node (the converge step installs it): a
+  server reboots only when every other etcd member is Ready and schedulable and a majority stays up;
+- the lock, an annotation on kured's own DaemonSet that at most `--concurrency` nodes hold
+  (pkg/daemonsetlock), is also taken by the stack's steps that take a server down (scripts/k3s/lib.sh
+  take_reboot_lock), so the two never overlap.
+Its drain is kubectl's (k8s.io/kubectl/pkg/drain): evictions, which honour
 PodDisruptionBudgets; without --force-reboot a failed or timed-out drain uncordons, releases the lock
 and retries at the next period instead of rebooting (main.go, "will release lock and retry").
 """
@@ -14,14 +20,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.k3s.scripts import REBOOT_CHECK_PATH
 from components.k8s.spec import Manifest, labels, metadata
 
 KURED_VERSION = "1.22.1"
 KURED_IMAGE = f"ghcr.io/kubereboot/kured:{KURED_VERSION}"
 NAMESPACE = "kube-system"
 NAME = "kured"
-# Ubuntu's update-notifier-common writes this file when an upgraded package needs a reboot.
+# Ubuntu's update-notifier-common writes this file when an upgraded package needs a reboot; the sentinel
+# command reads it on the host.
 SENTINEL = "/var/run/reboot-required"
+# The taint kured puts on a node that waits for the lock (PreferNoSchedule): pods evicted from the node
+# being drained avoid the next one to reboot, so Redis and its volume do not hop from node to node.
+PREFER_NO_SCHEDULE_TAINT = "weave.works/kured-node-reboot"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +81,9 @@ def kured_args(window: RebootWindow) -> list[str]:
     """kured's flags (cmd/kured/main.go 1.22.1)."""
     return [
         "/usr/bin/kured",
-        "--reboot-sentinel=/sentinel/reboot-required",
+        # Run in the host's mount namespace (nsenter); exit 0 = reboot (pkg/checkers CommandChecker).
+        f"--reboot-sentinel-command={REBOOT_CHECK_PATH}",
+        f"--prefer-no-schedule-taint={PREFER_NO_SCHEDULE_TAINT}",
         # Never two nodes at once: with three servers, a second reboot would lose etcd quorum.
         "--concurrency=1",
         "--ds-namespace=" + NAMESPACE,
@@ -100,7 +113,6 @@ def _daemonset(window: RebootWindow) -> Manifest:
         "securityContext": {"privileged": True, "readOnlyRootFilesystem": True},
         "ports": [{"containerPort": 8080, "name": "metrics", "protocol": "TCP"}],
         "env": [{"name": "KURED_NODE_ID", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-        "volumeMounts": [{"mountPath": "/sentinel", "name": "sentinel", "readOnly": True}],
         "command": kured_args(window),
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
     }
@@ -121,7 +133,6 @@ def _daemonset(window: RebootWindow) -> Manifest:
                     ],
                     "hostPID": True,
                     "restartPolicy": "Always",
-                    "volumes": [{"name": "sentinel", "hostPath": {"path": "/var/run", "type": "Directory"}}],
                     "containers": [container],
                 },
             },

@@ -129,10 +129,12 @@ elif install_incomplete; then
     run_installer
     start_k3s
 elif [[ $checksum != "$recorded" ]]; then
-    # A running server restarting: one server down at a time, across updates too (lib.sh).
-    [[ $ROLE == agent ]] || wait_etcd_peers
+    # A running server restarting: one server down at a time, across updates and kured's reboots too
+    # (lib.sh); kured's lock is held until the server is Ready again.
+    [[ $ROLE == agent ]] || before_server_goes_down
     say "k3s $K3S_VERSION is installed but its config changed: restarting $unit"
     start_k3s
+    [[ -z $reboot_lock_taken ]] || wait_node_ready "" "after its config restart"
 elif ! systemctl is-active --quiet "$unit"; then
     say "k3s $K3S_VERSION is installed with this config but not running: starting it"
     start_k3s

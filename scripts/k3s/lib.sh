@@ -49,8 +49,11 @@ die() { printf "$msg_format: ERROR: %s\n" "$NODE_NAME" "$*" >&2; exit 1; }
 # server whose etcd lost quorum accepts the connection and never answers. Every kubectl call of these
 # scripts goes through kube(); drain and the wait loops bound the whole operation on top of it.
 request_timeout=30s
+# api_server: set by a script that runs outside the host's network namespace (reboot-check.sh, in kured's
+# pod), where the kubeconfig's https://127.0.0.1:6443 is the pod's own loopback.
+api_server=""
 kube() {
-    k3s kubectl "$@" --request-timeout="$request_timeout"
+    k3s kubectl "$@" ${api_server:+"--server=$api_server"} --request-timeout="$request_timeout"
 }
 
 # One mutating step at a time on a node: two runs of install/upgrade/converge/remove (a `pulumi up`
@@ -104,6 +107,113 @@ wait_etcd_peers() {
     rm -f "$errors"
 }
 
+# kured's lock (components/k8s/kured.py): an annotation on kured's DaemonSet that kured takes before it
+# drains and reboots a node, JSON {"nodeID", "metadata", "created", "TTL"} with the TTL in nanoseconds and
+# 0 for "never expires" (kured 1.22.1 pkg/daemonsetlock: Acquire takes it only when it is absent, its own
+# or past its TTL). A server's own steps that take it down (a config restart, an upgrade, its removal)
+# take the same lock first, as "pulumi:<node>": kured never reboots a server while a step restarts
+# another, and a step never restarts a server while kured drains or reboots another. The write carries
+# the resourceVersion it read, so of two writers one gets a conflict and reads again. Ours expires after
+# REBOOT_LOCK_TTL, so a step killed before on_exit released it (or a removed server, whose API is gone)
+# holds kured back for half an hour at most. Agents take no lock: they are no etcd member.
+REBOOT_LOCK_ANNOTATION=weave.works/kured-node-lock
+REBOOT_LOCK_TTL=1800
+reboot_lock_taken=""
+
+# "<resourceVersion> <holder or -> <expired yes|no>" of kured's lock; nothing when kured is not installed.
+reboot_lock_state() {
+    local out
+    out=$(kube get daemonset kured -n kube-system --ignore-not-found \
+        -o jsonpath='{.metadata.resourceVersion}{"\n"}{.metadata.annotations.weave\.works/kured-node-lock}') || return 1
+    [[ -n $out ]] || return 0
+    python3 - "$out" <<'PYTHON'
+import datetime, json, re, sys
+version, _, value = sys.argv[1].partition("\n")
+if not value.strip():
+    print(version, "-", "no")
+    sys.exit()
+try:
+    lock = json.loads(value)
+    holder, ttl, created = str(lock.get("nodeID") or "?"), int(lock.get("TTL") or 0), lock.get("created") or ""
+except (ValueError, TypeError, AttributeError):
+    print(version, "an-unreadable-lock", "no")  # never taken over: a person may have written it
+    sys.exit()
+expired = "no"
+if ttl > 0 and created:
+    # Go writes RFC 3339 with up to nine fractional digits; Python reads six.
+    since = datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", created).replace("Z", "+00:00"))
+    if datetime.datetime.now(datetime.timezone.utc) - since >= datetime.timedelta(microseconds=ttl // 1000):
+        expired = "yes"
+print(version, re.sub(r"\s", "_", holder), expired)
+PYTHON
+}
+
+# Take kured's lock (free, ours or expired), waiting at most LOCK_TIMEOUT seconds for its holder. When the
+# API does not answer, or kured is not installed (the first `up`), there is nothing to take: go on.
+take_reboot_lock() {
+    [[ $ROLE != agent ]] || return 0
+    local me="pulumi:$NODE_NAME" deadline=$((SECONDS + LOCK_TIMEOUT)) state version holder expired value errors said=""
+    errors=$(mktemp)
+    while :; do
+        if ! state=$(reboot_lock_state 2>"$errors"); then
+            say "cannot read kured's reboot lock ($(tail -n 1 "$errors")): going on without it"
+            break
+        fi
+        if [[ -z $state ]]; then
+            say "kured is not installed: no reboot lock to take"
+            break
+        fi
+        read -r version holder expired <<<"$state"
+        if [[ $holder == - || $holder == "$me" || $expired == yes ]]; then
+            value=$(printf '{"nodeID":"%s","metadata":{"unschedulable":false},"created":"%s","TTL":%d}' \
+                "$me" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$((REBOOT_LOCK_TTL * 1000000000))")
+            if kube annotate daemonset kured -n kube-system --overwrite --resource-version="$version" \
+                "$REBOOT_LOCK_ANNOTATION=$value" >/dev/null 2>"$errors"; then
+                reboot_lock_taken=1
+                say "took kured's reboot lock (expires after ${REBOOT_LOCK_TTL}s unless released)"
+                break
+            fi
+            holder="a concurrent write ($(tail -n 1 "$errors"))"
+        fi
+        [[ -n $said ]] || say "waiting for kured's reboot lock, held by $holder"
+        said=1
+        if ((SECONDS >= deadline)); then
+            rm -f "$errors"
+            die "kured's reboot lock is still held by $holder after ${LOCK_TIMEOUT}s: a node is being drained or rebooted (kubectl -n kube-system get ds kured -o yaml shows the lock); nothing changed"
+        fi
+        sleep "$POLL_INTERVAL"
+    done
+    rm -f "$errors"
+}
+
+# Give kured's lock back if this script took it and still holds it (on_exit).
+release_reboot_lock() {
+    [[ -n $reboot_lock_taken ]] || return 0
+    reboot_lock_taken=""
+    local state version holder
+    if state=$(reboot_lock_state 2>/dev/null) && read -r version holder _ <<<"$state" &&
+        [[ $holder == "pulumi:$NODE_NAME" ]] &&
+        kube annotate daemonset kured -n kube-system --resource-version="$version" "$REBOOT_LOCK_ANNOTATION-" \
+            >/dev/null 2>&1; then
+        say "released kured's reboot lock"
+    else
+        say "could not release kured's reboot lock: it expires ${REBOOT_LOCK_TTL}s after it was taken"
+    fi
+}
+
+# Before a server goes down by the stack's hand: kured's lock, then the other etcd members Ready.
+before_server_goes_down() {
+    take_reboot_lock
+    wait_etcd_peers
+}
+
+# Whatever ends a script: the downloaded installer is removed and kured's lock given back.
+on_exit() {
+    rm -f ${installer:+"$installer"}
+    release_reboot_lock
+}
+trap on_exit EXIT
+
 # The unit of this node: the official installer names the unit of INSTALL_K3S_EXEC=agent k3s-agent.
 k3s_unit() {
     if [[ $ROLE == agent ]]; then echo k3s-agent; else echo k3s; fi
@@ -153,8 +263,7 @@ installer=""
 run_installer() {
     local url="https://raw.githubusercontent.com/k3s-io/k3s/${K3S_VERSION//+/%2B}/install.sh" k3s_command=server
     [[ $ROLE != agent ]] || k3s_command=agent
-    # The downloaded installer is not left behind, whatever happens after.
-    trap 'rm -f ${installer:+"$installer"}' EXIT
+    # The downloaded installer is not left behind, whatever happens after (on_exit).
     installer=$(mktemp)
     say "installing k3s $K3S_VERSION (installer $url)"
     curl -sSfL --retry 5 --retry-delay 2 --connect-timeout 10 --max-time 120 -o "$installer" "$url"

@@ -30,6 +30,9 @@ if [[ ! -e $deleted_marker ]] && command -v k3s >/dev/null 2>&1; then
     present=$(kube get node "$NODE_NAME" --ignore-not-found -o name) ||
         die "cannot ask the API server about $NODE_NAME; delete the node from another server, then re-run"
     if [[ -n $present ]]; then
+        # Never while kured reboots another server: with this member gone, one more down loses quorum.
+        # The lock outlives the delete (the local API is gone with the member) until its TTL.
+        take_reboot_lock
         # Evictions respect PodDisruptionBudgets; a blocked drain stops the destroy here, before any harm.
         kube drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout="${DRAIN_TIMEOUT}s" ||
             die "drain of $NODE_NAME did not finish within ${DRAIN_TIMEOUT}s (a PodDisruptionBudget may block it); nothing removed"

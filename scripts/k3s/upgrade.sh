@@ -57,8 +57,9 @@ if [[ $ROLE == agent ]]; then
 fi
 
 if [[ $current != "$K3S_VERSION" ]]; then
-    # One server down at a time, across updates too (lib.sh).
-    wait_etcd_peers
+    # One server down at a time, across updates and kured's reboots too (lib.sh); kured's lock is held
+    # until the node is Ready and uncordoned (on_exit).
+    before_server_goes_down
     say "upgrading k3s $current -> $K3S_VERSION"
     mkdir -p "$state_dir"
     printf '%s -> %s\n' "$current" "$K3S_VERSION" >"$marker"
