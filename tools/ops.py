@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,9 @@ def load_outputs(path: str | None, stack: str) -> dict[str, Any]:
     if path:
         data: dict[str, Any] = json.loads(Path(path).read_text())
         return data
+    if shutil.which("pulumi") is None:
+        # One sentence instead of "[Errno 2] No such file or directory: 'pulumi'" (make smoke, make status).
+        raise OpsError("the Pulumi CLI is not on PATH; install it or pass --outputs FILE")
     command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
     try:
         run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

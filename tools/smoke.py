@@ -6,9 +6,19 @@ as `curl --resolve` would), checks status codes and the health endpoints the pro
 etcd healthy, through kubectl with the operator kubeconfig. Every request and call is bounded by a
 timeout. Exit 1 with one line per failed check; exit 2 when the checks cannot run at all.
 
+Through Cloudflare every answer must carry `cf-ray`: Cloudflare gives a Ray ID to every request it proxies
+(developers.cloudflare.com/fundamentals/reference/cloudflare-ray-id/); an answer without one came from
+elsewhere (a DNS-only record, or one pointing straight at an origin). Any server could send one, though.
+
 Origins: with originLockdown, 80/443 on the nodes answer Cloudflare only, so by default each node's
-Traefik pod (hostNetwork, port 80) is reached through `kubectl port-forward`, which the deployer may
-use (6443). `--origin NAME=HOST:PORT` names origins directly instead (e.g. without the lockdown).
+Traefik pod (hostNetwork: its ports are the node's) is reached through `kubectl port-forward`, which the
+deployer may use (6443). `--origin NAME=HOST:PORT` names origins directly instead (e.g. without the lockdown).
+In SSL mode full or strict (`--ssl-mode`, default `stack_ssl_mode`) Cloudflare reaches them on 443, so each
+is requested there too (the pod's 443, or HOST:443 of an `--origin`), and the certificate it serves with
+SNI = each public name is read. Verified: the TLS handshake; the subjectAltName (or, lacking one, the CN)
+covers the name (`openssl x509 -checkhost`); now is within notBefore..notAfter. Not verified: that the
+Origin CA signed it (no public trust store holds that CA and the repository has no copy of its root, so the
+chain goes unchecked; in strict mode Cloudflare checks it), nor revocation.
 """
 
 from __future__ import annotations
@@ -21,14 +31,20 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from tools.ops import Kubectl, OpsError, Site, kubeconfig_file, load_outputs, load_site
+from components.config.checks import SSL_MODES
+from components.config.reader import NAMESPACE
+from offline.stack_config import StackFileError, stack_config
+from tools.ops import PROJECT_DIR, Kubectl, OpsError, Site, kubeconfig_file, load_outputs, load_site
 
 TRAEFIK_SELECTOR = "app.kubernetes.io/name=traefik"
-FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> 80")
+# kubectl prints one line per local listener (127.0.0.1 and [::1] for each port: client-go portforward.go).
+FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)", re.ASCII)
+SUBJECT_ALT_NAME = re.compile(r"Subject Alternative Name: *\n\s*(.+)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,8 @@ class Target:
     name: str
     scheme: str
     address: tuple[str, int] | None
+    edge: bool = False
+    """Cloudflare: answers must carry cf-ray, and HTTPS is verified against the system trust store."""
 
 
 def probes(site: Site) -> list[Probe]:
@@ -64,50 +82,107 @@ def probes(site: Site) -> list[Probe]:
     return [*found, Probe(site.admin_hostname, "/", 200)]
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to a fixed address with SNI and certificate checks for the Host (curl --resolve)."""
+def origin_tls_context() -> ssl.SSLContext:
+    """TLS without chain or name checks: the Origin CA is in no trust store (the name is checked apart)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
-    def __init__(self, host: str, address: tuple[str, int], timeout: float) -> None:
-        super().__init__(host, address[1], timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a fixed address with SNI = the Host (curl --resolve)."""
+
+    def __init__(self, host: str, address: tuple[str, int], timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, address[1], timeout=timeout, context=context)
+        self._address, self._tls = address, context
 
     def connect(self) -> None:
         sock = socket.create_connection(self._address, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
-def request(target: Target, probe: Probe, timeout: float) -> int:
-    """The status code of one GET (redirects are not followed)."""
+def request(target: Target, probe: Probe, timeout: float) -> tuple[int, str | None]:
+    """The status code and cf-ray header of one GET (redirects are not followed)."""
     connection: http.client.HTTPConnection
     if target.scheme == "https":
-        address = target.address or (probe.host, 443)
-        connection = _PinnedHTTPS(probe.host, address, timeout)
+        context = ssl.create_default_context() if target.edge else origin_tls_context()
+        connection = _PinnedHTTPS(probe.host, target.address or (probe.host, 443), timeout, context)
     else:
         host, port = target.address or (probe.host, 80)
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", probe.path, headers={"Host": probe.host, "User-Agent": "honeydue-smoke"})
-        return connection.getresponse().status
+        response = connection.getresponse()
+        return response.status, response.getheader("cf-ray")
     finally:
         connection.close()
 
 
+def retried(check: Callable[[], Result], attempts: int, delay: float) -> Result:
+    """The first passing result of up to `attempts` tries (Cloudflare and endpoints may still be settling)."""
+    result = check()
+    for _ in range(attempts - 1):
+        if result.ok:
+            return result
+        time.sleep(delay)
+        result = check()
+    return result if result.ok else Result(result.name, False, f"{result.detail} after {attempts} attempt(s)")
+
+
 def check_http(target: Target, probe: Probe, timeout: float, attempts: int, delay: float) -> Result:
-    """One probe against one target, retried (Cloudflare and endpoints may still be settling)."""
+    """One probe against one target, retried; through Cloudflare, the answer must carry cf-ray."""
     name = f"{target.name} {probe.host}{probe.path}"
-    detail = ""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(delay)
+
+    def once() -> Result:
         try:
-            status = request(target, probe, timeout)
+            status, ray = request(target, probe, timeout)
         except (OSError, http.client.HTTPException) as error:
-            detail = f"no answer ({type(error).__name__}: {error})"
-            continue
-        if status == probe.status:
-            return Result(name, True, str(status))
-        detail = f"expected {probe.status}, got {status}"
-    return Result(name, False, f"{detail} after {attempts} attempt(s)")
+            return Result(name, False, f"no answer ({type(error).__name__}: {error})")
+        problems = [] if status == probe.status else [f"expected {probe.status}, got {status}"]
+        if target.edge and not ray:
+            problems.append(f"{status} answered without a cf-ray header, so not through Cloudflare"
+                            " (a DNS-only record, or one pointing straight at an origin?)")  # fmt: skip
+        return Result(name, not problems, "; ".join(problems) or (f"{status}, cf-ray {ray}" if ray else str(status)))
+
+    return retried(once, attempts, delay)
+
+
+def certificate_result(name: str, der: bytes, host: str, now: float) -> Result:
+    """Whether a certificate covers `host` and is valid at `now`, as `openssl x509` reads it."""
+    command = ["openssl", "x509", "-inform", "DER", "-noout", "-nameopt", "RFC2253", "-subject", "-startdate",
+               "-enddate", "-ext", "subjectAltName", "-checkhost", host]  # fmt: skip
+    try:
+        run = subprocess.run(command, input=der, capture_output=True, timeout=10, check=False)
+    except FileNotFoundError as error:
+        raise OpsError("openssl is not installed (it reads the origins' certificates)") from error
+    text = run.stdout.decode(errors="replace")
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith(" "))
+    if run.returncode != 0 or "notAfter" not in fields:
+        return Result(name, False, f"openssl cannot read the certificate: {' '.join(run.stderr.decode().split())}")
+    san = SUBJECT_ALT_NAME.search(text)
+    served = f"subject {fields.get('subject', '')}, SAN {san.group(1).strip() if san else 'none'}"
+    if f"Hostname {host} does match certificate" not in text:
+        return Result(name, False, f"the certificate served ({served}) does not cover {host}")
+    if not ssl.cert_time_to_seconds(fields["notBefore"]) <= now <= ssl.cert_time_to_seconds(fields["notAfter"]):
+        return Result(name, False, f"outside its validity ({fields['notBefore']} to {fields['notAfter']}): {served}")
+    return Result(name, True, f"covers {host}, valid until {fields['notAfter']} ({served}; chain not checked)")
+
+
+def check_certificate(target: Target, host: str, timeout: float, attempts: int, delay: float) -> Result:
+    """The certificate an origin serves for SNI = host: see the module docstring for what is verified."""
+    name = f"{target.name} {host} certificate"
+
+    def once() -> Result:
+        try:
+            with socket.create_connection(target.address or (host, 443), timeout) as sock, \
+                    origin_tls_context().wrap_socket(sock, server_hostname=host) as tls:  # fmt: skip
+                der = tls.getpeercert(binary_form=True)
+        except OSError as error:
+            return Result(name, False, f"no TLS answer ({type(error).__name__}: {error})")
+        return certificate_result(name, der or b"", host, time.time())
+
+    return retried(once, attempts, delay)
 
 
 def check_cluster(kubectl: Kubectl, expected_nodes: Sequence[str]) -> list[Result]:
@@ -143,23 +218,24 @@ def check_cluster(kubectl: Kubectl, expected_nodes: Sequence[str]) -> list[Resul
 
 
 @contextmanager
-def port_forward(kubectl: Kubectl, pod: str, timeout: float = 20) -> Iterator[int]:
-    """A local port forwarded to port 80 of a kube-system pod, for as long as the context lasts."""
-    args = ["-n", "kube-system", "port-forward", f"pod/{pod}", ":80"]
+def port_forward(kubectl: Kubectl, pod: str, ports: Sequence[int], timeout: float = 20) -> Iterator[dict[int, int]]:
+    """Local ports forwarded to `ports` of a kube-system pod (pod port -> local port), while the context lasts."""
+    args = ["-n", "kube-system", "port-forward", f"pod/{pod}", *(f":{port}" for port in ports)]
     process = subprocess.Popen(kubectl.command(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         deadline = time.monotonic() + timeout
         assert process.stdout is not None
-        port = None
-        while port is None and time.monotonic() < deadline:
+        local: dict[int, int] = {}
+        while len(local) < len(ports) and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
             match = FORWARDING.search(line)
-            port = int(match.group(1)) if match else None
-        if port is None:
+            if match and int(match.group(2)) in ports:
+                local[int(match.group(2))] = int(match.group(1))
+        if len(local) < len(ports):
             raise OpsError(f"kubectl port-forward to {pod} did not start within {timeout:.0f} s")
-        yield port
+        yield local
     finally:
         process.terminate()
         try:
@@ -172,6 +248,42 @@ def traefik_pods(kubectl: Kubectl) -> dict[str, str]:
     """Node name -> Traefik pod running there (the DaemonSet: one per node)."""
     pods = kubectl.json(["-n", "kube-system", "get", "pods", "-l", TRAEFIK_SELECTOR])["items"]
     return {p["spec"]["nodeName"]: p["metadata"]["name"] for p in pods if p.get("status", {}).get("phase") == "Running"}
+
+
+def forwarded_origins(kubectl: Kubectl, nodes: Sequence[str], stack: ExitStack, tls: bool) -> list[Target | Result]:
+    """Each node's Traefik through port-forward (443 too when Cloudflare uses it), or why it can't be reached."""
+    pods = traefik_pods(kubectl)
+    found: list[Target | Result] = []
+    for node in nodes:
+        if node not in pods:
+            found.append(Result(f"origin {node}", False, "no running Traefik pod on the node"))
+            continue
+        local = stack.enter_context(port_forward(kubectl, pods[node], (80, 443) if tls else (80,)))
+        found += origin_targets(node, ("127.0.0.1", local[80]), ("127.0.0.1", local[443]) if tls else None)
+    return found
+
+
+def origin_targets(name: str, http: tuple[str, int], https: tuple[str, int] | None) -> list[Target]:
+    plain = Target(f"origin {name}", "http", http)
+    return [plain, Target(f"origin {name} https", "https", https)] if https else [plain]
+
+
+def check_target(target: Target, checks: Sequence[Probe], args: argparse.Namespace) -> list[Result]:
+    """Every probe; on an origin's HTTPS, each public name's certificate too."""
+    bounds = (args.timeout, args.attempts, args.delay)
+    results = [check_http(target, p, *bounds) for p in checks]
+    if target.scheme == "https" and not target.edge:
+        results += [check_certificate(target, host, *bounds) for host in dict.fromkeys(p.host for p in checks)]
+    return results
+
+
+def stack_ssl_mode(stack: str, project_dir: Path = PROJECT_DIR) -> str:
+    """The stack's sslMode as `pulumi up` reads it: Pulumi.<stack>.yaml, else Pulumi.yaml's default. No output
+    carries it; the stack's ESC environment sets no such config (esc/*.yaml), else pass --ssl-mode."""
+    mode = stack_config(stack, project_dir=project_dir)[0][f"{NAMESPACE}:sslMode"]
+    if mode not in SSL_MODES:
+        raise OpsError(f"Pulumi.{stack}.yaml: sslMode {mode!r} is not one of {', '.join(SSL_MODES)}")
+    return mode
 
 
 def parse_origin(text: str) -> tuple[str, tuple[str, int]]:
@@ -187,13 +299,15 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--outputs", help="stack outputs JSON (default: `pulumi stack output --json --show-secrets`)")
     parser.add_argument("--kubeconfig", help="default: the stack's kubeconfig output")
+    parser.add_argument("--ssl-mode", choices=SSL_MODES, help="default: the stack's sslMode config")
     parser.add_argument(
         "--origin",
         action="append",
         type=parse_origin,
         default=[],
         metavar="NAME=HOST:PORT",
-        help="request this origin over HTTP instead of port-forwarding to each node's Traefik",
+        help="request this origin over HTTP (and HOST:443 in full/strict mode) instead of"
+        " port-forwarding to each node's Traefik",
     )
     parser.add_argument(
         "--edge-resolve",
@@ -210,26 +324,18 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> list[Result]:
     site = load_site(args.stack)
+    tls = (args.ssl_mode or stack_ssl_mode(args.stack)) != "flexible"
     outputs = load_outputs(args.outputs, args.stack)
     expected = [*outputs.get("nodes", {}), *outputs.get("agents", {})]
-    checks = probes(site)
-
-    def http_all(target: Target) -> list[Result]:
-        return [check_http(target, p, args.timeout, args.attempts, args.delay) for p in checks]
-
-    results = http_all(Target("edge", args.edge_scheme, args.edge_resolve))
+    results: list[Result] = []
     with kubeconfig_file(outputs, args.kubeconfig) as path, ExitStack() as stack:
         kubectl = Kubectl(path)
-        origins: list[tuple[str, tuple[str, int]]] = list(args.origin)
-        if not origins:
-            pods = traefik_pods(kubectl)
-            for node in expected:
-                if node not in pods:
-                    results.append(Result(f"origin {node}", False, "no running Traefik pod on the node"))
-                    continue
-                origins.append((node, ("127.0.0.1", stack.enter_context(port_forward(kubectl, pods[node])))))
-        for name, address in origins:
-            results += http_all(Target(f"origin {name}", "http", address))
+        targets: list[Target | Result] = [Target("edge", args.edge_scheme, args.edge_resolve, edge=True)]
+        for name, address in args.origin:
+            targets += origin_targets(name, address, (address[0], 443) if tls else None)
+        targets += [] if args.origin else forwarded_origins(kubectl, expected, stack, tls)
+        for target in targets:
+            results += check_target(target, probes(site), args) if isinstance(target, Target) else [target]
         results += check_cluster(kubectl, expected)
     return results
 
@@ -238,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     try:
         results = run(args)
-    except (OpsError, OSError, KeyError, ValueError) as error:
+    except (OpsError, StackFileError, OSError, KeyError, ValueError) as error:
         print(f"smoke: cannot run the checks: {error}", file=sys.stderr)
         return 2
     for result in results:
