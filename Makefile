@@ -175,9 +175,13 @@ adopt-keys: pulumi-cli $(VENV)/.runtime
 smoke: kubeconfig
 	$(PY) -m tools.smoke --stack $(STACK) --kubeconfig build/kubeconfig-$(STACK).yaml
 
-# Origin CA certificate expiry, age of the newest off-site etcd and Redis snapshots, the kubeconfig's expiry.
+# Age of the newest etcd and Redis snapshots in the off-site bucket (rclone, with the list-only B2 key in
+# STATUS_B2_KEY_ID and STATUS_B2_APPLICATION_KEY; limits follow the schedules), failed backup Jobs, the Origin
+# CA certificate's and the kubeconfig's expiry (tools/status.py). make exits 2 both for FAIL lines and for
+# checks that could not run: STATUS_ARGS='--verdict FILE' writes which (.github/workflows/status.yml).
+STATUS_ARGS ?=
 status: kubeconfig
-	$(PY) -m tools.status --stack $(STACK) --kubeconfig build/kubeconfig-$(STACK).yaml
+	$(PY) -m tools.status --stack $(STACK) --kubeconfig build/kubeconfig-$(STACK).yaml $(STATUS_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -163,3 +163,94 @@ def test_zizmor_in_make_lint_has_teeth(tmp_path: Path) -> None:
     assert run.returncode != 0 and "dangerous-triggers" in run.stdout + run.stderr
     makefile = (PROJECT_DIR / "Makefile").read_text()
     assert "zizmor --offline --persona=auditor --quiet .github/workflows" in makefile
+
+
+# ----------------------------------------------------------------------------- status.yml (issue 23 item 4)
+# The report's behaviour (which issue it opens, comments on or closes) runs in tests/test_status_workflow.py.
+
+STATUS = WORKFLOWS / "status.yml"
+
+
+def test_status_workflow_matches_the_schema_and_pins_every_action() -> None:
+    run = check_schema(STATUS)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line for line in STATUS.read_text().splitlines() if "uses:" in line]
+    assert len(lines) == 4
+    for line in lines:
+        match = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)", line)
+        assert match and PINS.get(match.group(1)) == match.group(2, 3), line.strip()
+
+
+def test_status_runs_hourly_off_the_hour_and_on_demand() -> None:
+    workflow = load("status")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    (schedule,) = workflow["on"]["schedule"]
+    minute, *hourly = schedule["cron"].split()
+    assert minute.isdigit() and 0 < int(minute) < 60 and hourly == ["*", "*", "*", "*"], schedule["cron"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False, "never cut a report off halfway"
+
+
+def test_status_runs_on_the_preview_runner_read_only_like_the_drift_check() -> None:
+    workflow = load("status")
+    job = workflow["jobs"]["status"]
+    assert job["runs-on"] == ["self-hosted", "${{ vars.PULUMI_PREVIEW_RUNNER }}"] and job["needs"] == "deployer"
+
+    def gate(name: str) -> dict[str, object]:
+        return next(s for s in steps(load(name)["jobs"]["deployer"]) if "RUNNER_LABEL" in s.get("env", {}))
+
+    assert gate("status") == gate("drift"), "the same runner gate: the preview runner, never the up runner"
+    assert workflow["jobs"]["deployer"]["if"] == "github.ref == 'refs/heads/main'"
+    assert environment_name(job) == "drift"
+    auth = only(job, "pulumi/auth-actions")["with"]
+    assert auth["scope"] == "team:ci-readonly" and int(auth["token-expiration"]) <= job["timeout-minutes"] * 60
+    order = [s.get("uses", s.get("run", "")) for s in steps(job)]
+    egress = next(i for i, s in enumerate(order) if "tools.deployer_check --egress" in s)
+    swap = next(
+        i for i, s in enumerate(order) if "tools.stack_environment --stack prod --use honeydue/prod-readonly" in s
+    )
+    login = next(i for i, s in enumerate(order) if s.startswith("pulumi/auth-actions@"))
+    (status,) = [s for s in steps(job) if s.get("id") == "status"]
+    assert egress < login and swap < login < order.index(status["run"])
+    # The list-only B2 key reaches `make status` alone, from the read-only ESC environment.
+    assert "pulumi env run honeydue/honeydue/prod-readonly -- \\\n  make status" in status["run"]
+    assert steps(job)[0]["run"] == 'echo "PULUMI_HOME=$RUNNER_TEMP/pulumi-home" >> "$GITHUB_ENV"'
+    assert [(s["if"], s["run"]) for s in steps(job)[-2:]] == [
+        ("always()", "rm -f build/kubeconfig-prod.yaml"),
+        ("always()", 'rm -rf "$RUNNER_TEMP/pulumi-home"'),
+    ]
+
+
+def test_status_jobs_hold_only_what_they_need_and_no_secret_reaches_a_run_line() -> None:
+    workflow = load("status")
+    assert workflow["permissions"] == {}
+    assert {job_id: job["permissions"] for job_id, job in workflow["jobs"].items()} == {
+        "deployer": {},
+        "status": {"contents": "read", "id-token": "write"},
+        "report": {"issues": "write"},
+    }
+    report = workflow["jobs"]["report"]
+    assert report["runs-on"] == "ubuntu-24.04" and all("uses" not in s for s in steps(report)), "no code of the repo"
+    text = STATUS.read_text()
+    assert "secrets." not in text and "secrets[" not in text and "PULUMI_ACCESS_TOKEN" not in text
+    for job_id, job in workflow["jobs"].items():
+        for step in steps(job):
+            assert "${{" not in step.get("run", ""), f"{job_id}: an expression in a script, not through env"
+            assert not any(name.startswith("STATUS_B2") for name in step.get("env", {})), "the key comes from ESC"
+
+
+def test_status_scripts_are_shellcheck_clean() -> None:
+    for job_id, job in load("status")["jobs"].items():
+        for step in steps(job):
+            if "run" in step:
+                run = subprocess.run(
+                    ["shellcheck", "-s", "bash", "-"], input=step["run"], capture_output=True, text=True, timeout=60
+                )
+                assert run.returncode == 0, f"status/{job_id}: {step.get('name')}\n{run.stdout}"
+
+
+def test_status_in_make_lint() -> None:
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "zizmor"), "--offline", "--persona=auditor", str(STATUS)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
