@@ -34,7 +34,7 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),make)
 LABEL := $(if $(findstring /,$(GOAL)),make,$(GOAL))
 ENV := tools/env.sh --label $(LABEL)
 
-.PHONY: pulumi-cli plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-keys smoke status
+.PHONY: pulumi-cli plan plan-diff scenario test lint typecheck unit preview up system-deps plan-system-deps lock config-reference docs-graph clean kubeconfig deploy-key adopt-check adopt-keys redis-restore smoke status
 
 # The program's runtime only: what `make plan` (and the Pulumi CLI) needs.
 $(VENV)/.runtime: requirements.txt tools/uv.txt
@@ -168,6 +168,14 @@ adopt-check: $(VENV)/.runtime
 adopt-keys: pulumi-cli $(VENV)/.runtime
 	@[ -n "$(LIVE)" ] || { echo "usage: make adopt-keys LIVE=dir/"; exit 2; }
 	@$(PY) -m tools.adopt_keys --stack $(STACK) --live $(LIVE)
+
+# Restores Redis from a named off-site snapshot: backups suspended, Redis stopped, the restore Job, Redis back,
+# backups resumed (tools/redis_restore.py; docs/runbook.md). Needs kubectl; FORCE=1 replaces an AOF on the volume.
+SNAPSHOT ?=
+FORCE ?=
+redis-restore: kubeconfig
+	@[ -n "$(SNAPSHOT)" ] || { echo "usage: make redis-restore SNAPSHOT=redis-<UTC time>.rdb [FORCE=1] (rclone lsf lists them: docs/runbook.md)"; exit 2; }
+	@$(PY) -m tools.redis_restore --stack $(STACK) --snapshot '$(SNAPSHOT)' $(if $(FORCE),--force) --kubeconfig build/kubeconfig-$(STACK).yaml
 
 # After every up (also the last step of .github/workflows/up.yml): public names through Cloudflare, each
 # node's Traefik, node count and etcd health. Needs the Pulumi CLI (stack outputs) and kubectl.

@@ -16,8 +16,9 @@ from components.config.reader import ConfigError
 from components.hetzner.cloud_init import NodeBootstrap, cloud_init_document
 from components.hetzner.upgrades import PERIODIC_PATH, SETTINGS, SETTINGS_PATH, upgrade_command
 from components.k3s.scripts import REBOOT_CHECK_PATH, converge_files
-from components.k8s import kured, redis_backup, storage
+from components.k8s import kured, redis_backup, redis_restore, storage
 from components.k8s.manifests import all_objects
+from components.k8s.redis import REDIS_MAXMEMORY_MB
 from offline.harness import run_program
 from offline.records import Plan, SecretValue, plaintext_strings
 from offline.stack_config import secret_placeholder
@@ -252,7 +253,7 @@ def test_bad_maintenance_config_is_reported_with_every_key() -> None:
 
 
 def test_the_restore_job_writes_into_redis_s_own_claim_as_redis(tmp_path: Path) -> None:
-    job = redis_backup.restore_job(FLEXIBLE, BACKUP, snapshot="redis-20261130T000000Z.rdb")
+    job = redis_restore.restore_job(FLEXIBLE, BACKUP, snapshot="redis-20261130T000000Z.rdb")
     pod = job["spec"]["template"]["spec"]
     statefulset = find(redis_backup.backup_objects(FLEXIBLE, BACKUP) + all_objects(FLEXIBLE), "StatefulSet", "redis")
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
@@ -267,18 +268,36 @@ def test_the_restore_job_writes_into_redis_s_own_claim_as_redis(tmp_path: Path) 
     assert {"name": "FORCE", "value": "no"} in restore["env"]
     # The backup pods' labels: the same NetworkPolicy lets it reach B2.
     assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "redis-backup"
+    # Sized from Redis's maxmemory (tests/test_redis_backup.py restores a dataset close to it in that limit).
+    memory = f"{redis_restore.restore_memory_mb(REDIS_MAXMEMORY_MB)}Mi"
+    assert restore["resources"]["limits"]["memory"] == restore["resources"]["requests"]["memory"] == memory
+    assert f"--maxmemory {REDIS_MAXMEMORY_MB}mb " in statefulset["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    # Never on a node with a Redis pod: the claim is ReadWriteOnce, per node, not per pod.
+    (term,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    redis_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= redis_labels.items()
+    assert {"name": "REDIS_HOST", "value": "redis.honeydue.svc.cluster.local"} in restore["env"]
     run = validate(dump([job], tmp_path))
     assert run.returncode == 0 and f"against version {K8S_VERSION[:4]}" in run.stdout, run.stdout
 
 
-def test_the_restore_tool_prints_the_job_for_the_stack(capsys: pytest.CaptureFixture[str]) -> None:
-    from tools import redis_restore
+@pytest.mark.parametrize("name", ["", "latest", "redis-2026.rdb", "../redis-20261130T000000Z.rdb"])
+def test_the_restore_job_needs_a_snapshot_name(name: str) -> None:
+    with pytest.raises(ValueError, match="is not a snapshot name"):
+        redis_restore.restore_job(FLEXIBLE, BACKUP, snapshot=name)
 
-    assert redis_restore.main(["--force"]) == 0
+
+def test_the_restore_tool_prints_the_job_for_the_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools import redis_restore as tool
+
+    assert tool.main(["--print", "--force", "--snapshot", "redis-20261130T000000Z.rdb"]) == 0
     job = yaml.safe_load(capsys.readouterr().out)
     assert job["kind"] == "Job" and job["metadata"]["namespace"] == "honeydue"
     assert {"name": "FORCE", "value": "yes"} in job["spec"]["template"]["spec"]["containers"][0]["env"]
     assert "PLACEHOLDER" not in yaml.safe_dump(job).upper()
+    assert tool.main(["--print", "--snapshot", "newest"]) == 1
+    assert "--snapshot: 'newest' is not a snapshot name" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

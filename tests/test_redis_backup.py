@@ -48,10 +48,10 @@ def tools() -> None:
 
 
 @contextmanager
-def production_redis(data: Path) -> Iterator[int]:
+def production_redis(data: Path, start: str = REDIS_START) -> Iterator[int]:
     """redis-server started by the StatefulSet's own start script (AOF on) on `data`."""
     port = _free_port()
-    script = REDIS_START.replace("6379", str(port)).replace("/data", str(data))
+    script = start.replace("6379", str(port)).replace("/data", str(data))
     env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": PASSWORD}
     server = subprocess.Popen(["sh", "-c", script], env=env, start_new_session=True)
     try:
@@ -76,7 +76,9 @@ def cli(port: int, *args: str, check: bool = True) -> str:
 
 
 def populate(port: int) -> None:
-    """What Asynq keeps: strings, lists (pending), sorted sets (scheduled/retry), hashes (tasks), sets."""
+    """What Asynq keeps: strings, lists (pending), sorted sets (scheduled/retry), hashes (tasks), sets; and a
+    key in database 1, which DBSIZE (database 0's count) would not count."""
+    cli(port, "-n", "1", "set", "in-db-1", "x")
     cli(port, "set", "asynq:servers:x", "v1")
     cli(port, "rpush", "asynq:{default}:pending", "t1", "t2", "t3")
     cli(port, "zadd", "asynq:{default}:scheduled", "1700000000", "t4", "1800000000", "t5")
@@ -154,16 +156,20 @@ def test_backup_then_restore_into_a_fresh_redis_gives_the_same_keys(tmp_path: Pa
     (stored,) = (tmp_path / BACKUP.bucket / BACKUP.folder).iterdir()
     assert stored.name.startswith("redis-") and stored.suffix == ".rdb"
 
-    fetched_run = run_script(scripts, "fetch.sh", upload_env | {"SNAPSHOT_DIR": str(fetched)}, tmp_path)
+    fetch_env = upload_env | {"SNAPSHOT_DIR": str(fetched), "SNAPSHOT": stored.name}
+    fetched_run = run_script(scripts, "fetch.sh", fetch_env, tmp_path)
     assert fetched_run.returncode == 0, fetched_run.stderr
     restore_env = {"SNAPSHOT_DIR": str(fetched), "DATA_DIR": str(restored), "RESTORE_PORT": str(_free_port())}
+    # Where the Job looks for a running Redis: nothing listens there now.
+    restore_env |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(_free_port())}
     restore = run_script(scripts, "restore.sh", restore_env | {"REDISCLI_AUTH": PASSWORD}, tmp_path)
     assert restore.returncode == 0, restore.stderr + restore.stdout
-    assert f"{len(before)} keys restored" in restore.stdout
+    assert f"{len(before) + 1} keys restored" in restore.stdout  # database 1's key too
     assert (restored / "appendonlydir").is_dir()  # Redis with AOF on loads this, not a lone dump.rdb
 
     with production_redis(restored) as port:
         assert snapshot_of(port) == before
+        assert cli(port, "-n", "1", "get", "in-db-1") == "x"
 
 
 def test_a_lone_rdb_is_ignored_by_redis_with_aof_on(tmp_path: Path, scripts: Path) -> None:
@@ -189,11 +195,28 @@ def test_restore_refuses_existing_data_and_fetch_an_empty_bucket(tmp_path: Path,
         assert run_script(scripts, "dump.sh", env, tmp_path).returncode == 0
         wrong = run_script(scripts, "dump.sh", env | {"REDISCLI_AUTH": "wrong"}, tmp_path)
         assert wrong.returncode != 0
+        # Redis still runs (its Service answers, NOAUTH included): nothing is touched, FORCE or not.
+        running = {"SNAPSHOT_DIR": str(snap), "DATA_DIR": str(data), "FORCE": "yes", "REDIS_HOST": "127.0.0.1"}
+        answered = run_script(scripts, "restore.sh", running | {"REDIS_PORT": str(port)}, tmp_path)
+        assert answered.returncode == 5 and "Redis answers at 127.0.0.1 (NOAUTH" in answered.stderr
+        assert (data / "appendonlydir").is_dir() and not (data / "dump.rdb").exists()
     refused = run_script(scripts, "restore.sh", {"SNAPSHOT_DIR": str(snap), "DATA_DIR": str(data)}, tmp_path)
     assert refused.returncode == 4 and "FORCE=yes" in refused.stderr
-    empty = offsite(container_env("upload"), tmp_path)
-    missing = run_script(scripts, "fetch.sh", empty | {"SNAPSHOT_DIR": str(snap)}, tmp_path)
-    assert missing.returncode == 3 and "no redis-*.rdb snapshot" in missing.stderr
+    bucket = offsite(container_env("upload"), tmp_path)
+    folder = tmp_path / BACKUP.bucket / BACKUP.folder
+    folder.mkdir(parents=True)
+    (folder / "redis-20261201T000000Z.rdb").write_bytes(b"x")
+    # No name: the list to choose from, and nothing fetched (the newest may be an empty Redis's).
+    unnamed = run_script(scripts, "fetch.sh", bucket | {"SNAPSHOT_DIR": str(snap)}, tmp_path)
+    assert unnamed.returncode == 3 and "SNAPSHOT is not set" in unnamed.stderr
+    assert "redis-20261201T000000Z.rdb" in unnamed.stderr
+    # A name that is not there: rclone's failure is the step's.
+    absent = bucket | {"SNAPSHOT_DIR": str(snap), "SNAPSHOT": "redis-20261202T000000Z.rdb"}
+    assert run_script(scripts, "fetch.sh", absent, tmp_path).returncode != 0
+    # A bucket rclone cannot list fails the listing too (no pipe hides its status).
+    broken = bucket | {"SNAPSHOT_DIR": str(snap), "RCLONE_CONFIG_OFFSITE_TYPE": "no-such-backend"}
+    listing = run_script(scripts, "fetch.sh", broken, tmp_path)
+    assert listing.returncode not in (0, 3), listing.stderr
 
 
 def test_upload_prunes_snapshots_older_than_the_retention(tmp_path: Path, scripts: Path) -> None:

@@ -32,6 +32,10 @@ from components.k8s.workload_parts import (
 REDIS_CLAIM = "hcloud-data"
 
 
+# Redis's dataset limit (noeviction: writes fail above it rather than lose queued jobs). The restore Job
+# is sized from it (components/k8s/redis_backup.py restore_memory_mb).
+REDIS_MAXMEMORY_MB = 512
+
 # The password reaches redis-server on stdin (`-` reads config from stdin, then the `--` options
 # apply): never on a command line that `ps` or the runtime's container config would show. An unset
 # or empty password fails the start instead of running redis open.
@@ -39,7 +43,7 @@ REDIS_START = f"""set -eu
 if [ -z "${{REDIS_PASSWORD:-}}" ]; then echo 'REDIS_PASSWORD is empty' >&2; exit 1; fi
 umask 0077
 exec redis-server - --port {REDIS_PORT} --dir /data --appendonly yes --appendfsync everysec \\
-  --maxmemory 512mb --maxmemory-policy noeviction <<EOF
+  --maxmemory {REDIS_MAXMEMORY_MB}mb --maxmemory-policy noeviction <<EOF
 requirepass ${{REDIS_PASSWORD}}
 EOF
 """

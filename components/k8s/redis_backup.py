@@ -2,8 +2,8 @@
 
 Pure: plain values in, manifests out. A CronJob runs `scripts/redis/dump.sh` (redis image: an RDB
 snapshot over the replication protocol) and then `scripts/redis/upload.sh` (rclone image: to B2's S3
-API). The same ConfigMap carries `fetch.sh` and `restore.sh` for the restore procedure
-(docs/runbook.md), which tests/test_redis_backup.py runs against a real redis-server.
+API). The same ConfigMap carries `fetch.sh` and `restore.sh` for the restore Job
+(components/k8s/redis_restore.py), which tests/test_redis_backup.py runs against a real redis-server.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from components.config.model import StackConfig
-from components.k8s.redis import REDIS_CLAIM
 from components.k8s.spec import (
     APP_UID,
     PART_OF,
     REDIS,
     REDIS_PORT,
     REDIS_SECRET,
-    REDIS_UID,
     AppsSpec,
     Manifest,
     labels,
@@ -78,7 +76,7 @@ def script_text(name: str) -> str:
     return (SCRIPTS_DIR / name).read_text()
 
 
-def _labels(spec: AppsSpec) -> dict[str, str]:
+def backup_labels(spec: AppsSpec) -> dict[str, str]:
     return labels(NAME, "backup", spec.apps.namespace)
 
 
@@ -104,7 +102,7 @@ def offsite_env(backup: BackupSpec) -> list[dict[str, Any]]:
     return env
 
 
-def _mounts() -> list[dict[str, Any]]:
+def mounts() -> list[dict[str, Any]]:
     return [
         {"name": "scripts", "mountPath": "/scripts", "readOnly": True},
         {"name": "snapshot", "mountPath": "/snapshot"},
@@ -112,7 +110,7 @@ def _mounts() -> list[dict[str, Any]]:
     ]
 
 
-def _pod_security(uid: int) -> dict[str, Any]:
+def pod_security(uid: int) -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": uid,
@@ -122,71 +120,36 @@ def _pod_security(uid: int) -> dict[str, Any]:
     }
 
 
-def _script_container(name: str, image: str, script: str, env: list[dict[str, Any]], mounts: list[Any]) -> Manifest:
+# Backup steps stream a snapshot: a bounded CPU share keeps a slow upload from starving the node.
+STEP_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+
+
+def script_container(
+    name: str,
+    image: str,
+    script: str,
+    env: list[dict[str, Any]],
+    mounts: list[Any],
+    resources: dict[str, Any] = STEP_RESOURCES,
+) -> Manifest:
     return {
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", f"/scripts/{script}"],
         "env": env,
-        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+        "resources": resources,
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
     }
 
 
-def _volumes() -> list[dict[str, Any]]:
+def volumes() -> list[dict[str, Any]]:
     return [
         {"name": "scripts", "configMap": {"name": NAME, "defaultMode": 0o555}},
         {"name": "snapshot", "emptyDir": {"sizeLimit": "2Gi"}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
     ]
-
-
-def restore_job(spec: AppsSpec, backup: BackupSpec, *, snapshot: str = "", force: bool = False) -> Manifest:
-    """A one-off Job (docs/runbook.md, `python -m tools.redis_restore`): fetch.sh downloads the newest
-    snapshot (or `snapshot`), restore.sh writes it as AOF into Redis's volume, which must not be in use
-    (scale redis to 0 first: the volume is ReadWriteOnce). Carries the backup pods' labels, so the same
-    NetworkPolicy lets it reach B2."""
-    claim = f"{REDIS_CLAIM}-{REDIS}-0"
-    snapshot_env = [{"name": "SNAPSHOT", "value": snapshot}] if snapshot else []
-    fetch = _script_container(
-        "fetch", RCLONE_IMAGE, "fetch.sh", [{"name": "SNAPSHOT_DIR", "value": "/snapshot"}, *offsite_env(backup),
-                                            *snapshot_env], _mounts())  # fmt: skip
-    restore_env = [
-        {"name": "SNAPSHOT_DIR", "value": "/snapshot"},
-        {"name": "DATA_DIR", "value": "/data"},
-        {"name": "FORCE", "value": "yes" if force else "no"},
-    ]
-    restore = _script_container(
-        "restore",
-        spec.apps.redis_image,
-        "restore.sh",
-        restore_env,
-        [*_mounts(), {"name": "data", "mountPath": "/data"}],
-    )
-    pod = {
-        "serviceAccountName": NAME,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "restartPolicy": "Never",
-        # Redis's own uid, so the files it finds on the volume are its own.
-        "securityContext": _pod_security(REDIS_UID),
-        "initContainers": [fetch],
-        "containers": [restore],
-        "volumes": [*_volumes(), {"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata("redis-restore", spec.apps.namespace, _labels(spec)),
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": 3600,
-            "ttlSecondsAfterFinished": 86400,
-            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
-        },
-    }
 
 
 def _cronjob(spec: AppsSpec, backup: BackupSpec) -> Manifest:
@@ -197,38 +160,40 @@ def _cronjob(spec: AppsSpec, backup: BackupSpec) -> Manifest:
         {"name": "SNAPSHOT_DIR", "value": "/snapshot"},
         {"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {"name": REDIS_SECRET, "key": "REDIS_PASSWORD"}}},
     ]
-    dump = _script_container("dump", spec.apps.redis_image, "dump.sh", dump_env, _mounts())
+    dump = script_container("dump", spec.apps.redis_image, "dump.sh", dump_env, mounts())
     upload_env = [{"name": "SNAPSHOT_DIR", "value": "/snapshot"}, *offsite_env(backup)]
-    upload = _script_container("upload", RCLONE_IMAGE, "upload.sh", upload_env, _mounts())
+    upload = script_container("upload", RCLONE_IMAGE, "upload.sh", upload_env, mounts())
     pod = {
         "serviceAccountName": NAME,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "restartPolicy": "Never",
-        "securityContext": _pod_security(APP_UID),
+        "securityContext": pod_security(APP_UID),
         # The snapshot is taken first (init container), so a failed dump never uploads anything.
         "initContainers": [dump],
         "containers": [upload],
-        "volumes": _volumes(),
+        "volumes": volumes(),
     }
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata(NAME, spec.apps.namespace, _labels(spec)),
+        "metadata": metadata(NAME, spec.apps.namespace, backup_labels(spec)),
         "spec": {
             "schedule": backup.schedule,
             "timeZone": "Etc/UTC",
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": 600,
+            # No ttlSecondsAfterFinished on the Jobs: a failed run stays (with its pods' logs) until three
+            # newer ones failed, so a failure on Friday night is still there to read on Monday; `make status`
+            # reports it.
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
-                "metadata": {"labels": _labels(spec)},
+                "metadata": {"labels": backup_labels(spec)},
                 "spec": {
                     "backoffLimit": 2,
                     "activeDeadlineSeconds": 1800,
-                    "ttlSecondsAfterFinished": 86400,
-                    "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+                    "template": {"metadata": {"labels": backup_labels(spec)}, "spec": pod},
                 },
             },
         },
@@ -276,7 +241,7 @@ def secret_shell(spec: AppsSpec) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata(SECRET, spec.apps.namespace, _labels(spec)),
+        "metadata": metadata(SECRET, spec.apps.namespace, backup_labels(spec)),
         "type": "Opaque",
         "stringData": dict.fromkeys(SECRET_KEYS, ""),
     }
@@ -287,13 +252,13 @@ def backup_objects(spec: AppsSpec, backup: BackupSpec) -> list[Manifest]:
     account = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": metadata(NAME, spec.apps.namespace, _labels(spec)),
+        "metadata": metadata(NAME, spec.apps.namespace, backup_labels(spec)),
         "automountServiceAccountToken": False,
     }
     scripts = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata(NAME, spec.apps.namespace, _labels(spec)),
+        "metadata": metadata(NAME, spec.apps.namespace, backup_labels(spec)),
         "data": {name: script_text(name) for name in SCRIPTS},
     }
     return [account, scripts, secret_shell(spec), *_policies(spec), _cronjob(spec, backup)]

@@ -1,15 +1,21 @@
 #!/bin/sh
-# Restore, step 1 (rclone image): downloads the newest snapshot in $OFFSITE (or $SNAPSHOT, a name
-# from `rclone lsf`) to $SNAPSHOT_DIR/dump.rdb. Exits 3 when the folder holds no snapshot.
+# Restore, step 1 (rclone image): downloads the snapshot $SNAPSHOT (a name from `rclone lsf`, e.g.
+# redis-20261207T023000Z.rdb) from $OFFSITE to $SNAPSHOT_DIR/dump.rdb. The name is required: the newest
+# snapshot is not the one to restore after Redis restarted empty (the next backup uploads that empty
+# dataset as the newest). Without it, lists the snapshots there are and exits 3. Any rclone failure
+# fails the step (set -e; nothing is piped, so no later command's status hides it).
 set -eu
 : "${SNAPSHOT_DIR:?SNAPSHOT_DIR is not set}" "${OFFSITE:?OFFSITE is not set}"
-name="${SNAPSHOT:-}"
-if [ -z "$name" ]; then
-  name="$(rclone lsf --files-only --include 'redis-*.rdb' "$OFFSITE" | sort | tail -n 1)"
-fi
-if [ -z "$name" ]; then
-  echo "fetch.sh: no redis-*.rdb snapshot in $OFFSITE" >&2
+if [ -z "${SNAPSHOT:-}" ]; then
+  listing="$SNAPSHOT_DIR/snapshots.txt"
+  rclone lsf --files-only --include 'redis-*.rdb' "$OFFSITE" >"$listing"
+  echo "fetch.sh: SNAPSHOT is not set; the snapshots in $OFFSITE, newest last:" >&2
+  sort "$listing" | tail -n 20 >&2
   exit 3
 fi
-rclone copyto "$OFFSITE/$name" "$SNAPSHOT_DIR/dump.rdb"
-echo "fetch.sh: $OFFSITE/$name"
+case "$SNAPSHOT" in
+  redis-*.rdb) ;;
+  *) echo "fetch.sh: SNAPSHOT=$SNAPSHOT is not a snapshot name (redis-<UTC time>.rdb)" >&2; exit 2 ;;
+esac
+rclone copyto "$OFFSITE/$SNAPSHOT" "$SNAPSHOT_DIR/dump.rdb"
+echo "fetch.sh: $OFFSITE/$SNAPSHOT, $(wc -c <"$SNAPSHOT_DIR/dump.rdb") bytes"

@@ -5,6 +5,11 @@
 # "How I can switch to AOF, if I'm currently using dump.rdb snapshots?"), so a temporary server loads
 # the RDB with AOF off, CONFIG SET appendonly yes rewrites the dataset into a fresh AOF, and a clean
 # SHUTDOWN leaves both behind. Refuses a $DATA_DIR that already holds an AOF unless FORCE=yes.
+#
+# Redis must be stopped: its volume is ReadWriteOnce, which is per node, not per pod, so a restore pod on
+# Redis's node could write under a running Redis. The Job's required pod anti-affinity keeps it off any
+# node with a Redis pod (and the scheduler keeps a new Redis pod off its node); here, Redis answering at
+# $REDIS_HOST (anything, NOAUTH included) refuses the restore before a file is touched.
 set -eu
 : "${SNAPSHOT_DIR:?SNAPSHOT_DIR is not set}" "${DATA_DIR:?DATA_DIR is not set}"
 port="${RESTORE_PORT:-6380}"
@@ -13,7 +18,13 @@ snapshot="$SNAPSHOT_DIR/dump.rdb"
 unset REDISCLI_AUTH
 cli() { redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 field() { cli info persistence | tr -d '\r' | sed -n "s/^$1://p"; }
+# Keys in every database (db0, db1, ...), not DBSIZE's current one.
+keys() { cli info keyspace | tr -d '\r' | sed -n 's/^db[0-9]*:keys=\([0-9]*\),.*/\1/p' | awk '{ n += $1 } END { print n + 0 }'; }
 
+if [ -n "${REDIS_HOST:-}" ] && reply="$(timeout 10 redis-cli -h "$REDIS_HOST" -p "${REDIS_PORT:-6379}" ping 2>/dev/null)"; then
+  echo "restore.sh: Redis answers at $REDIS_HOST ($reply): scale it to 0 first; nothing changed" >&2
+  exit 5
+fi
 if ! redis-check-rdb "$snapshot" >/dev/null; then
   echo "restore.sh: $snapshot fails redis-check-rdb" >&2
   exit 1
@@ -38,12 +49,19 @@ until [ "$(cli ping 2>/dev/null)" = PONG ]; do
   fi
   sleep 0.5
 done
-keys="$(cli dbsize)"
+loaded="$(keys)"
 cli config set appendonly yes >/dev/null
 tries=0
 until [ "$(field aof_rewrites)" -ge 1 ] && [ "$(field aof_rewrite_in_progress)" = 0 ] \
   && [ "$(field aof_rewrite_scheduled)" = 0 ]; do
   tries=$((tries + 1))
+  # Not `kill -0`: a killed child the shell has not reaped yet still passes it.
+  if [ "$(cli ping 2>/dev/null)" != PONG ]; then
+    # Killed mid-rewrite: the container's memory limit (components/k8s/redis_backup.py sizes it) or a crash.
+    echo "restore.sh: the temporary redis-server died during the AOF rewrite" >&2
+    tail -n 20 "$SNAPSHOT_DIR/restore-server.log" >&2
+    exit 1
+  fi
   if [ "$tries" -gt 1200 ]; then
     echo "restore.sh: the AOF rewrite did not finish" >&2
     kill "$server" 2>/dev/null || true
@@ -57,5 +75,10 @@ if [ "$(field aof_last_bgrewrite_status)" != ok ]; then
   exit 1
 fi
 cli shutdown save >/dev/null 2>&1 || true
-wait "$server" || true
-echo "restore.sh: $keys keys restored into $DATA_DIR"
+# A server killed (OOM) during the rewrite leaves no clean shutdown: its status says so.
+if ! wait "$server"; then
+  echo "restore.sh: the temporary redis-server did not shut down cleanly" >&2
+  tail -n 20 "$SNAPSHOT_DIR/restore-server.log" >&2
+  exit 1
+fi
+echo "restore.sh: $loaded keys restored into $DATA_DIR"
