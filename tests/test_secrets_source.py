@@ -121,7 +121,7 @@ def test_the_read_only_environment_holds_no_secret_of_the_apps_and_its_placehold
     assert not definition.get("imports"), "no import: not the write tokens, not the apps' secrets"
     values = definition["values"]
     set_by_operators = {path for path, leaf in _secret_leaves(values) if leaf == PLACEHOLDER}
-    assert set_by_operators == {"hetzner.token", "cloudflare.apiToken"}
+    assert set_by_operators == {"hetzner.token", "cloudflare.apiToken", "statusB2.keyId", "statusB2.applicationKey"}
     keys = [key for key in values["pulumiConfig"] if key != "honeydue:previewWithoutSecrets"]
     placeholders = {
         key.removeprefix("honeydue:"): resolve(values, values["pulumiConfig"][key])["fn::secret"] for key in keys

@@ -41,10 +41,18 @@ WRITES = {
     ("drift", "deployer"): set(),
     ("drift", "drift"): {"id-token"},
     ("drift", "report"): {"issues"},
+    ("status", "deployer"): set(),
+    ("status", "status"): {"id-token"},
+    ("status", "report"): {"issues"},
 }
 # Issue 22 item 1: `up` on its own runner (a group only up.yml on main may use); previews and drift, which run
 # pull-request code or read-only work, on another, ephemeral one. Both egress from deployerCidrs.
-RUNNER_VARIABLE = {"up": "PULUMI_RUNNER", "preview": "PULUMI_PREVIEW_RUNNER", "drift": "PULUMI_PREVIEW_RUNNER"}
+RUNNER_VARIABLE = {
+    "up": "PULUMI_RUNNER",
+    "preview": "PULUMI_PREVIEW_RUNNER",
+    "drift": "PULUMI_PREVIEW_RUNNER",
+    "status": "PULUMI_PREVIEW_RUNNER",
+}
 
 
 def runs_on(name: str) -> list[str]:
@@ -130,7 +138,12 @@ def test_the_comment_job_runs_no_pr_code() -> None:
 def test_every_oidc_job_runs_in_its_declared_environment_on_the_deployer() -> None:
     declared = environments()
     oidc = [(n, j, job) for n, j, job in jobs() if job["permissions"].get("id-token") == "write"]
-    assert {(n, j) for n, j, _ in oidc} == {("preview", "preview"), ("up", "up"), ("drift", "drift")}
+    assert {(n, j) for n, j, _ in oidc} == {
+        ("preview", "preview"),
+        ("up", "up"),
+        ("drift", "drift"),
+        ("status", "status"),
+    }
     for name, job_id, job in oidc:
         env = environment_name(job)
         assert env in declared, f"{name}/{job_id}"
@@ -181,7 +194,7 @@ def test_the_runner_gate_fails_at_once_with_the_reason(variable: str, runner: st
     assert (run.returncode == 0) is ok and reason in run.stdout
 
 
-@pytest.mark.parametrize("name", ["preview", "up", "drift"])
+@pytest.mark.parametrize("name", ["preview", "up", "drift", "status"])
 def test_every_cloud_job_keeps_its_pulumi_home_to_itself(name: str) -> None:
     # Issue 22 item 1: the CLI stores its access token and plugins under PULUMI_HOME (~/.pulumi by default,
     # pulumi/pulumi pkg/backend/httpstate credentials): a job's own, under RUNNER_TEMP, set before anything
@@ -198,7 +211,7 @@ def test_pull_request_code_never_runs_on_the_up_runner() -> None:
     assert load("up")["jobs"]["up"]["runs-on"] == runs_on("up")
 
 
-@pytest.mark.parametrize("name", ["preview", "up", "drift"])
+@pytest.mark.parametrize("name", ["preview", "up", "drift", "status"])
 def test_cloud_jobs_wait_for_the_gate_and_check_their_egress_before_logging_in(name: str) -> None:
     assert gate_script(name) == gate_script("up")
     workflow = load(name)

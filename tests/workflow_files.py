@@ -9,7 +9,7 @@ import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
-NAMES = ("preview", "plan-diff", "plan-diff-comment", "up", "drift")
+NAMES = ("preview", "plan-diff", "plan-diff-comment", "up", "drift", "status")
 
 
 def load(name: str) -> dict[str, Any]:
