@@ -345,7 +345,7 @@ def _maintenance(config: StackConfig, apps: Apps, cluster: K3sCluster) -> Mainte
             spec=apps.spec,
             window=window,
             backup=backup,
-            offsite=config.k3s.etcd_s3,
+            backup_key=(m.redis_backup_access_key, m.redis_backup_secret_key) if backup is not None else None,
         ),
         pulumi.ResourceOptions(
             providers=[cluster.provider], depends_on=[cluster.first_server_ready, namespace, redis_secret]

@@ -234,6 +234,15 @@ def ssl_strict_to_flexible() -> Scenario:
 
 
 @scenario
+def grow_redis_volume() -> Scenario:
+    return Scenario(
+        "grow-redis-volume",
+        "redisStorageSize 10Gi -> 20Gi: the StatefulSet is replaced and re-adopts the claim at its old size",
+        after={"redisStorageSize": "20Gi"},
+    )
+
+
+@scenario
 def cloudflare_etag() -> Scenario:
     return Scenario(
         "cloudflare-etag",

@@ -167,12 +167,31 @@ def test_etcd_s3_secrets_are_required_only_when_the_bucket_is_set() -> None:
         "etcdS3Region": "",
         "etcdS3AccessKey": None,
         "etcdS3SecretKey": None,
+        # No bucket, no Redis snapshots: their own key is not needed either.
+        "redisBackupAccessKey": None,
+        "redisBackupSecretKey": None,
     }
     config = load_prod(off)
     assert config.k3s.etcd_s3 is None
     with pytest.raises(ConfigError) as caught:
-        load_prod({"etcdS3AccessKey": None})
-    assert caught.value.missing_secrets == ["etcdS3AccessKey"]
+        load_prod({"etcdS3AccessKey": None, "redisBackupSecretKey": None})
+    assert caught.value.missing_secrets == ["etcdS3AccessKey", "redisBackupSecretKey"]
+
+
+def test_redis_backups_upload_with_their_own_key_never_the_etcd_snapshots() -> None:
+    """Issue 23 item 3: the backup job's key sits in the apps' namespace; the etcd key stays with K3s."""
+    config = load_prod({})
+    assert config.maintenance.redis_backup_access_key.value != config.k3s.etcd_s3.access_key.value  # type: ignore[union-attr]
+    with pytest.raises(ConfigError) as caught:
+        load_prod(
+            {
+                "etcdS3SecretKey": "K005same-b2-key-for-both-0123",
+                "redisBackupSecretKey": "K005same-b2-key-for-both-0123",
+            }
+        )
+    assert caught.value.problems == [
+        "honeydue:redisBackupSecretKey: holds the same value as etcdS3SecretKey; give every role its own credential"
+    ]
 
 
 def test_a_misspelt_namespace_is_named_as_written_not_ignored() -> None:

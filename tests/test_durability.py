@@ -217,6 +217,23 @@ def test_backup_waits_for_the_namespace_and_redis_secret_and_kured_for_the_clust
     assert "--concurrency=1" in daemonset.inputs["spec"]["template"]["spec"]["containers"][0]["command"]
 
 
+def test_the_backup_job_holds_its_own_key_and_no_pod_the_etcd_snapshot_key(prod_plan: Plan) -> None:
+    """Issue 23 item 3: whoever can create pods in the apps' namespace reads the backup Secret; with the etcd
+    key there, they could delete the etcd disaster-recovery snapshots (a versioned delete on B2 is final)."""
+    config = load_prod()
+    etcd = config.k3s.etcd_s3
+    assert etcd is not None
+    offsite = prod_plan.get("kubernetes:core/v1:Secret", "honeydue-secret-redis-backup-offsite")
+    access, secret = redis_backup.SECRET_KEYS
+    assert offsite.inputs["stringData"].value == {
+        access: config.maintenance.redis_backup_access_key.value,
+        secret: config.maintenance.redis_backup_secret_key.value,
+    }
+    for resource in prod_plan.by_type("kubernetes:core/v1:Secret"):
+        text = str(getattr(resource.inputs.get("stringData"), "value", resource.inputs.get("stringData")))
+        assert etcd.access_key.value not in text and etcd.secret_key.value not in text, resource.name
+
+
 def test_every_node_gets_the_upgrade_step_after_its_first_boot(prod_plan: Plan) -> None:
     steps = [r for r in prod_plan.by_type("command:remote:Command") if "-node-upgrades-" in r.name]
     assert sorted(r.name for r in steps) == [f"honeydue-node-upgrades-{i}" for i in (1, 2, 3)]

@@ -146,6 +146,7 @@ def test_backup_then_restore_into_a_fresh_redis_gives_the_same_keys(tmp_path: Pa
     upload_env = offsite(container_env("upload"), tmp_path)
     with production_redis(live) as port:
         populate(port)
+        cli(port, "config", "set", "repl-diskless-sync-delay", "0")  # the test's server: no 5 s wait for replicas
         before = snapshot_of(port)
         env = dump_env | {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "SNAPSHOT_DIR": str(snap)}
         dumped = run_script(scripts, "dump.sh", env | {"REDISCLI_AUTH": PASSWORD}, tmp_path)
@@ -180,6 +181,7 @@ def test_a_lone_rdb_is_ignored_by_redis_with_aof_on(tmp_path: Path, scripts: Pat
     copied.mkdir()
     with production_redis(live) as port:
         populate(port)
+        cli(port, "config", "set", "repl-diskless-sync-delay", "0")
         assert cli(port, "--rdb", str(copied / "dump.rdb"), check=False) is not None
     with production_redis(copied) as port:
         assert cli(port, "dbsize") == "0"
@@ -191,6 +193,7 @@ def test_restore_refuses_existing_data_and_fetch_an_empty_bucket(tmp_path: Path,
     snap.mkdir()
     with production_redis(data) as port:
         populate(port)
+        cli(port, "config", "set", "repl-diskless-sync-delay", "0")
         env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "SNAPSHOT_DIR": str(snap), "REDISCLI_AUTH": PASSWORD}
         assert run_script(scripts, "dump.sh", env, tmp_path).returncode == 0
         wrong = run_script(scripts, "dump.sh", env | {"REDISCLI_AUTH": "wrong"}, tmp_path)

@@ -73,14 +73,16 @@ def key_kinds() -> dict[str, tuple[Kind, bool]]:
 def _read_all(r: Reader, stack: str) -> StackConfig:
     for name, (shape, where) in PROVIDER_TOKENS.items():
         r.environment_token(name, shape, where)
+    k3s = read_k3s(r)
     config = StackConfig(
         stack=stack,
         nodes=read_nodes(r),
-        k3s=read_k3s(r),
+        k3s=k3s,
         apps=read_apps(r),
         services=read_services(r),
         edge=read_edge(r),
-        maintenance=read_maintenance(r),
+        # Redis snapshots go to the etcd snapshot bucket: its key is needed exactly when that bucket is set.
+        maintenance=read_maintenance(r, offsite=k3s.etcd_s3 is not None),
         adopt=read_adopt(r),
         deploy_key_first=r.boolean("adoptDeployKeyFirst"),
         preview_without_secrets=r.boolean("previewWithoutSecrets"),

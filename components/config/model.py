@@ -192,6 +192,10 @@ class EdgeConfig:
 class MaintenanceConfig:
     csi_token: Secret
     """Hetzner token of the hcloud CSI driver (Redis's Cloud Volume), kept apart from the stack's own."""
+    redis_backup_access_key: Secret
+    """Key id of the Redis backup job's own B2 key (restricted to redisBackupFolder); never the etcd key."""
+    redis_backup_secret_key: Secret
+    """Its application key."""
     redis_backup_schedule: str
     """Cron schedule of Redis snapshots to the off-site bucket (etcdS3Bucket)."""
     redis_backup_folder: str

@@ -147,7 +147,7 @@ def read_edge(r: Reader) -> EdgeConfig:
     )
 
 
-def read_maintenance(r: Reader) -> MaintenanceConfig:
+def read_maintenance(r: Reader, *, offsite: bool) -> MaintenanceConfig:
     schedule = r.string("redisBackupSchedule")
     if schedule:
         r.check("redisBackupSchedule", cron.backup_schedule(schedule))
@@ -170,6 +170,8 @@ def read_maintenance(r: Reader) -> MaintenanceConfig:
         r.check("rebootTimeZone", check.time_zone(zone))
     return MaintenanceConfig(
         csi_token=r.secret("hcloudCsiToken", token=credentials.HETZNER),
+        redis_backup_access_key=r.secret("redisBackupAccessKey", required=offsite, token=True),
+        redis_backup_secret_key=r.secret("redisBackupSecretKey", required=offsite, token=True),
         redis_backup_schedule=schedule,
         redis_backup_folder=folder,
         reboot_days=days,

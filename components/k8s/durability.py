@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from components.anatomy import child_options
-from components.config.model import EtcdS3Config, Secret
+from components.config.model import Secret
 from components.k8s import kured, redis_backup, storage
 from components.k8s.objects import create_object
 from components.k8s.spec import AppsSpec, Manifest
@@ -75,9 +75,10 @@ class MaintenanceArgs:
     """When kured may reboot nodes."""
     backup: redis_backup.BackupSpec | None
     """Where Redis snapshots go; None when no off-site bucket is configured."""
-    offsite: EtcdS3Config | None
-    """The off-site bucket (the etcd snapshot bucket), whose key the backup job uploads with; required exactly
-    when backup is set."""
+    backup_key: tuple[Secret, Secret] | None
+    """The backup job's own B2 key (id, application key), restricted to its folder: never the etcd snapshot
+    key, which stays with K3s (whoever can create pods in the apps' namespace can read this one, and a
+    versioned delete on B2 is permanent). Required exactly when backup is set."""
 
 
 class Maintenance(pulumi.ComponentResource):
@@ -87,16 +88,16 @@ class Maintenance(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MaintenanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:maintenance:Maintenance", name, None, opts)
-        if (args.backup is None) != (args.offsite is None):
-            raise ValueError("offsite is required exactly when backup is set")
+        if (args.backup is None) != (args.backup_key is None):
+            raise ValueError("backup_key is required exactly when backup is set")
         manifests: list[Manifest] = kured.kured_objects(args.window)
         values: dict[str, Mapping[str, Any]] = {}
-        if args.backup is not None and args.offsite is not None:
+        if args.backup is not None and args.backup_key is not None:
             manifests += redis_backup.backup_objects(args.spec, args.backup)
             access, secret = redis_backup.SECRET_KEYS
             values[redis_backup.SECRET] = {
-                access: args.offsite.access_key.output(),
-                secret: args.offsite.secret_key.output(),
+                access: args.backup_key[0].output(),
+                secret: args.backup_key[1].output(),
             }
         self.objects = _register(self, opts, manifests, values)
         self.register_outputs(
