@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tools import smoke
+from tools import smoke, smoke_http
 from tools.ops import PROJECT_DIR, OpsError, Site, load_outputs
 
 SITE = Site("honeydue.app", "api.honeydue.app", "admin.honeydue.app")
@@ -322,11 +322,11 @@ def test_a_certificate_for_another_name_fails(
 def test_a_certificate_outside_its_validity_fails(certificates: dict[str, tuple[Path, Path]]) -> None:
     der = ssl.PEM_cert_to_DER_cert(certificates["origin"][0].read_text())
     now = time.time()
-    assert smoke.certificate_result("c", der, "www.honeydue.app", now).ok
-    assert not smoke.certificate_result("c", der, "honeydue.app.example", now).ok
-    later = smoke.certificate_result("c", der, "www.honeydue.app", now + 3 * 86400)  # made for 2 days
+    assert smoke_http.certificate_result("c", der, "www.honeydue.app", now).ok
+    assert not smoke_http.certificate_result("c", der, "honeydue.app.example", now).ok
+    later = smoke_http.certificate_result("c", der, "www.honeydue.app", now + 3 * 86400)  # made for 2 days
     assert not later.ok and later.detail.startswith("outside its validity")
-    earlier = smoke.certificate_result("c", der, "www.honeydue.app", now - 3600)
+    earlier = smoke_http.certificate_result("c", der, "www.honeydue.app", now - 3600)
     assert not earlier.ok and earlier.detail.startswith("outside its validity")
 
 
