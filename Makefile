@@ -52,6 +52,14 @@ $(POLICY_VENV)/.installed: policy/requirements.txt tools/uv.txt
 	@$(ENV) venv $(POLICY_VENV) policy/requirements.txt
 	@touch $@
 
+# checkov's own venv (tools/checkov/requirements.txt), for tests/test_checkov.py only: checkov pins ~95 packages
+# (networkx 2.x, packaging 23.x, boto3, ...) that must not enter ./venv, and `make plan` never needs it. Under
+# build/, next to uv, because mypy reads every file under tools/ (pyproject.toml).
+CHECKOV_VENV := build/tools/checkov-venv
+$(CHECKOV_VENV)/.installed: tools/checkov/requirements.txt tools/uv.txt
+	@$(ENV) venv $(CHECKOV_VENV) tools/checkov/requirements.txt
+	@touch $@
+
 plan-system-deps:
 	@$(ENV) debian $(PLAN_APT_PACKAGES)
 
@@ -98,6 +106,8 @@ unit: $(VENV)/.installed system-deps
 	@$(PY) -m pytest -n $(PYTEST_WORKERS)
 # tests/test_policy_pack.py runs the policy pack's own tests with it.
 unit: $(POLICY_VENV)/.installed
+# tests/test_checkov.py scans the apps' namespace with it.
+unit: $(CHECKOV_VENV)/.installed
 
 test: lint typecheck unit
 

@@ -194,6 +194,8 @@ cmd_lock() {
 	"${compile[@]}" requirements-dev.in -c requirements.txt -o requirements-dev.txt
 	say "locking policy/requirements.in → policy/requirements.txt (the policy pack's own venv)…"
 	"${compile[@]}" policy/requirements.in -o policy/requirements.txt
+	say "locking tools/checkov/requirements.in → tools/checkov/requirements.txt (checkov's own venv)…"
+	"${compile[@]}" tools/checkov/requirements.in -o tools/checkov/requirements.txt
 	say "locking tools/uv.in → $UV_LOCK…"
 	"${compile[@]}" tools/uv.in -o "$UV_LOCK"
 }
