@@ -111,7 +111,7 @@ unit: $(CHECKOV_VENV)/.installed
 
 test: lint typecheck unit
 
-# Refreshes every lock from its .in file (requirements*.in, tools/uv.in): the one command to run after
+# Refreshes every lock from its .in file (requirements*.in, policy/ and tools/checkov/requirements.in, tools/uv.in): the one command to run after
 # editing a pin. Transitive pins stay where they still fit; LOCK_ARGS=--upgrade moves them to the newest.
 lock:
 	@$(ENV) lock $(LOCK_ARGS)
