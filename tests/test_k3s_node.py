@@ -274,8 +274,9 @@ def test_the_env_file_defines_exactly_what_the_scripts_read() -> None:
         for expr in re.findall(r"\(\((.*?)\)\)", code):
             refs |= set(re.findall(r"\b[A-Z][A-Z0-9_]*\b", expr))
         # The test root, the env file's path for steps server 1 runs for an agent (remote_command sets
-        # it), and bash's clock.
-        refs -= {"HONEYDUE_ROOT", "HONEYDUE_ENV_FILE", "SECONDS"}
+        # it), bash's clock, and the kubernetes Service the kured pod's environment names (reboot-check.sh,
+        # which kured runs).
+        refs -= {"HONEYDUE_ROOT", "HONEYDUE_ENV_FILE", "SECONDS", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"}
         assert refs <= rendered, (name, refs - rendered)
         used |= refs
     assert used == rendered

@@ -114,10 +114,10 @@ wait_etcd_peers() {
 # take the same lock first, as "pulumi:<node>": kured never reboots a server while a step restarts
 # another, and a step never restarts a server while kured drains or reboots another. The write carries
 # the resourceVersion it read, so of two writers one gets a conflict and reads again. Ours expires after
-# REBOOT_LOCK_TTL, so a step killed before on_exit released it (or a removed server, whose API is gone)
+# reboot_lock_ttl, so a step killed before on_exit released it (or a removed server, whose API is gone)
 # holds kured back for half an hour at most. Agents take no lock: they are no etcd member.
-REBOOT_LOCK_ANNOTATION=weave.works/kured-node-lock
-REBOOT_LOCK_TTL=1800
+reboot_lock_annotation=weave.works/kured-node-lock
+reboot_lock_ttl=1800
 reboot_lock_taken=""
 
 # "<resourceVersion> <holder or -> <expired yes|no>" of kured's lock; nothing when kured is not installed.
@@ -166,11 +166,11 @@ take_reboot_lock() {
         read -r version holder expired <<<"$state"
         if [[ $holder == - || $holder == "$me" || $expired == yes ]]; then
             value=$(printf '{"nodeID":"%s","metadata":{"unschedulable":false},"created":"%s","TTL":%d}' \
-                "$me" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$((REBOOT_LOCK_TTL * 1000000000))")
+                "$me" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$((reboot_lock_ttl * 1000000000))")
             if kube annotate daemonset kured -n kube-system --overwrite --resource-version="$version" \
-                "$REBOOT_LOCK_ANNOTATION=$value" >/dev/null 2>"$errors"; then
+                "$reboot_lock_annotation=$value" >/dev/null 2>"$errors"; then
                 reboot_lock_taken=1
-                say "took kured's reboot lock (expires after ${REBOOT_LOCK_TTL}s unless released)"
+                say "took kured's reboot lock (expires after ${reboot_lock_ttl}s unless released)"
                 break
             fi
             holder="a concurrent write ($(tail -n 1 "$errors"))"
@@ -193,11 +193,11 @@ release_reboot_lock() {
     local state version holder
     if state=$(reboot_lock_state 2>/dev/null) && read -r version holder _ <<<"$state" &&
         [[ $holder == "pulumi:$NODE_NAME" ]] &&
-        kube annotate daemonset kured -n kube-system --resource-version="$version" "$REBOOT_LOCK_ANNOTATION-" \
+        kube annotate daemonset kured -n kube-system --resource-version="$version" "$reboot_lock_annotation-" \
             >/dev/null 2>&1; then
         say "released kured's reboot lock"
     else
-        say "could not release kured's reboot lock: it expires ${REBOOT_LOCK_TTL}s after it was taken"
+        say "could not release kured's reboot lock: it expires ${reboot_lock_ttl}s after it was taken"
     fi
 }
 
