@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from components.k3s.scripts import STEP_TIME_LIMIT
 from tests import test_k3s_scripts as base
 from tests.test_k3s_scripts import NEW, OLD, SCRIPTS, Node, installed_node, settings
 
@@ -95,6 +96,24 @@ def test_a_server_does_not_reboot_when_etcd_would_lose_its_quorum(
     assert f"reboot required but not now: {why}" in proc.stderr
 
 
+def test_a_broken_check_is_logged_as_not_now_never_as_no_reboot_needed(make_node: Callable[..., Node]) -> None:
+    """kured logs the output of any exit code but 1 ("no reboot needed"): a node whose check cannot run (its
+    env file gone, lib.sh missing) must say so in kured's log instead of never rebooting in silence."""
+    node = installed_node(make_node, settings())
+    needs_reboot(node)
+    (node.root / "etc/honeydue/k3s.env").unlink()
+    assert "k3s.env is missing" in check(node, 2).stderr
+
+
+def test_an_unreadable_lock_is_held_never_taken_over(make_node: Callable[..., Node]) -> None:
+    node = installed_node(make_node, settings())
+    node.configure(settings(tls_sans=("k8s.example.test",), lock_timeout=1))
+    node.set("kured_ds")
+    for value in ('{"nodeID": "honeydue-3", "created": 5, "TTL": 1}', "not json"):
+        node.set("kured_lock", value)
+        assert "still held by an-unreadable-lock" in node.run("install", expect_rc=1).stderr
+
+
 def test_a_silent_api_means_no_reboot(make_node: Callable[..., Node]) -> None:
     node = installed_node(make_node, settings())
     needs_reboot(node)
@@ -128,7 +147,8 @@ def test_a_config_restart_holds_kureds_lock_until_the_server_is_ready(make_node:
 
     (taken,) = (node.state / "kured_lock.history").read_text().splitlines()
     value = json.loads(taken)
-    assert value["nodeID"] == "pulumi:honeydue-2" and value["TTL"] == 1800 * 1_000_000_000
+    # It outlives the step that holds it: the node-side time limit of every step.
+    assert value["nodeID"] == "pulumi:honeydue-2" and value["TTL"] == STEP_TIME_LIMIT * 1_000_000_000
     datetime.fromisoformat(value["created"].replace("Z", "+00:00"))  # a time kured's json.Unmarshal reads
     calls = node.calls()
     annotate = [i for i, c in enumerate(calls) if c.startswith("kubectl annotate daemonset kured")]
@@ -182,7 +202,7 @@ def test_a_server_leaving_the_cluster_takes_the_lock_before_its_drain(make_node:
     out = node.run("remove").stdout
     assert node.index("kubectl annotate daemonset kured") < node.index("kubectl drain")
     # Its member and the local API are gone: the lock waits for its TTL, and the step says so.
-    assert "it expires 1800s after it was taken" in out
+    assert f"it expires {STEP_TIME_LIMIT}s after it was taken" in out
 
 
 def test_without_kured_the_steps_go_on(make_node: Callable[..., Node]) -> None:

@@ -22,6 +22,7 @@ from tests.test_redis_backup import BACKUP, _free_port, cli, production_redis
 from tests.test_redis_backup import scripts as scripts  # the fixture: the scripts as the ConfigMap ships them
 from tests.test_redis_backup import tools as tools  # the fixture: redis-server, redis-cli, rclone present
 from tools import redis_restore
+from tools.ops import OpsError
 from tools.redis_restore import RestoreError, run
 
 SNAPSHOT = "redis-20261207T023000Z.rdb"
@@ -31,13 +32,24 @@ class FakeCluster:
     """Answers the procedure's kubectl calls; a backup Job runs for `backup_polls` polls, the restore Job
     ends as `outcome` after `job_polls` polls."""
 
-    def __init__(self, *, backup_polls: int = 1, job_polls: int = 2, outcome: str = "Complete") -> None:
+    def __init__(
+        self,
+        *,
+        backup_polls: int = 2,
+        job_polls: int = 2,
+        outcome: str = "Complete",
+        fail_on: str = "",
+        restoring: bool = False,
+    ) -> None:
         self.calls: list[str] = []
         self.applied: list[dict[str, Any]] = []
         self.backup_polls, self.job_polls, self.outcome = backup_polls, job_polls, outcome
+        self.fail_on, self.restoring = fail_on, restoring
 
     def text(self, args: Sequence[str]) -> str:
         self.calls.append(" ".join(args))
+        if self.fail_on and self.fail_on in self.calls[-1]:
+            raise OpsError(f"kubectl {self.calls[-1]} failed: timed out waiting for the condition")
         if "apply" in args:
             self.applied.append(yaml.safe_load(Path(args[args.index("-f") + 1]).read_text()))
         return "fetch.sh: ...\nrestore.sh: 42 keys restored into /data\n" if "logs" in args else ""
@@ -45,12 +57,15 @@ class FakeCluster:
     def json(self, args: Sequence[str]) -> Any:
         self.calls.append(" ".join(args))
         if "jobs" in args:
+            # A backup Job just created has no pod and no status yet: unfinished all the same.
             self.backup_polls -= 1
-            active = {"active": 1} if self.backup_polls >= 0 else {}
-            return {"items": [{"metadata": {"name": "redis-backup-29412345"}, "status": active}]}
+            done = {"conditions": [{"type": "Complete", "status": "True"}]}
+            backup = {"metadata": {"name": "redis-backup-29412345"}, "status": {} if self.backup_polls >= 0 else done}
+            restore = {"metadata": {"name": "redis-restore"}, "status": {} if self.restoring else done}
+            return {"items": [backup, restore]}
         self.job_polls -= 1
-        done = [{"type": self.outcome, "status": "True"}] if self.job_polls < 0 else []
-        return {"status": {"conditions": done}}
+        conditions = [{"type": self.outcome, "status": "True"}] if self.job_polls < 0 else []
+        return {"status": {"conditions": conditions}}
 
     def first(self, fragment: str) -> int:
         return next(i for i, call in enumerate(self.calls) if fragment in call)
@@ -63,9 +78,11 @@ def job() -> dict[str, Any]:
 def test_backups_stop_before_redis_and_resume_after_it_serves_again() -> None:
     cluster = FakeCluster()
     run(cluster, job(), sleep=lambda _: None)
+    looks = [i for i, call in enumerate(cluster.calls) if "get jobs" in call]
     order = [
+        looks[0],  # a restore still running is refused before anything changes
         cluster.first('"suspend": true'),
-        cluster.first("get jobs"),
+        looks[1],
         cluster.first("scale statefulset redis --replicas=0"),
         cluster.first("wait --for=delete pod/redis-0"),
         cluster.first("delete job redis-restore"),
@@ -77,8 +94,9 @@ def test_backups_stop_before_redis_and_resume_after_it_serves_again() -> None:
         cluster.first('"suspend": false'),
     ]
     assert order == sorted(order), cluster.calls
-    # Redis was stopped only once the running backup had finished.
-    assert cluster.calls.count("-n honeydue get jobs -l app.kubernetes.io/name=redis-backup") == 2
+    # Redis was stopped only once the running backup had finished (the first look is for a running restore).
+    assert cluster.calls.count("-n honeydue get jobs -l app.kubernetes.io/name=redis-backup") == 3
+    assert "--cascade=foreground" in cluster.calls[cluster.first("delete job redis-restore")]
     (applied,) = cluster.applied
     assert applied == job()
 
@@ -89,6 +107,21 @@ def test_a_failed_restore_leaves_redis_stopped_and_backups_suspended() -> None:
         run(cluster, job(), sleep=lambda _: None)
     assert not [c for c in cluster.calls if "--replicas=1" in c or '"suspend": false' in c]
     assert cluster.first("logs job/redis-restore") > cluster.first("get job redis-restore")
+
+
+def test_redis_never_stopped_means_backups_resumed_and_the_error_says_so() -> None:
+    cluster = FakeCluster(fail_on="wait --for=delete")
+    with pytest.raises(RestoreError, match=r"CronJob redis-backup resumed\. If redis was scaled to 0, scale it back"):
+        run(cluster, job(), sleep=lambda _: None)
+    assert cluster.first('"suspend": false') > cluster.first("wait --for=delete")
+    assert not [c for c in cluster.calls if "apply" in c]
+
+
+def test_a_restore_still_running_is_never_joined_by_a_second() -> None:
+    cluster = FakeCluster(restoring=True)
+    with pytest.raises(RestoreError, match="another restore runs; nothing changed"):
+        run(cluster, job(), sleep=lambda _: None)
+    assert cluster.calls == ["-n honeydue get jobs -l app.kubernetes.io/name=redis-backup"]
 
 
 def test_the_tool_needs_a_name_and_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -70,30 +70,51 @@ def _wait(what: str, done: Callable[[], bool], seconds: float, sleep: Callable[[
         sleep(POLL_SECONDS)
 
 
-def _backups_running(cluster: Cluster, namespace: str) -> bool:
-    jobs = cluster.json(["-n", namespace, "get", "jobs", "-l", f"app.kubernetes.io/name={BACKUP}"])["items"]
-    return any(j["metadata"]["name"] != RESTORE_JOB and j.get("status", {}).get("active") for j in jobs)
-
-
-def _job_state(cluster: Cluster, namespace: str) -> str:
-    """Complete, Failed or '' (still running) from the Job's conditions."""
-    job = cluster.json(["-n", namespace, "get", "job", RESTORE_JOB])
+def _finished(job: dict[str, Any]) -> str:
+    """Complete, Failed or '' (not finished: running, between retries, or created without a pod yet)."""
     for condition in job.get("status", {}).get("conditions") or []:
         if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
             return str(condition["type"])
     return ""
 
 
+def _unfinished(cluster: Cluster, namespace: str) -> list[str]:
+    """The backup's and restore's Jobs (they share labels) that have not finished."""
+    jobs = cluster.json(["-n", namespace, "get", "jobs", "-l", f"app.kubernetes.io/name={BACKUP}"])["items"]
+    return [j["metadata"]["name"] for j in jobs if not _finished(j)]
+
+
+def _job_state(cluster: Cluster, namespace: str) -> str:
+    return _finished(cluster.json(["-n", namespace, "get", "job", RESTORE_JOB]))
+
+
+def _stop_redis(cluster: Cluster, namespace: str, sleep: Callable[[float], None]) -> None:
+    """Backups suspended, none running, Redis at 0 and its pod gone. Should any of it fail, backups are
+    resumed (Redis still serves, so a stopped backup would only leave it unprotected) and the error says so."""
+    if RESTORE_JOB in _unfinished(cluster, namespace):
+        # Two restores would write one volume; delete it (--cascade=foreground waits for its pods) or let it end.
+        raise RestoreError(f"Job {RESTORE_JOB} has not finished: another restore runs; nothing changed")
+    _suspend(cluster, namespace, True)
+    print(f"redis-restore: CronJob {BACKUP} suspended")
+    try:
+        _wait("a backup Job has not finished", lambda: not _unfinished(cluster, namespace), BACKUP_WAIT_SECONDS, sleep)
+        cluster.text(["-n", namespace, "scale", "statefulset", REDIS, "--replicas=0"])
+        cluster.text(["-n", namespace, "wait", "--for=delete", f"pod/{REDIS}-0", "--timeout=300s"])
+    except (RestoreError, OpsError, KeyboardInterrupt) as error:
+        _suspend(cluster, namespace, False)
+        raise RestoreError(
+            f"{error}; CronJob {BACKUP} resumed. If {REDIS} was scaled to 0, scale it back: kubectl -n {namespace}"
+            f" scale statefulset {REDIS} --replicas=1"
+        ) from error
+    print(f"redis-restore: {REDIS} scaled to 0 and its pod gone")
+
+
 def run(cluster: Cluster, job: dict[str, Any], sleep: Callable[[float], None] = time.sleep) -> None:
     """The procedure of the module docstring; prints each step."""
     namespace = job["metadata"]["namespace"]
-    _suspend(cluster, namespace, True)
-    print(f"redis-restore: CronJob {BACKUP} suspended")
-    _wait("a backup Job still runs", lambda: not _backups_running(cluster, namespace), BACKUP_WAIT_SECONDS, sleep)
-    cluster.text(["-n", namespace, "scale", "statefulset", REDIS, "--replicas=0"])
-    cluster.text(["-n", namespace, "wait", "--for=delete", f"pod/{REDIS}-0", "--timeout=300s"])
-    print(f"redis-restore: {REDIS} scaled to 0 and its pod gone")
-    cluster.text(["-n", namespace, "delete", "job", RESTORE_JOB, "--ignore-not-found", "--wait=true"])
+    _stop_redis(cluster, namespace, sleep)
+    # A finished Job of an earlier run: its pods go with it before the new one starts.
+    cluster.text(["-n", namespace, "delete", "job", RESTORE_JOB, "--ignore-not-found", "--cascade=foreground"])
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="redis-restore-") as manifest:
         manifest.write(dump_quoted(job, sort_keys=False))
         manifest.flush()
@@ -106,8 +127,12 @@ def run(cluster: Cluster, job: dict[str, Any], sleep: Callable[[float], None] = 
         state = _job_state(cluster, namespace)
         return bool(state)
 
-    _wait(f"Job {RESTORE_JOB} has not finished", finished, RESTORE_WAIT_SECONDS, sleep)
-    print(cluster.text(["-n", namespace, "logs", f"job/{RESTORE_JOB}", "--all-containers"]).rstrip())
+    suspended = f"CronJob {BACKUP} stays suspended and {REDIS} at 0 replicas"
+    try:
+        _wait(f"Job {RESTORE_JOB} has not finished", finished, RESTORE_WAIT_SECONDS, sleep)
+        print(cluster.text(["-n", namespace, "logs", f"job/{RESTORE_JOB}", "--all-containers"]).rstrip())
+    except (RestoreError, OpsError) as error:
+        raise RestoreError(f"{error}; {suspended} (kubectl -n {namespace} get job {RESTORE_JOB})") from error
     if state != "Complete":
         raise RestoreError(
             f"Job {RESTORE_JOB} failed (its logs are above). {REDIS} stays at 0 replicas and CronJob {BACKUP}"

@@ -166,6 +166,15 @@ def failed_job_lines(jobs: Sequence[dict[str, Any]], namespace: str) -> list[Lin
     ]  # fmt: skip
 
 
+def schedule_line(cronjob: dict[str, Any]) -> Line:
+    """The backup CronJob is not suspended: `make redis-restore` suspends it and resumes it only once Redis
+    serves again, so a restore that failed (or a suspend by hand) leaves it so; the stack does not manage the
+    field, so neither an `up` nor the drift check would notice."""
+    if (cronjob.get("spec") or {}).get("suspend"):
+        return Line("WARN", "backup CronJob", f"{BACKUP_CRONJOB} is suspended: no Redis snapshots are taken")
+    return Line("OK", "backup CronJob", f"{BACKUP_CRONJOB} runs on its schedule")
+
+
 def credential_line(kubeconfig_text: str, now: datetime) -> Line:
     config = yaml.safe_load(kubeconfig_text) or {}
     users = config.get("users") or []
@@ -193,6 +202,7 @@ def collect(kubectl: Kubectl, kubeconfig_text: str, namespace: str, now: datetim
         lines.append(Line("OK", "Origin CA certificate", f"not in use (no Secret {TLS_SECRET}: sslMode flexible)"))
     labels = ",".join(f"{k}={v}" for k, v in selector(BACKUP_CRONJOB, namespace).items())
     lines += failed_job_lines(kubectl.json(["-n", namespace, "get", "jobs", "-l", labels])["items"], namespace)
+    lines.append(schedule_line(kubectl.json(["-n", namespace, "get", "cronjob", BACKUP_CRONJOB])))
     lines.append(credential_line(kubeconfig_text, now))
     return lines
 

@@ -114,10 +114,13 @@ wait_etcd_peers() {
 # take the same lock first, as "pulumi:<node>": kured never reboots a server while a step restarts
 # another, and a step never restarts a server while kured drains or reboots another. The write carries
 # the resourceVersion it read, so of two writers one gets a conflict and reads again. Ours expires after
-# reboot_lock_ttl, so a step killed before on_exit released it (or a removed server, whose API is gone)
-# holds kured back for half an hour at most. Agents take no lock: they are no etcd member.
+# reboot_lock_ttl, the node-side time limit of every step (components/k3s/scripts.py STEP_TIME_LIMIT), so it
+# outlives the step that holds it, and a step killed before on_exit released it (or a removed server, whose
+# API is gone) holds kured back for that long at most. kured's lock holds one holder only with
+# --concurrency=1 (pkg/daemonsetlock New: more takes the multi-lock format, which would read ours as free).
+# Agents take no lock: they are no etcd member.
 reboot_lock_annotation=weave.works/kured-node-lock
-reboot_lock_ttl=1800
+reboot_lock_ttl=5400
 reboot_lock_taken=""
 
 # "<resourceVersion> <holder or -> <expired yes|no>" of kured's lock; nothing when kured is not installed.
@@ -134,16 +137,15 @@ if not value.strip():
     sys.exit()
 try:
     lock = json.loads(value)
-    holder, ttl, created = str(lock.get("nodeID") or "?"), int(lock.get("TTL") or 0), lock.get("created") or ""
-except (ValueError, TypeError, AttributeError):
-    print(version, "an-unreadable-lock", "no")  # never taken over: a person may have written it
-    sys.exit()
-expired = "no"
-if ttl > 0 and created:
-    # Go writes RFC 3339 with up to nine fractional digits; Python reads six.
-    since = datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", created).replace("Z", "+00:00"))
-    if datetime.datetime.now(datetime.timezone.utc) - since >= datetime.timedelta(microseconds=ttl // 1000):
-        expired = "yes"
+    holder, ttl, created = str(lock.get("nodeID") or "?"), int(lock.get("TTL") or 0), str(lock.get("created") or "")
+    expired = "no"
+    if ttl > 0 and created:
+        # Go writes RFC 3339 with up to nine fractional digits; Python reads six.
+        since = datetime.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", created).replace("Z", "+00:00"))
+        if datetime.datetime.now(datetime.timezone.utc) - since >= datetime.timedelta(microseconds=ttl // 1000):
+            expired = "yes"
+except Exception:  # anything unreadable is held and never expires: a person may have written it
+    holder, expired = "an-unreadable-lock", "no"
 print(version, re.sub(r"\s", "_", holder), expired)
 PYTHON
 }

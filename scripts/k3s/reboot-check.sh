@@ -14,11 +14,17 @@
 # Node still says Ready), and the time between this check and the reboot (kured's drain).
 set -euo pipefail
 
+# The common answer first, every period and every minute (kured's metrics loop runs the check too):
+# nothing to do, no API call.
+[[ -e ${HONEYDUE_ROOT:-}/var/run/reboot-required ]] || exit 1
+# From here a reboot is wanted: any failure (a missing file, an unset variable, a command that fails) must
+# not read as "no reboot needed" (1, which kured does not log) but as "not now" (2, logged with the output).
+trap 'status=$?; ((status == 0)) || exit 2' EXIT
+
 # shellcheck source=SCRIPTDIR/lib.sh
 . "${HONEYDUE_ROOT:-}/usr/local/lib/honeydue/k3s/lib.sh"
+trap 'status=$?; on_exit; ((status == 0)) || exit 2' EXIT
 load_env 'reboot-check.sh [%s]' /etc/honeydue/k3s.env
-
-[[ -e $root/var/run/reboot-required ]] || exit 1
 if [[ $ROLE == agent ]]; then
     say "reboot required (an agent: no etcd member to count)"
     exit 0
@@ -30,13 +36,15 @@ refuse() {
 }
 
 # The kubernetes Service, reachable from the pod's network namespace; K3s's serving certificate names its
-# address (pkg/daemons/control/deps: the first IP of the service range).
+# address (pkg/cli/server/server.go appends the first IP of the service range to the SANs).
 [[ -n ${KUBERNETES_SERVICE_HOST:-} ]] || refuse "KUBERNETES_SERVICE_HOST is not set (not run by kured?)"
 api_server=https://$KUBERNETES_SERVICE_HOST:${KUBERNETES_SERVICE_PORT:-443}
 query='{range .items[*]}{.metadata.name}|{.spec.unschedulable}|{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
 errors=$(mktemp)
 if ! out=$(kube get nodes -l node-role.kubernetes.io/etcd=true -o jsonpath="$query" 2>"$errors"); then
-    refuse "cannot list the etcd members ($(tail -n 1 "$errors"))"
+    reason=$(tail -n 1 "$errors")
+    rm -f "$errors"
+    refuse "cannot list the etcd members ($reason)"
 fi
 rm -f "$errors"
 # members: every etcd member's Node, this one included; up: the others Ready and schedulable.

@@ -50,7 +50,13 @@ until [ "$(cli ping 2>/dev/null)" = PONG ]; do
   sleep 0.5
 done
 loaded="$(keys)"
-cli config set appendonly yes >/dev/null
+# redis-cli exits 0 on an error reply: read the reply.
+answer="$(cli config set appendonly yes | tr -d '\r')"
+if [ "$answer" != OK ]; then
+  echo "restore.sh: CONFIG SET appendonly yes answered: $answer" >&2
+  kill "$server" 2>/dev/null || true
+  exit 1
+fi
 tries=0
 until [ "$(field aof_rewrites)" -ge 1 ] && [ "$(field aof_rewrite_in_progress)" = 0 ] \
   && [ "$(field aof_rewrite_scheduled)" = 0 ]; do
