@@ -27,6 +27,7 @@ NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
 # One worker runs this module (make test: --dist loadgroup), so the clone and its three plans are made once.
 pytestmark = pytest.mark.xdist_group("plan-diff")
 
+
 def git(repo: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "HOME": str(repo)}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid", "PATH": "/usr/bin:/bin"}
