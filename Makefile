@@ -13,9 +13,8 @@ STACK ?= prod
 PLAN_ARGS ?=
 # pytest workers (pytest-xdist): one per core and one more, because the firewall labs spend most of their
 # time waiting for probes to time out (measured on 2 cores: 2m50s with 2 workers, 2m13s with 3);
-# PYTEST_WORKERS=0 runs the tests in this process. --dist loadgroup: the tests of a module marked
-# xdist_group run in one worker, so its module fixtures (test_plan_diff.py renders three plans) are built once,
-# not once per worker that happens to get one of its tests. No test needs to run alone: tests write only under
+# PYTEST_WORKERS=0 runs the tests in this process. A fixture that takes tens of seconds is built once per
+# session, not once per worker (tests/conftest.py once_per_session). No test needs to run alone: tests write only under
 # their tmp_path, the firewall lab names its namespaces after its pid (tests/netns_lab.py), redis listens
 # on a free port, mock engines live in their worker's process, and tools/env.sh builds one venv at a time.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
@@ -105,7 +104,7 @@ typecheck: $(VENV)/.installed
 
 unit: $(VENV)/.installed system-deps
 	@echo "[$(LABEL)] pytest ($(PYTEST_WORKERS) workers)…"
-	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	@$(PY) -m pytest -n $(PYTEST_WORKERS)
 # tests/test_policy_pack.py runs the policy pack's own tests with it.
 unit: $(POLICY_VENV)/.installed
 # tests/test_checkov.py scans the apps' namespace with it.

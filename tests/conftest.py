@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import fcntl
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -14,6 +19,32 @@ from offline.records import Plan
 from offline.stack_config import provider_environment, stack_config
 
 PREFIX = NAMESPACE + ":"
+T = TypeVar("T")
+
+
+def session_dir(factory: pytest.TempPathFactory) -> Path:
+    """A directory of this test session that all its pytest-xdist workers share: each worker's basetemp is
+    <the session's dir>/popen-gwN (pytest-xdist's documented way to run a session fixture once)."""
+    base = factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+def once_per_session(factory: pytest.TempPathFactory, name: str, compute: Callable[[Path], T]) -> T:
+    """compute(<a directory of its own>) once per test session, whichever worker asks first; the others wait
+    for it and read its pickled result. For fixtures that take tens of seconds (tests/test_plan_diff.py
+    renders three plans): a module fixture is built again in every worker that gets one of its tests."""
+    shared = session_dir(factory)
+    result = shared / f"{name}.pickle"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if result.exists():
+            value: T = pickle.loads(result.read_bytes())
+            return value
+        work = shared / name
+        work.mkdir()
+        value = compute(work)
+        result.write_bytes(pickle.dumps(value))
+        return value
 
 
 def prod_values(overrides: dict[str, Any | None] | None = None) -> tuple[dict[str, str], set[str]]:
@@ -33,9 +64,9 @@ def load_prod(
 
 
 @pytest.fixture(scope="session")
-def prod_plan() -> Plan:
-    """The whole program evaluated once for prod (update mode)."""
-    return run_program("prod")
+def prod_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The whole program evaluated once for prod (update mode), once per session (8 s), not per worker."""
+    return once_per_session(tmp_path_factory, "prod-plan", lambda _: run_program("prod"))
 
 
 def rekeyed_host_key(plan: Plan, step_name: str) -> str:

@@ -19,13 +19,10 @@ import yaml
 
 from offline.plan_diff import PROJECT_DIR, PlanDiffError, load_side, plan_diff, plan_sides, render
 from offline.plan_review import Side, review
+from tests.conftest import once_per_session
 
 OLD, NEW = "v1.34.6+k3s1", "v1.34.7+k3s1"
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
-
-
-# One worker runs this module (make test: --dist loadgroup), so the clone and its three plans are made once.
-pytestmark = pytest.mark.xdist_group("plan-diff")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -34,10 +31,8 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
-@pytest.fixture(scope="module")
-def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _clone(repo: Path) -> Path:
     """A git repository holding this working tree (committed or not) as its one commit."""
-    repo = tmp_path_factory.mktemp("clone")
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT_DIR,
@@ -55,8 +50,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-@pytest.fixture(scope="module")
-def k3s_bump(clone: Path) -> tuple[Side, Side]:
+def _k3s_bump(clone: Path) -> tuple[Side, Side]:
     """The plans of this tree (as commit HEAD~1 of the clone) and of the same with K3s bumped one patch."""
     stack_file = clone / "Pulumi.prod.yaml"
     text = stack_file.read_text()
@@ -64,6 +58,17 @@ def k3s_bump(clone: Path) -> tuple[Side, Side]:
     stack_file.write_text(text.replace(f"honeydue:k3sVersion: {OLD}", f"honeydue:k3sVersion: {NEW}"))
     git(clone, "commit", "-qam", "bump K3s")
     return plan_sides("HEAD~1", project=clone, keep_head=clone / "build" / "plan-diff-head")
+
+
+# The clone and the three plans are made once per session, whichever worker needs them first (conftest.py).
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return once_per_session(tmp_path_factory, "plan-diff-clone", _clone)
+
+
+@pytest.fixture(scope="module")
+def k3s_bump(tmp_path_factory: pytest.TempPathFactory, clone: Path) -> tuple[Side, Side]:
+    return once_per_session(tmp_path_factory, "plan-diff-k3s-bump", lambda _: _k3s_bump(clone))
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +119,17 @@ def test_an_unknown_base_ref_is_a_clear_error(clone: Path) -> None:
 # ------------------------------------------------------------------------------------- renames
 
 
-@pytest.fixture(scope="module")
-def head(tmp_path_factory: pytest.TempPathFactory) -> Side:
-    out = tmp_path_factory.mktemp("head") / "dump"
+def _head(work: Path) -> Side:
+    out = work / "dump"
     job = render(PROJECT_DIR, out, "prod")
     _, stderr = job.communicate()
     assert job.returncode == 0, stderr.decode()
     return load_side("working tree", out)
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory: pytest.TempPathFactory) -> Side:
+    return once_per_session(tmp_path_factory, "plan-diff-head", _head)
 
 
 def with_resource(side: Side, urn: str, record: dict[str, Any], *, replacing: str) -> Side:
