@@ -9,7 +9,9 @@
 # Redis must be stopped: its volume is ReadWriteOnce, which is per node, not per pod, so a restore pod on
 # Redis's node could write under a running Redis. The Job's required pod anti-affinity keeps it off any
 # node with a Redis pod (and the scheduler keeps a new Redis pod off its node); here, Redis answering at
-# $REDIS_HOST (anything, NOAUTH included) refuses the restore before a file is touched.
+# $REDIS_HOST (anything, NOAUTH included) refuses the restore before a file is touched. The headless Service
+# lists Ready pods only, so a Redis still starting is not seen here: `make redis-restore` waits until the
+# pod is gone before it starts this Job.
 set -eu
 : "${SNAPSHOT_DIR:?SNAPSHOT_DIR is not set}" "${DATA_DIR:?DATA_DIR is not set}"
 port="${RESTORE_PORT:-6380}"
