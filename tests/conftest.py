@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import fcntl
-import functools
-import hashlib
 import os
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,22 +76,3 @@ def rekeyed_host_key(plan: Plan, step_name: str) -> str:
 
     step = plan.get("command:remote:Command", step_name)
     return str(outputs_for(step.type, step.name, step.inputs, {})["stdout"]).strip()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def shared_steady_states(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The state every scenario starts from (offline/scenarios.py _steady_state: two evaluations, ~8 s) made
-    once per session for each starting config, not once per worker (its lru_cache is per process)."""
-    from offline import scenarios
-
-    original = scenarios._steady_state.__wrapped__
-
-    @functools.lru_cache(maxsize=16)
-    def shared(stack: str, before_json: str) -> Plan:
-        key = hashlib.sha256(f"{stack}\0{before_json}".encode()).hexdigest()[:16]
-        return once_per_session(tmp_path_factory, f"steady-state-{key}", lambda _: original(stack, before_json))
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(scenarios, "_steady_state", shared)
-    yield
-    patch.undo()
