@@ -13,9 +13,10 @@ elsewhere (a DNS-only record, or one pointing straight at an origin). Any server
 Origins: with originLockdown, 80/443 on the nodes answer Cloudflare only, so by default each node's
 Traefik pod (hostNetwork: its ports are the node's) is reached through `kubectl port-forward`, which the
 deployer may use (6443). `--origin NAME=HOST:PORT` names origins directly instead (e.g. without the lockdown).
-In SSL mode full or strict (`--ssl-mode`, default `stack_ssl_mode`) Cloudflare reaches them on 443, so each
-is requested there too (the pod's 443, or HOST:443 of an `--origin`), and the certificate it serves with
-SNI = each public name is read. Verified: the TLS handshake; the subjectAltName (or, lacking one, the CN)
+In SSL mode full or strict (`--ssl-mode`, default `stack_ssl_mode`) Cloudflare reaches them on 443 for
+HTTPS visitors (on 80 for HTTP ones), so each is requested there too (the pod's 443, or HOST:443 of an
+`--origin`), and the certificate it serves with SNI = each public name is read. Verified: the TLS
+handshake; the subjectAltName (or, lacking one, the CN)
 covers the name (`openssl x509 -checkhost`); now is within notBefore..notAfter. Not verified: that the
 Origin CA signed it (no public trust store holds that CA and the repository has no copy of its root, so the
 chain goes unchecked; in strict mode Cloudflare checks it), nor revocation.

@@ -14,7 +14,10 @@ A snapshot's time is rclone's ModTime with --use-server-modtime: for S3 the obje
 upload finished, for etcd and Redis alike; never the name (K3s names S3 snapshots
 etcd-snapshot-<node>-<unix time>, the backup job redis-<UTC time>.rdb). The question is when a copy last
 reached the bucket, and --use-server-modtime also spares the HEAD per object that reading rclone's own mtime
-metadata takes, which a list-only key may not do.
+metadata takes, which a list-only key may not do; --no-mimetype spares the other HEAD per object (lsjson
+reads each object's MimeType otherwise: rclone fs/operations/lsjson.go). The folder is listed with a
+trailing `/`: without it rclone first HEADs an object named like the folder, which a key restricted to the
+folder's prefix is refused (fatal in rclone 1.72 to 1.74, rclone #9582).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ REMOTE = "offsite"
 RCLONE_TIMEOUT = 120
 """Seconds one listing may take; rclone's own timeouts (below) are shorter."""
 # Bounded retries: a bad key or an unreachable endpoint is one FAIL line within seconds, not minutes of retries.
-RCLONE_OPTIONS = ("--files-only", "--use-server-modtime", "--retries", "1", "--low-level-retries", "2",
+RCLONE_OPTIONS = ("--files-only", "--use-server-modtime", "--no-mimetype", "--retries", "1", "--low-level-retries", "2",
                   "--contimeout", "10s", "--timeout", "30s")  # fmt: skip
 # upload.sh's names; fetch.sh and the retention sweep take the same files.
 REDIS_SNAPSHOT = re.compile(r"redis-.*\.rdb", re.ASCII)
@@ -143,7 +146,7 @@ def rclone_env(bucket: Bucket, environ: Mapping[str, str]) -> dict[str, str]:
 
 def list_folder(path: str, env: Mapping[str, str]) -> str:
     """`rclone lsjson` of offsite:<path>; a failure is a BucketError with rclone's last stderr line."""
-    command = ["rclone", "lsjson", *RCLONE_OPTIONS, f"{REMOTE}:{path}"]
+    command = ["rclone", "lsjson", *RCLONE_OPTIONS, f"{REMOTE}:{path.rstrip('/')}/"]
     try:
         run = subprocess.run(
             command, env=dict(env), capture_output=True, text=True, timeout=RCLONE_TIMEOUT, check=False

@@ -8,7 +8,9 @@ set -eu
 : "${SNAPSHOT_DIR:?SNAPSHOT_DIR is not set}" "${OFFSITE:?OFFSITE is not set}"
 if [ -z "${SNAPSHOT:-}" ]; then
   listing="$SNAPSHOT_DIR/snapshots.txt"
-  rclone lsf --files-only --include 'redis-*.rdb' "$OFFSITE" >"$listing"
+  # The trailing / lists the folder without first probing an object of its name (which a key restricted to
+  # the folder's prefix is refused).
+  rclone lsf --files-only --include 'redis-*.rdb' "$OFFSITE/" >"$listing"
   echo "fetch.sh: SNAPSHOT is not set; the snapshots in $OFFSITE, newest last:" >&2
   sort "$listing" | tail -n 20 >&2
   exit 3

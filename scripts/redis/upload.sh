@@ -9,5 +9,7 @@ retention="${RETENTION:-14d}"
 # Sortable by name: fetch.sh takes the last one.
 name="redis-$(date -u +%Y%m%dT%H%M%SZ).rdb"
 rclone copyto "$SNAPSHOT_DIR/dump.rdb" "$OFFSITE/$name"
-rclone delete --min-age "$retention" --include 'redis-*.rdb' "$OFFSITE"
+# The folder with a trailing / (no probe of an object of its name); ages by upload time, without a HEAD per
+# object to read rclone's own mtime metadata.
+rclone delete --min-age "$retention" --use-server-modtime --include 'redis-*.rdb' "$OFFSITE/"
 echo "upload.sh: $OFFSITE/$name"
