@@ -23,6 +23,7 @@ from offline.engine_diff import command_effect, diff_plans
 from offline.engine_model import EngineDiff
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, served_outputs
+from offline.side_effects import refreshed_inputs
 
 NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=verify-full"
 
@@ -47,6 +48,8 @@ class Scenario:
     """"up": A is only what the targeted `up` of docs/migration.md step 3 left, B adopts the hand-built
     production (offline.adoption_world); "ends": A is the stack after that `up`, B clears adoptIds;
     "ended": A is the stack after both, B changes `after` on top of the adopted config without adoptIds."""
+    refreshed: bool = False
+    """A as `pulumi refresh` leaves it: what the providers' Read writes (offline.side_effects.REFRESH_READS)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,16 @@ def grow_redis_volume() -> Scenario:
 
 
 @scenario
+def refresh_strict() -> Scenario:
+    return Scenario(
+        "refresh-strict",
+        "pulumi up --refresh in strict mode, nothing changed: the Origin CA certificate read back as the API lists it",
+        before={"sslMode": "strict"},
+        refreshed=True,
+    )
+
+
+@scenario
 def cloudflare_etag() -> Scenario:
     return Scenario(
         "cloudflare-etag",
@@ -343,6 +356,8 @@ def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     state = tuple(state_plan.registrations)
     if item.adoption == "ends":
         state = tuple(adoption_world.state_after_import(r) if r.import_id else r for r in state)
+    if item.refreshed:
+        state = tuple(dataclasses.replace(r, inputs=refreshed_inputs(r.type, r.inputs)) for r in state)
     targets = [r.urn for r in state if r.name in item.replace or f"{r.type}::{r.name}" in item.replace]
     if len(targets) != len(item.replace):
         raise KeyError(f"--replace names {item.replace} match {len(targets)} resources")

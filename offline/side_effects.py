@@ -8,6 +8,9 @@ Two tables beside offline.replace_rules (which says what replaces):
   engine follows an import with a normal diff in the same deployment (pulumi/pulumi step_generator.go:
   only an import without differences stays as it is), so an input the Read never writes shows as an
   addition, and is applied as an update, unless it is under ignoreChanges.
+* REFRESH_READS: inputs whose value a refresh replaces with the API's own form. A bridged (Terraform) provider
+  diffs the program's inputs against the state its Read wrote, so a form the program does not send is a diff
+  after every refresh (and a replacement where the field forces one).
 
 Every row cites the provider source it was read from (terraform-provider-hcloud v1.68.0, the release whose
 schema the pinned pulumi-hcloud 1.43.3 SDK carries: the SDK's `datacenter` text is v1.67.0's, its load
@@ -105,3 +108,23 @@ def imported_inputs(type_: str, program: Mapping[str, Any], live: Mapping[str, A
     return {k: live.get(k, v) for k, v in program.items() if k not in never} | {
         k: v for k, v in live.items() if k not in program and k not in never
     }
+
+
+CLOUDFLARE_ORIGIN_CA = (
+    "https://github.com/cloudflare/terraform-provider-cloudflare/blob/a2efdc5786ae9726d56928dbfe91933bd92404ca/"
+    "internal/services/origin_ca_certificate/resource.go"
+)
+REFRESH_READS: dict[str, dict[str, Any]] = {
+    # CLOUDFLARE_ORIGIN_CA (v5.22.0): Create takes only computed attributes from the API (L86,
+    # UnmarshalComputed), so the state first holds the program's order; Read keeps only csr and
+    # requested_validity and takes every other attribute from the API (L130-L137), whose hostnames come sorted
+    # (a wildcard, `*.`, before the names it covers). `hostnames` forces replacement (schema.go): in another
+    # order every refresh shows a new certificate (terraform-provider-cloudflare issues #5392, #6239).
+    "cloudflare:index/originCaCertificate:OriginCaCertificate": {"hostnames": sorted},
+}
+
+
+def refreshed_inputs(type_: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs as a refresh leaves them in the state (REFRESH_READS); the rest as the program sent them."""
+    reads = REFRESH_READS.get(type_, {})
+    return {k: reads[k](v) if k in reads and isinstance(v, list) else v for k, v in inputs.items()}

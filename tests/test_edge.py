@@ -250,12 +250,13 @@ def test_callers_can_order_after_the_ssl_setting(strict_plan: Plan) -> None:
 
 def test_origin_certificate_covers_the_domain_and_its_wildcard(strict_plan: Plan) -> None:
     cert = strict_plan.get(CERT, "honeydue-origin-cert")
-    assert cert.inputs["hostnames"] == [DOMAIN, f"*.{DOMAIN}"]
+    # In the API's order (the wildcard first): the provider's Read writes that order back (test_scenarios).
+    assert cert.inputs["hostnames"] == [f"*.{DOMAIN}", DOMAIN]
     assert cert.inputs["requestType"] == "origin-ecc" and cert.inputs["requestedValidity"] == 5475
     key = strict_plan.get(KEY, "honeydue-origin-key")
     assert (key.inputs["algorithm"], key.inputs["ecdsaCurve"]) == ("ECDSA", "P256")
     csr = strict_plan.get(CSR, "honeydue-origin-csr")
-    assert csr.inputs["subject"] == {"commonName": DOMAIN} and csr.inputs["dnsNames"] == [DOMAIN, f"*.{DOMAIN}"]
+    assert csr.inputs["subject"] == {"commonName": DOMAIN} and csr.inputs["dnsNames"] == [f"*.{DOMAIN}", DOMAIN]
     assert cert.inputs["csr"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
     assert strict_plan.outputs["certificatePem"].startswith("-----BEGIN CERTIFICATE-----")
     parent = component(strict_plan, "OriginCertificate", "honeydue-origin").urn

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 from components.k3s.steps import LEAVE_REFUSED
-from offline.engine_diff import command_effect
+from offline.engine_diff import command_effect, diff_plans
 from offline.engine_model import EngineDiff
 from offline.records import SecretValue
 from offline.replace_rules import rule_for
@@ -243,6 +243,19 @@ def test_strict_to_flexible_lets_cloudflare_go_to_http_before_the_origin_stops_s
     assert "replace" not in changes.values() and changes["honeydue-edge-tls-ssl"] == "update"
     after = [n for n, a in changes.items() if a == "delete"] + ["kube-system-helmchartconfig-traefik"]
     assert "honeydue-origin-cert" in after and all(diff.forced_before("honeydue-edge-tls-ssl", n) for n in after)
+
+
+def test_a_refresh_in_strict_mode_replaces_no_certificate() -> None:
+    """Issue 25 item 4: the provider's Read writes the API's order of `hostnames` (sorted) into the state and the
+    field forces replacement; the program sends that order, so a refresh then an `up` changes nothing. The
+    control: the order the program sent before (the domain first) against the same refreshed state."""
+    result = outcome("refresh-strict")
+    assert touched(result.diff) == {}
+    (cert,) = [r for r in result.program.registrations if r.name == "honeydue-origin-cert"]
+    (held,) = [r for r in result.state if r.name == "honeydue-origin-cert"]
+    assert held.inputs["hostnames"] == sorted(cert.inputs["hostnames"])  # what a refresh leaves
+    old_order = dataclasses.replace(cert, inputs={**cert.inputs, "hostnames": sorted(cert.inputs["hostnames"])[::-1]})
+    assert diff_plans([held], [old_order]).change(cert.name).action == "replace"
 
 
 def test_a_new_cloudflare_etag_re_runs_the_firewall_sync_on_every_node_and_nothing_else() -> None:

@@ -98,7 +98,10 @@ class OriginCertificate(pulumi.ComponentResource):
     def __init__(self, name: str, args: OriginCertificateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:edge:OriginCertificate", name, None, opts)
         child = child_options(self, opts)
-        hostnames = [args.domain, f"*.{args.domain}"]
+        # In the order the API lists them (sorted: the wildcard first). The provider's Read writes that order
+        # into the state and `hostnames` forces replacement, so any other order replaces the certificate after
+        # every refresh (offline/side_effects.py REFRESH_READS; scenario refresh-strict).
+        hostnames = sorted([args.domain, f"*.{args.domain}"])
         key = tls.PrivateKey(f"{name}-key", algorithm=KEY_ALGORITHM, ecdsa_curve=KEY_CURVE, opts=child)
         # pulumi-tls marks privateKeyPem secret through additionalSecretOutputs, which only the engine applies;
         # wrapping it makes the Output secret in the program, for every consumer (CSR, TLS Secret, exports).
