@@ -601,9 +601,16 @@ def test_traefik_is_a_host_network_daemonset_that_can_roll(tls: str | None) -> N
 
 def test_traefik_trusts_forwarded_headers_only_from_cloudflare() -> None:
     ports = traefik_values(CLOUDFLARE, None, ingress_hostname=HOST)["ports"]
+    ordered = ["103.21.244.0/22", "173.245.48.0/20", "2400:cb00::/32"]  # by family, then address
     for entrypoint in ("web", "websecure"):
-        assert ports[entrypoint]["forwardedHeaders"] == {"trustedIPs": list(CLOUDFLARE), "insecure": False}
+        assert ports[entrypoint]["forwardedHeaders"] == {"trustedIPs": ordered, "insecure": False}
         assert "proxyProtocol" not in ports[entrypoint]
+    # Issue 25 item 6: Cloudflare publishing the same ranges in another order (or one twice) changes nothing,
+    # so Traefik's HelmChartConfig stays as it is and no node's Traefik restarts.
+    shuffled = (CLOUDFLARE[2], CLOUDFLARE[0], CLOUDFLARE[1], CLOUDFLARE[0])
+    assert traefik_values(shuffled, None, ingress_hostname=HOST) == traefik_values(
+        CLOUDFLARE, None, ingress_hostname=HOST
+    )
     with pytest.raises(ValueError, match="Cloudflare"):
         traefik_values([], None, ingress_hostname=HOST)
     with pytest.raises(ValueError):

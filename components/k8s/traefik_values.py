@@ -66,9 +66,10 @@ def traefik_values(
         raise ValueError("no Cloudflare ranges: forwarded headers would be trusted from nobody")
     if not _HOSTNAME.fullmatch(ingress_hostname):
         raise ValueError(f"ingress endpoint {ingress_hostname!r} is not a DNS name")
-    for cidr in cloudflare_cidrs:
-        ipaddress.ip_network(cidr)  # a malformed range would stop Traefik at startup on every node
-    trusted = list(cloudflare_cidrs)
+    # A malformed range would stop Traefik at startup on every node. Sorted and without repeats: the values
+    # are the HelmChartConfig's, so a reordered list from Cloudflare would otherwise roll Traefik on every node.
+    networks = {ipaddress.ip_network(cidr) for cidr in cloudflare_cidrs}
+    trusted = [str(n) for n in sorted(networks, key=lambda n: (n.version, n))]
     values: dict[str, Any] = {
         # One Traefik per node, on the node's own 80/443: no load balancer, no servicelb, no NAT.
         # `deployment.dnsPolicy`, not a top-level `dnsPolicy`: the chart's key. On the host network
