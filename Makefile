@@ -24,7 +24,8 @@ PLAN_APT_PACKAGES := graphviz
 # namespaces of the firewall test and ipset holds the K3s rules it loads (tests/k3s_rules.py); redis-server runs the redis start script for real; rclone runs the
 # Redis backup and restore scripts against a local directory standing in for B2; openssl reads
 # certificate expiry (tools/status.py and its tests); jq runs the status workflow's issue step against a fake gh.
-TEST_APT_PACKAGES := $(PLAN_APT_PACKAGES) shellcheck cloud-init ufw iproute2 ipset redis-server rclone openssl jq
+# curl runs scripts/edge/wait-serving.sh against a local HTTP server (tests/test_serving.py).
+TEST_APT_PACKAGES := $(PLAN_APT_PACKAGES) shellcheck cloud-init ufw iproute2 ipset redis-server rclone openssl jq curl
 # Bytecode is cached under build/pycache, also where PYTHONDONTWRITEBYTECODE is set: otherwise every
 # process that imports the provider SDKs (the plan, each pytest worker, the tests' subprocesses) compiles
 # the same ~1,400 modules again: a plan's process used 8.0 s of CPU here without the cache, 3.7 s with it.

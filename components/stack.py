@@ -7,7 +7,7 @@ the layers, the SSL cut-over, which step each node's firewall sync waits for) ex
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_command as command
@@ -23,6 +23,7 @@ from components.config.sdk import stack_output_now
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.dns import EdgeDns, EdgeDnsArgs
 from components.edge.ranges import cloudflare_edge_ranges
+from components.edge.serving import Serving, ServingArgs
 from components.edge.tls import EdgeTls, OriginCertificate
 from components.edge.zone import cloudflare_zone_id
 from components.firewall.component import NodeFirewall, NodeFirewallArgs, firewall_policy, rule_problems
@@ -180,6 +181,8 @@ def build(config: StackConfig) -> Stack | None:
             # A server's records go before it is drained (Pulumi deletes dependents first), so on a scale-in
             # Cloudflare stops sending it traffic before its pods are evicted.
             after=cluster.leave_steps,
+            # ... and already in the `up` that releases it, before any `up` replaces or removes it.
+            withdrawn=config.nodes.replaceable,
         ),
         cloud,
     )
@@ -239,6 +242,17 @@ def build(config: StackConfig) -> Stack | None:
         cloud,
     )
     ((traefik, apps),) = in_cluster
+    # The proxied records, each once its server's Traefik answers the landing page (edge/serving.py).
+    serving = Serving(
+        naming.SERVING,
+        ServingArgs(
+            host=config.apps.domain,
+            targets=[replace(_node_target(h), after=cluster.ready_steps[h.node.name]) for h in servers],
+            after=[traefik.chart_config, *apps.ingresses],
+        ),
+        cloud,
+    )
+    dns.publish({h.node.name: serving.steps[h.node.index] for h in servers})
     maintenance = _maintenance(config, apps, cluster)
 
     return Stack(

@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components import naming
 from offline.estimates import (
     DNS_RECORD_TYPE,
     HELM_CHART_CONFIG_TYPE,
@@ -23,13 +24,17 @@ from offline.estimates import (
 )
 from offline.records import Plan, Registration
 
+FIRST_SERVER = f"{naming.NODES}-1"
+
 
 def serves_traffic(reg: Registration) -> bool:
     """Part of the sink "serving traffic" (see the module doc)."""
     if reg.type in (INGRESS_TYPE, HELM_CHART_CONFIG_TYPE):
         return True
     if reg.type == DNS_RECORD_TYPE:
-        return reg.inputs.get("proxied") is True
+        # The site serves once server 1's proxied records exist; every other server's join the rotation when that
+        # server serves (components/edge/serving.py), later on a first `up` since servers join one at a time.
+        return reg.inputs.get("proxied") is True and reg.name.endswith(f"-{FIRST_SERVER}")
     return reg.type == ZONE_SETTING_TYPE and reg.inputs.get("settingId") == "ssl"
 
 

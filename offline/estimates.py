@@ -149,6 +149,9 @@ ESTIMATES: tuple[Estimate, ...] = (
                    "controller filling the Secret (sub-second)"),
     Estimate(step="re-apply the node firewall", type="command:remote:Command", name="*-firewall-sync-*",
              seconds=5, basis="one SSH session; UFW is already converged by cloud-init, so the script changes nothing"),
+    Estimate(step="wait until the node serves", type="command:remote:Command", name="*-serving-*", seconds=5,
+             basis="one SSH session and one curl: it runs after the Ingresses, whose await already waited for "
+                   "Traefik to process them, so the node's Traefik answers at once (scripts/edge/wait-serving.sh)"),
     Estimate(step="unattended-upgrades settings", type="command:remote:Command", name="*-node-upgrades-*",
              seconds=5, basis="one SSH session: cloud-init already installed the packages, so the step writes two "
                    "apt.conf.d files, finds the packages, enables the timers (scripts/node/unattended-upgrades.sh)"),

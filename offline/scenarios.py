@@ -131,6 +131,16 @@ def release_server_2() -> Scenario:
 
 
 @scenario
+def return_server_2() -> Scenario:
+    return Scenario(
+        "return-server-2",
+        "honeydue-2 (replaced or not) leaves replaceableNodes: protected again, its DNS records back once it serves",
+        before={"replaceableNodes": ["honeydue-2"]},
+        after={"replaceableNodes": []},
+    )
+
+
+@scenario
 def replace_install_step_2() -> Scenario:
     return Scenario(
         "replace-install-step-2",

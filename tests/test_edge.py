@@ -51,6 +51,7 @@ def edge_program(
     api_dns_name: str | None = API_DNS_NAME,
     zone_id: str | None = None,
     validity_days: int = 5475,
+    withdrawn: frozenset[str] = frozenset(),
 ) -> Callable[[], None]:
     """The edge as the stack wires it, with explicit providers and stand-ins for the nodes and the origin."""
 
@@ -62,7 +63,7 @@ def edge_program(
         servers = [
             (name, pulumi.Output.from_input(v4), pulumi.Output.from_input(v6)) for name, (v4, v6) in SERVERS.items()
         ]
-        EdgeDns(
+        dns = EdgeDns(
             "honeydue-edge",
             EdgeDnsArgs(
                 zone_id=zone,
@@ -71,9 +72,18 @@ def edge_program(
                 servers=servers,
                 api_dns_name=api_dns_name,
                 api_addresses=[v4 for _, v4, _ in servers],
+                api_servers=list(SERVERS),
+                withdrawn=withdrawn,
             ),
             opts,
         )
+        # Stand-ins for each server's serving step (components/edge/serving.py).
+        serving = {
+            name: tls.PrivateKey(f"serving-{name}", algorithm="ED25519", opts=pulumi.ResourceOptions(provider=local))
+            for name in SERVERS
+            if name not in withdrawn
+        }
+        dns.publish(serving)
         cert = OriginCertificate(
             "honeydue-origin", OriginCertificateArgs(domain=DOMAIN, validity_days=validity_days), opts
         )
@@ -139,6 +149,46 @@ def test_dns_only_api_record_when_configured(strict_plan: Plan) -> None:
     for record in api:
         assert (record.inputs["name"], record.inputs["type"], record.inputs["ttl"]) == (API_DNS_NAME, "A", 300)
         assert record.inputs["proxied"] is False and record.inputs["comment"] == COMMENT
+
+
+def test_each_proxied_record_waits_for_its_own_server_to_serve(strict_plan: Plan) -> None:
+    serving = {
+        r.name.removeprefix("serving-"): r.urn for r in strict_plan.registrations if r.name.startswith("serving-")
+    }
+    proxied = [r for r in strict_plan.by_type(RECORD) if r.inputs["proxied"]]
+    assert proxied
+    for record in proxied:
+        server = record.name.rsplit("-", 2)[-2] + "-" + record.name.rsplit("-", 1)[-1]
+        assert serving[server] in record.dependencies, record.name
+        assert not set(serving.values()) - {serving[server]} & set(record.dependencies), record.name
+    # The API name is dialled by the Kubernetes provider, which Traefik and the apps (what serving waits for)
+    # need: its records must not wait for serving.
+    for record in (r for r in strict_plan.by_type(RECORD) if not r.inputs["proxied"]):
+        assert not set(serving.values()) & set(record.dependencies), record.name
+
+
+def test_a_released_server_has_no_records_and_no_other_record_is_renamed(strict_plan: Plan) -> None:
+    plan = run_program("prod", program=edge_program(withdrawn=frozenset({"honeydue-2"})))
+    before = {r.name: r.inputs for r in strict_plan.by_type(RECORD)}
+    after = {r.name: r.inputs for r in plan.by_type(RECORD)}
+    gone = set(before) - set(after)
+    assert gone == {n for n in before if n.endswith("-honeydue-2") or n == "honeydue-edge-k8s-a-2"}
+    assert len(gone) == 4 * 2 + 1
+    assert not set(after) - set(before)
+    assert all(after[name] == before[name] for name in after)
+    assert not {"203.0.113.12", "2001:db8:12::1"} & {inputs["content"] for inputs in after.values()}
+
+
+def test_publish_refuses_a_server_without_a_serving_step() -> None:
+    args = EdgeDnsArgs(zone_id="z", domain=DOMAIN, hostnames=(DOMAIN,), servers=[("honeydue-1", "192.0.2.1", "::1")])
+    specs = dns_records("honeydue-edge", args)
+    assert {s.server for s in specs} == {"honeydue-1"}
+
+    def program() -> None:
+        EdgeDns("honeydue-edge", args).publish({})
+
+    with pytest.raises(Exception, match=r"no serving step for \['honeydue-1'\]"):
+        run_program("prod", program=program)
 
 
 def test_preview_registers_the_same_edge(strict_plan: Plan) -> None:

@@ -98,7 +98,7 @@ def test_every_connection_pins_the_node_host_key(prod_plan: Plan) -> None:
         # The private key inside makes the whole connection a secret.
         assert isinstance(reg.inputs["connection"], SecretValue), reg.name
         connection = revealed(reg.inputs["connection"])
-        match = re.match(r"honeydue-(?:k3s|firewall-sync|node-upgrades)-(\d+)", reg.name)
+        match = re.match(r"honeydue-(?:k3s|firewall-sync|node-upgrades|serving)-(\d+)", reg.name)
         index = int(match.group(1)) if match else 1  # the kubeconfig is read from server 1
         # First boot pins the generated key from user data; every later step the key the node made itself.
         first_boot = reg.name.endswith(("-cloud-init", "-rekey"))

@@ -239,7 +239,7 @@ def test_replacing_server_2_changes_only_server_2s_own_resources(monkeypatch: An
     records = [n for n in old if n.startswith("honeydue-dns-") and (n.endswith("-honeydue-2") or n.endswith("-a-2"))]
     # The inert predecessor of the leave step gets the new connection: an update that runs nothing (no
     # `create`, no `update`: commandController.go, Update).
-    per_node = ["honeydue-firewall-sync-2", "honeydue-node-upgrades-2"]
+    per_node = ["honeydue-firewall-sync-2", "honeydue-node-upgrades-2", "honeydue-serving-2"]
     assert changed == sorted([*steps, *per_node, "honeydue-k3s-2-remove", *records])
     assert not {"create", "update"} & set(new["honeydue-k3s-2-remove"])
     # The first-boot steps, the leave step and the firewall sync are replaced (their triggers changed) and

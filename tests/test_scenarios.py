@@ -32,6 +32,9 @@ def outcome(name: str) -> Outcome:
     return run(name)
 
 
+RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+
+
 def touched(diff: EngineDiff) -> dict[str, str]:
     """Name -> action of every resource that is not the same."""
     return {c.name: c.action for c in diff.changes if c.action != "same"}
@@ -143,7 +146,15 @@ def test_a_protected_server_is_never_drained_for_a_replacement_that_would_fail()
 
 def test_releasing_a_server_lifts_both_protections_and_arms_its_leave_step_running_nothing() -> None:
     item = outcome("release-server-2")
-    assert touched(item.diff) == {"honeydue-2": "update", "honeydue-k3s-2-leave": "update"}
+    records = {r.name for r in item.state if r.type == RECORD and of_node(r.name, 2)}
+    # Issue 25 item 1: its DNS records (8 proxied, the API name's) are withdrawn by this `up`, before any later one
+    # stops the server; every other record stays.
+    assert len(records) == 9
+    assert touched(item.diff) == {
+        "honeydue-2": "update",
+        "honeydue-k3s-2-leave": "update",
+        **dict.fromkeys(records, "delete"),
+    }
     server = item.program.get("hcloud:index/server:Server", "honeydue-2")
     assert (
         not server.protect
@@ -175,12 +186,29 @@ def test_an_unreleased_scale_in_drains_nothing_and_deletes_no_server() -> None:
     assert "never runs" in diff.change("honeydue-k3s-4-leave").blocked  # a later round, cancelled
 
 
-def test_replacing_a_server_is_seen_in_preview_with_unknown_addresses() -> None:
-    # What a preview shows today and after the fix: the server's new addresses are unknown until applied.
-    diff = outcome("replace-server-2-preview").diff
-    assert diff.change("honeydue-2").action == "replace"
-    records = [c for c in diff.changes if c.type == "cloudflare:index/dnsRecord:DnsRecord" and c.action != "same"]
-    assert records and all(c.properties == ("content (unknown)",) for c in records)
+def test_no_record_points_at_a_server_while_it_is_replaced() -> None:
+    # Issue 25 item 1: released by an earlier `up`, the server has no records, so the replacement (old server
+    # drained and deleted, new one joining) changes none; its serving step is replaced, after its Ready wait.
+    for name in ("replace-server-2", "replace-server-2-preview"):
+        item = outcome(name)
+        assert item.diff.change("honeydue-2").action == "replace"
+        assert not [r.name for r in item.state if r.type == RECORD and of_node(r.name, 2)]
+        assert not [c.name for c in item.diff.changes if c.type == RECORD and c.action != "same"]
+        assert item.diff.change("honeydue-serving-2").action == "replace"
+        serving = item.program.get("command:remote:Command", "honeydue-serving-2")
+        ready = item.program.get("command:remote:Command", "honeydue-k3s-2-ready")
+        assert ready.urn in serving.dependencies
+
+
+def test_a_server_s_records_come_back_only_after_it_serves() -> None:
+    item = outcome("return-server-2")
+    records = {c.name for c in item.diff.changes if c.type == RECORD and c.action != "same"}
+    assert len(records) == 9 and all(item.diff.change(n).action == "create" for n in records)
+    assert all(of_node(n, 2) for n in records)
+    serving = item.program.get("command:remote:Command", "honeydue-serving-2")
+    for record in (item.program.get(RECORD, n) for n in records):
+        # The proxied ones after the server serves; the API name's (DNS-only) once the server exists.
+        assert (serving.urn in record.dependencies) == record.inputs["proxied"], record.name
 
 
 def _reads(template: object, name: str) -> bool:
@@ -283,9 +311,14 @@ def test_scaling_servers_in_removes_one_etcd_member_at_a_time_after_its_dns() ->
     assert changes == dict.fromkeys(leaving, "delete") and not diff.blocked()
     removes = ("honeydue-k3s-5-leave", "honeydue-k3s-4-leave")
     assert diff.forced_before(*removes) or diff.forced_before(*reversed(removes))
+    # Released by an earlier `up` (replaceableNodes), the leaving servers' records were withdrawn then.
+    assert not [n for n in leaving if n.startswith("honeydue-dns-")]
+    # Unreleased, their records would still go first (dependents before the leave step), but the leave refuses.
+    unreleased = outcome("servers-5-to-3-unreleased")
     for index in (4, 5):
-        records = [n for n in leaving if n.startswith("honeydue-dns-") and of_node(n, index)]
-        assert records and all(diff.forced_before(n, f"honeydue-k3s-{index}-leave") for n in records)
+        records = [r.name for r in unreleased.state if r.type == RECORD and of_node(r.name, index)]
+        assert len(records) == 9
+        assert all(unreleased.diff.forced_before(n, f"honeydue-k3s-{index}-leave") for n in records)
 
 
 def _powers_off(diff: EngineDiff) -> list[str]:

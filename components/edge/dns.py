@@ -1,4 +1,10 @@
-"""Proxied DNS records of every public hostname to every node, and the DNS-only Kubernetes API name."""
+"""Proxied DNS records of every public hostname to every serving server, and the DNS-only Kubernetes API name.
+
+A record is an origin Cloudflare sends requests to, whether its node serves or not (no health checks on the
+Free plan). So a server released for a replacement or a scale-in (`replaceableNodes`) has no records: the `up`
+that releases it withdraws them, before any later `up` stops it, and they come back (after the server's
+serving step, components/edge/serving.py) in the `up` that takes it out of the list again.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +74,8 @@ class EdgeDnsArgs:
     """Names of the servers behind `api_addresses`, in the same order (empty: not named)."""
     after: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     """Per server name, what its records wait for and are deleted before (its leave step)."""
+    withdrawn: frozenset[str] = frozenset()
+    """Servers without records: released for a replacement or a scale-in (replaceableNodes)."""
 
     def __post_init__(self) -> None:
         for hostname in (*self.hostnames, *([self.api_dns_name] if self.api_dns_name else [])):
@@ -96,24 +104,31 @@ def dns_records(name: str, args: EdgeDnsArgs) -> list[RecordSpec]:
         for hostname in args.hostnames
         for label in [host_label(hostname, args.domain)]
         for server, ipv4, ipv6 in args.servers
+        if server not in args.withdrawn
         for family, address in _by_family(ipv4, ipv6)
     ]
     if args.api_dns_name:
         # DNS-only: kubectl and joining nodes speak TLS to 6443 directly; Cloudflare's proxy doesn't carry it.
         label = host_label(args.api_dns_name, args.domain)
         servers = list(args.api_servers) or [""] * len(args.api_addresses)
+        # Numbered by position among all servers, withdrawn ones included: a release renames no other record.
         records += [
             RecordSpec(f"{name}-{label}-a-{index}", args.api_dns_name, "A", address, False, server)
             for index, (address, server) in enumerate(zip(args.api_addresses, servers, strict=True), start=1)
+            if server not in args.withdrawn
         ]
     return records
 
 
 class EdgeDns(pulumi.ComponentResource):
-    """Proxied A/AAAA records of every hostname to every node, and the optional DNS-only API record."""
+    """The DNS-only API records at once, and the proxied records of every hostname once each server serves.
+
+    Two phases because the Kubernetes provider dials the API name (its records first), while a proxied
+    record waits for its server to serve (`publish`), which needs Traefik and the apps, which need the provider.
+    """
 
     records: list[cloudflare.DnsRecord]
-    """Every record, proxied and DNS-only."""
+    """Every record, DNS-only and (after `publish`) proxied."""
     api_records: list[cloudflare.DnsRecord]
     """The DNS-only records of the API name (none without apiDnsName)."""
     record_names: list[str]
@@ -123,23 +138,38 @@ class EdgeDns(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:edge:EdgeDns", name, None, opts)
-        comment = managed_comment(pulumi.get_project(), pulumi.get_stack())
-        specs = dns_records(name, args)
-        self.records = [
+        self._args, self._opts = args, opts
+        self._comment = managed_comment(pulumi.get_project(), pulumi.get_stack())
+        self._specs = dns_records(name, args)
+        self.records, self.record_names = [], []
+        self.api_records = self._create([spec for spec in self._specs if not spec.proxied], {})
+        self.fqdns = [*args.hostnames, *([args.api_dns_name] if args.api_dns_name else [])]
+
+    def publish(self, serving: Mapping[str, pulumi.Resource]) -> None:
+        """Creates the proxied records, each after its server's step in `serving` (by server name)."""
+        missing = sorted({s.server for s in self._specs if s.proxied} - set(serving))
+        if missing:
+            raise ValueError(f"no serving step for {missing}: their records would not wait for them to serve")
+        self._create([spec for spec in self._specs if spec.proxied], serving)
+        self.register_outputs({"recordNames": self.record_names, "fqdns": self.fqdns})
+
+    def _create(self, specs: list[RecordSpec], serving: Mapping[str, pulumi.Resource]) -> list[cloudflare.DnsRecord]:
+        created = [
             cloudflare.DnsRecord(
                 spec.resource_name,
-                zone_id=args.zone_id,
+                zone_id=self._args.zone_id,
                 name=spec.hostname,
                 type=spec.type,
                 content=spec.content,
                 proxied=spec.proxied,
                 ttl=PROXIED_TTL if spec.proxied else DNS_ONLY_TTL,
-                comment=comment,
-                opts=child_options(self, opts, depends_on=[args.after.get(spec.server)]),
+                comment=self._comment,
+                opts=child_options(
+                    self, self._opts, depends_on=[self._args.after.get(spec.server), serving.get(spec.server)]
+                ),
             )
             for spec in specs
         ]
-        self.record_names = [spec.resource_name for spec in specs]
-        self.api_records = [r for r, spec in zip(self.records, specs, strict=True) if not spec.proxied]
-        self.fqdns = [*args.hostnames, *([args.api_dns_name] if args.api_dns_name else [])]
-        self.register_outputs({"recordNames": self.record_names, "fqdns": self.fqdns})
+        self.records += created
+        self.record_names += [spec.resource_name for spec in specs]
+        return created

@@ -94,6 +94,8 @@ class K3sCluster(pulumi.ComponentResource):
         previous_leave: command.remote.Command | None = None
         ready_commands, converges = [], []
         self.cloud_init_done, self.leave_steps, self.connections = {}, {}, {}
+        self.ready_steps: dict[str, command.remote.Command] = {}
+        """Per server name, its first-boot wait for Ready (replaced with the server)."""
         self.deploy_key_steps: list[command.remote.Command] = []
         for index, server in enumerate(servers):
             # values = [own IPv4, own IPv6, own id, the recorded genesis, the checked version]; the version only
@@ -119,6 +121,7 @@ class K3sCluster(pulumi.ComponentResource):
             self.cloud_init_done[node.name] = chain.first_boot
             self.connections[node.name] = chain.connection
             self.leave_steps[node.name] = chain.leave
+            self.ready_steps[node.name] = chain.ready
             self.deploy_key_steps += [chain.deploy_key] if chain.deploy_key else []
             previous_ready, previous_converge, previous_leave = chain.ready, chain.converge, chain.leave
             ready_commands.append(chain.ready)

@@ -127,6 +127,8 @@ class Apps(pulumi.ComponentResource):
             and ((key.startswith("Secret/") and key.endswith("/" + spec.tls_secret_name)) or (key.startswith("Ingress/")
                  and key.endswith("-tls")))
         ]  # fmt: skip
+        # Routes of the public hostnames: a node serves the site once its Traefik has them (edge/serving.py).
+        self.ingresses = [resource for key, resource in self.objects.items() if key.startswith("Ingress/")]
         self.namespace = spec.apps.namespace
         token_secret = self.objects[f"Secret/{spec.apps.namespace}/{access.CONSUMER_TOKEN_SECRET}"]
         if not isinstance(token_secret, k8s.core.v1.Secret):
