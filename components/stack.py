@@ -20,6 +20,7 @@ from components.config.model import StackConfig
 from components.config.networks import edge_overlap_problems
 from components.config.reader import ConfigError
 from components.config.sdk import stack_output_now
+from components.edge.balancer import EdgeBalancer, EdgeBalancerArgs
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.dns import EdgeDns, EdgeDnsArgs
 from components.edge.ranges import cloudflare_edge_ranges
@@ -242,17 +243,8 @@ def build(config: StackConfig) -> Stack | None:
         cloud,
     )
     ((traefik, apps),) = in_cluster
-    # The proxied records, each once its server's Traefik answers the landing page (edge/serving.py).
-    serving = Serving(
-        naming.SERVING,
-        ServingArgs(
-            host=config.apps.domain,
-            targets=[replace(_node_target(h), after=cluster.ready_steps[h.node.name]) for h in servers],
-            after=[traefik.chart_config, *apps.ingresses],
-        ),
-        cloud,
-    )
-    dns.publish({h.node.name: serving.steps[h.node.index] for h in servers})
+    # --- Where Cloudflare sends requests: each server once it serves (records, or a monitored pool) ---------
+    _publish_origins(config, servers, cluster, dns, zone_id, [traefik.chart_config, *apps.ingresses], cloud)
     maintenance = _maintenance(config, apps, cluster)
 
     return Stack(
@@ -273,6 +265,46 @@ def build(config: StackConfig) -> Stack | None:
         dns=dns,
         zone_id=zone_id,
     )
+
+
+def _publish_origins(
+    config: StackConfig,
+    servers: Sequence[NodeHandle],
+    cluster: K3sCluster,
+    dns: EdgeDns,
+    zone_id: pulumi.Input[str],
+    serves: Sequence[pulumi.Resource],
+    cloud: pulumi.ResourceOptions,
+) -> None:
+    """Each server's serving step (after its Ready wait and `serves`: Traefik and the routes), then its proxied
+    records, and with edgeOrigins loadBalancer the pool and load balancers (edge/serving.py, edge/balancer.py)."""
+    serving = Serving(
+        naming.SERVING,
+        ServingArgs(
+            host=config.apps.domain,
+            targets=[replace(_node_target(h), after=cluster.ready_steps[h.node.name]) for h in servers],
+            after=serves,
+        ),
+        cloud,
+    )
+    serving_steps = {h.node.name: serving.steps[h.node.index] for h in servers}
+    dns.publish(serving_steps)
+    if config.edge.origins == "loadBalancer" and config.edge.account_id:
+        EdgeBalancer(
+            naming.BALANCER,
+            EdgeBalancerArgs(
+                account_id=config.edge.account_id,
+                zone_id=zone_id,
+                pool_name=f"{pulumi.get_project()}-{pulumi.get_stack()}-servers",
+                domain=config.apps.domain,
+                hostnames=config.apps.public_hostnames,
+                monitor_host=config.apps.domain,
+                servers=[(h.node.name, h.node.public_ipv4) for h in servers],
+                withdrawn=config.nodes.replaceable,
+                serving=serving_steps,
+            ),
+            cloud,
+        )
 
 
 def _deploy_key_first(

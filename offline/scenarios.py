@@ -140,6 +140,39 @@ def return_server_2() -> Scenario:
     )
 
 
+BALANCED = {"edgeOrigins": "loadBalancer", "cloudflareAccountId": "0123456789abcdef0123456789abcdef"}
+"""edgeOrigins loadBalancer (components/edge/balancer.py), with a stand-in account id."""
+
+
+@scenario
+def use_load_balancer() -> Scenario:
+    return Scenario(
+        "use-load-balancer",
+        "edgeOrigins records -> loadBalancer: a monitored pool and a load balancer per hostname, records kept",
+        after=BALANCED,
+    )
+
+
+@scenario
+def release_server_2_balanced() -> Scenario:
+    return Scenario(
+        "release-server-2-balanced",
+        "edgeOrigins loadBalancer, replaceableNodes names honeydue-2: it leaves the pool with its records",
+        before=BALANCED,
+        after={"replaceableNodes": ["honeydue-2"]},
+    )
+
+
+@scenario
+def return_server_2_balanced() -> Scenario:
+    return Scenario(
+        "return-server-2-balanced",
+        "edgeOrigins loadBalancer, honeydue-2 leaves replaceableNodes: back in the pool once it serves",
+        before={**BALANCED, "replaceableNodes": ["honeydue-2"]},
+        after={"replaceableNodes": []},
+    )
+
+
 @scenario
 def replace_install_step_2() -> Scenario:
     return Scenario(

@@ -111,6 +111,9 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     # Agents start after the 9 addresses servers may take: a /28 holds 4 agents, not 5.
     ({"privateSubnetCidr": "10.0.1.0/28", "agentCount": 5}, "privateSubnetCidr", "no room for 3 servers and 5 agents"),
     ({"privateSubnetCidr": "10.0.1.0/28", "agentCount": 5}, "privateSubnetCidr", "the last one needs 10.0.1.15"),
+    ({"edgeOrigins": "loadbalancer"}, "edgeOrigins", "must be one of records, loadBalancer"),
+    ({"edgeOrigins": "loadBalancer"}, "cloudflareAccountId", "is required with edgeOrigins loadBalancer"),
+    ({"cloudflareAccountId": "ACCOUNT"}, "cloudflareAccountId", "is not a Cloudflare account id"),
 ]
 
 

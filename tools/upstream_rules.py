@@ -82,7 +82,11 @@ UPSTREAMS = (
              {"cloudflare:index/dnsRecord:DnsRecord": "internal/services/dns_record/schema.go",
               "cloudflare:index/zoneSetting:ZoneSetting": "internal/services/zone_setting/schema.go",
               "cloudflare:index/originCaCertificate:OriginCaCertificate":
-                  "internal/services/origin_ca_certificate/schema.go"}),
+                  "internal/services/origin_ca_certificate/schema.go",
+              "cloudflare:index/loadBalancer:LoadBalancer": "internal/services/load_balancer/schema.go",
+              "cloudflare:index/loadBalancerPool:LoadBalancerPool": "internal/services/load_balancer_pool/schema.go",
+              "cloudflare:index/loadBalancerMonitor:LoadBalancerMonitor":
+                  "internal/services/load_balancer_monitor/schema.go"}),
     Upstream("pulumi-tls", "5.6.2", "hashicorp/terraform-provider-tls", "v4.2.1", "newest release in the snapshot",
              {"tls:index/privateKey:PrivateKey": "internal/provider/resource_private_key.go",
               "tls:index/certRequest:CertRequest": "internal/provider/resource_cert_request.go"}),

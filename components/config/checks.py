@@ -18,6 +18,7 @@ HETZNER_LOCATIONS: dict[str, str] = {
     "sin": "ap-southeast",
 }
 SSL_MODES = ("flexible", "full", "strict")
+EDGE_ORIGINS = ("records", "loadBalancer")
 KUBE_PROXY_MODES = ("ipvs", "iptables", "nftables")
 # kube-proxy's IPVS mode is deprecated from this Kubernetes release (KEP-5495; a warning only, not removed).
 IPVS_DEPRECATED = (1, 35)
@@ -240,9 +241,9 @@ def registry_user(value: str) -> str | None:
     return None
 
 
-def zone_id(value: str) -> str | None:
+def zone_id(value: str, what: str = "zone") -> str | None:
     if not ZONE_ID.fullmatch(value):
-        return f"{value!r} is not a Cloudflare zone id (32 lower-case hex digits)"
+        return f"{value!r} is not a Cloudflare {what} id (32 lower-case hex digits)"
     return None
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 import pulumi
 
 SslMode = Literal["flexible", "full", "strict"]
+EdgeOrigins = Literal["records", "loadBalancer"]
 KubeProxyMode = Literal["ipvs", "iptables", "nftables"]
 FlannelBackend = Literal["vxlan", "wireguard-native"]
 
@@ -186,6 +187,11 @@ class EdgeConfig:
     """Cloudflare SSL mode."""
     origin_cert_validity_days: int
     """Validity of the Origin CA certificate."""
+    origins: EdgeOrigins = "records"
+    """How Cloudflare reaches the servers: proxied DNS records (any plan), or a Load Balancing pool whose monitor
+    takes a server that stops serving out of rotation (the Load Balancing add-on)."""
+    account_id: str | None = None
+    """Cloudflare account id: the pool and its monitor live in the account (loadBalancer only)."""
 
 
 @dataclass(frozen=True, kw_only=True)

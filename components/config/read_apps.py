@@ -9,6 +9,7 @@ from components.config import credentials, cron, hosts
 from components.config.model import (
     AppsConfig,
     EdgeConfig,
+    EdgeOrigins,
     MaintenanceConfig,
     ServicesConfig,
     SslMode,
@@ -140,10 +141,22 @@ def read_edge(r: Reader) -> EdgeConfig:
     zone_id = r.string("cloudflareZoneId", optional=True) or None
     if zone_id:
         r.check("cloudflareZoneId", check.zone_id(zone_id))
+    origins = cast(EdgeOrigins, r.one_of("edgeOrigins", check.EDGE_ORIGINS))
+    account_id = r.string("cloudflareAccountId", optional=True) or None
+    if account_id:
+        r.check("cloudflareAccountId", check.zone_id(account_id, "account"))
+    elif origins == "loadBalancer":
+        r.problem(
+            "cloudflareAccountId",
+            "is required with edgeOrigins loadBalancer (the pool and its monitor belong to the account); "
+            "set it with: pulumi config set honeydue:cloudflareAccountId <32 hex digits>",
+        )
     return EdgeConfig(
         zone_id=zone_id,
         ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
         origin_cert_validity_days=validity,
+        origins=origins or "records",
+        account_id=account_id,
     )
 
 
