@@ -10,6 +10,7 @@ getting through, so a pass here depends on that piece.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,8 +102,11 @@ def test_what_is_left_open_the_node_itself_and_anything_from_cloudflare_s_ranges
         assert _lower(outcome.headers)["cf-connecting-ip"] == [FORGED["CF-Connecting-IP"]]
 
 
-def test_the_header_names_match_what_the_apps_are_told() -> None:
-    assert CLIENT_IP_HEADER.lower() == "cf-connecting-ip" and CLIENT_IP_HEADER.lower() not in CHAIN_HEADERS
+def test_the_app_team_s_doc_names_the_header_and_every_deleted_one() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "client-ip.md").read_text(encoding="utf-8").lower()
+    assert f"the visitor's address is the `{CLIENT_IP_HEADER.lower()}` request header" in doc
+    assert not [name for name in STRIPPED if f"`{name.lower()}`" not in doc]
+    assert CLIENT_IP_HEADER.lower() not in CHAIN_HEADERS
 
 
 # --- controls: each piece taken away lets a forgery through -------------------------------------------------

@@ -2,7 +2,7 @@
 
 Why this header and not `X-Real-Ip` (docs/client-ip.md has the whole contract for the app team):
 - Cloudflare strips a visitor's `X-Real-IP` and sets `CF-Connecting-IP` to the address that connected to it, on
-  every plan (developers.cloudflare.com/fundamentals/reference/http-headers/); a request header Transform Rule
+  every proxied request (developers.cloudflare.com/fundamentals/reference/http-headers/); a request header rule
   may not set or modify `x-real-ip`, `x-forwarded-for` or `true-client-ip`, nor modify any `cf-` header
   (developers.cloudflare.com/rules/transform/request-header-modification/). So no Cloudflare rule can put the
   visitor into `X-Real-IP`, and behind Cloudflare Traefik fills `X-Real-Ip` with the edge's own address
