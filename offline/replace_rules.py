@@ -61,6 +61,7 @@ NOTES: dict[str, str] = {
 _PLAIN_K8S_KINDS = (
     "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:networking.k8s.io/v1:Ingress",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:helm.cattle.io/v1:HelmChartConfig",
+    "kubernetes:traefik.io/v1alpha1:Middleware",
     # Not in forceNew at all (diff.go#L45-L84): only their metadata replaces them.
     "kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
     "kubernetes:batch/v1:CronJob", "kubernetes:storage.k8s.io/v1:CSIDriver",

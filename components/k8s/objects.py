@@ -32,6 +32,10 @@ KINDS: dict[tuple[str, str], type[pulumi.CustomResource]] = {
 }
 
 
+# Custom resources (K3s's and Traefik's CRDs): registered untyped, the SDK has no class for them.
+CUSTOM_KINDS = frozenset({("helm.cattle.io/v1", "HelmChartConfig"), ("traefik.io/v1alpha1", "Middleware")})
+
+
 # Fields the API server refuses to change (422) that pulumi-kubernetes would send as an in-place update, which
 # then fails: its forceNew table has only StorageClass parameters/provisioner and no CSIDriver row
 # (provider/pkg/provider/diff.go). replaceOnChanges makes an edit of them a replacement instead
@@ -61,7 +65,7 @@ def create_object(
 ) -> pulumi.CustomResource:
     """Registers one manifest; `string_data` fills a Secret shell with secret Outputs."""
     api_version, kind = manifest["apiVersion"], manifest["kind"]
-    if kind == "HelmChartConfig":
+    if (api_version, kind) in CUSTOM_KINDS:
         custom: pulumi.CustomResource = k8s.apiextensions.CustomResource(
             resource_name(manifest),
             api_version=api_version,

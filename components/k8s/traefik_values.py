@@ -9,11 +9,11 @@ pod's DNS policy is `deployment.dnsPolicy` (applied by the chart's pod template 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from components.k8s.client_ip import ENTRYPOINT_MIDDLEWARES, trusted_networks
 from components.yaml_text import dump_quoted
 
 TRAEFIK_NAMESPACE = "kube-system"
@@ -62,14 +62,11 @@ def traefik_values(
     `tls_secret_name` must exist in kube-system (the component creates it there as well as in the apps'
     namespace, which the Ingress's tls block reads).
     """
-    if not cloudflare_cidrs:
-        raise ValueError("no Cloudflare ranges: forwarded headers would be trusted from nobody")
     if not _HOSTNAME.fullmatch(ingress_hostname):
         raise ValueError(f"ingress endpoint {ingress_hostname!r} is not a DNS name")
     # A malformed range would stop Traefik at startup on every node. Sorted and without repeats: the values
     # are the HelmChartConfig's, so a reordered list from Cloudflare would otherwise roll Traefik on every node.
-    networks = {ipaddress.ip_network(cidr) for cidr in cloudflare_cidrs}
-    trusted = [str(n) for n in sorted(networks, key=lambda n: (n.version, n))]
+    trusted = trusted_networks(cloudflare_cidrs)
     values: dict[str, Any] = {
         # One Traefik per node, on the node's own 80/443: no load balancer, no servicelb, no NAT.
         # `deployment.dnsPolicy`, not a top-level `dnsPolicy`: the chart's key. On the host network
@@ -87,8 +84,20 @@ def traefik_values(
             # Only Cloudflare's edge may set X-Forwarded-*; from anyone else Traefik overwrites them.
             # No PROXY protocol: Cloudflare's HTTP proxy does not send it (only Spectrum does).
             # (Separate lists per entrypoint: the YAML dump then carries no anchors.)
-            "web": {"port": 80, "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False}},
-            "websecure": {"port": 443, "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False}},
+            # Every request on both passes the client-address middlewares (components/k8s/client_ip.py): only
+            # Cloudflare's ranges are answered and CF-Connecting-IP is the one client address the apps see. The
+            # chart turns `http.middlewares` into --entryPoints.<name>.http.middlewares (K3s v1.34.6 bundles chart
+            # 39.0.501+up39.0.5: k3s-charts charts/traefik/39.0.501+up39.0.5/templates/_podtemplate.tpl L650-L652).
+            "web": {
+                "port": 80,
+                "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
+                "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
+            },
+            "websecure": {
+                "port": 443,
+                "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
+                "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
+            },
             # ping/dashboard (8080) and metrics (9100) still bind on the host: never in a Service, and
             # the node firewall closes both ports from outside.
             "traefik": {"expose": {"default": False}},
