@@ -7,7 +7,7 @@ the layers, the SSL cut-over, which step each node's firewall sync waits for) ex
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_command as command
@@ -234,6 +234,9 @@ def build(config: StackConfig) -> Stack | None:
             ssl_mode=config.edge.ssl_mode,
             domain=config.apps.domain,
             validity_days=config.edge.origin_cert_validity_days,
+            hostnames=config.apps.public_hostnames,
+            # The servers DNS points at, once their K3s converged (a replaced server's gate waits for its install).
+            gate_targets={h.node.name: replace(_node_target(h), after=cluster.converged[h.node.name]) for h in servers},
         ),
         serve_origin,
         cloud,
