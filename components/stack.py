@@ -238,6 +238,9 @@ def build(config: StackConfig) -> Stack | None:
             ssl_mode=config.edge.ssl_mode,
             domain=config.apps.domain,
             validity_days=config.edge.origin_cert_validity_days,
+            hostnames=config.apps.public_hostnames,
+            # The servers DNS points at, once their K3s converged (a replaced server's gate waits for its install).
+            gate_targets={h.node.name: replace(_node_target(h), after=cluster.converged[h.node.name]) for h in servers},
         ),
         serve_origin,
         cloud,

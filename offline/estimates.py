@@ -155,6 +155,10 @@ ESTIMATES: tuple[Estimate, ...] = (
     Estimate(step="unattended-upgrades settings", type="command:remote:Command", name="*-node-upgrades-*",
              seconds=5, basis="one SSH session: cloud-init already installed the packages, so the step writes two "
                    "apt.conf.d files, finds the packages, enables the timers (scripts/node/unattended-upgrades.sh)"),
+    Estimate(step="served-certificate gate", type="command:remote:Command", name="*-origin-gate-*", seconds=5,
+             basis="one SSH session, one TLS handshake per hostname on the node's 127.0.0.1:443: passes in its first "
+                   "round once the HelmChartConfig's row (helm job, Traefik restart) is through; bounded at 5 min "
+                   "(components/edge/origin_gate.py)"),
     # --- Cloudflare --------------------------------------------------------------------------------
     Estimate(step="Cloudflare DNS record", type=DNS_RECORD_TYPE, seconds=2,
              basis="one POST /zones/:id/dns_records; the zone is on Cloudflare, so a proxied record answers "

@@ -67,7 +67,7 @@ def test_a_second_evaluation_with_no_change_is_only_same() -> None:
 # One evaluation per configuration that registers types of its own (agents, strict SSL's certificate objects,
 # five servers); an evaluation with a type without a rule fails in diff_plans anyway (rule_for), adoption's
 # included (tests/test_adoption.py).
-TYPE_COVERAGE = ({}, {"agentCount": 2}, {"sslMode": "strict"}, {"serverCount": 5})
+TYPE_COVERAGE: tuple[dict[str, object], ...] = ({}, {"agentCount": 2}, {"sslMode": "strict"}, {"serverCount": 5})
 
 
 def test_every_resource_type_of_every_scenario_has_a_replace_rule() -> None:
@@ -263,6 +263,15 @@ def test_flexible_to_strict_serves_the_origin_certificate_before_cloudflare_dema
     serving = [n for n, a in changes.items() if a == "create" and n.endswith("origin-tls")]
     serving += ["kube-system-helmchartconfig-traefik", "honeydue-ingress-honeydue-tls"]
     assert len(serving) == 4 and all(diff.forced_before(n, "honeydue-edge-tls-ssl") for n in serving)
+    # Issue 25 item 3: between the two, a check on every server that the certificate is really served.
+    gates = [f"honeydue-origin-gate-{i}" for i in (1, 2, 3)]
+    assert all(changes[g] == "create" for g in gates)
+    assert all(diff.forced_before(n, g) for n in serving for g in gates)
+    assert all(diff.forced_before(g, "honeydue-edge-tls-ssl") for g in gates)
+    program = outcome("ssl-flexible-to-strict").program
+    assert all(command_effect(diff.change(g), None, program.get(COMMAND, g)) == "runs create" for g in gates)
+    order = steps(diff)
+    assert max(order.index(("create", g)) for g in gates) < order.index(("update", "honeydue-edge-tls-ssl"))
 
 
 def test_strict_to_flexible_lets_cloudflare_go_to_http_before_the_origin_stops_serving_https() -> None:
@@ -271,6 +280,11 @@ def test_strict_to_flexible_lets_cloudflare_go_to_http_before_the_origin_stops_s
     assert "replace" not in changes.values() and changes["honeydue-edge-tls-ssl"] == "update"
     after = [n for n, a in changes.items() if a == "delete"] + ["kube-system-helmchartconfig-traefik"]
     assert "honeydue-origin-cert" in after and all(diff.forced_before("honeydue-edge-tls-ssl", n) for n in after)
+    # No gate in that direction: its steps are only deleted, which runs nothing on the nodes.
+    gates = [f"honeydue-origin-gate-{i}" for i in (1, 2, 3)]
+    assert {n for n in after if "origin-gate" in n} == {"honeydue-origin-gate", *gates}
+    held = {r.name: r for r in outcome("ssl-strict-to-flexible").state}
+    assert all(command_effect(diff.change(g), held[g], None) == "nothing runs" for g in gates)
 
 
 def test_a_refresh_in_strict_mode_replaces_no_certificate() -> None:

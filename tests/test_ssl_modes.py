@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 
+from components.edge.origin_gate import ORIGIN_CA_ROOT, certificate_sha256
 from offline import fakes
 from offline.harness import run_program
 from offline.records import Plan, SecretValue
 
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 SECRET = "kubernetes:core/v1:Secret"
+COMMAND = "command:remote:Command"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +37,33 @@ def test_strict_orders_certificate_then_tls_secret_then_traefik_and_ingress_then
     assert "honeydue-origin-tls" in str(traefik.inputs["spec"])
 
 
+def test_strict_switches_only_after_every_server_s_gate_found_the_certificate_served(strict_plan: Plan) -> None:
+    """Issue 25 item 3: one gate step per server (the nodes DNS points at), after what serves the certificate and
+    after that server's K3s converged; the ssl setting waits for all of them. What the step runs on the node is
+    tests/test_origin_gate.py's."""
+    ssl = strict_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
+    cert = strict_plan.get("cloudflare:index/originCaCertificate:OriginCaCertificate", "honeydue-origin-cert")
+    traefik = strict_plan.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
+    secrets = [strict_plan.get(SECRET, f"{ns}-secret-honeydue-origin-tls") for ns in ("honeydue", "kube-system")]
+    gates = [r for r in strict_plan.by_type(COMMAND) if r.name.startswith("honeydue-origin-gate-")]
+    servers = strict_plan.by_type("hcloud:index/server:Server")
+    assert sorted(g.name for g in gates) == [f"honeydue-origin-gate-{i}" for i in (1, 2, 3)] and len(servers) == 3
+    digest = certificate_sha256(strict_plan.resource_outputs[cert.urn][1]["certificate"])
+    for index, step in enumerate(sorted(gates, key=lambda g: g.name), start=1):
+        assert ssl.dependencies.count(step.urn) == 1
+        assert all(step.urn in setting.dependencies for setting in strict_plan.by_type(ZONE_SETTING))
+        converge = strict_plan.get(COMMAND, f"honeydue-k3s-{index}-converge")
+        assert all(strict_plan.waits_for(step, r) for r in (traefik, *secrets, converge))
+        # Checked again for a new certificate, a new mode, a new server; the fingerprint, never the key.
+        server = strict_plan.get("hcloud:index/server:Server", f"honeydue-{index}")
+        assert step.inputs["triggers"] == [digest, "strict", server.id]
+        text = step.inputs["create"]
+        assert f"EXPECTED_SHA256={digest}" in text and f"NODE_NAME=honeydue-{index}" in text
+        assert "HOSTNAMES='honeydue.app www.honeydue.app api.honeydue.app admin.honeydue.app'" in text
+        assert "PRIVATE KEY" not in text and ORIGIN_CA_ROOT.read_text().split("-----BEGIN")[1] in text
+        assert not step.ignore_changes
+
+
 def test_flexible_switches_cloudflare_first_and_serves_no_certificate(prod_plan: Plan) -> None:
     ssl = prod_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
     assert ssl.inputs["value"] == "flexible"
@@ -43,6 +72,7 @@ def test_flexible_switches_cloudflare_first_and_serves_no_certificate(prod_plan:
     ingress = prod_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue")
     assert prod_plan.waits_for(traefik, ssl) and prod_plan.waits_for(ingress, ssl)
     assert not [r for r in prod_plan.by_type(SECRET) if "origin-tls" in r.name]
+    assert not [r for r in prod_plan.registrations if "origin-gate" in r.name]  # nothing to check in HTTP
 
 
 def _inputs(plan: Plan) -> dict[str, Any]:
@@ -60,6 +90,7 @@ def test_flipping_the_mode_changes_only_what_it_must(prod_plan: Plan, strict_pla
             "honeydue-origin", "honeydue-origin-cert", "honeydue-origin-csr", "honeydue-origin-key",
             "honeydue-secret-honeydue-origin-tls", "kube-system-secret-honeydue-origin-tls",
             "honeydue-ingress-honeydue-tls",
+            "honeydue-origin-gate", "honeydue-origin-gate-1", "honeydue-origin-gate-2", "honeydue-origin-gate-3",
         ]
     )  # fmt: skip
     assert changed == ["honeydue-edge-tls-ssl", "kube-system-helmchartconfig-traefik"]

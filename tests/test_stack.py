@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pulumi
+import pulumi_command as command
 import pulumi_tls as tls
 import pytest
 
+from components.anatomy import NodeTarget
 from components.config.load import load_from_pulumi
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.tls import OriginCertificate
@@ -24,7 +26,9 @@ def built(overrides: dict[str, object]) -> tuple[Plan, Stack]:
     stacks: list[Stack] = []
 
     def program() -> None:
-        stacks.append(build(load_from_pulumi()))
+        stack = build(load_from_pulumi())
+        assert stack is not None
+        stacks.append(stack)
 
     plan = run_program("prod", overrides, program=program)
     return plan, stacks[0]
@@ -59,7 +63,8 @@ def test_each_firewall_sync_waits_for_its_own_nodes_first_boot(with_agents: tupl
 
 
 def cutover_program(mode: str) -> Callable[[], None]:
-    """ssl_cutover with a stand-in for what serves the origin (a key named `served`)."""
+    """ssl_cutover with stand-ins for what serves the origin (a key named `served`) and for the two servers the
+    gate runs on (each `after` a key named `converged-<n>`)."""
 
     def program() -> None:
         local = tls.Provider("tls")
@@ -73,8 +78,26 @@ def cutover_program(mode: str) -> Callable[[], None]:
             served = tls.PrivateKey("served", algorithm="ED25519", opts=opts)
             return [served] if origin is not None else []
 
+        targets = {
+            f"node-{n}": NodeTarget(
+                index=n,
+                connection=command.remote.ConnectionArgs(host=f"203.0.113.{n}"),
+                after=tls.PrivateKey(
+                    f"converged-{n}", algorithm="ED25519", opts=pulumi.ResourceOptions(provider=local)
+                ),
+                server_id=str(n),
+            )
+            for n in (1, 2)
+        }
         ssl_cutover(
-            CutoverArgs(zone_id="zone", ssl_mode=mode, domain="honeydue.app", validity_days=5475),  # type: ignore[arg-type]
+            CutoverArgs(
+                zone_id="zone",
+                ssl_mode=mode,  # type: ignore[arg-type]
+                domain="honeydue.app",
+                validity_days=5475,
+                hostnames=("honeydue.app", "www.honeydue.app"),
+                gate_targets=targets,
+            ),
             serve,
             cloud,
         )
@@ -87,6 +110,7 @@ def test_to_flexible_cloudflare_switches_before_the_origin_changes() -> None:
     ssl = plan.get(SETTING, "honeydue-edge-tls-ssl")
     assert plan.waits_for(plan.get(KEY, "served"), ssl)
     assert not plan.by_type("cloudflare:index/originCaCertificate:OriginCaCertificate")
+    assert not plan.by_type(COMMAND)  # no gate: nothing to check over HTTP
 
 
 @pytest.mark.parametrize("mode", ["full", "strict"])
@@ -96,3 +120,14 @@ def test_to_https_the_origin_serves_before_cloudflare_demands_it(mode: str) -> N
     for setting in plan.by_type(SETTING):
         assert served.urn in setting.dependencies, setting.name
     assert not plan.waits_for(served, plan.get(SETTING, "honeydue-edge-tls-ssl"))
+    # Between the two, one gate per server, after what serves and after that server's own K3s.
+    gates = {r.name: r for r in plan.by_type(COMMAND)}
+    assert sorted(gates) == ["honeydue-origin-gate-1", "honeydue-origin-gate-2"]
+    for n, gate in enumerate(sorted(gates.values(), key=lambda g: g.name), start=1):
+        assert {served.urn, plan.get(KEY, f"converged-{n}").urn} <= set(gate.dependencies)
+        assert plan.get(KEY, f"converged-{3 - n}").urn not in gate.dependencies
+        assert (
+            gate.inputs["triggers"][1:] == [mode, str(n)]
+            and gate.inputs["connection"].value["host"] == f"203.0.113.{n}"
+        )
+        assert all(gate.urn in setting.dependencies for setting in plan.by_type(SETTING))

@@ -2,18 +2,22 @@
 
 Switching the mode must never drop traffic:
 - to flexible, Cloudflare switches to HTTP first, then the origin may stop serving its certificate;
-- to full/strict, the origin serves the Origin CA certificate first, then Cloudflare demands HTTPS.
+- to full/strict, the origin serves the Origin CA certificate first, then Cloudflare demands HTTPS. "Serves" is
+  checked, not assumed: Kubernetes accepting the objects is not Traefik serving them, so the switch waits for a
+  gate step per server that finds the issued certificate served for every hostname (edge/origin_gate.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 
 from components import naming
+from components.anatomy import NodeTarget
 from components.config.model import SslMode
+from components.edge.origin_gate import OriginGate, OriginGateArgs
 from components.edge.tls import EdgeTls, EdgeTlsArgs, OriginCertificate, OriginCertificateArgs
 
 ServeOrigin = Callable[[OriginCertificate | None, Sequence[pulumi.Resource]], Sequence[pulumi.Resource]]
@@ -31,6 +35,10 @@ class CutoverArgs:
     """The zone; the Origin CA certificate covers it and its wildcard."""
     validity_days: int
     """Validity of the Origin CA certificate (full/strict)."""
+    hostnames: Sequence[str]
+    """The public hostnames the gate checks on every server (full/strict)."""
+    gate_targets: Mapping[str, NodeTarget]
+    """The servers DNS points at, by node name, each `after` its K3s converged: where the gate runs."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class Cutover:
 
     edge_tls: EdgeTls
     origin: OriginCertificate | None
+    gate: OriginGate | None
+    """The served-certificate check the switch to full/strict waited for (None in flexible mode)."""
 
 
 def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.ResourceOptions) -> Cutover:
@@ -48,12 +58,24 @@ def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.Reso
     if args.ssl_mode == "flexible":
         edge_tls = EdgeTls(naming.EDGE_TLS, tls_args, cloud)
         serve_origin(None, [edge_tls.ssl_setting])
-        return Cutover(edge_tls, None)
+        return Cutover(edge_tls, None, None)
     origin = OriginCertificate(
         naming.ORIGIN, OriginCertificateArgs(domain=args.domain, validity_days=args.validity_days), cloud
     )
     serving = serve_origin(origin, [])
-    edge_tls = EdgeTls(
-        naming.EDGE_TLS, tls_args, pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving]))
+    gate = OriginGate(
+        naming.ORIGIN_GATE,
+        OriginGateArgs(
+            hostnames=args.hostnames,
+            certificate_pem=origin.certificate_pem,
+            ssl_mode=args.ssl_mode,
+            targets=args.gate_targets,
+        ),
+        pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving])),
     )
-    return Cutover(edge_tls, origin)
+    edge_tls = EdgeTls(
+        naming.EDGE_TLS,
+        tls_args,
+        pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving, *gate.steps])),
+    )
+    return Cutover(edge_tls, origin, gate)

@@ -63,6 +63,9 @@ class K3sCluster(pulumi.ComponentResource):
     """Each node's first boot (servers and agents), by node name: done, and its host key its own."""
     connections: dict[str, command.remote.ConnectionArgs]
     """SSH to each node pinned to the host key it made after first boot (k3s/host_key.py), by node name."""
+    converged: dict[str, command.remote.Command]
+    """Each server's converge step by node name: its K3s runs the wanted release and config (what a check of what
+    the node serves, e.g. the origin gate, waits for)."""
     leave_steps: dict[str, command.remote.Command]
     """Each server's leave step (drain, out of etcd) by node name: its DNS records go before it."""
     genesis: pulumi.Output[str]
@@ -93,7 +96,7 @@ class K3sCluster(pulumi.ComponentResource):
         previous_converge: command.remote.Command | None = None
         previous_leave: command.remote.Command | None = None
         ready_commands, converges = [], []
-        self.cloud_init_done, self.leave_steps, self.connections = {}, {}, {}
+        self.cloud_init_done, self.leave_steps, self.connections, self.converged = {}, {}, {}, {}
         self.ready_steps: dict[str, command.remote.Command] = {}
         """Per server name, its first-boot wait for Ready (replaced with the server)."""
         self.deploy_key_steps: list[command.remote.Command] = []
@@ -122,6 +125,7 @@ class K3sCluster(pulumi.ComponentResource):
             self.connections[node.name] = chain.connection
             self.leave_steps[node.name] = chain.leave
             self.ready_steps[node.name] = chain.ready
+            self.converged[node.name] = chain.converge
             self.deploy_key_steps += [chain.deploy_key] if chain.deploy_key else []
             previous_ready, previous_converge, previous_leave = chain.ready, chain.converge, chain.leave
             ready_commands.append(chain.ready)

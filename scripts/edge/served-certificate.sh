@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Before Cloudflare's SSL mode becomes full or strict: wait until this node's own Traefik serves, for every public
+# hostname, the Origin CA certificate Pulumi issued, with a chain that verifies against Cloudflare's Origin CA
+# root for that hostname. At most DEADLINE seconds; then one line per hostname that still fails, and exit 1, so
+# `pulumi up` stops before the switch (components/edge/origin_gate.py).
+#
+# Why here and not from the runner: Traefik is a hostNetwork DaemonSet, so 127.0.0.1:443 is this node's Traefik
+# and nothing else, and the node firewall admits 443 only from Cloudflare's ranges. Why at all: Kubernetes
+# accepting the HelmChartConfig and the TLS Secrets proves nothing served. K3s's helm controller applies the
+# chart later, and Traefik keeps serving its own default certificate when it cannot load ours.
+#
+# Inputs: /etc/honeydue/origin-gate.env (NODE_NAME, HOSTNAMES, EXPECTED_SHA256, ORIGIN_PORT, DEADLINE, INTERVAL,
+# CONNECT_TIMEOUT; rendered by components/edge/origin_gate.py) and the root next to this script
+# (/usr/local/lib/honeydue/edge/origin-ca-root.pem). Optional, for origins that demand a client certificate:
+# CLIENT_CERT and CLIENT_KEY (paths). HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
+set -euo pipefail
+
+root=${HONEYDUE_ROOT:-}
+env_file=$root/etc/honeydue/origin-gate.env
+[[ -r $env_file ]] || { echo "served-certificate.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
+# Assignments only, every value shell-quoted (components/edge/origin_gate.py, gate_env).
+# shellcheck source=/dev/null
+. "$env_file"
+ca_file=$root/usr/local/lib/honeydue/edge/origin-ca-root.pem
+[[ -r $ca_file ]] || { echo "served-certificate.sh [$NODE_NAME]: $ca_file is missing" >&2; exit 1; }
+client=()
+if [[ -n ${CLIENT_CERT:-} ]]; then
+    client=(-cert "$root$CLIENT_CERT" -key "$root$CLIENT_KEY")
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# What 127.0.0.1:$ORIGIN_PORT serves for SNI $1: nothing on stdout when it is our certificate and verifies, else
+# the reason. Never fails itself (set -e stays on for the caller).
+check() {
+    local host=$1 out leaf=$work/leaf.pem chain=$work/chain.pem served verified
+    # s_client prints the chain the server sent (-showcerts) whatever its own verification says; the checks
+    # below are ours. </dev/null: close the session once the handshake is done.
+    out=$(timeout "$CONNECT_TIMEOUT" openssl s_client -connect "127.0.0.1:$ORIGIN_PORT" -servername "$host" \
+        -showcerts "${client[@]}" </dev/null 2>&1) || true
+    # The first certificate is the leaf, the rest what the server sent as intermediates.
+    awk -v leaf="$leaf" -v chain="$chain" '
+        /-----BEGIN CERTIFICATE-----/ { n++; on = 1 }
+        on { print > (n == 1 ? leaf : chain) }
+        /-----END CERTIFICATE-----/ { on = 0 }' <<<"$out"
+    if [[ ! -s $leaf ]]; then
+        echo "no certificate served ($(grep -m1 -iE 'errno|error|refused|alert' <<<"$out" || echo 'no TLS handshake'))"
+        rm -f "$leaf" "$chain"
+        return 0
+    fi
+    # The same digest Python takes of the issued certificate's DER (origin_gate.certificate_sha256).
+    served=$(openssl x509 -in "$leaf" -outform DER | sha256sum | cut -d' ' -f1)
+    local untrusted=()
+    [[ ! -s $chain ]] || untrusted=(-untrusted "$chain")
+    # What Full (strict) demands of the origin: a chain to the Origin CA root, valid now, naming the hostname.
+    verified=$(openssl verify -CAfile "$ca_file" "${untrusted[@]}" -purpose sslserver -verify_hostname "$host" \
+        "$leaf" 2>&1) || true
+    local problems=()
+    if [[ $served != "$EXPECTED_SHA256" ]]; then
+        problems+=("serves another certificate ($(openssl x509 -in "$leaf" -noout -subject -issuer | paste -sd ' ' -), sha256 $served, not $EXPECTED_SHA256)")
+    fi
+    if [[ $verified != *": OK" ]]; then
+        problems+=("its chain does not verify against the Origin CA root for $host ($(grep -m1 -i 'error' <<<"$verified" || echo "$verified"))")
+    fi
+    rm -f "$leaf" "$chain"
+    if ((${#problems[@]})); then
+        local joined
+        joined=$(printf '%s; ' "${problems[@]}")
+        echo "${joined%; }"
+    fi
+}
+
+read -r -a names <<<"${HOSTNAMES:?}"
+give_up=$((SECONDS + ${DEADLINE:?}))
+while :; do
+    failures=()
+    for host in "${names[@]}"; do
+        reason=$(check "$host")
+        [[ -z $reason ]] || failures+=("$host: $reason")
+    done
+    if ((${#failures[@]} == 0)); then
+        echo "served-certificate.sh [$NODE_NAME]: 127.0.0.1:$ORIGIN_PORT serves the issued certificate (sha256 $EXPECTED_SHA256) for ${names[*]}"
+        exit 0
+    fi
+    # Whole seconds: the last round starts before the deadline, at most a second early.
+    ((SECONDS < give_up)) || break
+    sleep "$INTERVAL"
+done
+for failure in "${failures[@]}"; do
+    echo "served-certificate.sh [$NODE_NAME]: $failure" >&2
+done
+echo "served-certificate.sh [$NODE_NAME]: not served within ${DEADLINE}s; Cloudflare's SSL mode was not changed" >&2
+exit 1
