@@ -287,6 +287,7 @@ def _publish_origins(
             host=config.apps.domain,
             targets=[replace(_node_target(h), after=cluster.ready_steps[h.node.name]) for h in servers],
             after=serves,
+            released=frozenset(h.node.index for h in servers if h.node.name in config.nodes.replaceable),
         ),
         cloud,
     )

@@ -153,6 +153,8 @@ def test_releasing_a_server_lifts_both_protections_and_arms_its_leave_step_runni
     assert touched(item.diff) == {
         "honeydue-2": "update",
         "honeydue-k3s-2-leave": "update",
+        # Its serving step becomes the released one (no check): leaving the list replaces it with a fresh check.
+        "honeydue-serving-2": "replace",
         **dict.fromkeys(records, "delete"),
     }
     server = item.program.get("hcloud:index/server:Server", "honeydue-2")
@@ -206,6 +208,11 @@ def test_a_server_s_records_come_back_only_after_it_serves() -> None:
     assert len(records) == 9 and all(item.diff.change(n).action == "create" for n in records)
     assert all(of_node(n, 2) for n in records)
     serving = item.program.get("command:remote:Command", "honeydue-serving-2")
+    # Leaving replaceableNodes replaces the step, so the node is checked afresh before its records return.
+    assert item.diff.change("honeydue-serving-2").action == "replace"
+    assert "wait-serving.sh" in str(serving.inputs["create"])
+    released = next(r for r in item.state if r.name == "honeydue-serving-2")
+    assert "wait-serving.sh" not in str(released.inputs["create"])
     for record in (item.program.get(RECORD, n) for n in records):
         # The proxied ones after the server serves; the API name's (DNS-only) once the server exists.
         assert (serving.urn in record.dependencies) == record.inputs["proxied"], record.name

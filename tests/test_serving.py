@@ -72,8 +72,10 @@ def test_passes_once_the_landing_page_answers(traefik: Callable[[list[int]], str
     assert f"{APEX} answers 200" in run.stdout
 
 
-def test_a_redirect_is_serving(traefik: Callable[[list[int]], str]) -> None:
-    assert _run(traefik([308])).returncode == 0
+def test_a_redirect_is_not_serving(traefik: Callable[[list[int]], str]) -> None:
+    # As for the load balancer's monitor (2xx, redirects not followed): only the landing page itself counts.
+    run = _run(traefik([308]))
+    assert run.returncode == 1 and "answered 308" in run.stderr
 
 
 def test_fails_at_the_deadline_naming_the_last_answer(traefik: Callable[[list[int]], str]) -> None:

@@ -25,6 +25,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "edge" / "wait-servin
 SERVING_TIMEOUT = 600
 POLL_INTERVAL = 5
 STEP_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m", delete="5m")
+RELEASED = "echo 'released (replaceableNodes): no DNS record and no pool endpoint until it leaves the list'"
+"""The step of a released server: nothing to wait for, and leaving the list replaces it with the real check."""
 
 
 def serving_script(host: str, *, timeout: int = SERVING_TIMEOUT, poll: int = POLL_INTERVAL) -> str:
@@ -42,10 +44,12 @@ class ServingArgs:
     """The servers (the records point at servers only); `after` of each is its wait for Ready."""
     after: Sequence[pulumi.Resource]
     """What makes a node serve at all: Traefik's HelmChartConfig (hostNetwork) and the apps' Ingresses."""
+    released: frozenset[int] = frozenset()
+    """Indices of the servers named in replaceableNodes: they have no records, and their step checks nothing."""
 
 
 class Serving(pulumi.ComponentResource):
-    """Per server, a step that exits once the node's own Traefik answers the landing page (2xx/3xx)."""
+    """Per server, a step that exits once the node's own Traefik answers the landing page (2xx)."""
 
     steps: dict[int, command.remote.Command]
     """Per server index, its step."""
@@ -58,10 +62,11 @@ class Serving(pulumi.ComponentResource):
             target.index: command.remote.Command(
                 target.step_name(name),
                 connection=target.connection,
-                create=text,
-                # A new server gets the step again (only `triggers` replaces a Command); an update of an existing
-                # node's step (a new apex) has nothing to wait for: its records already exist.
-                triggers=[target.server_id],
+                create=RELEASED if target.index in args.released else text,
+                # Only `triggers` replaces a Command, so the step runs again, checking afresh before the records
+                # come back, for a new server and for a server leaving replaceableNodes (released -> serving).
+                # An update of an existing node's step (a new apex) has nothing to wait for: its records exist.
+                triggers=[target.server_id, "released" if target.index in args.released else "serving"],
                 update="true",
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(

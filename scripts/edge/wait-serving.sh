@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Wait until this node serves the site: its Traefik (hostNetwork, the only process that can hold the node's
-# port 80) answers the apex's landing page with 2xx or 3xx, at most SERVING_TIMEOUT seconds. The node's
+# port 80) answers the apex's landing page with 2xx, at most SERVING_TIMEOUT seconds. The node's
 # proxied DNS records are created, or come back after a release, only after this step
 # (components/edge/serving.py), so Cloudflare never sends a request to a node that does not serve yet.
 #
@@ -15,7 +15,9 @@ while :; do
     # -w prints 000 when no HTTP answer came (refused, reset, timeout); curl's exit code is not needed.
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $SERVING_HOST" "$url" || true)
     case $code in
-    2?? | 3??)
+    # 2xx only, like the load balancer's monitor (components/edge/balancer.py) and `make smoke`: a redirect would
+    # send the monitor elsewhere, so a landing page that redirects is not served here.
+    2??)
         echo "wait-serving.sh: $SERVING_HOST answers $code on this node"
         exit 0
         ;;
