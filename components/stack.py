@@ -23,6 +23,7 @@ from components.config.sdk import stack_output_now
 from components.edge.balancer import EdgeBalancer, EdgeBalancerArgs
 from components.edge.cutover import CutoverArgs, ssl_cutover
 from components.edge.dns import EdgeDns, EdgeDnsArgs
+from components.edge.origin_pulls import OriginPulls
 from components.edge.ranges import cloudflare_edge_ranges
 from components.edge.serving import Serving, ServingArgs
 from components.edge.tls import EdgeTls, OriginCertificate
@@ -200,7 +201,9 @@ def build(config: StackConfig) -> Stack | None:
     # --- SSL mode, Traefik and the apps, ordered by the cut-over ----------------------------------
     in_cluster: list[tuple[Traefik, Apps]] = []
 
-    def serve_origin(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
+    def serve_origin(
+        origin: OriginCertificate | None, pulls: OriginPulls | None, after: Sequence[pulumi.Resource]
+    ) -> list[pulumi.Resource]:
         tls_secret_name = None if origin is None else TLS_SECRET_NAME
         opts = pulumi.ResourceOptions(
             providers=[cluster.provider, providers.random],
@@ -212,9 +215,13 @@ def build(config: StackConfig) -> Stack | None:
                 cloudflare_cidrs=edge_ranges.cidrs,
                 tls_secret_name=tls_secret_name,
                 ingress_hostname=config.apps.domain,
+                client_ca_pem=None if pulls is None else pulls.ca_certificate_pem,
             ),
-            # Traefik binds 80/443 as non-root only once every node lets it (the firewall script's sysctl).
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=firewall_sync.steps)),
+            # Traefik binds 80/443 as non-root only once every node lets it (the firewall script's sysctl), and
+            # requires Cloudflare's client certificate only once Cloudflare presents it (edge/cutover.py).
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[*firewall_sync.steps, *(pulls.ready if pulls else [])])
+            ),
         )
         spec = apps_spec(
             config.apps,

@@ -88,6 +88,8 @@ ESTIMATES: tuple[Estimate, ...] = (
              basis="ED25519/ECDSA key made locally by the tls provider: no API call"),
     Estimate(step="make a CSR", type="tls:index/certRequest:CertRequest", seconds=1,
              basis="signed locally by the tls provider"),
+    Estimate(step="sign a certificate", type="tls:index/*SignedCert:*SignedCert", seconds=1,
+             basis="the origin-pull CA and its client certificates, signed locally by the tls provider"),
     Estimate(step="generate a password", type="random:index/*", seconds=1,
              basis="local crypto/rand in the random provider"),
     # --- Hetzner Cloud -----------------------------------------------------------------------------
@@ -167,6 +169,15 @@ ESTIMATES: tuple[Estimate, ...] = (
              basis="one PATCH /zones/:id/settings/:id; effective at the edge within seconds"),
     Estimate(step="Origin CA certificate", type="cloudflare:index/originCaCertificate:OriginCaCertificate",
              seconds=3, basis="one POST /certificates; issued synchronously"),
+    Estimate(step="origin-pull certificate upload",
+             type="cloudflare:index/authenticatedOriginPullsCertificate:AuthenticatedOriginPullsCertificate",
+             seconds=2, basis="one POST /zones/:id/origin_tls_client_auth; answers pending_deployment at once"),
+    Estimate(step="origin-pulls setting",
+             type="cloudflare:index/authenticatedOriginPullsSettings:AuthenticatedOriginPullsSettings",
+             seconds=2, basis="one PUT /zones/:id/origin_tls_client_auth/settings"),
+    Estimate(step="wait: origin-pull certificate deployed", type="command:local:Command", name="*-origin-pulls-active",
+             seconds=180, basis="Cloudflare deploys an uploaded client certificate 'within a few minutes' (pending_"
+                                "deployment -> active), polled every 10 s; bounded at 15 min (edge/origin_pulls.py)"),
     # --- Kubernetes (pulumi-kubernetes await logic: provider/pkg/await/*) ----------------------------
     Estimate(step="Kubernetes object (not awaited)", type=K8S, seconds=1, when=skips_await,
              basis="pulumi.com/skipAwait: one API create, no await"),

@@ -116,6 +116,20 @@ def _origin_ca_certificate(name: str, inputs: dict[str, Any], secrets: dict[str,
     return {"certificate": _fake_pem("CERTIFICATE", name, hostnames), "expiresOn": "2040-11-23T00:00:00Z"}
 
 
+def _tls_certificate(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    # A self-signed or locally signed certificate: public, nothing to record in `secrets`.
+    subject = str((inputs.get("subject") or {}).get("commonName", ""))
+    return {"certPem": _fake_pem("CERTIFICATE", name, subject, str(inputs.get("certRequestPem", "")))}
+
+
+AOP_CERTIFICATE = "cloudflare:index/authenticatedOriginPullsCertificate:AuthenticatedOriginPullsCertificate"
+
+
+def _origin_pulls_certificate(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    # What Cloudflare answers the upload with (origin_tls_client_auth): an id, and a certificate not deployed yet.
+    return {"certificateId": _digest("aop", name).hex()[:32], "status": "pending_deployment", "enabled": True}
+
+
 def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
     return {"stdout": "", "stderr": ""}
 
@@ -151,6 +165,10 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any
     "command:remote:Command": _remote_command,
     "tls:index/certRequest:CertRequest": _tls_cert_request,
     "cloudflare:index/originCaCertificate:OriginCaCertificate": _origin_ca_certificate,
+    "tls:index/selfSignedCert:SelfSignedCert": _tls_certificate,
+    "tls:index/locallySignedCert:LocallySignedCert": _tls_certificate,
+    AOP_CERTIFICATE: _origin_pulls_certificate,
+    "command:local:Command": _remote_command,
     "kubernetes:core/v1:Secret": _k8s_secret,
 }
 

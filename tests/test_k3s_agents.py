@@ -182,7 +182,15 @@ def host_of(reg: Registration) -> str:
 
 
 # Components added after agents (issue 16); their resources are additions, not changes of the list above.
-LATER_COMPONENTS = ("honeydue:storage:Storage", "honeydue:maintenance:Maintenance", "honeydue:nodes:NodeUpgrades")
+LATER_COMPONENTS = (
+    "honeydue:storage:Storage",
+    "honeydue:maintenance:Maintenance",
+    "honeydue:nodes:NodeUpgrades",
+    # Issue 25: the edge's serving steps and origin pulls, Traefik's client-address Middlewares.
+    "honeydue:edge:Serving",
+    "honeydue:edge:OriginPulls",
+    "traefik.io/v1alpha1:Middleware",
+)
 
 
 def _without_later_components(plan: Plan) -> list[str]:

@@ -108,3 +108,78 @@ def test_the_plan_k8s_directory_validates_as_the_program_renders_it(mode: str, t
                 assert "stringData" not in document and "data" not in document, path.name
                 continue
             assert set(document["stringData"].values()) == {"[secret]"}, path.name
+
+
+# --- Traefik's TLSOption (issue 25 item 2), a CRD the Kubernetes schemas do not have ---------------------------
+
+TLSOPTION_CRD = Path(__file__).parent / "fixtures" / "crds" / "traefik.io_tlsoptions.yaml"
+# The keys traefik-helm-chart v39.0.5 templates/tlsoption.yaml copies from a `tlsOptions` entry (the chart K3s
+# v1.34.6 bundles); any other key is dropped without a word, so a misspelt `clientAuth` would leave the option open.
+TLSOPTION_TEMPLATE_KEYS = frozenset(
+    {"labels", "alpnProtocols", "cipherSuites", "clientAuth", "curvePreferences", "disableSessionTickets",
+     "maxVersion", "minVersion", "sniStrict"}
+)  # fmt: skip
+
+
+def rendered_tls_options(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the chart's templates/tlsoption.yaml makes of `tlsOptions`: one TLSOption per entry in Traefik's
+    namespace, the template's keys only (`labels` into metadata). Fails on a key the template would drop."""
+    found = []
+    for name, config in values.get("tlsOptions", {}).items():
+        dropped = set(config) - TLSOPTION_TEMPLATE_KEYS
+        assert not dropped, f"tlsOptions.{name}: the chart's template drops {sorted(dropped)}"
+        spec = {k: v for k, v in config.items() if k != "labels" and v not in (None, "", [], {}, False)}
+        metadata = {"name": name, "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "traefik"}}
+        found.append({"apiVersion": "traefik.io/v1alpha1", "kind": "TLSOption", "metadata": metadata, "spec": spec})
+    return found
+
+
+def _strict(schema: dict[str, Any]) -> dict[str, Any]:
+    """The CRD's structural schema with unknown fields refused, as `kubectl apply --validate=strict` does (the API
+    server would otherwise prune them silently)."""
+    out = {k: _strict(v) if isinstance(v, dict) and k != "properties" else v for k, v in schema.items()}
+    if "properties" in schema:
+        out["properties"] = {k: _strict(v) for k, v in schema["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    if isinstance(schema.get("items"), dict):
+        out["items"] = _strict(schema["items"])
+    return out
+
+
+def tls_option_problems(document: dict[str, Any]) -> list[str]:
+    import jsonschema  # type: ignore[import-untyped]  # locked through check-jsonschema, which has no stubs
+
+    (crd,) = [d for d in yaml.safe_load_all(TLSOPTION_CRD.read_text()) if d]
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == document["apiVersion"].split("/")[1]]
+    assert crd["spec"]["group"] == document["apiVersion"].split("/")[0] and crd["spec"]["names"]["kind"] == "TLSOption"
+    schema = _strict(version["schema"]["openAPIV3Schema"])
+    schema["properties"]["metadata"] = {"type": "object"}  # ObjectMeta: checked by the API server, not the CRD
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_the_tls_option_the_chart_renders_validates_against_the_bundled_crd() -> None:
+    config = helm_chart_config(CLOUDFLARE, "honeydue-origin-tls", ingress_hostname=HOST, client_ca_secret="pull-ca")
+    (option,) = rendered_tls_options(yaml.safe_load(config["spec"]["valuesContent"]))
+    assert option["metadata"]["name"] == "default"  # replaces Traefik's default options for every router
+    assert option["spec"] == {
+        "clientAuth": {"secretNames": ["pull-ca"], "clientAuthType": "RequireAndVerifyClientCert"}
+    }
+    assert tls_option_problems(option) == []
+
+
+def test_the_crd_check_refuses_a_misspelt_field_and_an_unknown_client_auth_type() -> None:
+    """The control: a pass above means something."""
+    misspelt = {"secretNames": ["x"], "clientAuthTyp": "RequireAndVerifyClientCert"}
+    option = {"apiVersion": "traefik.io/v1alpha1", "kind": "TLSOption", "metadata": {"name": "default"},
+              "spec": {"clientAuth": misspelt}}  # fmt: skip
+    assert any("clientAuthTyp" in p for p in tls_option_problems(option))
+    option["spec"] = {"clientAuth": {"secretNames": ["x"], "clientAuthType": "RequireAndVerify"}}
+    assert any("clientAuthType" in p for p in tls_option_problems(option))
+    with pytest.raises(AssertionError, match="drops"):
+        rendered_tls_options({"tlsOptions": {"default": {"clientauth": {"secretNames": ["x"]}}}})
+
+
+def test_without_origin_pulls_there_is_no_tls_option() -> None:
+    config = helm_chart_config(CLOUDFLARE, "honeydue-origin-tls", ingress_hostname=HOST)
+    assert rendered_tls_options(yaml.safe_load(config["spec"]["valuesContent"])) == []

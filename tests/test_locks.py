@@ -103,5 +103,5 @@ def test_make_test_installs_the_tools_and_debian_packages_and_runs_pytest_in_par
     recipes = dry_run("test")
     assert "tools/env.sh --label test venv venv requirements.txt requirements-dev.txt\n" in recipes
     assert "tools/env.sh --label test venv policy/venv policy/requirements.txt\n" in recipes
-    assert "debian graphviz shellcheck cloud-init ufw iproute2 ipset redis-server rclone openssl jq\n" in recipes
+    assert "debian graphviz shellcheck cloud-init ufw iproute2 ipset redis-server rclone openssl jq curl\n" in recipes
     assert f"-m pytest -n {len(os.sched_getaffinity(0)) + 1}\n" in recipes  # nproc + 1 (Makefile)

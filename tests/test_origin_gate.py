@@ -12,6 +12,7 @@ import hashlib
 import os
 import socket
 import ssl
+import stat
 import subprocess
 import threading
 import time
@@ -25,6 +26,7 @@ import pytest
 from components.edge.origin_gate import (
     ENV_PATH,
     ORIGIN_CA_ROOT,
+    PROBE_KEY_PATH,
     SCRIPT,
     SCRIPT_PATH,
     certificate_sha256,
@@ -92,12 +94,18 @@ class Pki:
     """The right names from a CA that is not the root."""
     apex_only: Pair
     """The right CA, but only the apex in its SAN."""
+    pull_ca: Pair
+    """Stands in for the origin-pull CA (components/edge/origin_pulls.py)."""
+    probe: Pair
+    """A client certificate of `pull_ca`, as the gate presents with Authenticated Origin Pulls."""
+    other_pull_ca: Pair
+    """Another CA: an origin that trusts it refuses our probe."""
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     d = tmp_path_factory.mktemp("pki")
-    ca, rogue_ca = _ca(d, "Test Origin CA"), _ca(d, "Rogue CA")
+    ca, rogue_ca, pull_ca = _ca(d, "Test Origin CA"), _ca(d, "Rogue CA"), _ca(d, "Test pull CA")
     names = (DOMAIN, f"*.{DOMAIN}")
     default_key = _key(d / "default.key")
     _openssl("req", "-x509", "-new", "-key", default_key, "-subj", "/CN=TRAEFIK DEFAULT CERT", "-days", "2",
@@ -109,6 +117,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         default=Pair(d / "default.pem", default_key),
         rogue=_leaf(d, "rogue", rogue_ca, names),
         apex_only=_leaf(d, "apex-only", ca, (DOMAIN,)),
+        pull_ca=pull_ca,
+        probe=_leaf(d, "probe", pull_ca, ("origin-gate-probe",)),
+        other_pull_ca=_ca(d, "Other pull CA"),
     )
 
 
@@ -116,6 +127,8 @@ class Origin:
     """A TLS server on 127.0.0.1 choosing its certificate by SNI, like Traefik (an unknown name gets the default)."""
 
     def __init__(self, default: Pair) -> None:
+        self.client_ca: Path | None = None
+        """Set: every handshake must present a client certificate this CA signed (Traefik's RequireAndVerify)."""
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
@@ -126,10 +139,12 @@ class Origin:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def _context(pair: Pair) -> ssl.SSLContext:
+    def _context(self, pair: Pair) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(pair.cert, pair.key)
+        if self.client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.client_ca)
         return context
 
     def _pick(self, sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
@@ -137,13 +152,14 @@ class Origin:
         sock.context = self._context(self.served.get(name or "", self.default))
 
     def _serve(self) -> None:
-        front = self._context(self.default)
-        front.sni_callback = self._pick
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
             except TimeoutError:
                 continue
+            # Per connection: the client-certificate demand is the SSL object's, taken from this context.
+            front = self._context(self.default)
+            front.sni_callback = self._pick
             conn.settimeout(5)
             try:
                 with front.wrap_socket(conn, server_side=True) as tls:
@@ -174,15 +190,18 @@ def gate(tmp_path: Path, pki: Pki) -> Gate:
     """Runs the gate's remote command text, as the node would, against `port`."""
     require_tool("openssl")
 
-    def run(port: int, expected: Pair, *, deadline: int = 1, interval: int = 1) -> subprocess.CompletedProcess[str]:
+    def run(
+        port: int, expected: Pair, *, deadline: int = 1, interval: int = 1, probe: Pair | None = None
+    ) -> subprocess.CompletedProcess[str]:
         root, scratch = tmp_path / "root", tmp_path / "tmp"
         scratch.mkdir(exist_ok=True)
         text = gate_command(
             NODE, HOSTNAMES, expected.sha256, root_pem=pki.ca.cert.read_text(), port=port,
-            deadline=deadline, interval=interval,
+            deadline=deadline, interval=interval, probe_cert_pem=probe.cert.read_text() if probe else None,
         )  # fmt: skip
         env = {"PATH": os.environ["PATH"], "HONEYDUE_ROOT": str(root), "TMPDIR": str(scratch)}
-        return subprocess.run(["bash", "-c", text], capture_output=True, text=True, env=env, timeout=60)
+        stdin = probe.key.read_text() if probe else ""  # the probe's key, as the step's stdin carries it
+        return subprocess.run(["bash", "-c", text], input=stdin, capture_output=True, text=True, env=env, timeout=60)
 
     return run
 
@@ -261,6 +280,40 @@ def test_retries_until_the_certificate_is_served(origin: Origin, gate: Gate, pki
         switch.cancel()
     assert run.returncode == 0, run.stderr
     assert origin.handshakes.count(DOMAIN) >= 2  # failed at least once before it passed
+
+
+# --- with Authenticated Origin Pulls (issue 25 item 2): the probe certificate of the origin-pull CA -----------
+
+
+def test_with_origin_pulls_passes_when_the_probe_is_accepted_and_a_bare_client_refused(
+    origin: Origin, gate: Gate, pki: Pki, tmp_path: Path
+) -> None:
+    origin.client_ca = pki.pull_ca.cert
+    origin.served = dict.fromkeys(HOSTNAMES, pki.issued)
+    run = gate(origin.port, pki.issued, probe=pki.probe)
+    assert run.returncode == 0, run.stderr
+    key = tmp_path / "root" / PROBE_KEY_PATH.lstrip("/")
+    assert key.read_text() == pki.probe.key.read_text() and stat.S_IMODE(key.stat().st_mode) == 0o600
+    # Without the probe the same origin still shows its certificate (TLS 1.3 sends it before asking for ours), so the
+    # gate without origin pulls keeps working against it.
+    assert gate(origin.port, pki.issued).returncode == 0
+
+
+def test_with_origin_pulls_an_origin_that_asks_for_no_certificate_fails(origin: Origin, gate: Gate, pki: Pki) -> None:
+    origin.served = dict.fromkeys(HOSTNAMES, pki.issued)  # client_ca unset: the TLSOption is not in force
+    run = gate(origin.port, pki.issued, probe=pki.probe)
+    assert run.returncode == 1 and _failed_hosts(run.stderr) == list(HOSTNAMES)
+    assert run.stderr.count("answers a client without a certificate") == len(HOSTNAMES)
+    assert "refuses the probe" not in run.stderr
+
+
+def test_with_origin_pulls_an_origin_trusting_another_ca_fails(origin: Origin, gate: Gate, pki: Pki) -> None:
+    origin.client_ca = pki.other_pull_ca.cert
+    origin.served = dict.fromkeys(HOSTNAMES, pki.issued)
+    run = gate(origin.port, pki.issued, probe=pki.probe)
+    assert run.returncode == 1 and _failed_hosts(run.stderr) == list(HOSTNAMES)
+    assert run.stderr.count("refuses the probe certificate of the origin-pull CA") == len(HOSTNAMES)
+    assert "answers a client without a certificate" not in run.stderr
 
 
 def test_the_step_installs_the_script_and_its_inputs_for_a_run_by_hand(

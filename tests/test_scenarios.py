@@ -281,6 +281,38 @@ def test_flexible_to_strict_serves_the_origin_certificate_before_cloudflare_dema
     assert max(order.index(("create", g)) for g in gates) < order.index(("update", "honeydue-edge-tls-ssl"))
 
 
+def test_to_strict_cloudflare_presents_our_client_certificate_before_traefik_requires_it() -> None:
+    """Issue 25 item 2: upload, origin pulls on, the upload deployed at the edge; then the CA Secret and Traefik's
+    TLSOption; then the gates (which present the probe) and the switch."""
+    diff = outcome("ssl-flexible-to-strict").diff
+    changes = touched(diff)
+    cloudflare_side = [
+        "honeydue-origin-pulls-certificate",
+        "honeydue-origin-pulls-settings",
+        "honeydue-origin-pulls-active",
+    ]
+    assert [changes[n] for n in cloudflare_side] == ["create", "update", "create"]
+    assert diff.forced_before(cloudflare_side[0], cloudflare_side[1])
+    assert diff.forced_before(cloudflare_side[1], cloudflare_side[2])
+    traefik_side = ["kube-system-secret-honeydue-origin-pull-ca", "kube-system-helmchartconfig-traefik"]
+    assert all(diff.forced_before("honeydue-origin-pulls-active", n) for n in traefik_side)
+    assert all(diff.forced_before(traefik_side[1], f"honeydue-origin-gate-{i}") for i in (1, 2, 3))
+
+
+def test_to_flexible_traefik_stops_requiring_before_cloudflare_stops_presenting() -> None:
+    diff = outcome("ssl-strict-to-flexible").diff
+    changes = touched(diff)
+    assert changes["honeydue-origin-pulls-settings"] == "update"  # off: the provider's delete would leave it on
+    assert diff.forced_before("honeydue-edge-tls-ssl", "kube-system-helmchartconfig-traefik")
+    assert diff.forced_before("kube-system-helmchartconfig-traefik", "honeydue-origin-pulls-settings")
+    order = steps(diff)
+    settings_off = order.index(("update", "honeydue-origin-pulls-settings"))
+    assert order.index(("update", "kube-system-helmchartconfig-traefik")) < settings_off
+    # The upload goes after the setting is off, and only after the CA Secret Traefik read.
+    upload = order.index(("delete", "honeydue-origin-pulls-certificate"))
+    assert settings_off < upload and order.index(("delete", "kube-system-secret-honeydue-origin-pull-ca")) < upload
+
+
 def test_strict_to_flexible_lets_cloudflare_go_to_http_before_the_origin_stops_serving_https() -> None:
     diff = outcome("ssl-strict-to-flexible").diff
     changes = touched(diff)

@@ -91,9 +91,18 @@ def test_flipping_the_mode_changes_only_what_it_must(prod_plan: Plan, strict_pla
             "honeydue-secret-honeydue-origin-tls", "kube-system-secret-honeydue-origin-tls",
             "honeydue-ingress-honeydue-tls",
             "honeydue-origin-gate", "honeydue-origin-gate-1", "honeydue-origin-gate-2", "honeydue-origin-gate-3",
+            # Authenticated Origin Pulls: our CA, the client certificate Cloudflare presents and its upload, the
+            # gate's probe, the wait for the upload to be deployed, the CA Secret Traefik verifies against.
+            "honeydue-origin-pulls-ca-key", "honeydue-origin-pulls-ca", "honeydue-origin-pulls-client-key",
+            "honeydue-origin-pulls-client-csr", "honeydue-origin-pulls-client-cert", "honeydue-origin-pulls-probe-key",
+            "honeydue-origin-pulls-probe-csr", "honeydue-origin-pulls-probe-cert", "honeydue-origin-pulls-certificate",
+            "honeydue-origin-pulls-active", "kube-system-secret-honeydue-origin-pull-ca",
         ]
     )  # fmt: skip
-    assert changed == ["honeydue-edge-tls-ssl", "kube-system-helmchartconfig-traefik"]
+    # The zone's origin-pulls setting exists in both modes: on in strict, off in flexible.
+    assert changed == [
+        "honeydue-edge-tls-ssl", "honeydue-origin-pulls-settings", "kube-system-helmchartconfig-traefik",
+    ]  # fmt: skip
 
 
 def test_both_modes_have_the_dns_records_and_hardened_settings(prod_plan: Plan, strict_plan: Plan) -> None:

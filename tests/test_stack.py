@@ -12,6 +12,7 @@ import pytest
 from components.anatomy import NodeTarget
 from components.config.load import load_from_pulumi
 from components.edge.cutover import CutoverArgs, ssl_cutover
+from components.edge.origin_pulls import OriginPulls
 from components.edge.tls import OriginCertificate
 from components.stack import Stack, build
 from offline.harness import run_program
@@ -20,6 +21,7 @@ from offline.records import Plan
 COMMAND = "command:remote:Command"
 SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 KEY = "tls:index/privateKey:PrivateKey"
+PULLS_SETTINGS = "cloudflare:index/authenticatedOriginPullsSettings:AuthenticatedOriginPullsSettings"
 
 
 def built(overrides: dict[str, object]) -> tuple[Plan, Stack]:
@@ -73,10 +75,15 @@ def cutover_program(mode: str) -> Callable[[], None]:
 
         cloud = make_providers().options()
 
-        def serve(origin: OriginCertificate | None, after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
-            opts = pulumi.ResourceOptions(provider=local, depends_on=list(after))
+        def serve(
+            origin: OriginCertificate | None, pulls: OriginPulls | None, after: Sequence[pulumi.Resource]
+        ) -> list[pulumi.Resource]:
+            assert (origin is None) == (pulls is None)
+            # As Traefik does: what requires the client certificate waits until Cloudflare presents it.
+            ready = pulls.ready if pulls else []
+            opts = pulumi.ResourceOptions(provider=local, depends_on=[*after, *ready])
             served = tls.PrivateKey("served", algorithm="ED25519", opts=opts)
-            return [served] if origin is not None else []
+            return [served]
 
         targets = {
             f"node-{n}": NodeTarget(
@@ -111,6 +118,10 @@ def test_to_flexible_cloudflare_switches_before_the_origin_changes() -> None:
     assert plan.waits_for(plan.get(KEY, "served"), ssl)
     assert not plan.by_type("cloudflare:index/originCaCertificate:OriginCaCertificate")
     assert not plan.by_type(COMMAND)  # no gate: nothing to check over HTTP
+    # Origin pulls off, and only after the origin was told to stop requiring a client certificate.
+    pulls = plan.get(PULLS_SETTINGS, "honeydue-origin-pulls-settings")
+    assert pulls.inputs["enabled"] is False and plan.get(KEY, "served").urn in pulls.dependencies
+    assert not plan.by_type("command:local:Command")
 
 
 @pytest.mark.parametrize("mode", ["full", "strict"])
@@ -131,3 +142,8 @@ def test_to_https_the_origin_serves_before_cloudflare_demands_it(mode: str) -> N
             and gate.inputs["connection"].value["host"] == f"203.0.113.{n}"
         )
         assert all(gate.urn in setting.dependencies for setting in plan.by_type(SETTING))
+        assert gate.inputs["stdin"].value.startswith("FAKE-PRIVATE-KEY-honeydue-origin-pulls-probe-key")
+    # Cloudflare presents our client certificate (on, deployed) before the origin requires it.
+    active = plan.get("command:local:Command", "honeydue-origin-pulls-active")
+    assert active.urn in served.dependencies
+    assert plan.get(PULLS_SETTINGS, "honeydue-origin-pulls-settings").inputs["enabled"] is True

@@ -1,10 +1,13 @@
 """The SSL cut-over: the one place that orders Cloudflare's SSL mode against what the origin serves.
 
 Switching the mode must never drop traffic:
-- to flexible, Cloudflare switches to HTTP first, then the origin may stop serving its certificate;
-- to full/strict, the origin serves the Origin CA certificate first, then Cloudflare demands HTTPS. "Serves" is
-  checked, not assumed: Kubernetes accepting the objects is not Traefik serving them, so the switch waits for a
-  gate step per server that finds the issued certificate served for every hostname (edge/origin_gate.py).
+- to flexible, Cloudflare switches to HTTP first, then the origin may stop serving its certificate and stop
+  requiring a client certificate, then Cloudflare's Authenticated Origin Pulls are switched off;
+- to full/strict, Cloudflare presents our client certificate first (uploaded, origin pulls on, deployed at the
+  edge: edge/origin_pulls.py), then the origin requires it and serves the Origin CA certificate, then Cloudflare
+  demands HTTPS. "Serves" is checked, not assumed: Kubernetes accepting the objects is not Traefik serving them, so
+  the switch waits for a gate step per server that finds the issued certificate served for every hostname, our
+  probe certificate accepted and a client without one refused (edge/origin_gate.py).
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ from components import naming
 from components.anatomy import NodeTarget
 from components.config.model import SslMode
 from components.edge.origin_gate import OriginGate, OriginGateArgs
+from components.edge.origin_pulls import OriginPulls, OriginPullsArgs
 from components.edge.tls import EdgeTls, EdgeTlsArgs, OriginCertificate, OriginCertificateArgs
 
-ServeOrigin = Callable[[OriginCertificate | None, Sequence[pulumi.Resource]], Sequence[pulumi.Resource]]
-"""Builds what serves the origin, given its certificate (None in flexible mode) and what it must wait for;
-returns the resources that serve the certificate (nothing in flexible mode)."""
+ServeOrigin = Callable[
+    [OriginCertificate | None, OriginPulls | None, Sequence[pulumi.Resource]], Sequence[pulumi.Resource]
+]
+"""Builds what serves the origin, given its certificate and the origin pulls whose CA it must require (both None in
+flexible mode) and what all of it must wait for; what requires the client certificate (Traefik) must also wait for
+`pulls.ready`, so the origin demands it only once Cloudflare's edge presents it. Returns what serves the origin
+(Traefik, and in full/strict the TLS objects)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,20 +57,32 @@ class Cutover:
     origin: OriginCertificate | None
     gate: OriginGate | None
     """The served-certificate check the switch to full/strict waited for (None in flexible mode)."""
+    pulls: OriginPulls
+    """Authenticated Origin Pulls: on with our CA in full/strict, off in flexible."""
 
 
 def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.ResourceOptions) -> Cutover:
     """Creates the SSL settings and, through `serve_origin`, the origin side, each ordered after the other
-    as the mode demands (see the module docstring). `cloud` carries the Cloudflare/TLS providers."""
+    as the mode demands (see the module docstring). `cloud` carries the Cloudflare/TLS/command providers."""
     tls_args = EdgeTlsArgs(zone_id=args.zone_id, ssl_mode=args.ssl_mode)
     if args.ssl_mode == "flexible":
         edge_tls = EdgeTls(naming.EDGE_TLS, tls_args, cloud)
-        serve_origin(None, [edge_tls.ssl_setting])
-        return Cutover(edge_tls, None, None)
+        served = serve_origin(None, None, [edge_tls.ssl_setting])
+        # Off only once Traefik was told to stop requiring client certificates (HTTP needs none anyway).
+        pulls = OriginPulls(
+            naming.ORIGIN_PULLS,
+            OriginPullsArgs(zone_id=args.zone_id, domain=args.domain, enabled=False),
+            pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*served])),
+        )
+        return Cutover(edge_tls, None, None, pulls)
     origin = OriginCertificate(
         naming.ORIGIN, OriginCertificateArgs(domain=args.domain, validity_days=args.validity_days), cloud
     )
-    serving = serve_origin(origin, [])
+    pulls = OriginPulls(
+        naming.ORIGIN_PULLS, OriginPullsArgs(zone_id=args.zone_id, domain=args.domain, enabled=True), cloud
+    )
+    # Traefik requires our client certificate only once Cloudflare's edge presents it (pulls.ready, in serve_origin).
+    serving = serve_origin(origin, pulls, [])
     gate = OriginGate(
         naming.ORIGIN_GATE,
         OriginGateArgs(
@@ -70,6 +90,7 @@ def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.Reso
             certificate_pem=origin.certificate_pem,
             ssl_mode=args.ssl_mode,
             targets=args.gate_targets,
+            probe=pulls.probe,
         ),
         pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving])),
     )
@@ -78,4 +99,4 @@ def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.Reso
         tls_args,
         pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving, *gate.steps])),
     )
-    return Cutover(edge_tls, origin, gate)
+    return Cutover(edge_tls, origin, gate, pulls)

@@ -6,7 +6,9 @@ certificate when loading ours fails. So before the `ssl` setting becomes full/st
 runs scripts/edge/served-certificate.sh there: it connects to 127.0.0.1:443 (the hostNetwork Traefik; the node
 firewall admits 443 only from Cloudflare, so nothing outside could check it) with SNI for each public hostname,
 verifies the chain against Cloudflare's Origin CA root for that hostname and compares the served leaf with the
-issued certificate, retrying until a deadline.
+issued certificate, retrying until a deadline. With Authenticated Origin Pulls (edge/origin_pulls.py) it also
+presents a probe certificate of the origin-pull CA, which each hostname must accept, and checks that a client
+without one is refused.
 
 The text builders are pure (plain values in, text out); `OriginGate` runs them with pulumi-command.
 """
@@ -27,7 +29,8 @@ import pulumi_command as command
 
 from components.anatomy import NodeTarget, child_options
 from components.config.model import SslMode
-from components.remote import RemoteFile, remote_command
+from components.edge.origin_pulls import ClientCertificate
+from components.remote import RemoteFile, StdinFile, remote_command
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "edge" / "served-certificate.sh"
 ORIGIN_CA_ROOT = Path(__file__).with_name("origin_ca_ecc_root.pem")
@@ -37,6 +40,10 @@ GATE_DIR = "/usr/local/lib/honeydue/edge"
 SCRIPT_PATH = f"{GATE_DIR}/served-certificate.sh"
 ROOT_PATH = f"{GATE_DIR}/origin-ca-root.pem"
 ENV_PATH = "/etc/honeydue/origin-gate.env"
+# With Authenticated Origin Pulls (components/edge/origin_pulls.py) the gate presents a probe certificate of the
+# origin-pull CA: the certificate as a file, its key from the step's stdin (0600, never in the command text).
+PROBE_CERT_PATH = f"{GATE_DIR}/origin-pull-probe.pem"
+PROBE_KEY_PATH = "/etc/honeydue/origin-pull-probe.key"
 
 ORIGIN_PORT = 443
 # K3s's helm controller runs the chart job within a minute or so of the HelmChartConfig (a klipper-helm Job), and a
@@ -86,8 +93,10 @@ def gate_env(
     port: int = ORIGIN_PORT,
     deadline: int = DEADLINE,
     interval: int = INTERVAL,
+    client_auth: bool = False,
 ) -> str:
-    """/etc/honeydue/origin-gate.env: what the script checks on one node."""
+    """/etc/honeydue/origin-gate.env: what the script checks on one node; `client_auth`: that the node demands a
+    client certificate and accepts the probe's."""
     if not hostnames:
         raise ValueError("no hostname to check")
     if not _SHA256.fullmatch(sha256):
@@ -103,6 +112,7 @@ def gate_env(
             "DEADLINE": str(deadline),
             "INTERVAL": str(interval),
             "CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+            **({"CLIENT_CERT": PROBE_CERT_PATH, "CLIENT_KEY": PROBE_KEY_PATH} if client_auth else {}),
         }
     )
 
@@ -112,6 +122,7 @@ def gate_command(
     hostnames: Sequence[str],
     sha256: str,
     *,
+    probe_cert_pem: str | None = None,
     root_pem: str | None = None,
     port: int = ORIGIN_PORT,
     deadline: int = DEADLINE,
@@ -119,16 +130,21 @@ def gate_command(
 ) -> str:
     """The remote step's text: install the script, the root and the env file, then run the check.
 
+    `probe_cert_pem` (Authenticated Origin Pulls): the probe's certificate; its key must be the step's stdin.
     `root_pem` (default: Cloudflare's Origin CA ECC root), `port`, `deadline` and `interval` are for tests, which
     drive the same text against a local TLS fixture signed by a CA of their own."""
+    client_auth = probe_cert_pem is not None
+    env = gate_env(
+        node_name, hostnames, sha256, port=port, deadline=deadline, interval=interval, client_auth=client_auth
+    )
     files = [
         RemoteFile(SCRIPT_PATH, "0755", SCRIPT.read_text(encoding="utf-8")),
         RemoteFile(ROOT_PATH, "0644", root_pem if root_pem is not None else ORIGIN_CA_ROOT.read_text(encoding="ascii")),
-        RemoteFile(
-            ENV_PATH, "0644", gate_env(node_name, hostnames, sha256, port=port, deadline=deadline, interval=interval)
-        ),
+        RemoteFile(ENV_PATH, "0644", env),
+        *([RemoteFile(PROBE_CERT_PATH, "0644", probe_cert_pem)] if probe_cert_pem is not None else []),
     ]
-    return remote_command(files, f'exec "${{HONEYDUE_ROOT:-}}"{SCRIPT_PATH}\n', time_limit=TIME_LIMIT)
+    stdin = StdinFile(PROBE_KEY_PATH) if client_auth else None
+    return remote_command(files, f'exec "${{HONEYDUE_ROOT:-}}"{SCRIPT_PATH}\n', time_limit=TIME_LIMIT, stdin_file=stdin)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +157,9 @@ class OriginGateArgs:
     """The mode about to be switched to (full or strict): a change re-runs the gate."""
     targets: Mapping[str, NodeTarget]
     """The servers (the nodes DNS points at) by node name, each `after` its K3s converged."""
+    probe: ClientCertificate | None = None
+    """With Authenticated Origin Pulls: the probe certificate of the origin-pull CA. The gate then also checks that
+    each hostname refuses a client without a certificate and accepts the probe."""
 
 
 class OriginGate(pulumi.ComponentResource):
@@ -153,18 +172,23 @@ class OriginGate(pulumi.ComponentResource):
         if args.ssl_mode == "flexible":
             raise ValueError("flexible mode has no origin certificate to check")
         sha256 = pulumi.Output.from_input(args.certificate_pem).apply(certificate_sha256)
+        probe = args.probe
+        probe_cert: pulumi.Output[str | None] = pulumi.Output.from_input(probe.certificate_pem if probe else None)
         self.steps = []
         for node_name, target in args.targets.items():
 
-            def text_of(digest: str, node: str = node_name) -> str:
-                return gate_command(node, args.hostnames, digest)
+            def text_of(values: list[str | None], node: str = node_name) -> str:
+                digest, probe_pem = values
+                return gate_command(node, args.hostnames, str(digest), probe_cert_pem=probe_pem)
 
-            text = sha256.apply(text_of)
+            text = pulumi.Output.all(sha256, probe_cert).apply(text_of)
             self.steps.append(
                 command.remote.Command(
                     target.step_name(name),
                     connection=target.connection,
                     create=text,
+                    # The probe's key: through the SSH channel's stdin into a 0600 file (components/remote.py).
+                    stdin=probe.private_key_pem if probe else None,
                     # A new certificate or mode checks again; so does a new server (replaced), where the step is
                     # tied to its server (a changed connection alone is only an update: pulumi-command #447, #159).
                     triggers=[sha256, args.ssl_mode, target.server_id],

@@ -27,6 +27,7 @@ POLL_INTERVAL = 5
 STEP_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m", delete="5m")
 RELEASED = "echo 'released (replaceableNodes): no DNS record and no pool endpoint until it leaves the list'"
 """The step of a released server: nothing to wait for, and leaving the list replaces it with the real check."""
+UPDATE = "echo 'serving step: an update checks nothing (its records exist); a new or returning server replaces it'"
 
 
 def serving_script(host: str, *, timeout: int = SERVING_TIMEOUT, poll: int = POLL_INTERVAL) -> str:
@@ -58,16 +59,18 @@ class Serving(pulumi.ComponentResource):
         super().__init__("honeydue:edge:Serving", name, None, opts)
         script = serving_script(args.host)
         text = remote_command([], script, time_limit=SERVING_TIMEOUT + 60)
+        # Bounded like every other text a node runs, though they only echo.
+        released, update = (remote_command([], t, time_limit=60) for t in (RELEASED, UPDATE))
         self.steps = {
             target.index: command.remote.Command(
                 target.step_name(name),
                 connection=target.connection,
-                create=RELEASED if target.index in args.released else text,
+                create=released if target.index in args.released else text,
                 # Only `triggers` replaces a Command, so the step runs again, checking afresh before the records
                 # come back, for a new server and for a server leaving replaceableNodes (released -> serving).
                 # An update of an existing node's step (a new apex) has nothing to wait for: its records exist.
                 triggers=[target.server_id, "released" if target.index in args.released else "serving"],
-                update="true",
+                update=update,
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[target.after, *args.after], custom_timeouts=STEP_TIMEOUTS

@@ -49,8 +49,30 @@ def ingress_endpoint_values(hostname: str) -> dict[str, Any]:
     }
 
 
+CLIENT_AUTH_TYPE = "RequireAndVerifyClientCert"
+"""What the default TLSOption demands of every HTTPS client when origin pulls are authenticated."""
+
+
+def client_auth_values(ca_secret_name: str) -> dict[str, Any]:
+    """The chart's `tlsOptions`: Traefik's `default` TLSOption (every router without options of its own) requires a
+    client certificate that verifies against the CA in `ca_secret_name`.
+
+    The chart renders each entry as a TLSOption in Traefik's namespace (templates/tlsoption.yaml of traefik-helm-chart
+    v39.0.5, the chart K3s v1.34.6 bundles: traefik-39.0.501+up39.0.5, k3s manifests/traefik.yaml); Traefik reads
+    `clientAuth.secretNames` from that namespace, key `tls.ca` or `ca.crt` (traefik v3.6.10
+    pkg/provider/kubernetes/crd/kubernetes.go buildTLSOptions, getCABlocks), and a TLSOption named `default` replaces
+    the default options (tls.DefaultTLSConfigName). A missing Secret fails closed: RequireAndVerifyClientCert without
+    a CA is refused when the TLS config is built (pkg/tls/tlsmanager.go buildTLSConfig).
+    """
+    return {"default": {"clientAuth": {"secretNames": [ca_secret_name], "clientAuthType": CLIENT_AUTH_TYPE}}}
+
+
 def traefik_values(
-    cloudflare_cidrs: Sequence[str], tls_secret_name: str | None, *, ingress_hostname: str
+    cloudflare_cidrs: Sequence[str],
+    tls_secret_name: str | None,
+    *,
+    ingress_hostname: str,
+    client_ca_secret: str | None = None,
 ) -> dict[str, Any]:
     """Helm values of the bundled Traefik.
 
@@ -61,6 +83,9 @@ def traefik_values(
     That TLSStore lives in Traefik's namespace and can only reference a Secret there: the Secret named
     `tls_secret_name` must exist in kube-system (the component creates it there as well as in the apps'
     namespace, which the Ingress's tls block reads).
+
+    `client_ca_secret` (full/strict SSL, Authenticated Origin Pulls) makes every HTTPS client present a certificate of
+    the CA in that kube-system Secret (`client_auth_values`).
     """
     if not _HOSTNAME.fullmatch(ingress_hostname):
         raise ValueError(f"ingress endpoint {ingress_hostname!r} is not a DNS name")
@@ -128,14 +153,22 @@ def traefik_values(
     }
     if tls_secret_name is not None:
         values["tlsStore"] = {"default": {"defaultCertificate": {"secretName": tls_secret_name}}}
+    if client_ca_secret is not None:
+        values["tlsOptions"] = client_auth_values(client_ca_secret)
     return values
 
 
 def helm_chart_config(
-    cloudflare_cidrs: Sequence[str], tls_secret_name: str | None, *, ingress_hostname: str
+    cloudflare_cidrs: Sequence[str],
+    tls_secret_name: str | None,
+    *,
+    ingress_hostname: str,
+    client_ca_secret: str | None = None,
 ) -> dict[str, Any]:
     """The helm.cattle.io/v1 HelmChartConfig `traefik` in kube-system carrying `traefik_values`."""
-    values = traefik_values(cloudflare_cidrs, tls_secret_name, ingress_hostname=ingress_hostname)
+    values = traefik_values(
+        cloudflare_cidrs, tls_secret_name, ingress_hostname=ingress_hostname, client_ca_secret=client_ca_secret
+    )
     return {
         "apiVersion": "helm.cattle.io/v1",
         "kind": "HelmChartConfig",

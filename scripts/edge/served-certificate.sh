@@ -11,8 +11,9 @@
 #
 # Inputs: /etc/honeydue/origin-gate.env (NODE_NAME, HOSTNAMES, EXPECTED_SHA256, ORIGIN_PORT, DEADLINE, INTERVAL,
 # CONNECT_TIMEOUT; rendered by components/edge/origin_gate.py) and the root next to this script
-# (/usr/local/lib/honeydue/edge/origin-ca-root.pem). Optional, for origins that demand a client certificate:
-# CLIENT_CERT and CLIENT_KEY (paths). HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
+# (/usr/local/lib/honeydue/edge/origin-ca-root.pem). With Authenticated Origin Pulls also CLIENT_CERT and CLIENT_KEY
+# (paths of a probe certificate of the origin-pull CA): then each hostname must also refuse a client without a
+# certificate and accept the probe's. HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
 set -euo pipefail
 
 root=${HONEYDUE_ROOT:-}
@@ -30,6 +31,14 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# Whether a TLS 1.2 handshake with SNI $1 (and the s_client options after it) completes.
+handshake() {
+    local host=$1
+    shift
+    timeout "$CONNECT_TIMEOUT" openssl s_client -connect "127.0.0.1:$ORIGIN_PORT" -servername "$host" -tls1_2 "$@" \
+        </dev/null >/dev/null 2>&1
+}
 
 # What 127.0.0.1:$ORIGIN_PORT serves for SNI $1: nothing on stdout when it is our certificate and verifies, else
 # the reason. Never fails itself (set -e stays on for the caller).
@@ -62,6 +71,16 @@ check() {
     fi
     if [[ $verified != *": OK" ]]; then
         problems+=("its chain does not verify against the Origin CA root for $host ($(grep -m1 -i 'error' <<<"$verified" || echo "$verified"))")
+    fi
+    if ((${#client[@]})); then
+        # TLS 1.2, where the client's certificate is part of the handshake, so its outcome is the exit status; in
+        # TLS 1.3 a refusal arrives after the client has finished its handshake (and s_client may exit 0 first).
+        if ! handshake "$host" "${client[@]}"; then
+            problems+=("refuses the probe certificate of the origin-pull CA")
+        fi
+        if handshake "$host"; then
+            problems+=("answers a client without a certificate: Authenticated Origin Pulls are not enforced")
+        fi
     fi
     rm -f "$leaf" "$chain"
     if ((${#problems[@]})); then
