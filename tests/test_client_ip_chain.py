@@ -28,6 +28,8 @@ FORGED = {
     "True-Client-IP": "198.51.100.69",
     "Forwarded": "for=198.51.100.70",
     "X-Client-IP": "198.51.100.71",
+    # Not an address, but as forgeable: a reset link built from it would point at the visitor's own site.
+    "X-Forwarded-Host": "evil.example",
 }
 VISITORS = [("203.0.113.7", "162.158.1.20"), ("2001:db8::7", "2a06:98c0::20")]
 """(visitor, the Cloudflare edge address that connects to the node), IPv4 and IPv6."""
@@ -132,6 +134,7 @@ def test_control_without_the_middlewares_the_defaults_are_what_issue_25_found() 
     assert via_cloudflare["x-real-ip"] == ["162.158.1.20"]  # the edge, not the visitor
     assert via_cloudflare["x-forwarded-for"][0].startswith(FORGED["X-Forwarded-For"])  # the visitor's own text
     assert via_cloudflare["true-client-ip"] == [FORGED["True-Client-IP"]]
+    assert via_cloudflare["x-forwarded-host"] == [FORGED["X-Forwarded-Host"]]  # kept from a trusted peer
     from_a_pod = _serve(values, middlewares, direct("10.42.0.15", FORGED))
     assert from_a_pod["cf-connecting-ip"] == [FORGED["CF-Connecting-IP"]]  # forged, reaches the app
     assert from_a_pod["x-real-ip"] == ["10.42.0.15"]  # Traefik's own rule holds for its fixed list only

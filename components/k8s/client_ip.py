@@ -50,7 +50,7 @@ STRIPPED: dict[str, str] = {
     # http-headers/), and frameworks read it first (Gin's ClientIP, chi's RealIP, Express's trust proxy).
     "X-Forwarded-For": "its left part is the visitor's own text",
     "X-Real-Ip": "behind Cloudflare Traefik's peer, the edge; from a Cloudflare Worker anything it sets",
-    "True-Client-Ip": "Cloudflare sets it only on Enterprise; on our plan it is the visitor's own text",
+    "True-Client-Ip": "Cloudflare sets it only with its True-Client-IP Managed Transform (off); else the visitor's text",
     "Forwarded": "RFC 7239 `for=`: Traefik's forwarded-headers step does not know it, anyone can send it",
     "X-Forwarded": "non-standard, read by request-ip (npm)",
     "Forwarded-For": "non-standard, read by request-ip (npm)",
@@ -61,6 +61,18 @@ STRIPPED: dict[str, str] = {
     "X-Original-Forwarded-For": "ingress-nginx's copy of X-Forwarded-For",
     "Cf-Connecting-Ipv6": "Cloudflare sets it only with Pseudo IPv4 on; otherwise the visitor's own text",
     "Cf-Pseudo-Ipv4": "Cloudflare sets it only with Pseudo IPv4 on; otherwise the visitor's own text",
+    # Traefik keeps X-Forwarded-* from a trusted peer and fills only an empty one (forwarded_header.go L139-L143,
+    # L188-L194), and Cloudflare passes every header on: behind Cloudflare these are the visitor's own text. An app
+    # building a URL from X-Forwarded-Host (a password-reset link) would build it on the visitor's host; apps use
+    # Host, which Traefik passes through. X-Forwarded-Proto stays: Cloudflare sets it to the visitor's scheme.
+    "X-Forwarded-Host": "the visitor's own text behind Cloudflare: apps use Host",
+    "X-Forwarded-Port": "the visitor's own text behind Cloudflare",
+    "X-Forwarded-Prefix": "the visitor's own text behind Cloudflare",
+    "X-Forwarded-Uri": "the visitor's own text behind Cloudflare",
+    "X-Forwarded-Method": "the visitor's own text behind Cloudflare",
+    "X-Forwarded-Server": "Traefik's hostname, or the visitor's own text behind Cloudflare",
+    "X-Forwarded-Tls-Client-Cert": "no router passes client certificates: the visitor's own text",
+    "X-Forwarded-Tls-Client-Cert-Info": "no router passes client certificates: the visitor's own text",
 }
 
 

@@ -113,13 +113,18 @@ def traefik_values(
             # Cloudflare's ranges are answered and CF-Connecting-IP is the one client address the apps see. The
             # chart turns `http.middlewares` into --entryPoints.<name>.http.middlewares (K3s v1.34.6 bundles chart
             # 39.0.501+up39.0.5: k3s-charts charts/traefik/39.0.501+up39.0.5/templates/_podtemplate.tpl L650-L652).
+            # `asDefault`: a router that names no entrypoint joins these two only, never `metrics` (9100, reachable
+            # from the private network, without these middlewares); Traefik otherwise puts it on every entrypoint
+            # but `traefik` (v3.6.10 cmd/traefik/traefik.go L408-L435). Today's Ingresses name theirs anyway.
             "web": {
                 "port": 80,
+                "asDefault": True,
                 "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
                 "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
             },
             "websecure": {
                 "port": 443,
+                "asDefault": True,
                 "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
                 "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
             },
