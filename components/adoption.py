@@ -47,8 +47,11 @@ ADOPT_HELD_FIELDS: dict[str, tuple[str, ...]] = {
     # proxied is not held: with originLockdown the first firewall sync lets only Cloudflare reach 80/443,
     # so a record that is DNS-only today must be fixed before the cut-over, not after.
     "cloudflare:index/dnsRecord:DnsRecord": ("comment", "ttl"),
-    # The hard-coded settings (always_use_https, min_tls_version, tls_1_3); `ssl` comes from config
-    # (sslMode) and must match: see held_fields.
+    # The hard-coded settings (ssl_automatic_mode, 0rtt, always_use_https, min_tls_version, tls_1_3); `ssl` comes
+    # from config (sslMode) and must match: see held_fields. Once adoptIds is cleared, a held setting the zone
+    # holds otherwise is updated with its value (a PATCH that carries it); one it already holds changes only its
+    # options, a same step that calls no Update, so never the empty PATCH of pulumi-cloudflare#1319
+    # (offline/side_effects.update_refusal; scenario adopt-ends).
     "cloudflare:index/zoneSetting:ZoneSetting": ("value",),
 }
 CONFIGURED_SETTING = f"{naming.EDGE_TLS}-ssl"

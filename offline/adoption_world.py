@@ -64,7 +64,7 @@ def adopt_overrides(plan: Plan, **extra: Any) -> tuple[dict[str, Any], dict[str,
 
 # What each hand-built resource holds where production was set up otherwise than the program would: no
 # labels, no protection, Hetzner backups on, no placement group, no firewall, other names, DNS records
-# without comments on automatic TTL, zone settings as Cloudflare's defaults.
+# without comments on automatic TTL, zone settings as an older zone has them (HAND_BUILT_SETTINGS).
 HAND_BUILT: dict[str, dict[str, Any]] = {
     "hcloud:index/server:Server": {
         "labels": {}, "deleteProtection": False, "rebuildProtection": False, "backups": True,
@@ -76,15 +76,25 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
     "hcloud:index/sshKey:SshKey": {"name": "laptop", "labels": {}},
     "hcloud:index/firewall:Firewall": {"name": "prod-fw", "labels": {}},
     "cloudflare:index/dnsRecord:DnsRecord": {"comment": None, "ttl": 1},
-    "cloudflare:index/zoneSetting:ZoneSetting": {"value": "off"},
+    "cloudflare:index/zoneSetting:ZoneSetting": {},
 }  # fmt: skip
+HAND_BUILT_SETTINGS = {
+    "ssl_automatic_mode": "auto",  # Cloudflare's default since its 2024 rollout
+    "0rtt": "on",  # on by default for Free zones when 0-RTT came out (blog.cloudflare.com/introducing-0-rtt)
+    "tls_1_3": "zrt",  # what the API reads while 0-RTT is on (offline.side_effects.zone_setting_read)
+    "always_use_https": "off",
+    # min_tls_version is absent: production already holds the program's 1.2, an adopted setting whose options
+    # alone change when adoption ends (scenario adopt-ends).
+}
+"""Setting id -> the value the hand-built zone holds where it differs from the program's (`ssl` matches: sslMode)."""
 
 
 def hand_built(reg: Registration) -> dict[str, Any]:
     """What the live resource behind `reg` holds where it differs from the program's inputs."""
     live = dict(HAND_BUILT[reg.type])
-    if reg.type == "cloudflare:index/zoneSetting:ZoneSetting" and reg.inputs.get("settingId") == "ssl":
-        live.pop("value")  # sslMode is the mode production has: it must match
+    setting = HAND_BUILT_SETTINGS.get(str(reg.inputs.get("settingId")))
+    if reg.type == "cloudflare:index/zoneSetting:ZoneSetting" and setting is not None:
+        live["value"] = setting
     return live
 
 

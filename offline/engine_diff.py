@@ -26,7 +26,7 @@ from offline.engine_model import (
     topological,
 )
 from offline.records import Registration
-from offline.side_effects import imported_inputs, update_effects
+from offline.side_effects import imported_inputs, update_effects, update_refusal
 
 SG = ENGINE + "step_generator.go"
 
@@ -129,7 +129,8 @@ def _imported(new: Registration, ctx: Context) -> Change:
         return dataclasses.replace(
             change, blocked=f"the diff after the import asks to replace it: refused ({SG}#L1974-L1998)"
         )
-    return change
+    refused = update_refusal(new.type, properties)
+    return dataclasses.replace(change, blocked=f"the update after the import fails: {refused}") if refused else change
 
 
 def decide(old: Registration | None, new: Registration, ctx: Context) -> Change:
@@ -162,7 +163,7 @@ def decide(old: Registration | None, new: Registration, ctx: Context) -> Change:
         )
     if not properties:
         return Change(new.urn, new.type, new.name, "same")
-    rejected = replace_rules.api_rejects(new.type, properties)
+    rejected = replace_rules.api_rejects(new.type, properties) or update_refusal(new.type, properties)
     return (
         dataclasses.replace(_updated(new, properties, "update"), blocked=rejected)
         if rejected

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from offline.engine_diff import command_effect, diff_plans
 from offline.engine_model import EngineDiff
 from offline.harness import run_program
 from offline.records import Plan, Registration, SecretValue, served_outputs
-from offline.side_effects import refreshed_inputs
+from offline.side_effects import ZONE_SETTING, refreshed_inputs
 
 NEW_DATABASE_URL = "postgresql://honeydue:ROTATED-databaseUrl@ep-placeholder-pooler.eu-central-1.aws.neon.tech/honeydue?sslmode=verify-full"
 
@@ -50,6 +50,8 @@ class Scenario:
     "ended": A is the stack after both, B changes `after` on top of the adopted config without adoptIds."""
     refreshed: bool = False
     """A as `pulumi refresh` leaves it: what the providers' Read writes (offline.side_effects.REFRESH_READS)."""
+    zone: Mapping[str, str] = field(default_factory=dict)
+    """Settings the Cloudflare zone holds where the stack sets none (setting id -> value): what a refresh reads."""
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,16 @@ def refresh_strict() -> Scenario:
 
 
 @scenario
+def refresh_zero_rtt() -> Scenario:
+    return Scenario(
+        "refresh-zero-rtt",
+        "pulumi up --refresh on a zone that had 0-RTT on before the stack pinned it off: tls_1_3 reads back as set",
+        refreshed=True,
+        zone={"0rtt": "on"},
+    )
+
+
+@scenario
 def cloudflare_etag() -> Scenario:
     return Scenario(
         "cloudflare-etag",
@@ -400,7 +412,7 @@ def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     if item.adoption == "ends":
         state = tuple(adoption_world.state_after_import(r) if r.import_id else r for r in state)
     if item.refreshed:
-        state = tuple(dataclasses.replace(r, inputs=refreshed_inputs(r.type, r.inputs)) for r in state)
+        state = refreshed_state(state, item.zone)
     targets = [r.urn for r in state if r.name in item.replace or f"{r.type}::{r.name}" in item.replace]
     if len(targets) != len(item.replace):
         raise KeyError(f"--replace names {item.replace} match {len(targets)} resources")
@@ -416,6 +428,16 @@ def evaluate(item: Scenario, stack: str = "prod") -> Outcome:
     diff = diff_plans(state, program.registrations, replace=targets, failing=refusing_deletes(state))
     failures = [*stale_kubeconfig(program, item.world), *unauthorized_logins(state, program, diff)]
     return Outcome(item, state, program, diff, failures=tuple(failures))
+
+
+def refreshed_state(state: Sequence[Registration], unmanaged: Mapping[str, str]) -> tuple[Registration, ...]:
+    """`state` as `pulumi refresh` leaves it, in a Cloudflare zone holding `unmanaged` where the stack sets no
+    setting and the state's values where it does (offline.side_effects.refreshed_inputs)."""
+    zone = {
+        **unmanaged,
+        **{str(r.inputs.get("settingId")): r.inputs.get("value") for r in state if r.type == ZONE_SETTING},
+    }
+    return tuple(dataclasses.replace(r, inputs=refreshed_inputs(r.type, r.inputs, zone)) for r in state)
 
 
 def _connection(reg: Registration) -> dict[str, Any]:

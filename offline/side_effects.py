@@ -10,7 +10,9 @@ Two tables beside offline.replace_rules (which says what replaces):
   addition, and is applied as an update, unless it is under ignoreChanges.
 * REFRESH_READS: inputs whose value a refresh replaces with the API's own form. A bridged (Terraform) provider
   diffs the program's inputs against the state its Read wrote, so a form the program does not send is a diff
-  after every refresh (and a replacement where the field forces one).
+  after every refresh (and a replacement where the field forces one). A zone setting's read can depend on the
+  zone's other settings (zone_setting_read).
+* update_refusal: in-place updates a provider sends but its API refuses.
 
 Every row cites the provider source it was read from (terraform-provider-hcloud v1.68.0, the release whose
 schema the pinned pulumi-hcloud 1.43.3 SDK carries: the SDK's `datacenter` text is v1.67.0's, its load
@@ -124,7 +126,52 @@ REFRESH_READS: dict[str, dict[str, Any]] = {
 }
 
 
-def refreshed_inputs(type_: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The inputs as a refresh leaves them in the state (REFRESH_READS); the rest as the program sent them."""
+ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+CLOUDFLARE_ZONE_SETTING = CLOUDFLARE_ORIGIN_CA.replace("origin_ca_certificate/resource.go", "zone_setting/")
+
+
+def zone_setting_read(setting_id: str, value: Any, zone: Mapping[str, Any]) -> Any:
+    """What the API answers for setting `setting_id` written as `value`, in a zone whose settings hold `zone`
+    (setting id -> value). The provider's Read writes the API's value into the state (CLOUDFLARE_ZONE_SETTING
+    resource.go L150-L189: apijson.Unmarshal of the whole result, `value` included).
+
+    tls_1_3 reads "zrt" ("Enabled+0RTT": terraform-provider-cloudflare #106; the API's tls_1_3 values are on, off,
+    zrt, docs/resources/zone_setting.md L81) while the zone's 0rtt is on (#7118)."""
+    if setting_id == "tls_1_3" and value == "on" and zone.get("0rtt") == "on":
+        return "zrt"
+    return value
+
+
+def refreshed_inputs(type_: str, inputs: Mapping[str, Any], zone: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The inputs as a refresh leaves them in the state (REFRESH_READS; a zone setting as zone_setting_read reads
+    it in `zone`, the live zone's settings); the rest as the program sent them."""
     reads = REFRESH_READS.get(type_, {})
-    return {k: reads[k](v) if k in reads and isinstance(v, list) else v for k, v in inputs.items()}
+    read = {k: reads[k](v) if k in reads and isinstance(v, list) else v for k, v in inputs.items()}
+    if type_ == ZONE_SETTING and zone is not None:
+        read["value"] = zone_setting_read(str(inputs.get("settingId")), inputs.get("value"), zone)
+    return read
+
+
+# The fields the provider's PATCH carries when they changed (model.go L20-L21: the only json fields that are not
+# computed; setting_id and zone_id are path parameters and force replacement).
+ZONE_SETTING_PATCHED = ("value", "enabled")
+
+
+def update_refusal(type_: str, properties: tuple[str, ...]) -> str:
+    """Why an in-place update of `properties` (changed input paths) of a `type_` resource fails ("" = it doesn't).
+
+    A ZoneSetting's Update sends only the fields that differ from the prior state (CLOUDFLARE_ZONE_SETTING
+    resource.go L117, model.go L31-L32 MarshalForPatch); with none of them changed the body is `{}`
+    (internal/apijson/encoder.go L673-L683), which Cloudflare refuses with error 1007 (pulumi-cloudflare#1319).
+    An option change alone (ignoreChanges, protect, import) never gets here: without a provider diff the engine
+    takes a same step and calls no Update (pulumi/pulumi step_generator.go continueStepsFromDiff, L1876-L1911)."""
+    if type_ != ZONE_SETTING:
+        return ""
+    fields = {p.removesuffix(" (unknown)").split(".")[0].split("[")[0] for p in properties}
+    if fields & set(ZONE_SETTING_PATCHED):
+        return ""
+    return (
+        "the provider PATCHes only changed fields (value, enabled): none changed, so it sends {} and Cloudflare "
+        f"answers error 1007 ({CLOUDFLARE_ZONE_SETTING}resource.go#L117; internal/apijson/encoder.go#L673-L683; "
+        "pulumi/pulumi-cloudflare#1319)"
+    )

@@ -124,8 +124,10 @@ def test_a_dns_only_record_and_another_ssl_mode_must_match(prod_plan: Plan, edit
     edit("cloudflare-dns-records.json", dns_only)
 
     def settings(response: Any) -> None:
-        response["result"][3].update(value="full")  # ssl: config (sslMode)
-        response["result"][4].update(value="off")  # tls_1_3: hard-coded, held
+        live = {setting["id"]: setting for setting in response["result"]}
+        live["ssl"].update(value="full")  # config (sslMode)
+        live["tls_1_3"].update(value="zrt")  # hard-coded, held: what the API reads while 0-RTT is on
+        live["0rtt"].update(value="on")  # hard-coded, held
 
     live = edit("cloudflare-settings.json", settings)
     report = _check(prod_plan, live)
@@ -136,7 +138,25 @@ def test_a_dns_only_record_and_another_ssl_mode_must_match(prod_plan: Plan, edit
         ("UNMANAGED", "api.honeydue.app A 192.0.2.99", "dns record"),
         ("MUST MATCH", "honeydue-edge-tls-ssl", "value"),
         ("HELD", "honeydue-edge-tls-tls-1-3", "value"),
+        ("HELD", "honeydue-edge-tls-0rtt", "value"),
     }
+
+
+def test_the_automatic_ssl_mode_is_read_from_its_own_export_and_created_without_it(
+    prod_plan: Plan, tmp_path: Path
+) -> None:
+    """The bulk settings list has no ssl_automatic_mode (tools/live.py): its own file gives it an import id.
+    Without that file it is MISSING, not blocking: the first `up` writes "custom" (docs/migration.md, step 2)."""
+    ids = _check(prod_plan, MATCH).adopt_ids
+    zone = ids["honeydue-edge-tls-ssl"].split("/")[0]
+    assert ids["honeydue-edge-tls-ssl-automatic-mode"] == f"{zone}/ssl_automatic_mode"
+    assert ids["honeydue-edge-tls-0rtt"] == f"{zone}/0rtt"
+    live = tmp_path / "live"
+    shutil.copytree(MATCH, live)
+    (live / "cloudflare-ssl-automatic-mode.json").unlink()
+    report = _check(prod_plan, live)
+    assert report.findings == [Finding("MISSING", "honeydue-edge-tls-ssl-automatic-mode", "zone setting")]
+    assert report.ok and "honeydue-edge-tls-ssl-automatic-mode" not in report.adopt_ids
 
 
 def test_firewall_rules_that_differ_must_match(prod_plan: Plan, edit: Any) -> None:

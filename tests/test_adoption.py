@@ -72,7 +72,9 @@ def test_the_first_preview_imports_every_adoptable_resource_and_creates_none(ado
             assert reg.import_id == "", reg.name
     # The SSL mode comes from config (sslMode): an import must find it as it is, never hold it.
     assert "value" not in plan.get("cloudflare:index/zoneSetting:ZoneSetting", "honeydue-edge-tls-ssl").ignore_changes
-    assert "value" in plan.get("cloudflare:index/zoneSetting:ZoneSetting", "honeydue-edge-tls-tls-1-3").ignore_changes
+    for held in ("tls-1-3", "0rtt", "ssl-automatic-mode"):
+        setting = plan.get("cloudflare:index/zoneSetting:ZoneSetting", f"honeydue-edge-tls-{held}")
+        assert "value" in setting.ignore_changes, held
     servers = plan.by_type("hcloud:index/server:Server")
     assert sorted(s.name for s in servers) == list(SERVERS)
     for server in servers:
@@ -236,7 +238,7 @@ def test_issue_12_done_when(adopted: Adopted) -> None:
     records = plan.by_type("cloudflare:index/dnsRecord:DnsRecord")
     settings = plan.by_type("cloudflare:index/zoneSetting:ZoneSetting")
     assert len(records) == 27 and all(r.import_id == ids[r.name] for r in records)
-    assert len(settings) == 4 and all(s.import_id == ids[s.name] for s in settings)
+    assert len(settings) == 6 and all(s.import_id == ids[s.name] for s in settings)
     assert _cluster_tokens(plan) == []
     for index in range(1, len(SERVERS) + 1):
         stdin = plan.get("command:remote:Command", f"honeydue-k3s-{index}-install").inputs["stdin"]

@@ -21,7 +21,8 @@ from offline.engine_model import EngineDiff
 from offline.records import SecretValue
 from offline.replace_rules import rule_for
 from offline.scenario_report import render
-from offline.scenarios import NEW_DATABASE_URL, SCENARIOS, Outcome, evaluate, run
+from offline.scenarios import NEW_DATABASE_URL, SCENARIOS, Outcome, evaluate, refreshed_state, run, steady_state
+from offline.side_effects import update_refusal
 
 COMMAND = "command:remote:Command"
 NODE_STEPS = ("cloud-init", "install", "ready", "leave")
@@ -33,6 +34,7 @@ def outcome(name: str) -> Outcome:
 
 
 RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
 
 
 def touched(diff: EngineDiff) -> dict[str, str]:
@@ -339,6 +341,21 @@ def test_a_refresh_in_strict_mode_replaces_no_certificate() -> None:
     assert diff_plans([held], [old_order]).change(cert.name).action == "replace"
 
 
+def test_a_refresh_of_a_zone_that_had_0rtt_on_shows_no_tls_1_3_drift() -> None:
+    """Issue 25 item 6: with 0-RTT on, the API reads tls_1_3 back as "zrt" (offline.side_effects.zone_setting_read).
+    The program pins 0rtt off, so a refresh leaves the "on" it sends. The control: the program before the pin
+    (no 0rtt setting) on the same zone reads "zrt" and updates tls_1_3 on every `up --refresh`."""
+    result = outcome("refresh-zero-rtt")
+    assert touched(result.diff) == {}
+    held = {r.inputs["settingId"]: r.inputs["value"] for r in result.state if r.type == SETTING}
+    assert held["0rtt"] == "off" and held["tls_1_3"] == "on"
+    (tls_1_3,) = [r for r in result.program.registrations if r.name == "honeydue-edge-tls-tls-1-3"]
+    before = {r.urn: r for r in steady_state("prod", {}).registrations}[tls_1_3.urn]
+    (unpinned,) = refreshed_state([before], {"0rtt": "on"})
+    assert unpinned.inputs["value"] == "zrt"
+    assert diff_plans([unpinned], [tls_1_3]).change(tls_1_3.name).properties == ("value",)
+
+
 def test_a_new_cloudflare_etag_re_runs_the_firewall_sync_on_every_node_and_nothing_else() -> None:
     diff = outcome("cloudflare-etag").diff
     syncs = [f"honeydue-firewall-sync-{i}" for i in (1, 2, 3)]
@@ -415,6 +432,28 @@ def test_the_first_up_after_adoption_updates_only_held_fields_and_stops_no_node(
     for name in (f"honeydue-{i}" for i in (1, 2, 3)):
         held = {p.split(".")[0] for p in item.diff.change(name).properties}
         assert held == {"labels", "deleteProtection", "rebuildProtection", "firewallIds"}, held
+
+
+def test_ending_adoption_patches_each_zone_setting_with_its_value_and_never_an_empty_body() -> None:
+    """Issue 25 item 6, pulumi-cloudflare#1319: an Update of a ZoneSetting PATCHes only the fields that changed, so
+    one without a value change sends {} and fails with 1007 (offline.side_effects.update_refusal). Ending adoption
+    lifts ignoreChanges, protect and the import id: settings the zone holds otherwise are updated with their value,
+    one it already holds (min_tls_version) changes only options, a same step that calls no Update."""
+    item = outcome("adopt-ends")
+    settings = {c.name: c for c in item.diff.changes if c.type == SETTING}
+    updated = {name: c.properties for name, c in settings.items() if c.action == "update"}
+    held = ("0rtt", "always-use-https", "ssl-automatic-mode", "tls-1-3")
+    assert updated == {f"honeydue-edge-tls-{s}": ("value",) for s in held}
+    assert settings["honeydue-edge-tls-min-tls-version"].action == settings["honeydue-edge-tls-ssl"].action == "same"
+    assert not [c.name for c in settings.values() if c.blocked]
+    # 0-RTT goes off before tls_1_3 is written, so the next refresh reads the "on" it sends.
+    assert item.diff.forced_before("honeydue-edge-tls-0rtt", "honeydue-edge-tls-tls-1-3")
+
+
+def test_the_model_fails_a_zone_setting_update_that_patches_nothing() -> None:
+    assert "1007" in update_refusal(SETTING, ()) and "1007" in update_refusal(SETTING, ("zoneId (unknown)",))
+    assert update_refusal(SETTING, ("value",)) == update_refusal(SETTING, ("enabled",)) == ""
+    assert update_refusal(RECORD, ()) == ""
 
 
 def test_a_storage_class_edit_is_a_replacement_not_an_update_the_api_server_rejects() -> None:

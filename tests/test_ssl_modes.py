@@ -113,6 +113,7 @@ def test_both_modes_have_the_dns_records_and_hardened_settings(prod_plan: Plan, 
         assert all(r.inputs["ttl"] == 1 for r in proxied)
         values = {r.inputs["settingId"]: r.inputs["value"] for r in plan.by_type(ZONE_SETTING)}
         assert values["always_use_https"] == "on" and values["min_tls_version"] == "1.2" and values["tls_1_3"] == "on"
+        assert values["ssl_automatic_mode"] == "custom" and values["0rtt"] == "off"
 
 
 def test_new_cloudflare_ranges_reapply_the_firewall_without_touching_a_server(

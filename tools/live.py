@@ -9,13 +9,17 @@
 | hcloud-firewalls.json | `hcloud firewall list -o json` | array of `schema.Firewall` |
 | cloudflare-dns-records.json | `GET /zones/{zone_id}/dns_records?per_page=5000` | API envelope, `result`: records |
 | cloudflare-settings.json | `GET /zones/{zone_id}/settings` | API envelope, `result`: `{id, value, ...}` |
+| cloudflare-ssl-automatic-mode.json | `GET /zones/{zone_id}/settings/ssl_automatic_mode` | `result`: `{id, value}` |
 | kubectl-*.json | `kubectl get <kinds> -A -o json` | a `List` with `items` |
 
 The hcloud CLI prints the API's schema objects for `-o json` (hetznercloud/cli, internal/cmd/server/list.go:
 `Schema` maps every server through `hcloud.SchemaFromServer`); their fields are those of hcloud-go's
 hcloud/schema/*.go (server.go: `public_net`, `private_net`, `protection`, `placement_group`, `location` …).
 Cloudflare's are in its API reference: developers.cloudflare.com/api/resources/dns/subresources/records/
-methods/list and .../zones/subresources/settings/methods/get. Every file but the servers is optional.
+methods/list and .../zones/subresources/settings/methods/get. The bulk settings list leaves `ssl_automatic_mode`
+out (terraform-provider-cloudflare v4.52.8 reads it on its own: internal/sdkv2provider/
+resource_cloudflare_zone_settings_override.go L44-L56 `fetchAsSingleSetting`), so it has a file of its own
+(.../ssl/subresources/automatic_upgrader/methods/get). Every file but the servers is optional.
 """
 
 from __future__ import annotations
@@ -55,6 +59,17 @@ def _result(directory: Path, name: str) -> list[dict[str, Any]]:
     return list(data["result"])
 
 
+def _single(directory: Path, name: str) -> list[dict[str, Any]]:
+    """The `result` object of a Cloudflare API response for one item saved to `name`, as a list; [] when absent."""
+    path = directory / name
+    if not path.exists():
+        return []
+    data = _load(path)
+    if not isinstance(data, dict) or not data.get("success", True) or not isinstance(data.get("result"), dict):
+        raise ValueError(f"{name}: not a successful Cloudflare API response with a `result` object")
+    return [dict(data["result"])]
+
+
 @dataclass(frozen=True)
 class Live:
     """Everything the LIVE directory holds."""
@@ -84,6 +99,7 @@ def load_live(directory: Path) -> Live:
         ssh_keys=_array(directory, "hcloud-ssh-keys.json"),
         firewalls=_array(directory, "hcloud-firewalls.json"),
         dns_records=_result(directory, "cloudflare-dns-records.json"),
-        zone_settings=_result(directory, "cloudflare-settings.json"),
+        zone_settings=_result(directory, "cloudflare-settings.json")
+        + _single(directory, "cloudflare-ssl-automatic-mode.json"),
         kubernetes=objects,
     )

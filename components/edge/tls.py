@@ -20,8 +20,17 @@ ORIGIN_REQUEST_TYPE = "origin-ecc"
 
 
 def zone_settings(ssl_mode: SslMode) -> dict[str, str]:
-    """The zone settings (setting id -> value) the edge enforces."""
+    """The zone settings (setting id -> value) the edge enforces, each after those it reads (SETTINGS_AFTER)."""
     return {
+        # Cloudflare's Automatic SSL/TLS ("auto", the default since 2024) rescans the origin and may raise `ssl`
+        # behind the program; "custom" keeps the mode the program writes (PATCH /zones/{id}/settings/
+        # ssl_automatic_mode, developers.cloudflare.com/api/resources/ssl/subresources/automatic_upgrader).
+        "ssl_automatic_mode": "custom",
+        # 0-RTT early data can be replayed and has no forward secrecy. Cloudflare takes it for GET, HEAD and
+        # OPTIONS only (developers.cloudflare.com/speed/optimization/protocol/0-rtt-connection-resumption), so
+        # no POST, but a GET with side effects could run twice. With it on, the API reads tls_1_3 back as "zrt"
+        # ("Enabled+0RTT", terraform-provider-cloudflare #106, #7118) and the program's "on" would drift.
+        "0rtt": "off",
         # flexible: Cloudflare → origin over HTTP; full: HTTPS, any certificate; strict: HTTPS with a
         # certificate Cloudflare trusts (the Origin CA one) for the hostname.
         "ssl": ssl_mode,
@@ -29,6 +38,17 @@ def zone_settings(ssl_mode: SslMode) -> dict[str, str]:
         "min_tls_version": "1.2",
         "tls_1_3": "on",
     }
+
+
+SETTINGS_AFTER: dict[str, tuple[str, ...]] = {
+    # The mode is written once automatic mode is off: Cloudflare does not document whether it refuses or later
+    # overrides a mode written while "auto" is on, so the program never writes one then.
+    "ssl": ("ssl_automatic_mode",),
+    # tls_1_3 reads "on" only once 0-RTT is off; written after it, the `up` leaves both as the next refresh
+    # reads them.
+    "tls_1_3": ("0rtt",),
+}
+"""Setting id -> the settings it is written after."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,18 +75,17 @@ class EdgeTls(pulumi.ComponentResource):
     def __init__(self, name: str, args: EdgeTlsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:edge:EdgeTls", name, None, opts)
         # Ordered like the component: the ssl mode must not switch before the origin serves its certificate.
-        child = child_options(self, opts)
         values = zone_settings(args.ssl_mode)
-        self.settings = {
-            setting_id: cloudflare.ZoneSetting(
+        self.settings = {}
+        for setting_id, value in values.items():
+            after = [self.settings[before] for before in SETTINGS_AFTER.get(setting_id, ())]
+            self.settings[setting_id] = cloudflare.ZoneSetting(
                 f"{name}-{setting_id.replace('_', '-')}",
                 zone_id=args.zone_id,
                 setting_id=setting_id,
                 value=value,
-                opts=child,
+                opts=child_options(self, opts, depends_on=after),
             )
-            for setting_id, value in values.items()
-        }
         self.ssl_setting = self.settings["ssl"]
         self.register_outputs({"sslMode": args.ssl_mode, "settings": values})
 
