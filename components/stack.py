@@ -220,7 +220,10 @@ def build(config: StackConfig) -> Stack | None:
             # Traefik binds 80/443 as non-root only once every node lets it (the firewall script's sysctl), and
             # requires Cloudflare's client certificate only once Cloudflare presents it (edge/cutover.py).
             pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[*firewall_sync.steps, *(pulls.ready if pulls else [])])
+                opts,
+                pulumi.ResourceOptions(
+                    depends_on=[*firewall_sync.steps, cluster.traefik_crds, *(pulls.ready if pulls else [])]
+                ),
             ),
         )
         spec = apps_spec(

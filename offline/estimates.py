@@ -151,6 +151,9 @@ ESTIMATES: tuple[Estimate, ...] = (
                    "controller filling the Secret (sub-second)"),
     Estimate(step="re-apply the node firewall", type="command:remote:Command", name="*-firewall-sync-*",
              seconds=5, basis="one SSH session; UFW is already converged by cloud-init, so the script changes nothing"),
+    Estimate(step="traefik.io CRDs established", type="command:remote:Command", name="*-traefik-crds", seconds=5,
+             basis="one SSH session: K3s's helm controller installs the traefik-crd chart as the API server starts, "
+                   "its Job done about when server 1 reports Ready (scripts/k3s/wait-traefik-crds.sh)"),
     Estimate(step="wait until the node serves", type="command:remote:Command", name="*-serving-*", seconds=5,
              basis="one SSH session and one curl: it runs after the Ingresses, whose await already waited for "
                    "Traefik to process them, so the node's Traefik answers at once (scripts/edge/wait-serving.sh)"),

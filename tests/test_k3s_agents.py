@@ -192,6 +192,7 @@ LATER_COMPONENTS = (
     "honeydue:edge:Serving",
     "honeydue:edge:OriginPulls",
     "traefik.io/v1alpha1:Middleware",
+    "::honeydue-k3s-traefik-crds",
 )
 
 

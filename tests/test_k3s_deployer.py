@@ -224,3 +224,49 @@ def test_the_makefile_writes_credentials_0600_and_removes_them_on_failure() -> N
         recipe = makefile.split(f"\n{which}:", 1)[1].split("\n\n", 1)[0]
         assert "umask 077" in recipe and "set -o pipefail" in recipe and "rm -f" in recipe
         assert "--show-secrets" in recipe and f"tools.state_secrets {which}" in recipe
+
+
+# --- wait-traefik-crds.sh -----------------------------------------------------------------------------
+
+CRDS_SCRIPT = SCRIPT.parent / "wait-traefik-crds.sh"
+
+
+def _wait_crds(node: Server1, expect_rc: int) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        ["bash", str(CRDS_SCRIPT)], env=node.env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == expect_rc, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_traefik_s_middlewares_wait_until_their_crd_exists_and_is_established(tmp_path: Path) -> None:
+    node = Server1(tmp_path)
+    (node.state / "crd_polls_needed").write_text("3")  # the traefik-crd Job installs it a moment later
+    assert "traefik.io CRDs established: middlewares.traefik.io" in _wait_crds(node, 0).stdout
+    calls = node.calls()
+    wait = next(i for i, c in enumerate(calls) if " wait " in c)
+    assert sum(" get crd middlewares.traefik.io " in c + " " for c in calls[:wait]) == 4
+    assert "condition=established" in calls[wait] and "crd/middlewares.traefik.io" in calls[wait]
+    assert "--request-timeout=12s" in calls[wait] and "--timeout=2s" in calls[wait]
+
+
+@pytest.mark.parametrize(
+    ("scene", "message"),
+    [
+        ({"crd_polls_needed": "never"}, "CRD middlewares.traefik.io: not there after 2s"),
+        ({"not_established": ""}, "the traefik.io CRDs are not established"),
+    ],
+)
+def test_the_crd_wait_fails_clearly(tmp_path: Path, scene: dict[str, str], message: str) -> None:
+    node = Server1(tmp_path)
+    for name, value in scene.items():
+        (node.state / name).write_text(value)
+    assert message in _wait_crds(node, 1).stderr
+
+
+def test_the_crd_wait_runs_on_server_1_before_the_middlewares(prod_plan: Any) -> None:
+    step = prod_plan.get("command:remote:Command", "honeydue-k3s-traefik-crds")
+    assert prod_plan.get("command:remote:Command", "honeydue-k3s-1-ready").urn in step.dependencies
+    assert "wait-traefik-crds.sh" in str(step.inputs["create"]) or "traefik.io CRDs" in str(step.inputs["create"])
+    middlewares = prod_plan.by_type("kubernetes:traefik.io/v1alpha1:Middleware")
+    assert middlewares and all(step.urn in m.dependencies for m in middlewares)

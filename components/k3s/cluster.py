@@ -59,6 +59,8 @@ class K3sCluster(pulumi.ComponentResource):
     api_server: pulumi.Output[str]
     provider: k8s.Provider
     first_server_ready: command.remote.Command
+    traefik_crds: command.remote.Command
+    """On server 1: the traefik.io CRDs are established (what objects of those kinds wait for)."""
     cloud_init_done: dict[str, command.remote.Command]
     """Each node's first boot (servers and agents), by node name: done, and its host key its own."""
     connections: dict[str, command.remote.ConnectionArgs]
@@ -175,6 +177,15 @@ class K3sCluster(pulumi.ComponentResource):
                 custom_timeouts=STEP_TIMEOUTS,
                 additional_secret_outputs=["stdout", "stderr"],
             ),
+        )
+        # Traefik's Middlewares (components/k8s/client_ip.py) are objects of a CRD K3s installs only after it
+        # started: on a new cluster they wait for this, not for pulumi-kubernetes' short retries.
+        self.traefik_crds = command.remote.Command(
+            f"{name}-traefik-crds",
+            connection=first_connection,
+            create=script_command("wait-traefik-crds", []),
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ready_commands[0]], custom_timeouts=STEP_TIMEOUTS),
         )
         endpoint = pulumi.Output.from_input(cfg.api_dns_name or first.node.public_ipv4)
         self.api_server = endpoint.apply(api_server_url)

@@ -39,6 +39,8 @@ SCRIPT_NAMES = (
     "agent-uninstall",
     # kured's sentinel command (components/k8s/kured.py): installed by the converge step, run by kured.
     "reboot-check",
+    # On server 1 before Traefik's Middlewares are created (components/k3s/cluster.py traefik_crds).
+    "wait-traefik-crds",
     # Sourced by every one of them, never run: see lib_file().
     "lib",
 )

@@ -50,7 +50,7 @@ STRIPPED: dict[str, str] = {
     # http-headers/), and frameworks read it first (Gin's ClientIP, chi's RealIP, Express's trust proxy).
     "X-Forwarded-For": "its left part is the visitor's own text",
     "X-Real-Ip": "behind Cloudflare Traefik's peer, the edge; from a Cloudflare Worker anything it sets",
-    "True-Client-Ip": "Cloudflare sets it only with its True-Client-IP Managed Transform (off); else the visitor's text",
+    "True-Client-Ip": "set by Cloudflare only with its True-Client-IP Managed Transform (off): the visitor's text",
     "Forwarded": "RFC 7239 `for=`: Traefik's forwarded-headers step does not know it, anyone can send it",
     "X-Forwarded": "non-standard, read by request-ip (npm)",
     "Forwarded-For": "non-standard, read by request-ip (npm)",
