@@ -23,7 +23,7 @@ for crd in "${crds[@]}"; do
     done
 done
 # The wait's own requests may last as long as the wait: the usual request timeout would cut its watch short.
-k3s kubectl --request-timeout="$((READY_TIMEOUT + 10))s" \
-    wait --for condition=established --timeout="${READY_TIMEOUT}s" "${crds[@]/#/crd/}" >/dev/null ||
+request_timeout="$((READY_TIMEOUT + 10))s"
+kube wait --for condition=established --timeout="${READY_TIMEOUT}s" "${crds[@]/#/crd/}" >/dev/null ||
     die "the traefik.io CRDs are not established"
 say "traefik.io CRDs established: ${crds[*]}"
