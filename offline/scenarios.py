@@ -166,16 +166,6 @@ def release_server_2_balanced() -> Scenario:
 
 
 @scenario
-def return_server_2_balanced() -> Scenario:
-    return Scenario(
-        "return-server-2-balanced",
-        "edgeOrigins loadBalancer, honeydue-2 leaves replaceableNodes: back in the pool once it serves",
-        before={**BALANCED, "replaceableNodes": ["honeydue-2"]},
-        after={"replaceableNodes": []},
-    )
-
-
-@scenario
 def replace_install_step_2() -> Scenario:
     return Scenario(
         "replace-install-step-2",

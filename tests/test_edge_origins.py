@@ -102,12 +102,3 @@ def test_releasing_a_server_takes_it_out_of_the_pool_and_its_records_in_the_same
         "honeydue-1",
         "honeydue-3",
     ]
-
-
-def test_a_returning_server_rejoins_the_pool_after_it_serves() -> None:
-    item = outcome("return-server-2-balanced")
-    assert item.diff.change("honeydue-balancer-pool").action == "update"
-    assert item.diff.change("honeydue-serving-2").action == "replace"  # a fresh check before it rejoins
-    pool = item.program.get(POOL, "honeydue-balancer-pool")
-    assert item.program.get("command:remote:Command", "honeydue-serving-2").urn in pool.dependencies
-    assert [o["name"] for o in pool.inputs["origins"]] == list(SERVERS)

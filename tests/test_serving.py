@@ -44,7 +44,7 @@ def traefik() -> Iterator[Callable[[list[int]], str]]:
     def start(statuses: list[int]) -> str:
         handler = type("Handler", (_Traefik,), {"statuses": list(statuses)})
         server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/"
 
@@ -57,7 +57,7 @@ def traefik() -> Iterator[Callable[[list[int]], str]]:
 def _run(url: str, host: str = APEX, timeout: int = 1) -> subprocess.CompletedProcess[str]:
     require_tool("curl")
     return subprocess.run(
-        ["bash", "-c", serving_script(host, timeout=timeout, poll=1)],
+        ["bash", "-c", serving_script(host, timeout=timeout, poll=0.2)],
         env={"PATH": "/usr/bin:/bin", "SERVING_URL": url},
         capture_output=True,
         text=True,

@@ -30,7 +30,7 @@ RELEASED = "echo 'released (replaceableNodes): no DNS record and no pool endpoin
 UPDATE = "echo 'serving step: an update checks nothing (its records exist); a new or returning server replaces it'"
 
 
-def serving_script(host: str, *, timeout: int = SERVING_TIMEOUT, poll: int = POLL_INTERVAL) -> str:
+def serving_script(host: str, *, timeout: int = SERVING_TIMEOUT, poll: float = POLL_INTERVAL) -> str:
     """scripts/edge/wait-serving.sh with its inputs assigned in front (shell-quoted)."""
     return f"SERVING_HOST={shlex.quote(host)}\nSERVING_TIMEOUT={timeout}\nPOLL_INTERVAL={poll}\n" + SCRIPT.read_text(
         encoding="utf-8"
