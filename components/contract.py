@@ -21,4 +21,5 @@ CONTRACT_OUTPUTS = (
     "k3sTokenSource",
     "adoptedNodes",
     "deployKeyGeneration",
+    "originPulls",
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.adoption import ADOPTED_NODES_OUTPUT
-from components.config.deployed import DEPLOY_KEY_OUTPUT
+from components.config.deployed import DEPLOY_KEY_OUTPUT, ORIGIN_PULLS_OUTPUT
 from components.k3s.token import TOKEN_SOURCE_OUTPUT
 from components.k8s.access import namespace_kubeconfig
 from components.stack import Stack
@@ -62,3 +62,5 @@ def export_outputs(stack: Stack | None) -> None:
     generation = config.nodes.deploy_key_generation
     authorized = pulumi.Output.all(*[step.id for step in cluster.deploy_key_steps])
     pulumi.export(DEPLOY_KEY_OUTPUT, authorized.apply(lambda _: generation))
+    # The phase of Authenticated Origin Pulls the last `up` finished; the next refuses phase 2 without phase 1.
+    pulumi.export(ORIGIN_PULLS_OUTPUT, stack.origin_pulls)

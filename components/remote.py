@@ -42,6 +42,9 @@ class StdinFile:
     """Absolute path on the node."""
     mode: str = "0600"
     """Octal permissions; the file is created with them (umask 077), never wider even for a moment."""
+    remove_on_exit: bool = False
+    """Removed again when the command ends, however it ends (the EXIT trap): for a secret the node needs only while
+    the script runs. A SIGKILL of the command's own shell is the one way around it."""
 
 
 def _delimiter(texts: Sequence[str]) -> str:
@@ -118,13 +121,15 @@ def remote_command(
     if "\0" in script:
         raise ValueError("script must not contain NUL bytes")
     delimiter = _delimiter([f.content for f in files] + [script])
+    gone = stdin_file is not None and stdin_file.remove_on_exit
     lines = [
         "set -eu",
         'root="${HONEYDUE_ROOT:-}"',
         # A failed run must not leave a half-written file (the secrets drop-in, a script) behind.
         'tmp=""',
         'run=""',
-        'trap \'rm -f ${tmp:+"$tmp"} ${run:+"$run"}\' EXIT',
+        *(['gone=""'] if gone else []),
+        "trap 'rm -f " + " ".join(f'${{{v}:+"${v}"}}' for v in ("tmp", "run", *(["gone"] if gone else []))) + "' EXIT",
         # A dropped SSH session (HUP) or a kill still goes through the EXIT trap.
         "trap 'exit 129' HUP",
         "trap 'exit 130' INT",
@@ -137,7 +142,8 @@ def remote_command(
         # session (session.Stdin, provider/pkg/provider/remote/commandOutputs.go in v1.2.1), and
         # x/crypto/ssh closes the channel's write side after copying it (ssh/session.go, stdin()), so
         # `cat` meets EOF even when nothing was sent. mktemp creates the file 0600; the secret never
-        # becomes an argument of any process.
+        # becomes an argument of any process. Named for the trap before it exists: no moment without it.
+        lines += [f'gone="$root"{shlex.quote(stdin_file.path)}'] if gone else []
         lines += _atomic_write(
             stdin_file.path,
             stdin_file.mode,
@@ -146,6 +152,7 @@ def remote_command(
                 f'[ -s "$tmp" ] || {{ echo "nothing on stdin for {stdin_file.path}" >&2; exit 1; }}',
             ],
         )
+
     for f in files:
         lines += _atomic_write(f.path, f.mode, _heredoc("tmp", f.content, delimiter))
     if env_file is not None:

@@ -6,7 +6,7 @@ the layers, the SSL cut-over, which step each node's firewall sync waits for) ex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import pulumi
@@ -15,7 +15,12 @@ import pulumi_command as command
 from components import naming
 from components.adoption import ADOPTED_NODES_OUTPUT, check_adoption, node_names, register_adoption
 from components.anatomy import NodeTarget
-from components.config.deployed import DEPLOY_KEY_OUTPUT, deployed_key_generation, deployed_state_problems
+from components.config.deployed import (
+    DEPLOY_KEY_OUTPUT,
+    ORIGIN_PULLS_OUTPUT,
+    deployed_key_generation,
+    deployed_state_problems,
+)
 from components.config.model import StackConfig
 from components.config.networks import edge_overlap_problems
 from components.config.reader import ConfigError
@@ -88,6 +93,8 @@ class Stack:
     edge_tls: EdgeTls
     origin: OriginCertificate | None
     """The Origin CA certificate (full/strict), else None."""
+    origin_pulls: pulumi.Output[str]
+    """"off", "optional" or "required" once the phase is in place (the `originPulls` output)."""
     dns: EdgeDns
     zone_id: pulumi.Input[str]
 
@@ -216,9 +223,10 @@ def build(config: StackConfig) -> Stack | None:
                 tls_secret_name=tls_secret_name,
                 ingress_hostname=config.apps.domain,
                 client_ca_pem=None if pulls is None else pulls.ca_certificate_pem,
+                client_auth_required=pulls is not None and pulls.required,
             ),
             # Traefik binds 80/443 as non-root only once every node lets it (the firewall script's sysctl), and
-            # requires Cloudflare's client certificate only once Cloudflare presents it (edge/cutover.py).
+            # in phase 2 requires Cloudflare's client certificate only once Cloudflare presents it (edge/cutover.py).
             pulumi.ResourceOptions.merge(
                 opts,
                 pulumi.ResourceOptions(
@@ -246,18 +254,23 @@ def build(config: StackConfig) -> Stack | None:
         CutoverArgs(
             zone_id=zone_id,
             ssl_mode=config.edge.ssl_mode,
+            origin_pulls_required=config.edge.origin_pulls_required,
             domain=config.apps.domain,
             validity_days=config.edge.origin_cert_validity_days,
             hostnames=config.apps.public_hostnames,
             # The servers DNS points at, once their K3s converged (a replaced server's gate waits for its install).
             gate_targets={h.node.name: replace(_node_target(h), after=cluster.converged[h.node.name]) for h in servers},
+            released=_released(config, servers),
+            leaving_https=_served_https(this_stack),
         ),
         serve_origin,
         cloud,
     )
     ((traefik, apps),) = in_cluster
     # --- Where Cloudflare sends requests: each server once it serves (records, or a monitored pool) ---------
-    _publish_origins(config, servers, cluster, dns, zone_id, [traefik.chart_config, *apps.ingresses], cloud)
+    # In full/strict "serves" includes its gate: the Origin CA certificate on 443, as the mode demands.
+    gates = cutover.gate.by_index if cutover.gate is not None else {}
+    _publish_origins(config, servers, cluster, dns, zone_id, [traefik.chart_config, *apps.ingresses], gates, cloud)
     maintenance = _maintenance(config, apps, cluster)
 
     return Stack(
@@ -275,9 +288,24 @@ def build(config: StackConfig) -> Stack | None:
         node_upgrades=node_upgrades,
         edge_tls=cutover.edge_tls,
         origin=cutover.origin,
+        origin_pulls=cutover.origin_pulls_state,
         dns=dns,
         zone_id=zone_id,
     )
+
+
+def _served_https(this_stack: pulumi.StackReference) -> bool:
+    """Whether the last `up` left the origins serving HTTPS to Cloudflare: full/strict, or a stack deployed by a
+    program without the originPulls output (it may have been). Not a new stack, nor one already in flexible."""
+    previous = stack_output_now(this_stack, ORIGIN_PULLS_OUTPUT)
+    return previous in ("optional", "required") or (
+        previous is None and bool(stack_output_now(this_stack, "k3sVersion"))
+    )
+
+
+def _released(config: StackConfig, servers: Sequence[NodeHandle]) -> frozenset[int]:
+    """Indices of the servers named in replaceableNodes."""
+    return frozenset(h.node.index for h in servers if h.node.name in config.nodes.replaceable)
 
 
 def _publish_origins(
@@ -287,21 +315,26 @@ def _publish_origins(
     dns: EdgeDns,
     zone_id: pulumi.Input[str],
     serves: Sequence[pulumi.Resource],
+    gates: Mapping[int, pulumi.Resource],
     cloud: pulumi.ResourceOptions,
 ) -> None:
     """Each server's serving step (after its Ready wait and `serves`: Traefik and the routes), then its proxied
-    records, and with edgeOrigins loadBalancer the pool and load balancers (edge/serving.py, edge/balancer.py)."""
+    records, and with edgeOrigins loadBalancer the pool and load balancers (edge/serving.py, edge/balancer.py). In
+    full/strict they also wait for the server's gate step (`gates`, by index: edge/origin_gate.py)."""
     serving = Serving(
         naming.SERVING,
         ServingArgs(
             host=config.apps.domain,
             targets=[replace(_node_target(h), after=cluster.ready_steps[h.node.name]) for h in servers],
             after=serves,
-            released=frozenset(h.node.index for h in servers if h.node.name in config.nodes.replaceable),
+            released=_released(config, servers),
         ),
         cloud,
     )
-    serving_steps = {h.node.name: serving.steps[h.node.index] for h in servers}
+    serving_steps = {
+        h.node.name: [serving.steps[h.node.index], *([gates[h.node.index]] if h.node.index in gates else [])]
+        for h in servers
+    }
     dns.publish(serving_steps)
     if config.edge.origins == "loadBalancer" and config.edge.account_id:
         EdgeBalancer(
@@ -364,6 +397,7 @@ def _checked_rules(
         previous_adopted=stack_output_now(this_stack, ADOPTED_NODES_OUTPUT),
         previous_key_generation=_deployed_key_generation(this_stack),
         leaving_nodes=_running_nodes(this_stack) - {*servers, *agents},
+        previous_origin_pulls=stack_output_now(this_stack, ORIGIN_PULLS_OUTPUT),
     )
     if problems:
         raise ConfigError(problems, [])

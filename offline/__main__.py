@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 SKIPPED_CHECKS = (
     "not checked against a deployed stack (the K3s upgrade gate, the token source, adopted host keys, the deploy "
-    "key generation): pass --deployed with `pulumi stack output --json --show-secrets` to run them"
+    "key generation, the origin-pull phase): pass --deployed with `pulumi stack output --json --show-secrets` to "
+    "run them"
 )
 
 

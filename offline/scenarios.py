@@ -272,6 +272,16 @@ def ssl_strict_to_flexible() -> Scenario:
 
 
 @scenario
+def origin_pulls_required() -> Scenario:
+    return Scenario(
+        "origin-pulls-required",
+        "originPullsRequired true in strict, after phase 1: Traefik refuses a client without our certificate",
+        before={"sslMode": "strict"},
+        after={"originPullsRequired": True},
+    )
+
+
+@scenario
 def grow_redis_volume() -> Scenario:
     return Scenario(
         "grow-redis-volume",

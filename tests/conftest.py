@@ -76,6 +76,12 @@ def prod_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     return once_per_session(tmp_path_factory, "prod-plan", lambda _: run_program("prod"))
 
 
+@pytest.fixture(scope="session")
+def strict_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """prod in sslMode strict (phase 1 of Authenticated Origin Pulls), evaluated once per session."""
+    return once_per_session(tmp_path_factory, "strict-plan", lambda _: run_program("prod", {"sslMode": "strict"}))
+
+
 def rekeyed_host_key(plan: Plan, step_name: str) -> str:
     """The host key a node made itself after first boot (the output of its `-rekey` step, as the offline
     fakes answer it): what every step after first boot pins (components/k3s/host_key.py)."""

@@ -114,6 +114,9 @@ BAD_CONFIGS: list[tuple[dict[str, Any | None], str, str]] = [
     ({"edgeOrigins": "loadbalancer"}, "edgeOrigins", "must be one of records, loadBalancer"),
     ({"edgeOrigins": "loadBalancer"}, "cloudflareAccountId", "is required with edgeOrigins loadBalancer"),
     ({"cloudflareAccountId": "ACCOUNT"}, "cloudflareAccountId", "is not a Cloudflare account id"),
+    # Phase 2 of Authenticated Origin Pulls has no meaning over HTTP; its deployed-state check: test_origin_pulls.py.
+    ({"originPullsRequired": True}, "originPullsRequired", "applies to sslMode full or strict only"),
+    ({"originPullsRequired": "yes"}, "originPullsRequired", "must be true or false"),
 ]
 
 

@@ -80,7 +80,7 @@ def edge_program(
         )
         # Stand-ins for each server's serving step (components/edge/serving.py).
         serving = {
-            name: tls.PrivateKey(f"serving-{name}", algorithm="ED25519", opts=pulumi.ResourceOptions(provider=local))
+            name: [tls.PrivateKey(f"serving-{name}", algorithm="ED25519", opts=pulumi.ResourceOptions(provider=local))]
             for name in SERVERS
             if name not in withdrawn
         }

@@ -102,3 +102,24 @@ def test_releasing_a_server_takes_it_out_of_the_pool_and_its_records_in_the_same
         "honeydue-1",
         "honeydue-3",
     ]
+
+
+def test_in_strict_a_server_joins_the_pool_after_its_gate_and_a_released_one_has_no_gate_to_pass(
+    strict_plan: Plan,
+) -> None:
+    """Review item 4: in full/strict "serves" includes the Origin CA certificate on 443 (the gate step). A released
+    server's gate checks nothing, and its return replaces the step (its triggers), so the check runs again before
+    its records and pool endpoint come back."""
+    from offline.engine_diff import diff_plans
+
+    plan = run_program("prod", {**BALANCED, "sslMode": "strict", "replaceableNodes": ["honeydue-2"]})
+    pool = plan.get(POOL, "honeydue-balancer-pool")
+    gates = {i: plan.get("command:remote:Command", f"honeydue-origin-gate-{i}") for i in (1, 2, 3)}
+    assert {gates[1].urn, gates[3].urn} <= set(pool.dependencies) and gates[2].urn not in pool.dependencies
+    assert all(gates[1].urn in r.dependencies for r in plan.by_type(RECORD) if r.name.endswith("-honeydue-1"))
+    released = gates[2]
+    assert "released (replaceableNodes)" in released.inputs["create"] and "stdin" not in released.inputs
+    assert released.inputs["triggers"][-1] == "released"
+    returned = strict_plan.get("command:remote:Command", "honeydue-origin-gate-2")
+    assert returned.inputs["triggers"][:-1] == released.inputs["triggers"][:-1]  # the same server, certificate, phase
+    assert diff_plans([released], [returned]).change(returned.name).action == "replace"

@@ -158,13 +158,20 @@ def tls_option_problems(document: dict[str, Any]) -> list[str]:
     return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
 
 
-def test_the_tls_option_the_chart_renders_validates_against_the_bundled_crd() -> None:
-    config = helm_chart_config(CLOUDFLARE, "honeydue-origin-tls", ingress_hostname=HOST, client_ca_secret="pull-ca")
+@pytest.mark.parametrize(
+    ("required", "auth_type"), [(False, "VerifyClientCertIfGiven"), (True, "RequireAndVerifyClientCert")]
+)
+def test_the_tls_option_the_chart_renders_validates_against_the_bundled_crd(required: bool, auth_type: str) -> None:
+    config = helm_chart_config(
+        CLOUDFLARE,
+        "honeydue-origin-tls",
+        ingress_hostname=HOST,
+        client_ca_secret="pull-ca",
+        client_auth_required=required,
+    )
     (option,) = rendered_tls_options(yaml.safe_load(config["spec"]["valuesContent"]))
     assert option["metadata"]["name"] == "default"  # replaces Traefik's default options for every router
-    assert option["spec"] == {
-        "clientAuth": {"secretNames": ["pull-ca"], "clientAuthType": "RequireAndVerifyClientCert"}
-    }
+    assert option["spec"] == {"clientAuth": {"secretNames": ["pull-ca"], "clientAuthType": auth_type}}
     assert tls_option_problems(option) == []
 
 

@@ -12,7 +12,6 @@ import hashlib
 import os
 import socket
 import ssl
-import stat
 import subprocess
 import threading
 import time
@@ -29,6 +28,7 @@ from components.edge.origin_gate import (
     PROBE_KEY_PATH,
     SCRIPT,
     SCRIPT_PATH,
+    ClientAuth,
     certificate_sha256,
     gate_command,
     gate_env,
@@ -128,7 +128,9 @@ class Origin:
 
     def __init__(self, default: Pair) -> None:
         self.client_ca: Path | None = None
-        """Set: every handshake must present a client certificate this CA signed (Traefik's RequireAndVerify)."""
+        """Set: a client certificate must be one this CA signed (Traefik's VerifyClientCertIfGiven)..."""
+        self.client_required = True
+        """... and every handshake must present one (RequireAndVerifyClientCert)."""
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port: int = self.sock.getsockname()[1]
@@ -143,7 +145,7 @@ class Origin:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(pair.cert, pair.key)
         if self.client_ca is not None:
-            context.verify_mode = ssl.CERT_REQUIRED
+            context.verify_mode = ssl.CERT_REQUIRED if self.client_required else ssl.CERT_OPTIONAL
             context.load_verify_locations(self.client_ca)
         return context
 
@@ -191,13 +193,19 @@ def gate(tmp_path: Path, pki: Pki) -> Gate:
     require_tool("openssl")
 
     def run(
-        port: int, expected: Pair, *, deadline: int = 1, interval: int = 1, probe: Pair | None = None
+        port: int,
+        expected: Pair,
+        *,
+        deadline: int = 1,
+        interval: int = 1,
+        probe: Pair | None = None,
+        client_auth: ClientAuth = "required",
     ) -> subprocess.CompletedProcess[str]:
         root, scratch = tmp_path / "root", tmp_path / "tmp"
         scratch.mkdir(exist_ok=True)
         text = gate_command(
-            NODE, HOSTNAMES, expected.sha256, root_pem=pki.ca.cert.read_text(), port=port,
-            deadline=deadline, interval=interval, probe_cert_pem=probe.cert.read_text() if probe else None,
+            NODE, HOSTNAMES, expected.sha256, root_pem=pki.ca.cert.read_text(), port=port, deadline=deadline,
+            interval=interval, probe_cert_pem=probe.cert.read_text() if probe else None, client_auth=client_auth,
         )  # fmt: skip
         env = {"PATH": os.environ["PATH"], "HONEYDUE_ROOT": str(root), "TMPDIR": str(scratch)}
         stdin = probe.key.read_text() if probe else ""  # the probe's key, as the step's stdin carries it
@@ -285,24 +293,41 @@ def test_retries_until_the_certificate_is_served(origin: Origin, gate: Gate, pki
 # --- with Authenticated Origin Pulls (issue 25 item 2): the probe certificate of the origin-pull CA -----------
 
 
-def test_with_origin_pulls_passes_when_the_probe_is_accepted_and_a_bare_client_refused(
+def test_phase_2_passes_when_the_probe_is_accepted_and_a_bare_client_refused(
     origin: Origin, gate: Gate, pki: Pki, tmp_path: Path
 ) -> None:
     origin.client_ca = pki.pull_ca.cert
     origin.served = dict.fromkeys(HOSTNAMES, pki.issued)
     run = gate(origin.port, pki.issued, probe=pki.probe)
     assert run.returncode == 0, run.stderr
+    # Review item 5: the probe's key (a valid client certificate of our CA) does not outlive the run.
     key = tmp_path / "root" / PROBE_KEY_PATH.lstrip("/")
-    assert key.read_text() == pki.probe.key.read_text() and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert not key.exists() and key.parent.is_dir()
     # Without the probe the same origin still shows its certificate (TLS 1.3 sends it before asking for ours), so the
     # gate without origin pulls keeps working against it.
     assert gate(origin.port, pki.issued).returncode == 0
 
 
-def test_with_origin_pulls_an_origin_that_asks_for_no_certificate_fails(origin: Origin, gate: Gate, pki: Pki) -> None:
+def test_phase_1_passes_when_a_bare_client_is_served_and_fails_where_it_is_refused(
+    origin: Origin, gate: Gate, pki: Pki
+) -> None:
+    origin.client_ca, origin.client_required = pki.pull_ca.cert, False  # VerifyClientCertIfGiven
+    origin.served = dict.fromkeys(HOSTNAMES, pki.issued)
+    assert gate(origin.port, pki.issued, probe=pki.probe, client_auth="optional").returncode == 0
+    phase_2 = gate(origin.port, pki.issued, probe=pki.probe)
+    assert phase_2.returncode == 1 and phase_2.stderr.count("answers a client without a certificate") == 4
+    # A node still requiring the certificate (phase 2 left behind) would answer 525 to an edge without ours.
+    origin.client_required = True
+    run = gate(origin.port, pki.issued, probe=pki.probe, client_auth="optional")
+    assert run.returncode == 1 and _failed_hosts(run.stderr) == list(HOSTNAMES)
+    assert run.stderr.count("refuses a client without a certificate: in phase 1") == len(HOSTNAMES)
+
+
+def test_with_origin_pulls_an_origin_that_verifies_no_certificate_fails(origin: Origin, gate: Gate, pki: Pki) -> None:
     origin.served = dict.fromkeys(HOSTNAMES, pki.issued)  # client_ca unset: the TLSOption is not in force
     run = gate(origin.port, pki.issued, probe=pki.probe)
     assert run.returncode == 1 and _failed_hosts(run.stderr) == list(HOSTNAMES)
+    assert run.stderr.count("accepts a client certificate of another CA") == len(HOSTNAMES)
     assert run.stderr.count("answers a client without a certificate") == len(HOSTNAMES)
     assert "refuses the probe" not in run.stderr
 
@@ -331,6 +356,24 @@ def test_the_step_installs_the_script_and_its_inputs_for_a_run_by_hand(
     assert again.returncode == 0, again.stderr
     assert not [p for p in root.rglob(".*") if p.is_file()]  # no temp file left behind
     assert (root / ENV_PATH.lstrip("/")).read_text().count("\n") == 8
+
+
+def test_a_run_by_hand_with_origin_pulls_needs_the_key_again_and_removes_it(
+    origin: Origin, gate: Gate, pki: Pki, tmp_path: Path
+) -> None:
+    origin.client_ca = pki.pull_ca.cert
+    origin.served = dict.fromkeys(HOSTNAMES, pki.issued)
+    assert gate(origin.port, pki.issued, probe=pki.probe).returncode == 0
+    root = tmp_path / "root"
+    by_hand = [str(root / SCRIPT_PATH.lstrip("/"))]
+    env = {"PATH": os.environ["PATH"], "HONEYDUE_ROOT": str(root)}
+    again = subprocess.run(by_hand, capture_output=True, text=True, timeout=30, env=env)
+    assert again.returncode == 1 and "the probe's key" in again.stderr and "is missing" in again.stderr
+    key = root / PROBE_KEY_PATH.lstrip("/")
+    key.write_text(pki.probe.key.read_text())  # as docs/runbook.md pipes it from the state
+    again = subprocess.run(by_hand, capture_output=True, text=True, timeout=30, env=env)
+    assert again.returncode == 0, again.stderr
+    assert not key.exists()
 
 
 def test_the_fingerprint_is_the_one_openssl_takes_of_the_der() -> None:

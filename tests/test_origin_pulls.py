@@ -1,9 +1,11 @@
 """Authenticated Origin Pulls (issue 25 item 2): origins answer only for our zone in full/strict mode.
 
-The program as it registers (mock engine): our CA, the client certificate uploaded to the zone with its key secret,
-the setting on after the upload, the wait until Cloudflare's edge presents it, and only then Traefik requiring it;
-off in flexible mode once Traefik stopped. The wait (scripts/edge/origin-pull-active.sh) runs for real against a
-local stand-in of Cloudflare's API.
+The program as it registers (mock engine): our CA, the client certificate uploaded to the zone with its key secret;
+phase 1 (sslMode strict): Traefik verifies a certificate when one is presented and serves without, the gates, the
+`ssl` setting, then origin pulls on and the wait until Cloudflare deploys the upload; phase 2 (originPullsRequired)
+only after phase 1 finished (its order: tests/test_scenarios.py, origin-pulls-required); off in flexible mode once
+Traefik stopped asking. The wait (scripts/edge/origin-pull-active.sh) runs for real against a local stand-in of
+Cloudflare's API.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config.deployed import deployed_state_problems
 from components.edge.origin_pulls import ACTIVE_SCRIPT, active_wait_environment
 from components.k8s.traefik import CLIENT_CA_SECRET
-from offline.harness import run_program
+from components.k8s.traefik_values import traefik_values
 from offline.records import Plan, Registration, SecretValue
+from tests.conftest import load_prod
 from tests.validators import require_tool
 
 COMMAND = "command:remote:Command"
@@ -36,11 +40,6 @@ CHART = "kubernetes:helm.cattle.io/v1:HelmChartConfig"
 SECRET = "kubernetes:core/v1:Secret"
 SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert"
 LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert"
-
-
-@pytest.fixture(scope="module")
-def strict_plan() -> Plan:
-    return run_program("prod", {"sslMode": "strict"})
 
 
 def _out(plan: Plan, reg: Registration, key: str) -> Any:
@@ -70,10 +69,12 @@ def test_strict_uploads_a_client_certificate_of_our_own_ca_with_its_key_secret(s
     assert not [r for r in strict_plan.registrations if "HostnameCertificate" in r.type]
 
 
-def test_strict_turns_origin_pulls_on_after_the_upload_and_waits_until_the_edge_presents_it(strict_plan: Plan) -> None:
+def test_strict_turns_origin_pulls_on_after_the_upload_and_the_ssl_switch_then_waits(strict_plan: Plan) -> None:
     upload = strict_plan.get(UPLOAD, "honeydue-origin-pulls-certificate")
     settings = strict_plan.get(SETTINGS, "honeydue-origin-pulls-settings")
     assert settings.inputs["enabled"] is True and upload.urn in settings.dependencies
+    # Cloudflare's order: the zone in Full or higher before zone-level origin pulls go on.
+    assert strict_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl").urn in settings.dependencies
     active = strict_plan.get(LOCAL, "honeydue-origin-pulls-active")
     assert {upload.urn, settings.urn} <= set(active.dependencies)
     assert active.inputs["create"] == ACTIVE_SCRIPT.read_text()
@@ -84,14 +85,17 @@ def test_strict_turns_origin_pulls_on_after_the_upload_and_waits_until_the_edge_
     assert "CLOUDFLARE_API_TOKEN" not in json.dumps(active.inputs["environment"])  # from the run's environment
 
 
-def test_strict_traefik_requires_the_certificate_only_once_cloudflare_presents_it(strict_plan: Plan) -> None:
+def test_phase_1_traefik_verifies_a_certificate_when_given_and_waits_for_nothing_of_cloudflare(
+    strict_plan: Plan,
+) -> None:
     active = strict_plan.get(LOCAL, "honeydue-origin-pulls-active")
     chart = strict_plan.get(CHART, "kube-system-helmchartconfig-traefik")
     ca_secret = strict_plan.get(SECRET, f"kube-system-secret-{CLIENT_CA_SECRET}")
-    assert strict_plan.waits_for(chart, active) and strict_plan.waits_for(chart, ca_secret)
+    # Nothing proves Cloudflare presents our certificate on its next pull: phase 1 serves a client without one.
+    assert strict_plan.waits_for(chart, ca_secret) and not strict_plan.waits_for(chart, active)
     values = yaml.safe_load(chart.inputs["spec"]["valuesContent"])
     assert values["tlsOptions"] == {
-        "default": {"clientAuth": {"secretNames": [CLIENT_CA_SECRET], "clientAuthType": "RequireAndVerifyClientCert"}}
+        "default": {"clientAuth": {"secretNames": [CLIENT_CA_SECRET], "clientAuthType": "VerifyClientCertIfGiven"}}
     }
     # The CA certificate alone: no private key in the Secret Traefik reads.
     ca = strict_plan.get(SELF_SIGNED, "honeydue-origin-pulls-ca")
@@ -99,11 +103,31 @@ def test_strict_traefik_requires_the_certificate_only_once_cloudflare_presents_i
         "ca.crt": _out(strict_plan, ca, "certPem")
     }
     assert ca_secret.inputs["metadata"]["namespace"] == "kube-system"
-    # Then the gate (which presents the probe) and only then the switch.
+    # Then the gates (which present the probe), the switch, origin pulls on; the phase is recorded after all of it.
     ssl = strict_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
     for index in (1, 2, 3):
         gate = strict_plan.get(COMMAND, f"honeydue-origin-gate-{index}")
         assert strict_plan.waits_for(gate, chart) and strict_plan.waits_for(ssl, gate)
+        assert strict_plan.waits_for(active, gate)
+    assert strict_plan.outputs["originPulls"] == "optional"
+
+
+def test_phase_2_requires_the_certificate_and_only_after_a_finished_phase_1() -> None:
+    phase_2 = traefik_values(["192.0.2.0/24"], "tls", ingress_hostname="honeydue.app", client_ca_secret="ca",
+                             client_auth_required=True)  # fmt: skip
+    assert phase_2["tlsOptions"]["default"]["clientAuth"]["clientAuthType"] == "RequireAndVerifyClientCert"
+    config = load_prod({"sslMode": "strict", "originPullsRequired": True})
+    refused = [p for p in deployed_state_problems(config, previous_version=None, previous_token_source=None)
+               if p.startswith("honeydue:originPullsRequired:")]  # fmt: skip
+    assert refused and "did not finish phase 1" in refused[0] and "originPulls is not set" in refused[0]
+    for previous in ("off", None):
+        assert deployed_state_problems(
+            config, previous_version="v1.34.6+k3s1", previous_token_source="random", previous_origin_pulls=previous
+        )
+    for previous in ("optional", "required"):
+        assert not deployed_state_problems(
+            config, previous_version="v1.34.6+k3s1", previous_token_source="random", previous_origin_pulls=previous
+        )
 
 
 def test_the_gate_presents_the_probe_with_its_key_on_stdin_only(strict_plan: Plan) -> None:
@@ -116,7 +140,9 @@ def test_the_gate_presents_the_probe_with_its_key_on_stdin_only(strict_plan: Pla
         text = _plain(gate.inputs["create"])
         assert _out(strict_plan, probe, "certPem") in text and key not in text
         assert "CLIENT_CERT=/usr/local/lib/honeydue/edge/origin-pull-probe.pem" in text
-        assert "CLIENT_KEY=/etc/honeydue/origin-pull-probe.key" in text
+        assert "CLIENT_KEY=/etc/honeydue/origin-pull-probe.key" in text and "CLIENT_AUTH=optional" in text
+        # Removed again when the step's shell exits, however it exits (components/remote.py remove_on_exit).
+        assert 'gone="$root"/etc/honeydue/origin-pull-probe.key' in text
     # The probe is not the certificate Cloudflare holds: its key never leaves for Cloudflare, Cloudflare's never
     # reaches a node.
     client_key = strict_plan.get("tls:index/privateKey:PrivateKey", "honeydue-origin-pulls-client-key")
@@ -130,6 +156,7 @@ def test_flexible_keeps_the_setting_off_after_traefik_and_nothing_else(prod_plan
     chart = prod_plan.get(CHART, "kube-system-helmchartconfig-traefik")
     ssl = prod_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
     assert prod_plan.waits_for(settings, chart) and prod_plan.waits_for(chart, ssl)
+    assert prod_plan.outputs["originPulls"] == "off"
     assert "tlsOptions" not in yaml.safe_load(chart.inputs["spec"]["valuesContent"])
     assert not prod_plan.by_type(UPLOAD) and not prod_plan.by_type(SELF_SIGNED) and not prod_plan.by_type(LOCAL)
     assert not [r for r in prod_plan.by_type(SECRET) if CLIENT_CA_SECRET in r.name]
@@ -268,3 +295,34 @@ def test_the_wait_script_passes_shellcheck() -> None:
                          text=True, timeout=60)  # fmt: skip
     assert run.returncode == 0, run.stdout
     assert shutil.which("bash")
+
+
+# Traefik v3.6.10's access-log field names (pkg/middlewares/accesslog/logdata.go L9-L79).
+TRAEFIK_LOG_FIELDS = {"StartUTC", "StartLocal", "Duration", "RouterName", "ServiceName", "ServiceURL", "ServiceAddr",
+                      "ClientAddr", "ClientHost", "ClientPort", "ClientUsername", "RequestAddr", "RequestHost",
+                      "RequestPort", "RequestMethod", "RequestPath", "RequestProtocol", "RequestScheme",
+                      "RequestContentSize", "OriginDuration", "OriginContentSize", "OriginStatus", "DownstreamStatus",
+                      "DownstreamContentSize", "RequestCount", "GzipRatio", "Overhead", "RetryAttempts", "TLSVersion",
+                      "TLSCipher", "TLSClientSubject"}  # fmt: skip
+
+
+def test_the_evidence_between_the_phases_is_one_logged_probe_route(prod_plan: Plan, strict_plan: Plan) -> None:
+    """Traefik logs the probe route only, with the subject of the client certificate each request came with; the
+    same values in every mode (pod arguments: a change would roll Traefik on every node)."""
+    charts = [p.get(CHART, "kube-system-helmchartconfig-traefik") for p in (prod_plan, strict_plan)]
+    flexible, strict = (yaml.safe_load(c.inputs["spec"]["valuesContent"]) for c in charts)
+    assert flexible["logs"] == strict["logs"] and flexible["ports"] == strict["ports"]
+    access = strict["logs"]["access"]
+    assert access["enabled"] is True and access["format"] == "json"
+    assert access["fields"]["general"]["defaultmode"] == "drop" and access["fields"]["headers"]["defaultmode"] == "drop"
+    kept = set(access["fields"]["general"]["names"])
+    assert "TLSClientSubject" in kept <= TRAEFIK_LOG_FIELDS and not kept & {"ClientAddr", "ClientHost"}
+    assert {strict["ports"][p]["observability"]["accessLogs"] for p in ("web", "websecure")} == {False}
+    probe = strict_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue-origin-pull-probe")
+    annotations = probe.inputs["metadata"]["annotations"]
+    assert annotations["traefik.ingress.kubernetes.io/router.observability.accesslogs"] == "true"
+    assert annotations["traefik.ingress.kubernetes.io/router.entrypoints"] == "websecure"
+    (rule,) = probe.inputs["spec"]["rules"]
+    assert rule["host"] == "honeydue.app" and rule["http"]["paths"][0]["pathType"] == "Exact"
+    assert rule["http"]["paths"][0]["path"] == "/_honeydue/origin-pull-probe"
+    assert not [r for r in prod_plan.registrations if "origin-pull-probe" in r.name]

@@ -37,6 +37,7 @@ CONTRACT: dict[str, tuple[Any, bool]] = {
     "k3sTokenSource": (lambda v: v == "random", False),
     "adoptedNodes": (lambda v: v == [], False),
     "deployKeyGeneration": (lambda v: v == 1, False),
+    "originPulls": (lambda v: v == "off", False),
 }
 
 

@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+from components.edge.tls import SETTLE_SECONDS
 from components.k3s.steps import LEAVE_REFUSED
 from offline.engine_diff import command_effect, diff_plans
 from offline.engine_model import EngineDiff
@@ -285,9 +286,10 @@ def test_flexible_to_strict_serves_the_origin_certificate_before_cloudflare_dema
     assert max(order.index(("create", g)) for g in gates) < order.index(("update", "honeydue-edge-tls-ssl"))
 
 
-def test_to_strict_cloudflare_presents_our_client_certificate_before_traefik_requires_it() -> None:
-    """Issue 25 item 2: upload, origin pulls on, the upload deployed at the edge; then the CA Secret and Traefik's
-    TLSOption; then the gates (which present the probe) and the switch."""
+def test_to_strict_origin_pulls_go_on_after_the_switch_and_nothing_requires_them_yet() -> None:
+    """Issue 25 item 2, phase 1: Traefik verifies a certificate when one is presented (the CA Secret first), the gates
+    (which present the probe) and the switch; then, the zone in Full or higher as Cloudflare asks, origin pulls on
+    and the wait for the upload's deployment. Nothing on the origin waits for Cloudflare's side."""
     diff = outcome("ssl-flexible-to-strict").diff
     changes = touched(diff)
     cloudflare_side = [
@@ -298,16 +300,47 @@ def test_to_strict_cloudflare_presents_our_client_certificate_before_traefik_req
     assert [changes[n] for n in cloudflare_side] == ["create", "update", "create"]
     assert diff.forced_before(cloudflare_side[0], cloudflare_side[1])
     assert diff.forced_before(cloudflare_side[1], cloudflare_side[2])
+    assert diff.forced_before("honeydue-edge-tls-ssl", "honeydue-origin-pulls-settings")
     traefik_side = ["kube-system-secret-honeydue-origin-pull-ca", "kube-system-helmchartconfig-traefik"]
-    assert all(diff.forced_before("honeydue-origin-pulls-active", n) for n in traefik_side)
+    assert diff.forced_before(*traefik_side)
+    assert not any(diff.forced_before(n, traefik_side[1]) for n in cloudflare_side[1:])
     assert all(diff.forced_before(traefik_side[1], f"honeydue-origin-gate-{i}") for i in (1, 2, 3))
+    values = outcome("ssl-flexible-to-strict").program.get(
+        "kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik"
+    )
+    assert "clientAuthType: 'VerifyClientCertIfGiven'" in values.inputs["spec"]["valuesContent"]
 
 
-def test_to_flexible_traefik_stops_requiring_before_cloudflare_stops_presenting() -> None:
+def test_phase_2_requires_the_certificate_once_deployed_then_checks_every_server() -> None:
+    """originPullsRequired after phase 1: only Traefik's TLSOption changes, after the (unchanged) wait for the
+    deployed upload, and the gates run again, now also refusing a client without a certificate."""
+    item = outcome("origin-pulls-required")
+    diff = item.diff
+    gates = [f"honeydue-origin-gate-{i}" for i in (1, 2, 3)]
+    assert touched(diff) == {"kube-system-helmchartconfig-traefik": "update", **dict.fromkeys(gates, "replace")}
+    assert diff.forced_before("honeydue-origin-pulls-active", "kube-system-helmchartconfig-traefik")
+    assert all(diff.forced_before("kube-system-helmchartconfig-traefik", g) for g in gates)
+    # The setting no longer waits for the ssl switch, which waits for the gates, which wait for Traefik.
+    assert not diff.forced_before("honeydue-edge-tls-ssl", "honeydue-origin-pulls-settings")
+    chart = item.program.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
+    assert "clientAuthType: 'RequireAndVerifyClientCert'" in chart.inputs["spec"]["valuesContent"]
+    for gate in gates:
+        assert "CLIENT_AUTH=required" in str(item.program.get(COMMAND, gate).inputs["create"])
+        assert command_effect(diff.change(gate), None, item.program.get(COMMAND, gate)) == "runs create"
+    assert item.program.outputs["originPulls"] == "required"
+
+
+def test_to_flexible_traefik_stops_asking_before_cloudflare_stops_presenting() -> None:
     diff = outcome("ssl-strict-to-flexible").diff
     changes = touched(diff)
     assert changes["honeydue-origin-pulls-settings"] == "update"  # off: the provider's delete would leave it on
-    assert diff.forced_before("honeydue-edge-tls-ssl", "kube-system-helmchartconfig-traefik")
+    # Review item 3: a bounded wait after the PATCH, before the origin gives up HTTPS (edge/tls.py SETTLE_SECONDS),
+    # on the machine running `up`; created (and so run) only in an `up` that leaves full/strict.
+    assert changes["honeydue-edge-tls-settle"] == "create"
+    settle = outcome("ssl-strict-to-flexible").program.get("command:local:Command", "honeydue-edge-tls-settle")
+    assert settle.inputs["create"] == f"sleep {SETTLE_SECONDS}" and SETTLE_SECONDS == 60
+    assert diff.forced_before("honeydue-edge-tls-ssl", "honeydue-edge-tls-settle")
+    assert diff.forced_before("honeydue-edge-tls-settle", "kube-system-helmchartconfig-traefik")
     assert diff.forced_before("kube-system-helmchartconfig-traefik", "honeydue-origin-pulls-settings")
     order = steps(diff)
     settings_off = order.index(("update", "honeydue-origin-pulls-settings"))
@@ -323,6 +356,7 @@ def test_strict_to_flexible_lets_cloudflare_go_to_http_before_the_origin_stops_s
     assert "replace" not in changes.values() and changes["honeydue-edge-tls-ssl"] == "update"
     after = [n for n, a in changes.items() if a == "delete"] + ["kube-system-helmchartconfig-traefik"]
     assert "honeydue-origin-cert" in after and all(diff.forced_before("honeydue-edge-tls-ssl", n) for n in after)
+    assert all(diff.forced_before("honeydue-edge-tls-settle", n) for n in after)
     # No gate in that direction: its steps are only deleted, which runs nothing on the nodes.
     gates = [f"honeydue-origin-gate-{i}" for i in (1, 2, 3)]
     assert {n for n in after if "origin-gate" in n} == {"honeydue-origin-gate", *gates}

@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tools import smoke, smoke_http
+from tools import smoke, smoke_http, state_secrets
 from tools.ops import PROJECT_DIR, OpsError, Site, load_outputs
 
 SITE = Site("honeydue.app", "api.honeydue.app", "admin.honeydue.app")
@@ -65,13 +66,17 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(certificate: tuple[Path, Path] | None = None) -> Iterator[Origin]:
-    """An Origin on 127.0.0.1 (HTTPS with `certificate`, a cert and key file), for as long as the context lasts."""
+def serving(certificate: tuple[Path, Path] | None = None, client_ca: Path | None = None) -> Iterator[Origin]:
+    """An Origin on 127.0.0.1 (HTTPS with `certificate`, a cert and key file; with `client_ca`, every client must
+    present a certificate it signed, as Traefik in phase 2 of Authenticated Origin Pulls), while the context lasts."""
     server = Origin(("127.0.0.1", 0), Handler)
     server.routes, server.seen, server.cf_ray, server.server_names = dict(HEALTHY), [], RAY, []
     if certificate:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*certificate)
+        if client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(client_ca)
         context.sni_callback = lambda _sock, name, _context: server.server_names.append(name)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     # A short poll: shutdown() waits for the loop's next look (0.5 s by default) on every teardown.
@@ -103,6 +108,18 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Pa
                         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/O=Smoke test/CN={label}",
                         "-addext", f"subjectAltName={san}"], check=True, capture_output=True, timeout=30)  # fmt: skip
         made[label] = (cert, key)
+    # The origin-pull CA and the gate's probe certificate it signed (components/edge/origin_pulls.py).
+    ca, ca_key = directory / "pull-ca.pem", directory / "pull-ca.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(ca_key), "-out", str(ca), "-days", "2", "-subj", "/O=honeydue/CN=pull CA"],
+                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    probe, probe_key, csr = directory / "probe.pem", directory / "probe.key", directory / "probe.csr"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(probe_key), "-out", str(csr), "-subj", "/O=honeydue/CN=probe"],
+                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-days", "2",
+                    "-out", str(probe)], check=True, capture_output=True, timeout=30)  # fmt: skip
+    made["pull-ca"], made["probe"] = (ca, ca_key), (probe, probe_key)
     return made
 
 
@@ -127,6 +144,8 @@ if "port-forward" in args:
     time.sleep(60)
 elif args[:2] == ["get", "nodes"]:
     print(json.dumps({{"items": canned["nodes"]}}))
+elif "logs" in args:
+    print(canned["logs"])
 elif args[:3] == ["get", "--raw", "/readyz/etcd"]:
     print(canned["etcd"])
     sys.exit(0 if canned["etcd"] == "ok" else 1)
@@ -137,10 +156,30 @@ else:
 """
 
 
+NONCE = "0123456789abcdef"
+SUBJECT = "CN=Cloudflare origin pulls for honeydue.app,O=honeydue"  # Go's pkix.Name.String() of our certificate
+PULLS = "origin pulls: Cloudflare presents CN=Cloudflare origin pulls for honeydue.app"
+
+
+def access_log(*subjects: str) -> str:
+    """Traefik's logs as `kubectl logs` prints them: its own lines, an older probe request, and one JSON access-log
+    line per request of this run (marked with NONCE) with `subjects` as TLSClientSubject ("" for none)."""
+    lines = [
+        'time="2026-01-01T00:00:00Z" level=info msg="Configuration loaded"',
+        json.dumps({"RequestPath": "/_honeydue/origin-pull-probe?smoke=older-1", "DownstreamStatus": 404}),
+    ]
+    for i, subject in enumerate(subjects, start=1):
+        entry = {"RequestPath": f"/_honeydue/origin-pull-probe?smoke={NONCE}-{i}", "DownstreamStatus": 404}
+        lines.append(json.dumps({**entry, **({"TLSClientSubject": subject} if subject else {})}))
+    return "\n".join(lines)  # fmt: skip
+
+
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A fake kubectl on PATH answering from `canned` (edit it in a test before running the check)."""
+    monkeypatch.setattr(smoke, "nonce", lambda: NONCE)
     canned: dict[str, Any] = {
+        "logs": access_log(SUBJECT, SUBJECT),
         "nodes": [node(n) for n in NODES],
         "etcd": "ok",
         "pods": [
@@ -299,6 +338,59 @@ def test_443_is_probed_only_in_full_and_strict_mode(
         assert f"origin {node} https api.honeydue.app/readyz: 200" in out
         for host in hosts:
             assert f"ok    origin {node} https {host} certificate: covers {host}, valid until" in out
+    # Through Cloudflare to the probe route; Traefik's access log shows our certificate on this run's requests.
+    assert f"ok    {PULLS}: 2 of 2 logged requests carried it" in out
+    assert sum(path.startswith(f"/_honeydue/origin-pull-probe?smoke={NONCE}-") for _, path in origin.seen) == 6
+
+
+def test_a_request_through_cloudflare_without_our_client_certificate_fails(
+    cluster: dict[str, Any],
+    origin: Origin,
+    certificates: dict[str, tuple[Path, Path]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cluster["logs"] = access_log(SUBJECT, "", "CN=someone else")
+    with serving(certificates["origin"]) as tls:
+        assert run_smoke(cluster, origin, "--ssl-mode=strict", tls=tls) == 1
+    failed = [line for line in capsys.readouterr().err.splitlines() if line.startswith("  - ")]
+    assert failed == [
+        f"  - {PULLS}: 2 of 3 logged requests came with ['CN=someone else',"
+        " 'no client certificate']: do not set originPullsRequired after 1 attempt(s)"
+    ]
+
+
+def test_phase_2_presents_the_probe_certificate_from_the_state(
+    cluster: dict[str, Any],
+    origin: Origin,
+    certificates: dict[str, tuple[Path, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    signature = {state_secrets.SECRET_SIG_KEY: state_secrets.SECRET_SIG}
+    cert, key = (path.read_text() for path in certificates["probe"])
+    resources = [
+        {"type": "tls:index/locallySignedCert:LocallySignedCert", "outputs": {"certPem": cert},
+         "urn": "urn:pulumi:prod::honeydue::honeydue:edge:OriginPulls$tls:index/locallySignedCert:LocallySignedCert"
+                "::honeydue-origin-pulls-probe-cert"},
+        {"type": "tls:index/privateKey:PrivateKey",
+         "outputs": {"privateKeyPem": {**signature, "plaintext": json.dumps(key)}},
+         "urn": "urn:pulumi:prod::honeydue::honeydue:edge:OriginPulls$tls:index/privateKey:PrivateKey"
+                "::honeydue-origin-pulls-probe-key"},
+    ]  # fmt: skip
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"deployment": {"resources": resources}}))
+    private = tmp_path / "private"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    with serving(certificates["origin"], client_ca=certificates["pull-ca"][0]) as tls:
+        # The control: Traefik refuses every request to 443 that comes without a certificate of our CA.
+        assert run_smoke(cluster, origin, "--ssl-mode=strict", tls=tls) == 1
+        assert "origin honeydue-1 https api.honeydue.app/readyz: no answer" in capsys.readouterr().err
+        assert run_smoke(cluster, origin, "--ssl-mode=strict", "--origin-pulls-required", f"--state={state}",
+                         tls=tls) == 0  # fmt: skip
+    assert "origin honeydue-1 https api.honeydue.app/readyz: 200" in capsys.readouterr().out
+    assert list(private.iterdir()) == []  # the probe's key lasted as long as the run
 
 
 def test_a_certificate_for_another_name_fails(

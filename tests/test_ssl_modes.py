@@ -16,11 +16,6 @@ SECRET = "kubernetes:core/v1:Secret"
 COMMAND = "command:remote:Command"
 
 
-@pytest.fixture(scope="module")
-def strict_plan() -> Plan:
-    return run_program("prod", {"sslMode": "strict"})
-
-
 def test_strict_orders_certificate_then_tls_secret_then_traefik_and_ingress_then_ssl(strict_plan: Plan) -> None:
     cert = strict_plan.get("cloudflare:index/originCaCertificate:OriginCaCertificate", "honeydue-origin-cert")
     ssl = strict_plan.get(ZONE_SETTING, "honeydue-edge-tls-ssl")
@@ -56,7 +51,7 @@ def test_strict_switches_only_after_every_server_s_gate_found_the_certificate_se
         assert all(strict_plan.waits_for(step, r) for r in (traefik, *secrets, converge))
         # Checked again for a new certificate, a new mode, a new server; the fingerprint, never the key.
         server = strict_plan.get("hcloud:index/server:Server", f"honeydue-{index}")
-        assert step.inputs["triggers"] == [digest, "strict", server.id]
+        assert step.inputs["triggers"] == [digest, "strict", "optional", server.id, "serving"]
         text = step.inputs["create"]
         assert f"EXPECTED_SHA256={digest}" in text and f"NODE_NAME=honeydue-{index}" in text
         assert "HOSTNAMES='honeydue.app www.honeydue.app api.honeydue.app admin.honeydue.app'" in text
@@ -71,6 +66,8 @@ def test_flexible_switches_cloudflare_first_and_serves_no_certificate(prod_plan:
     traefik = prod_plan.get("kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik")
     ingress = prod_plan.get("kubernetes:networking.k8s.io/v1:Ingress", "honeydue-ingress-honeydue")
     assert prod_plan.waits_for(traefik, ssl) and prod_plan.waits_for(ingress, ssl)
+    # A new stack never served HTTPS: no wait after the PATCH (scenario ssl-strict-to-flexible has one).
+    assert not prod_plan.by_type("command:local:Command")
     assert not [r for r in prod_plan.by_type(SECRET) if "origin-tls" in r.name]
     assert not [r for r in prod_plan.registrations if "origin-gate" in r.name]  # nothing to check in HTTP
 
@@ -97,12 +94,23 @@ def test_flipping_the_mode_changes_only_what_it_must(prod_plan: Plan, strict_pla
             "honeydue-origin-pulls-client-csr", "honeydue-origin-pulls-client-cert", "honeydue-origin-pulls-probe-key",
             "honeydue-origin-pulls-probe-csr", "honeydue-origin-pulls-probe-cert", "honeydue-origin-pulls-certificate",
             "honeydue-origin-pulls-active", "kube-system-secret-honeydue-origin-pull-ca",
+            # The route whose access log shows the client certificate Cloudflare presents (phase 1's evidence).
+            "honeydue-ingress-honeydue-origin-pull-probe",
         ]
     )  # fmt: skip
     # The zone's origin-pulls setting exists in both modes: on in strict, off in flexible.
     assert changed == [
         "honeydue-edge-tls-ssl", "honeydue-origin-pulls-settings", "kube-system-helmchartconfig-traefik",
     ]  # fmt: skip
+
+
+def test_in_strict_a_server_s_records_wait_for_its_gate(strict_plan: Plan) -> None:
+    """Review item 4: a new, replaced or returning server gets records only once it serves the certificate."""
+    records = [r for r in strict_plan.by_type("cloudflare:index/dnsRecord:DnsRecord") if r.inputs["proxied"]]
+    for index in (1, 2, 3):
+        gate, serving = (strict_plan.get(COMMAND, f"honeydue-{step}-{index}") for step in ("origin-gate", "serving"))
+        own = [r for r in records if r.name.endswith(f"-honeydue-{index}")]
+        assert len(own) == 8 and all({gate.urn, serving.urn} <= set(r.dependencies) for r in own)
 
 
 def test_both_modes_have_the_dns_records_and_hardened_settings(prod_plan: Plan, strict_plan: Plan) -> None:

@@ -64,9 +64,9 @@ def test_each_firewall_sync_waits_for_its_own_nodes_first_boot(with_agents: tupl
         assert not set(others) & set(sync.dependencies), sync.name
 
 
-def cutover_program(mode: str) -> Callable[[], None]:
+def cutover_program(mode: str, *, required: bool = False, leaving_https: bool = False) -> Callable[[], None]:
     """ssl_cutover with stand-ins for what serves the origin (a key named `served`) and for the two servers the
-    gate runs on (each `after` a key named `converged-<n>`)."""
+    gate runs on (each `after` a key named `converged-<n>`); `required`: phase 2 of Authenticated Origin Pulls."""
 
     def program() -> None:
         local = tls.Provider("tls")
@@ -79,7 +79,7 @@ def cutover_program(mode: str) -> Callable[[], None]:
             origin: OriginCertificate | None, pulls: OriginPulls | None, after: Sequence[pulumi.Resource]
         ) -> list[pulumi.Resource]:
             assert (origin is None) == (pulls is None)
-            # As Traefik does: what requires the client certificate waits until Cloudflare presents it.
+            # As Traefik does: in phase 2 what requires the client certificate waits until Cloudflare presents it.
             ready = pulls.ready if pulls else []
             opts = pulumi.ResourceOptions(provider=local, depends_on=[*after, *ready])
             served = tls.PrivateKey("served", algorithm="ED25519", opts=opts)
@@ -104,6 +104,8 @@ def cutover_program(mode: str) -> Callable[[], None]:
                 validity_days=5475,
                 hostnames=("honeydue.app", "www.honeydue.app"),
                 gate_targets=targets,
+                origin_pulls_required=required,
+                leaving_https=leaving_https,
             ),
             serve,
             cloud,
@@ -121,12 +123,17 @@ def test_to_flexible_cloudflare_switches_before_the_origin_changes() -> None:
     # Origin pulls off, and only after the origin was told to stop requiring a client certificate.
     pulls = plan.get(PULLS_SETTINGS, "honeydue-origin-pulls-settings")
     assert pulls.inputs["enabled"] is False and plan.get(KEY, "served").urn in pulls.dependencies
-    assert not plan.by_type("command:local:Command")
+    assert not plan.by_type("command:local:Command")  # a stack that served no HTTPS: nothing to wait for
+    # Leaving full/strict: the bounded wait sits between the PATCH and the origin giving up HTTPS.
+    plan = run_program("prod", program=cutover_program("flexible", leaving_https=True))
+    settle = plan.get("command:local:Command", "honeydue-edge-tls-settle")
+    assert plan.get(SETTING, "honeydue-edge-tls-ssl").urn in settle.dependencies
+    assert settle.urn in plan.get(KEY, "served").dependencies
 
 
-@pytest.mark.parametrize("mode", ["full", "strict"])
-def test_to_https_the_origin_serves_before_cloudflare_demands_it(mode: str) -> None:
-    plan = run_program("prod", program=cutover_program(mode))
+@pytest.mark.parametrize(("mode", "required"), [("full", False), ("strict", False), ("strict", True)])
+def test_to_https_the_origin_serves_before_cloudflare_demands_it(mode: str, required: bool) -> None:
+    plan = run_program("prod", program=cutover_program(mode, required=required))
     served = plan.get(KEY, "served")
     for setting in plan.by_type(SETTING):
         assert served.urn in setting.dependencies, setting.name
@@ -138,12 +145,18 @@ def test_to_https_the_origin_serves_before_cloudflare_demands_it(mode: str) -> N
         assert {served.urn, plan.get(KEY, f"converged-{n}").urn} <= set(gate.dependencies)
         assert plan.get(KEY, f"converged-{3 - n}").urn not in gate.dependencies
         assert (
-            gate.inputs["triggers"][1:] == [mode, str(n)]
+            gate.inputs["triggers"][1:] == [mode, "required" if required else "optional", str(n), "serving"]
             and gate.inputs["connection"].value["host"] == f"203.0.113.{n}"
         )
         assert all(gate.urn in setting.dependencies for setting in plan.by_type(SETTING))
         assert gate.inputs["stdin"].value.startswith("FAKE-PRIVATE-KEY-honeydue-origin-pulls-probe-key")
-    # Cloudflare presents our client certificate (on, deployed) before the origin requires it.
     active = plan.get("command:local:Command", "honeydue-origin-pulls-active")
-    assert active.urn in served.dependencies
-    assert plan.get(PULLS_SETTINGS, "honeydue-origin-pulls-settings").inputs["enabled"] is True
+    settings = plan.get(PULLS_SETTINGS, "honeydue-origin-pulls-settings")
+    assert settings.inputs["enabled"] is True
+    ssl = plan.get(SETTING, "honeydue-edge-tls-ssl")
+    if required:
+        # Phase 2: Cloudflare presents our client certificate (on, deployed) before the origin requires it.
+        assert active.urn in served.dependencies and ssl.urn not in settings.dependencies
+    else:
+        # Phase 1: the origin requires nothing; origin pulls go on once the zone is in Full or higher.
+        assert not plan.waits_for(served, active) and ssl.urn in settings.dependencies

@@ -27,21 +27,35 @@ class OpsError(Exception):
 
 def load_outputs(path: str | None, stack: str) -> dict[str, Any]:
     """The stack outputs: from a JSON file, or `pulumi stack output --json --show-secrets`."""
+    return _pulumi_json(path, stack, ["stack", "output", "--json"], "outputs", "--outputs")
+
+
+def load_export(path: str | None, stack: str) -> dict[str, Any]:
+    """The decrypted state: from a JSON file, or `pulumi stack export --show-secrets` (tools/state_secrets.py)."""
+    return _pulumi_json(path, stack, ["stack", "export"], "state", "--state")
+
+
+def _pulumi_json(path: str | None, stack: str, command: list[str], what: str, option: str) -> dict[str, Any]:
     if path:
         data: dict[str, Any] = json.loads(Path(path).read_text())
         return data
     if shutil.which("pulumi") is None:
         # One sentence instead of "[Errno 2] No such file or directory: 'pulumi'" (make smoke, make status).
-        raise OpsError("the Pulumi CLI is not on PATH; install it or pass --outputs FILE")
-    command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
+        raise OpsError(f"the Pulumi CLI is not on PATH; install it or pass {option} FILE")
     try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        run = subprocess.run(
+            ["pulumi", *command, "--show-secrets", "--stack", stack],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     except (FileNotFoundError, subprocess.TimeoutExpired) as error:
-        raise OpsError(f"cannot read the outputs of stack {stack}: {error}") from error
+        raise OpsError(f"cannot read the {what} of stack {stack}: {error}") from error
     if run.returncode != 0:
-        raise OpsError(f"`pulumi stack output` failed for stack {stack}: {run.stderr.strip()}")
-    outputs: dict[str, Any] = json.loads(run.stdout)
-    return outputs
+        raise OpsError(f"`pulumi {' '.join(command[:2])}` failed for stack {stack}: {run.stderr.strip()}")
+    found: dict[str, Any] = json.loads(run.stdout)
+    return found
 
 
 @dataclass(frozen=True)

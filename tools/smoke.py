@@ -20,6 +20,10 @@ handshake; the subjectAltName (or, lacking one, the CN)
 covers the name (`openssl x509 -checkhost`); now is within notBefore..notAfter. Not verified: that the
 Origin CA signed it (no public trust store holds that CA and the repository has no copy of its root, so the
 chain goes unchecked; in strict mode Cloudflare checks it), nor revocation.
+
+Authenticated Origin Pulls (full/strict): requests through Cloudflare to the probe route must reach Traefik with our
+client certificate, and in phase 2 (originPullsRequired, `--origin-pulls-required` overrides) the requests to the
+origins present the gate's probe certificate from the state (tools/smoke_pulls.py).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from pathlib import Path
 from components.config.checks import SSL_MODES
 from components.config.reader import NAMESPACE
 from offline.stack_config import StackFileError, stack_config
-from tools.ops import PROJECT_DIR, Kubectl, OpsError, kubeconfig_file, load_outputs, load_site
+from tools.ops import PROJECT_DIR, Kubectl, OpsError, kubeconfig_file, load_export, load_outputs, load_site
 from tools.smoke_http import (
     Probe,
     Result,
@@ -45,6 +49,7 @@ from tools.smoke_http import (
     check_http,
     probes,
 )
+from tools.smoke_pulls import check_origin_pulls, nonce, probe_certificate
 
 TRAEFIK_SELECTOR = "app.kubernetes.io/name=traefik"
 # kubectl prints one line per local listener (127.0.0.1 and [::1] for each port: client-go portforward.go).
@@ -116,7 +121,9 @@ def traefik_pods(kubectl: Kubectl) -> dict[str, str]:
     return {p["spec"]["nodeName"]: p["metadata"]["name"] for p in pods if p.get("status", {}).get("phase") == "Running"}
 
 
-def forwarded_origins(kubectl: Kubectl, nodes: Sequence[str], stack: ExitStack, tls: bool) -> list[Target | Result]:
+def forwarded_origins(
+    kubectl: Kubectl, nodes: Sequence[str], stack: ExitStack, tls: bool, client_cert: str | None = None
+) -> list[Target | Result]:
     """Each node's Traefik through port-forward (443 too when Cloudflare uses it), or why it can't be reached."""
     pods = traefik_pods(kubectl)
     found: list[Target | Result] = []
@@ -125,13 +132,16 @@ def forwarded_origins(kubectl: Kubectl, nodes: Sequence[str], stack: ExitStack, 
             found.append(Result(f"origin {node}", False, "no running Traefik pod on the node"))
             continue
         local = stack.enter_context(port_forward(kubectl, pods[node], (80, 443) if tls else (80,)))
-        found += origin_targets(node, ("127.0.0.1", local[80]), ("127.0.0.1", local[443]) if tls else None)
+        https = ("127.0.0.1", local[443]) if tls else None
+        found += origin_targets(node, ("127.0.0.1", local[80]), https, client_cert)
     return found
 
 
-def origin_targets(name: str, http: tuple[str, int], https: tuple[str, int] | None) -> list[Target]:
+def origin_targets(
+    name: str, http: tuple[str, int], https: tuple[str, int] | None, client_cert: str | None = None
+) -> list[Target]:
     plain = Target(f"origin {name}", "http", http)
-    return [plain, Target(f"origin {name} https", "https", https)] if https else [plain]
+    return [plain, Target(f"origin {name} https", "https", https, client_cert=client_cert)] if https else [plain]
 
 
 def check_target(target: Target, checks: Sequence[Probe], args: argparse.Namespace) -> list[Result]:
@@ -152,6 +162,11 @@ def stack_ssl_mode(stack: str, project_dir: Path = PROJECT_DIR) -> str:
     return mode
 
 
+def stack_origin_pulls_required(stack: str, project_dir: Path = PROJECT_DIR) -> bool:
+    """The stack's originPullsRequired as `pulumi up` reads it (phase 2 of Authenticated Origin Pulls)."""
+    return str(stack_config(stack, project_dir=project_dir)[0][f"{NAMESPACE}:originPullsRequired"]).lower() == "true"
+
+
 def parse_origin(text: str) -> tuple[str, tuple[str, int]]:
     name, _, address = text.partition("=")
     host, _, port = address.rpartition(":")
@@ -166,6 +181,16 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--outputs", help="stack outputs JSON (default: `pulumi stack output --json --show-secrets`)")
     parser.add_argument("--kubeconfig", help="default: the stack's kubeconfig output")
     parser.add_argument("--ssl-mode", choices=SSL_MODES, help="default: the stack's sslMode config")
+    parser.add_argument(
+        "--origin-pulls-required",
+        action=argparse.BooleanOptionalAction,
+        help="default: the stack's originPullsRequired config (full/strict only)",
+    )
+    parser.add_argument(
+        "--state",
+        help="phase 2: the decrypted state JSON holding the probe certificate"
+        " (default: `pulumi stack export --show-secrets`)",
+    )
     parser.add_argument(
         "--origin",
         action="append",
@@ -191,17 +216,25 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> list[Result]:
     site = load_site(args.stack)
     tls = (args.ssl_mode or stack_ssl_mode(args.stack)) != "flexible"
+    required = args.origin_pulls_required
+    required = tls and (stack_origin_pulls_required(args.stack) if required is None else required)
     outputs = load_outputs(args.outputs, args.stack)
     expected = [*outputs.get("nodes", {}), *outputs.get("agents", {})]
     results: list[Result] = []
     with kubeconfig_file(outputs, args.kubeconfig) as path, ExitStack() as stack:
         kubectl = Kubectl(path)
-        targets: list[Target | Result] = [Target("edge", args.edge_scheme, args.edge_resolve, edge=True)]
+        # Phase 2: every node refuses a client without a certificate of our origin-pull CA.
+        cert = stack.enter_context(probe_certificate(load_export(args.state, args.stack))) if required else None
+        edge = Target("edge", args.edge_scheme, args.edge_resolve, edge=True)
+        targets: list[Target | Result] = [edge]
         for name, address in args.origin:
-            targets += origin_targets(name, address, (address[0], 443) if tls else None)
-        targets += [] if args.origin else forwarded_origins(kubectl, expected, stack, tls)
+            targets += origin_targets(name, address, (address[0], 443) if tls else None, cert)
+        targets += [] if args.origin else forwarded_origins(kubectl, expected, stack, tls, cert)
         for target in targets:
             results += check_target(target, probes(site), args) if isinstance(target, Target) else [target]
+        if tls:
+            bounds = (args.timeout, args.attempts, args.delay)
+            results.append(check_origin_pulls(edge, site.domain, kubectl, bounds, nonce()))
         results += check_cluster(kubectl, expected)
     return results
 

@@ -48,6 +48,9 @@ class Target:
     address: tuple[str, int] | None
     edge: bool = False
     """Cloudflare: answers must carry cf-ray, and HTTPS is verified against the system trust store."""
+    client_cert: str | None = None
+    """A PEM file with a client certificate and its key, presented over HTTPS (an origin in phase 2 of
+    Authenticated Origin Pulls refuses a client without one: tools/smoke_pulls.py)."""
 
 
 def probes(site: Site) -> list[Probe]:
@@ -58,11 +61,14 @@ def probes(site: Site) -> list[Probe]:
     return [*found, Probe(site.admin_hostname, "/", 200)]
 
 
-def origin_tls_context() -> ssl.SSLContext:
-    """TLS without chain or name checks: the Origin CA is in no trust store (the name is checked apart)."""
+def origin_tls_context(client_cert: str | None = None) -> ssl.SSLContext:
+    """TLS without chain or name checks: the Origin CA is in no trust store (the name is checked apart); with
+    `client_cert` (a PEM file: certificate and key) presented to the origin."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        context.load_cert_chain(client_cert)
     return context
 
 
@@ -82,7 +88,7 @@ def request(target: Target, probe: Probe, timeout: float) -> tuple[int, str | No
     """The status code and cf-ray header of one GET (redirects are not followed)."""
     connection: http.client.HTTPConnection
     if target.scheme == "https":
-        context = ssl.create_default_context() if target.edge else origin_tls_context()
+        context = ssl.create_default_context() if target.edge else origin_tls_context(target.client_cert)
         connection = _PinnedHTTPS(probe.host, target.address or (probe.host, 443), timeout, context)
     else:
         host, port = target.address or (probe.host, 80)
@@ -152,7 +158,7 @@ def check_certificate(target: Target, host: str, timeout: float, attempts: int, 
     def once() -> Result:
         try:
             with socket.create_connection(target.address or (host, 443), timeout) as sock, \
-                    origin_tls_context().wrap_socket(sock, server_hostname=host) as tls:  # fmt: skip
+                    origin_tls_context(target.client_cert).wrap_socket(sock, server_hostname=host) as tls:  # fmt: skip
                 der = tls.getpeercert(binary_form=True)
         except OSError as error:
             return Result(name, False, f"no TLS answer ({type(error).__name__}: {error})")

@@ -24,6 +24,14 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 CREDENTIALS: dict[str, tuple[str, str, str]] = {
     "kubeconfig": ("pulumi:providers:kubernetes", "honeydue-k3s-k8s", "kubeconfig"),
     "deploy-key": ("tls:index/privateKey:PrivateKey", "honeydue-deploy", "privateKeyOpenssh"),
+    # The origin gate's probe (full/strict): a client certificate of the origin-pull CA and its key, for the smoke
+    # check in phase 2 (tools/smoke.py) and a gate run by hand (docs/runbook.md); never left on a node.
+    "origin-pull-probe-cert": (
+        "tls:index/locallySignedCert:LocallySignedCert",
+        "honeydue-origin-pulls-probe-cert",
+        "certPem",
+    ),
+    "origin-pull-probe-key": ("tls:index/privateKey:PrivateKey", "honeydue-origin-pulls-probe-key", "privateKeyPem"),
 }
 
 

@@ -9,6 +9,9 @@ from components.config.reader import NAMESPACE
 
 DEPLOY_KEY_OUTPUT = "deployKeyGeneration"
 """Stack output: the deploy key generation every node holds once the `up` finished (hetzner.nodes)."""
+ORIGIN_PULLS_OUTPUT = "originPulls"
+"""Stack output: "off", "optional" (phase 1) or "required" (phase 2), once the `up` that set it finished
+(edge/cutover.py)."""
 
 
 def deployed_key_generation(previous_version: str | None, previous_generation: object) -> int | None:
@@ -30,9 +33,20 @@ def deployed_state_problems(
     previous_adopted: list[str] | None = None,
     previous_key_generation: int | None = None,
     leaving_nodes: frozenset[str] = frozenset(),
+    previous_origin_pulls: object = None,
 ) -> list[str]:
     """Every problem of moving from the deployed state (the stack's own outputs) to `config`."""
     problems = _host_key_problems(config, previous_version, previous_adopted)
+    if config.edge.origin_pulls_required and previous_origin_pulls not in ("optional", "required"):
+        # Phase 2 must follow a finished phase 1: only then does the zone run full/strict with origin pulls on and
+        # Cloudflare's certificate deployed, and only then could the operator see Cloudflare present it. In one
+        # `up` from Flexible, Traefik would demand the certificate before Cloudflare was asked for HTTPS at all.
+        problems.append(
+            f"{NAMESPACE}:originPullsRequired: the stack's last `up` did not finish phase 1 of Authenticated Origin "
+            f"Pulls ({ORIGIN_PULLS_OUTPUT} is {previous_origin_pulls or 'not set'}, not optional): `up` with sslMode "
+            "full or strict and originPullsRequired unset first, check that Cloudflare presents our certificate "
+            "(docs/runbook.md, Switch the SSL mode), then set it"
+        )
     generation = config.nodes.deploy_key_generation
     if previous_key_generation is not None and generation not in (previous_key_generation, previous_key_generation + 1):
         problems.append(

@@ -192,6 +192,9 @@ class EdgeConfig:
     takes a server that stops serving out of rotation (the Load Balancing add-on)."""
     account_id: str | None = None
     """Cloudflare account id: the pool and its monitor live in the account (loadBalancer only)."""
+    origin_pulls_required: bool = False
+    """Phase 2 of Authenticated Origin Pulls (full/strict only): Traefik refuses a client without our certificate.
+    False (phase 1): it verifies a certificate when one is presented and serves without one."""
 
 
 @dataclass(frozen=True, kw_only=True)

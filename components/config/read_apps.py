@@ -151,12 +151,23 @@ def read_edge(r: Reader) -> EdgeConfig:
             "is required with edgeOrigins loadBalancer (the pool and its monitor belong to the account); "
             "set it with: pulumi config set honeydue:cloudflareAccountId <32 hex digits>",
         )
+    ssl_mode = cast(SslMode, r.one_of("sslMode", check.SSL_MODES))
+    required = r.boolean("originPullsRequired")
+    if required and ssl_mode == "flexible":
+        # Flexible reaches the origins over HTTP, where no client certificate exists; going back to Flexible drops
+        # the requirement in the same `up` (edge/cutover.py), so the config says so too.
+        r.problem(
+            "originPullsRequired",
+            "applies to sslMode full or strict only (Flexible reaches the origins over HTTP, without a client "
+            "certificate); unset it together with the switch: pulumi config rm honeydue:originPullsRequired",
+        )
     return EdgeConfig(
         zone_id=zone_id,
-        ssl_mode=cast(SslMode, r.one_of("sslMode", check.SSL_MODES)),
+        ssl_mode=ssl_mode,
         origin_cert_validity_days=validity,
         origins=origins or "records",
         account_id=account_id,
+        origin_pulls_required=required,
     )
 
 

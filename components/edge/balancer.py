@@ -76,8 +76,9 @@ class EdgeBalancerArgs:
     """(name, public IPv4) of every server."""
     withdrawn: frozenset[str] = frozenset()
     """Released servers (replaceableNodes): not in the pool."""
-    serving: Mapping[str, pulumi.Resource]
-    """Per server name, its serving step: the pool changes only after every listed server serves."""
+    serving: Mapping[str, Sequence[pulumi.Resource]]
+    """Per server name, its serving step (and in full/strict its gate): the pool changes only after every listed
+    server serves."""
 
 
 class EdgeBalancer(pulumi.ComponentResource):
@@ -98,7 +99,7 @@ class EdgeBalancer(pulumi.ComponentResource):
             **monitor_settings(args.monitor_host),
             opts=child_options(self, opts),
         )
-        serving = [args.serving[server["name"]] for server in origins]
+        serving = [step for server in origins for step in args.serving[server["name"]]]
         self.pool = cloudflare.LoadBalancerPool(
             f"{name}-pool",
             account_id=args.account_id,

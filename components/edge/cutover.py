@@ -1,13 +1,18 @@
 """The SSL cut-over: the one place that orders Cloudflare's SSL mode against what the origin serves.
 
 Switching the mode must never drop traffic:
-- to flexible, Cloudflare switches to HTTP first, then the origin may stop serving its certificate and stop
-  requiring a client certificate, then Cloudflare's Authenticated Origin Pulls are switched off;
-- to full/strict, Cloudflare presents our client certificate first (uploaded, origin pulls on, deployed at the
-  edge: edge/origin_pulls.py), then the origin requires it and serves the Origin CA certificate, then Cloudflare
-  demands HTTPS. "Serves" is checked, not assumed: Kubernetes accepting the objects is not Traefik serving them, so
-  the switch waits for a gate step per server that finds the issued certificate served for every hostname, our
-  probe certificate accepted and a client without one refused (edge/origin_gate.py).
+- to full/strict (phase 1 of Authenticated Origin Pulls): the origin serves the Origin CA certificate and verifies a
+  client certificate of our origin-pull CA when one is presented, serving a client without one; a gate step per
+  server checks that (edge/origin_gate.py); then Cloudflare demands HTTPS; then, the zone in Full or higher as
+  Cloudflare asks, origin pulls go on and a step waits until Cloudflare deploys our certificate (edge/origin_pulls.py).
+  Nothing here proves that Cloudflare presents it on the next pull, so nothing requires it yet.
+- phase 2 (originPullsRequired, once phase 1 finished and the operator saw Cloudflare present it: docs/runbook.md):
+  origin pulls on and deployed first, then Traefik refuses a client without our certificate, then the gates check
+  that it does;
+- to flexible: Cloudflare switches to HTTP first, then (coming from full/strict) a bounded wait (edge/tls.py
+  SETTLE_SECONDS), then the origin may stop serving its certificate and asking for client certificates, then origin
+  pulls are switched off.
+"Serves" is checked, not assumed: Kubernetes accepting the objects is not Traefik serving them.
 """
 
 from __future__ import annotations
@@ -22,15 +27,15 @@ from components.anatomy import NodeTarget
 from components.config.model import SslMode
 from components.edge.origin_gate import OriginGate, OriginGateArgs
 from components.edge.origin_pulls import OriginPulls, OriginPullsArgs
-from components.edge.tls import EdgeTls, EdgeTlsArgs, OriginCertificate, OriginCertificateArgs
+from components.edge.tls import SETTLE_SECONDS, EdgeTls, EdgeTlsArgs, OriginCertificate, OriginCertificateArgs
 
 ServeOrigin = Callable[
     [OriginCertificate | None, OriginPulls | None, Sequence[pulumi.Resource]], Sequence[pulumi.Resource]
 ]
-"""Builds what serves the origin, given its certificate and the origin pulls whose CA it must require (both None in
-flexible mode) and what all of it must wait for; what requires the client certificate (Traefik) must also wait for
-`pulls.ready`, so the origin demands it only once Cloudflare's edge presents it. Returns what serves the origin
-(Traefik, and in full/strict the TLS objects)."""
+"""Builds what serves the origin, given its certificate and the origin pulls whose CA it verifies clients against
+(both None in flexible mode) and what all of it must wait for; Traefik's TLSOption must also wait for `pulls.ready`
+and require a client certificate only with `pulls.required`. Returns what serves the origin (Traefik, and in
+full/strict the TLS objects)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +44,8 @@ class CutoverArgs:
     """Cloudflare zone id."""
     ssl_mode: SslMode
     """The wanted SSL mode."""
+    origin_pulls_required: bool = False
+    """Phase 2 of Authenticated Origin Pulls (full/strict only; config refuses it otherwise)."""
     domain: str
     """The zone; the Origin CA certificate covers it and its wildcard."""
     validity_days: int
@@ -47,6 +54,11 @@ class CutoverArgs:
     """The public hostnames the gate checks on every server (full/strict)."""
     gate_targets: Mapping[str, NodeTarget]
     """The servers DNS points at, by node name, each `after` its K3s converged: where the gate runs."""
+    released: frozenset[int] = frozenset()
+    """Indices of the servers in replaceableNodes: their gate checks nothing until they return."""
+    leaving_https: bool = False
+    """Flexible: the last `up` left the origins serving HTTPS to Cloudflare (or may have), so the switch waits
+    after the `ssl` PATCH before the origin stops (edge/tls.py SETTLE_SECONDS)."""
 
 
 @dataclass(frozen=True)
@@ -59,29 +71,28 @@ class Cutover:
     """The served-certificate check the switch to full/strict waited for (None in flexible mode)."""
     pulls: OriginPulls
     """Authenticated Origin Pulls: on with our CA in full/strict, off in flexible."""
+    origin_pulls_state: pulumi.Output[str]
+    """"off", "optional" or "required", known once everything of the phase has run: the next `up` reads it back
+    (components/config/deployed.py)."""
 
 
 def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.ResourceOptions) -> Cutover:
     """Creates the SSL settings and, through `serve_origin`, the origin side, each ordered after the other
     as the mode demands (see the module docstring). `cloud` carries the Cloudflare/TLS/command providers."""
-    tls_args = EdgeTlsArgs(zone_id=args.zone_id, ssl_mode=args.ssl_mode)
     if args.ssl_mode == "flexible":
-        edge_tls = EdgeTls(naming.EDGE_TLS, tls_args, cloud)
-        served = serve_origin(None, None, [edge_tls.ssl_setting])
-        # Off only once Traefik was told to stop requiring client certificates (HTTP needs none anyway).
-        pulls = OriginPulls(
-            naming.ORIGIN_PULLS,
-            OriginPullsArgs(zone_id=args.zone_id, domain=args.domain, enabled=False),
-            pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*served])),
-        )
-        return Cutover(edge_tls, None, None, pulls)
+        return _to_flexible(args, serve_origin, cloud)
     origin = OriginCertificate(
         naming.ORIGIN, OriginCertificateArgs(domain=args.domain, validity_days=args.validity_days), cloud
     )
     pulls = OriginPulls(
-        naming.ORIGIN_PULLS, OriginPullsArgs(zone_id=args.zone_id, domain=args.domain, enabled=True), cloud
+        naming.ORIGIN_PULLS,
+        OriginPullsArgs(zone_id=args.zone_id, domain=args.domain, enabled=True, required=args.origin_pulls_required),
+        cloud,
     )
-    # Traefik requires our client certificate only once Cloudflare's edge presents it (pulls.ready, in serve_origin).
+    if pulls.required:
+        # Phase 2: the zone is in full/strict since phase 1; Traefik refuses a bare client once the setting is on
+        # and our certificate deployed (pulls.ready, in serve_origin).
+        pulls.switch_on([])
     serving = serve_origin(origin, pulls, [])
     gate = OriginGate(
         naming.ORIGIN_GATE,
@@ -91,12 +102,37 @@ def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.Reso
             ssl_mode=args.ssl_mode,
             targets=args.gate_targets,
             probe=pulls.probe,
+            client_auth="required" if pulls.required else "optional",
+            released=args.released,
         ),
         pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving])),
     )
     edge_tls = EdgeTls(
         naming.EDGE_TLS,
-        tls_args,
+        EdgeTlsArgs(zone_id=args.zone_id, ssl_mode=args.ssl_mode),
         pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*serving, *gate.steps])),
     )
-    return Cutover(edge_tls, origin, gate, pulls)
+    if not pulls.required:
+        # Phase 1: origin pulls on only once the zone is in Full or higher, Cloudflare's order (edge/origin_pulls.py).
+        pulls.switch_on([edge_tls.ssl_setting])
+    phase = "required" if pulls.required else "optional"
+    # Ids, not URNs: an id is known only once its create (or the state's, when unchanged) is done.
+    done = [pulls.active, *gate.steps]
+    state = pulumi.Output.all(*[r.id for r in done if isinstance(r, pulumi.CustomResource)]).apply(lambda _: phase)
+    return Cutover(edge_tls, origin, gate, pulls, state)
+
+
+def _to_flexible(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.ResourceOptions) -> Cutover:
+    """Cloudflare to HTTP, the wait, the origin without certificates, origin pulls off."""
+    settle = SETTLE_SECONDS if args.leaving_https else 0
+    edge_tls = EdgeTls(
+        naming.EDGE_TLS, EdgeTlsArgs(zone_id=args.zone_id, ssl_mode=args.ssl_mode, settle_seconds=settle), cloud
+    )
+    served = serve_origin(None, None, [edge_tls.settled])
+    # Off only once Traefik was told to stop asking for client certificates (HTTP needs none anyway).
+    pulls = OriginPulls(
+        naming.ORIGIN_PULLS,
+        OriginPullsArgs(zone_id=args.zone_id, domain=args.domain, enabled=False),
+        pulumi.ResourceOptions.merge(cloud, pulumi.ResourceOptions(depends_on=[*served])),
+    )
+    return Cutover(edge_tls, None, None, pulls, pulls.settings.id.apply(lambda _: "off"))

@@ -145,15 +145,18 @@ class EdgeDns(pulumi.ComponentResource):
         self.api_records = self._create([spec for spec in self._specs if not spec.proxied], {})
         self.fqdns = [*args.hostnames, *([args.api_dns_name] if args.api_dns_name else [])]
 
-    def publish(self, serving: Mapping[str, pulumi.Resource]) -> None:
-        """Creates the proxied records, each after its server's step in `serving` (by server name)."""
+    def publish(self, serving: Mapping[str, Sequence[pulumi.Resource]]) -> None:
+        """Creates the proxied records, each after its server's steps in `serving` (by server name): its serving
+        step, and in full/strict its gate."""
         missing = sorted({s.server for s in self._specs if s.proxied} - set(serving))
         if missing:
             raise ValueError(f"no serving step for {missing}: their records would not wait for them to serve")
         self._create([spec for spec in self._specs if spec.proxied], serving)
         self.register_outputs({"recordNames": self.record_names, "fqdns": self.fqdns})
 
-    def _create(self, specs: list[RecordSpec], serving: Mapping[str, pulumi.Resource]) -> list[cloudflare.DnsRecord]:
+    def _create(
+        self, specs: list[RecordSpec], serving: Mapping[str, Sequence[pulumi.Resource]]
+    ) -> list[cloudflare.DnsRecord]:
         created = [
             cloudflare.DnsRecord(
                 spec.resource_name,
@@ -165,7 +168,7 @@ class EdgeDns(pulumi.ComponentResource):
                 ttl=PROXIED_TTL if spec.proxied else DNS_ONLY_TTL,
                 comment=self._comment,
                 opts=child_options(
-                    self, self._opts, depends_on=[self._args.after.get(spec.server), serving.get(spec.server)]
+                    self, self._opts, depends_on=[self._args.after.get(spec.server), *serving.get(spec.server, ())]
                 ),
             )
             for spec in specs

@@ -7,8 +7,14 @@ runs scripts/edge/served-certificate.sh there: it connects to 127.0.0.1:443 (the
 firewall admits 443 only from Cloudflare, so nothing outside could check it) with SNI for each public hostname,
 verifies the chain against Cloudflare's Origin CA root for that hostname and compares the served leaf with the
 issued certificate, retrying until a deadline. With Authenticated Origin Pulls (edge/origin_pulls.py) it also
-presents a probe certificate of the origin-pull CA, which each hostname must accept, and checks that a client
-without one is refused.
+presents a probe certificate of the origin-pull CA, which each hostname must accept, and a certificate of no CA of
+ours, which it must refuse (client certificates are verified); in phase 1 a client without a certificate must be
+served (Cloudflare may not present ours yet), in phase 2 (originPullsRequired) refused.
+
+A server's proxied DNS records and its pool endpoint wait for its gate step in full/strict (components/stack.py),
+so a new, replaced or returning server gets traffic only once it serves the certificate. A released server
+(replaceableNodes) has no records: its step checks nothing, and leaving the list replaces it with the real check,
+as the serving step does (edge/serving.py).
 
 The text builders are pure (plain values in, text out); `OriginGate` runs them with pulumi-command.
 """
@@ -23,6 +29,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pulumi
 import pulumi_command as command
@@ -41,7 +48,8 @@ SCRIPT_PATH = f"{GATE_DIR}/served-certificate.sh"
 ROOT_PATH = f"{GATE_DIR}/origin-ca-root.pem"
 ENV_PATH = "/etc/honeydue/origin-gate.env"
 # With Authenticated Origin Pulls (components/edge/origin_pulls.py) the gate presents a probe certificate of the
-# origin-pull CA: the certificate as a file, its key from the step's stdin (0600, never in the command text).
+# origin-pull CA: the certificate as a file, its key from the step's stdin (0600, never in the command text), removed
+# again when the run ends: a valid client certificate of our CA, which another zone could upload as its own.
 PROBE_CERT_PATH = f"{GATE_DIR}/origin-pull-probe.pem"
 PROBE_KEY_PATH = "/etc/honeydue/origin-pull-probe.key"
 
@@ -56,6 +64,11 @@ CONNECT_TIMEOUT = 10
 # custom timeouts (which only end the dialing, not a running session) cover the limit.
 TIME_LIMIT = DEADLINE + 3 * 60
 GATE_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m", delete="5m")
+RELEASED = "echo 'released (replaceableNodes): no DNS record and no pool endpoint, nothing to check until it returns'"
+
+ClientAuth = Literal["optional", "required"]
+"""With Authenticated Origin Pulls, what Traefik's TLSOption promises: phase 1 verifies a certificate when one is
+presented and serves a client without one, phase 2 (originPullsRequired) refuses a client without one."""
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*(?P<body>[A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----", re.ASCII)
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*", re.ASCII)
@@ -93,10 +106,11 @@ def gate_env(
     port: int = ORIGIN_PORT,
     deadline: int = DEADLINE,
     interval: int = INTERVAL,
-    client_auth: bool = False,
+    client_auth: ClientAuth | None = None,
 ) -> str:
-    """/etc/honeydue/origin-gate.env: what the script checks on one node; `client_auth`: that the node demands a
-    client certificate and accepts the probe's."""
+    """/etc/honeydue/origin-gate.env: what the script checks on one node; `client_auth`: that the node accepts the
+    probe's certificate, refuses one of another CA, and serves ("optional") or refuses ("required") a client
+    without one."""
     if not hostnames:
         raise ValueError("no hostname to check")
     if not _SHA256.fullmatch(sha256):
@@ -112,7 +126,11 @@ def gate_env(
             "DEADLINE": str(deadline),
             "INTERVAL": str(interval),
             "CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
-            **({"CLIENT_CERT": PROBE_CERT_PATH, "CLIENT_KEY": PROBE_KEY_PATH} if client_auth else {}),
+            **(
+                {"CLIENT_AUTH": client_auth, "CLIENT_CERT": PROBE_CERT_PATH, "CLIENT_KEY": PROBE_KEY_PATH}
+                if client_auth
+                else {}
+            ),
         }
     )
 
@@ -123,6 +141,7 @@ def gate_command(
     sha256: str,
     *,
     probe_cert_pem: str | None = None,
+    client_auth: ClientAuth = "required",
     root_pem: str | None = None,
     port: int = ORIGIN_PORT,
     deadline: int = DEADLINE,
@@ -130,20 +149,19 @@ def gate_command(
 ) -> str:
     """The remote step's text: install the script, the root and the env file, then run the check.
 
-    `probe_cert_pem` (Authenticated Origin Pulls): the probe's certificate; its key must be the step's stdin.
-    `root_pem` (default: Cloudflare's Origin CA ECC root), `port`, `deadline` and `interval` are for tests, which
-    drive the same text against a local TLS fixture signed by a CA of their own."""
-    client_auth = probe_cert_pem is not None
-    env = gate_env(
-        node_name, hostnames, sha256, port=port, deadline=deadline, interval=interval, client_auth=client_auth
-    )
+    `probe_cert_pem` (Authenticated Origin Pulls): the probe's certificate, checked as `client_auth` says; its key
+    must be the step's stdin, and is removed when the run ends. `root_pem` (default: Cloudflare's Origin CA ECC
+    root), `port`, `deadline` and `interval` are for tests, which drive the same text against a local TLS fixture
+    signed by a CA of their own."""
+    auth = client_auth if probe_cert_pem is not None else None
+    env = gate_env(node_name, hostnames, sha256, port=port, deadline=deadline, interval=interval, client_auth=auth)
     files = [
         RemoteFile(SCRIPT_PATH, "0755", SCRIPT.read_text(encoding="utf-8")),
         RemoteFile(ROOT_PATH, "0644", root_pem if root_pem is not None else ORIGIN_CA_ROOT.read_text(encoding="ascii")),
         RemoteFile(ENV_PATH, "0644", env),
         *([RemoteFile(PROBE_CERT_PATH, "0644", probe_cert_pem)] if probe_cert_pem is not None else []),
     ]
-    stdin = StdinFile(PROBE_KEY_PATH) if client_auth else None
+    stdin = StdinFile(PROBE_KEY_PATH, remove_on_exit=True) if auth else None
     return remote_command(files, f'exec "${{HONEYDUE_ROOT:-}}"{SCRIPT_PATH}\n', time_limit=TIME_LIMIT, stdin_file=stdin)
 
 
@@ -159,13 +177,19 @@ class OriginGateArgs:
     """The servers (the nodes DNS points at) by node name, each `after` its K3s converged."""
     probe: ClientCertificate | None = None
     """With Authenticated Origin Pulls: the probe certificate of the origin-pull CA. The gate then also checks that
-    each hostname refuses a client without a certificate and accepts the probe."""
+    each hostname accepts the probe and refuses a certificate of another CA."""
+    client_auth: ClientAuth = "optional"
+    """With `probe`: whether a client without a certificate must be served (phase 1) or refused (phase 2)."""
+    released: frozenset[int] = frozenset()
+    """Indices of the servers named in replaceableNodes: no records, so their step checks nothing."""
 
 
 class OriginGate(pulumi.ComponentResource):
     """One check per server; the `ssl` setting waits for all of them (components/edge/cutover.py)."""
 
     steps: list[command.remote.Command]
+    by_index: dict[int, command.remote.Command]
+    """Per server index, its step: that server's proxied records and pool endpoint wait for it (components/stack.py)."""
 
     def __init__(self, name: str, args: OriginGateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:edge:OriginGate", name, None, opts)
@@ -174,27 +198,30 @@ class OriginGate(pulumi.ComponentResource):
         sha256 = pulumi.Output.from_input(args.certificate_pem).apply(certificate_sha256)
         probe = args.probe
         probe_cert: pulumi.Output[str | None] = pulumi.Output.from_input(probe.certificate_pem if probe else None)
-        self.steps = []
+        released = remote_command([], RELEASED, time_limit=60)
+        auth, phase = args.client_auth, args.client_auth if probe else "none"
+        self.steps, self.by_index = [], {}
         for node_name, target in args.targets.items():
 
             def text_of(values: list[str | None], node: str = node_name) -> str:
                 digest, probe_pem = values
-                return gate_command(node, args.hostnames, str(digest), probe_cert_pem=probe_pem)
+                return gate_command(node, args.hostnames, str(digest), probe_cert_pem=probe_pem, client_auth=auth)
 
-            text = pulumi.Output.all(sha256, probe_cert).apply(text_of)
-            self.steps.append(
-                command.remote.Command(
-                    target.step_name(name),
-                    connection=target.connection,
-                    create=text,
-                    # The probe's key: through the SSH channel's stdin into a 0600 file (components/remote.py).
-                    stdin=probe.private_key_pem if probe else None,
-                    # A new certificate or mode checks again; so does a new server (replaced), where the step is
-                    # tied to its server (a changed connection alone is only an update: pulumi-command #447, #159).
-                    triggers=[sha256, args.ssl_mode, target.server_id],
-                    add_previous_output_in_env=False,
-                    # After what serves the certificate (the component's depends_on) and the node's own K3s.
-                    opts=child_options(self, opts, depends_on=[target.after], custom_timeouts=GATE_TIMEOUTS),
-                )
+            is_released = target.index in args.released
+            step = command.remote.Command(
+                target.step_name(name),
+                connection=target.connection,
+                create=released if is_released else pulumi.Output.all(sha256, probe_cert).apply(text_of),
+                # The probe's key: through the SSH channel's stdin into a 0600 file (components/remote.py).
+                stdin=probe.private_key_pem if probe and not is_released else None,
+                # A new certificate, mode or phase checks again; so does a new server (replaced), where the step is
+                # tied to its server (a changed connection alone is only an update: pulumi-command #447, #159), and
+                # a server leaving replaceableNodes (released -> serving), before its records return.
+                triggers=[sha256, args.ssl_mode, phase, target.server_id, "released" if is_released else "serving"],
+                add_previous_output_in_env=False,
+                # After what serves the certificate (the component's depends_on) and the node's own K3s.
+                opts=child_options(self, opts, depends_on=[target.after], custom_timeouts=GATE_TIMEOUTS),
             )
+            self.steps.append(step)
+            self.by_index[target.index] = step
         self.register_outputs({"sslMode": args.ssl_mode, "certificateSha256": sha256})

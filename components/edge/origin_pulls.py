@@ -3,7 +3,9 @@
 Allowing only Cloudflare's ranges proves a request came through Cloudflare, not through our zone: any Cloudflare
 account can proxy to the node addresses with our Host header and skip our zone's settings. So in full/strict mode
 Cloudflare presents a client certificate of our own CA (uploaded to the zone, zone-level, not per hostname; the
-shared certificate of global pulls would prove only Cloudflare) and Traefik requires one (components/k8s/traefik.py).
+shared certificate of global pulls would prove only Cloudflare) and Traefik verifies it (components/k8s/traefik.py),
+in two phases (edge/cutover.py): phase 1 verifies a certificate when one is presented and serves without one, so
+nothing breaks if Cloudflare does not present ours; phase 2 (originPullsRequired) refuses a client without one.
 Flexible mode reaches the origins over HTTP, where no client certificate exists: there the setting is off and
 nothing but the firewall's Cloudflare ranges stands between any Cloudflare account and the origins (README).
 
@@ -12,6 +14,7 @@ The pure part (`ORIGIN_PULL_*`, `active_wait_environment`) is plain data; `Origi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import pulumi_tls as tls
 
 from components.anatomy import child_options
 from components.edge.tls import KEY_ALGORITHM, KEY_CURVE
+from components.k8s.manifests import ORIGIN_PULL_CLIENT_CN
 
 ACTIVE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "edge" / "origin-pull-active.sh"
 # Ours alone, and only between Cloudflare and the origins: a long-lived CA costs nothing and its replacement would
@@ -64,26 +68,35 @@ class OriginPullsArgs:
     domain: str
     """The zone's name, for the certificates' subjects."""
     enabled: bool
-    """True in full/strict mode: our CA, its certificates, the upload and the setting on; False: the setting off."""
+    """True in full/strict mode: our CA, its certificates, the upload and (`switch_on`) the setting on; False: the
+    setting off."""
+    required: bool = False
+    """Phase 2 (originPullsRequired): Traefik refuses a client without our certificate, once Cloudflare presents it."""
 
 
 class OriginPulls(pulumi.ComponentResource):
     """The zone's Authenticated Origin Pulls setting in every mode; in full/strict also the CA, the client certificate
-    Cloudflare presents (uploaded), a probe certificate for the served-certificate gate, and a step that waits until
-    Cloudflare's edge presents the upload. A `depends_on` in `opts` orders the setting (off: after Traefik stopped
-    requiring certificates)."""
+    Cloudflare presents (uploaded), a probe certificate for the served-certificate gate, and (`switch_on`) the setting
+    on and a step that waits until Cloudflare deploys the upload. Off, a `depends_on` in `opts` orders the setting
+    (after Traefik stopped asking for certificates)."""
 
     settings: cloudflare.AuthenticatedOriginPullsSettings
     ca_certificate_pem: pulumi.Output[str] | None
     """The CA Traefik verifies clients against (full/strict)."""
     probe: ClientCertificate | None
     """What the gate presents on the nodes (full/strict): proves Traefik accepts our CA's certificates."""
+    required: bool
+    """Phase 2: Traefik refuses a client without our certificate."""
     ready: list[pulumi.Resource]
-    """What Traefik may require a client certificate after: Cloudflare presents ours (nothing when off)."""
+    """What Traefik's TLSOption waits for: in phase 2 the deployed upload (Cloudflare presents ours), else nothing."""
+    active: pulumi.Resource | None
+    """The wait for Cloudflare to deploy the upload (full/strict, after `switch_on`)."""
 
     def __init__(self, name: str, args: OriginPullsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("honeydue:edge:OriginPulls", name, None, opts)
-        self.ca_certificate_pem, self.probe, self.ready = None, None, []
+        self.ca_certificate_pem, self.probe, self.ready, self.active = None, None, [], None
+        self.required = args.enabled and args.required
+        self._name, self._args, self._opts = name, args, opts
         if not args.enabled:
             # The provider's Delete leaves the setting as it was (terraform-provider-cloudflare v5.22.0
             # authenticated_origin_pulls_settings/resource.go, Delete is empty), so it stays a resource in every mode
@@ -103,21 +116,34 @@ class OriginPulls(pulumi.ComponentResource):
             opts=child,
         )
         self.ca_certificate_pem = ca.cert_pem
-        client = self._client(f"{name}-client", f"Cloudflare origin pulls for {args.domain}", ca_key, ca, child)
+        client = self._client(f"{name}-client", ORIGIN_PULL_CLIENT_CN.format(domain=args.domain), ca_key, ca, child)
         self.probe = self._client(f"{name}-probe", f"origin gate probe for {args.domain}", ca_key, ca, child)
         # Zone-level, not per hostname: every proxied hostname of the zone presents it. The key is secret in the
         # state (the SDK wraps it: pulumi.Output.secret, additional_secret_outputs privateKey) and never exported.
-        upload = cloudflare.AuthenticatedOriginPullsCertificate(
+        self._upload = cloudflare.AuthenticatedOriginPullsCertificate(
             f"{name}-certificate",
             zone_id=args.zone_id,
             certificate=client.certificate_pem,
             private_key=client.private_key_pem,
             opts=child,
         )
+        self._ca_pem = ca.cert_pem
+
+    def switch_on(self, after: Sequence[pulumi.Resource]) -> None:
+        """The setting on, after the upload and `after`, then the wait until Cloudflare deploys the upload.
+
+        Phase 1 passes the `ssl` setting: "make sure your zone is using an SSL/TLS encryption mode of Full or higher"
+        before enabling it (developers.cloudflare.com/ssl/origin-configuration/authenticated-origin-pull/set-up/
+        zone-level/, Before you begin). Phase 2 passes nothing: phase 1 has put the zone there already
+        (components/config/deployed.py refuses phase 2 otherwise), and Traefik's TLSOption waits for `ready`."""
+        name, args, opts = self._name, self._args, self._opts
+        if not args.enabled:
+            raise ValueError("origin pulls are off in this mode: nothing to switch on")
+        upload = self._upload
         # Upload first, then on: "enabled ... either before/after the certificate is uploaded" (Cloudflare API, Set
         # Enablement for Zone); after, so the zone never presents the shared certificate as ours.
-        self.settings = self._settings(name, args, True, child_options(self, opts, depends_on=[upload]))
-        active = command.local.Command(
+        self.settings = self._settings(name, args, True, child_options(self, opts, depends_on=[upload, *after]))
+        self.active = command.local.Command(
             f"{name}-active",
             create=ACTIVE_SCRIPT.read_text(encoding="utf-8"),
             interpreter=["/bin/bash", "-c"],
@@ -129,8 +155,8 @@ class OriginPulls(pulumi.ComponentResource):
             add_previous_output_in_env=False,
             opts=child_options(self, opts, depends_on=[upload, self.settings], custom_timeouts=ACTIVE_TIMEOUTS),
         )
-        self.ready = [active]
-        self.register_outputs({"enabled": True, "caCertificatePem": ca.cert_pem})
+        self.ready = [self.active] if self.required else []
+        self.register_outputs({"enabled": True, "required": self.required, "caCertificatePem": self._ca_pem})
 
     def _settings(
         self, name: str, args: OriginPullsArgs, enabled: bool, opts: pulumi.ResourceOptions

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_cloudflare as cloudflare
+import pulumi_command as command
 import pulumi_tls as tls
 
 from components.anatomy import child_options
@@ -57,6 +58,15 @@ class EdgeTlsArgs:
     """Cloudflare zone id."""
     ssl_mode: SslMode
     """How Cloudflare reaches the origin: flexible (HTTP), full (HTTPS) or strict (HTTPS, verified)."""
+    settle_seconds: int = 0
+    """Seconds a step on the machine running `up` waits after the `ssl` setting (0: no step), see `EdgeTls.settled`."""
+
+
+SETTLE_SECONDS = 60
+"""How long the way back to Flexible waits after the `ssl` PATCH before the origin stops serving HTTPS. The API
+answers the new value at once, but Cloudflare documents neither how long a setting takes to reach every edge nor
+any status of it (developers.cloudflare.com/api/go/resources/zones/subresources/settings/methods/edit/), so a
+bounded wait stands in for a check that does not exist; an edge still in full/strict meanwhile keeps finding 443."""
 
 
 class EdgeTls(pulumi.ComponentResource):
@@ -69,6 +79,8 @@ class EdgeTls(pulumi.ComponentResource):
 
     ssl_setting: cloudflare.ZoneSetting
     """The `ssl` setting, for what must change only after the mode did (going back to flexible)."""
+    settled: pulumi.Resource
+    """The `ssl` setting, or with `settle_seconds` the wait after it: what may stop serving the old mode after."""
     settings: dict[str, cloudflare.ZoneSetting]
     """Every setting by its id."""
 
@@ -87,6 +99,16 @@ class EdgeTls(pulumi.ComponentResource):
                 opts=child_options(self, opts, depends_on=after),
             )
         self.ssl_setting = self.settings["ssl"]
+        self.settled = self.ssl_setting
+        if args.settle_seconds > 0:
+            # Runs where `pulumi up` runs and only when created: a switch to this mode (triggers), not every `up`.
+            self.settled = command.local.Command(
+                f"{name}-settle",
+                create=f"sleep {int(args.settle_seconds)}",
+                triggers=[args.ssl_mode],
+                add_previous_output_in_env=False,
+                opts=child_options(self, opts, depends_on=[self.ssl_setting]),
+            )
         self.register_outputs({"sslMode": args.ssl_mode, "settings": values})
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "ingress_tls",
     "namespace",
     "network_policies",
+    "origin_pull_probe_ingress",
     "redis_objects",
     "redis_url",
     "registry_secret_shell",
@@ -81,6 +82,11 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     REDIS_SECRET: ("REDIS_PASSWORD", "REDIS_URL"),
 }
 TLS_SECRET_KEYS: tuple[str, ...] = ("tls.crt", "tls.key")
+ORIGIN_PULL_PROBE_PATH = "/_honeydue/origin-pull-probe"
+"""The one route whose requests Traefik logs, with the subject of the client certificate they came with."""
+ORIGIN_PULL_CLIENT_CN = "Cloudflare origin pulls for {domain}"
+"""The CN of the client certificate Cloudflare presents (components/edge/origin_pulls.py): what those log lines show
+when Cloudflare presents ours (tools/smoke_pulls.py checks it)."""
 # Traefik, and so the Secret of its default TLS store, lives in K3s's kube-system.
 TRAEFIK_NAMESPACE = "kube-system"
 _PSA_VERSION = "v1.34"
@@ -244,6 +250,30 @@ def ingress_tls(spec: AppsSpec) -> list[Manifest]:
     return [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}]
 
 
+def origin_pull_probe_ingress(spec: AppsSpec) -> list[Manifest]:
+    """Full/strict: `ORIGIN_PULL_PROBE_PATH` on the apex over HTTPS, the one router with an access log (Traefik's
+    entrypoints turn it off for all others: components/k8s/traefik_values.py access_log_values). Its log lines show
+    whether Cloudflare presents our origin-pull certificate (`TLSClientSubject`), what the operator checks before
+    phase 2 (docs/runbook.md). The api answers it as any unknown path; only the log line matters. Reachable through
+    Cloudflare only, like every route on 443 (the firewall, and the entrypoint's Cloudflare-only middleware)."""
+    if spec.tls_secret_name is None:
+        return []
+    meta = metadata(f"{PART_OF}-origin-pull-probe", spec.apps.namespace, _shared_labels(spec.apps.namespace, "ingress"))
+    meta["annotations"] = {
+        "traefik.ingress.kubernetes.io/router.entrypoints": "websecure",
+        "traefik.ingress.kubernetes.io/router.tls": "true",
+        # A router's own setting wins over its entrypoint's (traefik v3.6.10 pkg/server/aggregator.go L225-L227).
+        "traefik.ingress.kubernetes.io/router.observability.accesslogs": "true",
+    }
+    path = {
+        "path": ORIGIN_PULL_PROBE_PATH,
+        "pathType": "Exact",
+        "backend": {"service": {"name": API, "port": {"name": "http"}}},
+    }
+    body = {"ingressClassName": "traefik", "rules": [{"host": spec.apps.domain, "http": {"paths": [path]}}]}
+    return [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": body}]
+
+
 def all_objects(spec: AppsSpec) -> list[Manifest]:
     """Every object but Traefik's HelmChartConfig, in apply order.
 
@@ -264,4 +294,5 @@ def all_objects(spec: AppsSpec) -> list[Manifest]:
         *worker_objects(spec),
         ingress(spec),
         *ingress_tls(spec),
+        *origin_pull_probe_ingress(spec),
     ]

@@ -42,7 +42,9 @@ class TraefikArgs:
     ingress_hostname: str
     """The name Traefik publishes as every Ingress's load-balancer status (the proxied apex)."""
     client_ca_pem: pulumi.Input[str] | None = None
-    """The origin-pull CA (full/strict SSL): every HTTPS client must present a certificate it signed; None: none."""
+    """The origin-pull CA (full/strict SSL): a client certificate must be one it signed; None: none is asked for."""
+    client_auth_required: bool = False
+    """With `client_ca_pem`: every HTTPS client must present such a certificate (originPullsRequired, phase 2)."""
 
 
 class Traefik(pulumi.ComponentResource):
@@ -71,6 +73,7 @@ class Traefik(pulumi.ComponentResource):
             args.tls_secret_name,
             ingress_hostname=args.ingress_hostname,
             client_ca_secret=CLIENT_CA_SECRET if self.client_ca is not None else None,
+            client_auth_required=args.client_auth_required,
         )
         # A Middleware an entrypoint names but Traefik can't find fails every route of the entrypoint: the
         # objects come first, and (dependents are deleted first) the HelmChartConfig never outlives them.
@@ -80,10 +83,11 @@ class Traefik(pulumi.ComponentResource):
         self.chart_config = create_object(
             manifest, child_options(self, opts, depends_on=[*self.middlewares, self.client_ca])
         )
+        client_auth = "off" if self.client_ca is None else ("required" if args.client_auth_required else "optional")
         self.register_outputs(
             {
                 "name": manifest["metadata"]["name"],
                 "middlewares": [m["metadata"]["name"] for m in middlewares],
-                "clientAuth": self.client_ca is not None,
+                "clientAuth": client_auth,
             }
         )

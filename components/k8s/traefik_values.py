@@ -49,22 +49,54 @@ def ingress_endpoint_values(hostname: str) -> dict[str, Any]:
     }
 
 
-CLIENT_AUTH_TYPE = "RequireAndVerifyClientCert"
-"""What the default TLSOption demands of every HTTPS client when origin pulls are authenticated."""
+CLIENT_AUTH_TYPES = {False: "VerifyClientCertIfGiven", True: "RequireAndVerifyClientCert"}
+"""What the default TLSOption demands of every HTTPS client with Authenticated Origin Pulls, by phase
+(originPullsRequired): phase 1 verifies a certificate when one is presented (one of another CA fails the handshake)
+and serves a client without one, so a Cloudflare edge that does not present ours yet still gets an answer; phase 2
+refuses a client without one (traefik v3.6.10 pkg/tls/tlsmanager.go buildTLSConfig: tls.VerifyClientCertIfGiven,
+tls.RequireAndVerifyClientCert)."""
 
 
-def client_auth_values(ca_secret_name: str) -> dict[str, Any]:
-    """The chart's `tlsOptions`: Traefik's `default` TLSOption (every router without options of its own) requires a
-    client certificate that verifies against the CA in `ca_secret_name`.
+def client_auth_values(ca_secret_name: str, *, required: bool) -> dict[str, Any]:
+    """The chart's `tlsOptions`: Traefik's `default` TLSOption (every router without options of its own) verifies
+    client certificates against the CA in `ca_secret_name`, and with `required` refuses a client without one.
 
     The chart renders each entry as a TLSOption in Traefik's namespace (templates/tlsoption.yaml of traefik-helm-chart
     v39.0.5, the chart K3s v1.34.6 bundles: traefik-39.0.501+up39.0.5, k3s manifests/traefik.yaml); Traefik reads
     `clientAuth.secretNames` from that namespace, key `tls.ca` or `ca.crt` (traefik v3.6.10
     pkg/provider/kubernetes/crd/kubernetes.go buildTLSOptions, getCABlocks), and a TLSOption named `default` replaces
-    the default options (tls.DefaultTLSConfigName). A missing Secret fails closed: RequireAndVerifyClientCert without
-    a CA is refused when the TLS config is built (pkg/tls/tlsmanager.go buildTLSConfig).
+    the default options (tls.DefaultTLSConfigName). A missing Secret fails closed: either type without a CA is
+    refused when the TLS config is built (pkg/tls/tlsmanager.go buildTLSConfig, "CAFiles is required").
     """
-    return {"default": {"clientAuth": {"secretNames": [ca_secret_name], "clientAuthType": CLIENT_AUTH_TYPE}}}
+    return {"default": {"clientAuth": {"secretNames": [ca_secret_name], "clientAuthType": CLIENT_AUTH_TYPES[required]}}}
+
+
+ACCESS_LOG_FIELDS = ("StartUTC", "RouterName", "RequestHost", "RequestPath", "DownstreamStatus", "TLSVersion",
+                     "TLSClientSubject")  # fmt: skip
+"""The access-log fields kept: enough to tell which request carried which client certificate, no client address."""
+
+
+def access_log_values() -> dict[str, Any]:
+    """Traefik's access log on, in JSON, for the routers that ask for it only (the origin-pull probe route,
+    components/k8s/manifests.py): the entrypoints turn it off for every other router.
+
+    Why: between the two phases of Authenticated Origin Pulls the operator must see that Cloudflare presents our
+    client certificate, and the access log's `TLSClientSubject` is the subject of the certificate a request came
+    with (traefik v3.6.10 pkg/middlewares/accesslog/logger.go L238-L240, logdata.go L78-L79). A router's own
+    `observability.accessLogs` wins over its entrypoint's (pkg/server/aggregator.go L221-L227; the chart renders
+    `ports.<name>.observability.accessLogs` as --entryPoints.<name>.observability.accessLogs, _podtemplate.tpl
+    L211-L214). The same in every SSL mode: these are pod arguments, so a change would roll Traefik on every node.
+    """
+    return {
+        "access": {
+            "enabled": True,
+            "format": "json",
+            "fields": {
+                "general": {"defaultmode": "drop", "names": dict.fromkeys(ACCESS_LOG_FIELDS, "keep")},
+                "headers": {"defaultmode": "drop"},
+            },
+        }
+    }
 
 
 def traefik_values(
@@ -73,6 +105,7 @@ def traefik_values(
     *,
     ingress_hostname: str,
     client_ca_secret: str | None = None,
+    client_auth_required: bool = False,
 ) -> dict[str, Any]:
     """Helm values of the bundled Traefik.
 
@@ -84,8 +117,9 @@ def traefik_values(
     `tls_secret_name` must exist in kube-system (the component creates it there as well as in the apps'
     namespace, which the Ingress's tls block reads).
 
-    `client_ca_secret` (full/strict SSL, Authenticated Origin Pulls) makes every HTTPS client present a certificate of
-    the CA in that kube-system Secret (`client_auth_values`).
+    `client_ca_secret` (full/strict SSL, Authenticated Origin Pulls) makes Traefik verify HTTPS clients' certificates
+    against the CA in that kube-system Secret, and `client_auth_required` makes every client present one
+    (`client_auth_values`).
     """
     if not _HOSTNAME.fullmatch(ingress_hostname):
         raise ValueError(f"ingress endpoint {ingress_hostname!r} is not a DNS name")
@@ -121,12 +155,16 @@ def traefik_values(
                 "asDefault": True,
                 "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
                 "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
+                # No access log but for the routers that ask for one (`access_log_values`).
+                "observability": {"accessLogs": False},
             },
             "websecure": {
                 "port": 443,
                 "asDefault": True,
                 "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
                 "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
+                # No access log but for the routers that ask for one (`access_log_values`).
+                "observability": {"accessLogs": False},
             },
             # ping/dashboard (8080) and metrics (9100) still bind on the host: never in a Service, and
             # the node firewall closes both ports from outside.
@@ -154,12 +192,13 @@ def traefik_values(
         "api": {"dashboard": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "logs": access_log_values(),
         **ingress_endpoint_values(ingress_hostname),
     }
     if tls_secret_name is not None:
         values["tlsStore"] = {"default": {"defaultCertificate": {"secretName": tls_secret_name}}}
     if client_ca_secret is not None:
-        values["tlsOptions"] = client_auth_values(client_ca_secret)
+        values["tlsOptions"] = client_auth_values(client_ca_secret, required=client_auth_required)
     return values
 
 
@@ -169,10 +208,15 @@ def helm_chart_config(
     *,
     ingress_hostname: str,
     client_ca_secret: str | None = None,
+    client_auth_required: bool = False,
 ) -> dict[str, Any]:
     """The helm.cattle.io/v1 HelmChartConfig `traefik` in kube-system carrying `traefik_values`."""
     values = traefik_values(
-        cloudflare_cidrs, tls_secret_name, ingress_hostname=ingress_hostname, client_ca_secret=client_ca_secret
+        cloudflare_cidrs,
+        tls_secret_name,
+        ingress_hostname=ingress_hostname,
+        client_ca_secret=client_ca_secret,
+        client_auth_required=client_auth_required,
     )
     return {
         "apiVersion": "helm.cattle.io/v1",

@@ -11,9 +11,12 @@
 #
 # Inputs: /etc/honeydue/origin-gate.env (NODE_NAME, HOSTNAMES, EXPECTED_SHA256, ORIGIN_PORT, DEADLINE, INTERVAL,
 # CONNECT_TIMEOUT; rendered by components/edge/origin_gate.py) and the root next to this script
-# (/usr/local/lib/honeydue/edge/origin-ca-root.pem). With Authenticated Origin Pulls also CLIENT_CERT and CLIENT_KEY
-# (paths of a probe certificate of the origin-pull CA): then each hostname must also refuse a client without a
-# certificate and accept the probe's. HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
+# (/usr/local/lib/honeydue/edge/origin-ca-root.pem). With Authenticated Origin Pulls also CLIENT_AUTH (optional or
+# required: the phase) and CLIENT_CERT and CLIENT_KEY (paths of a probe certificate of the origin-pull CA): then each
+# hostname must also accept the probe's certificate, refuse a certificate of another CA (made here, thrown away), and
+# serve (optional) or refuse (required) a client without one. The probe's key is removed when the run ends, however
+# it ends: a valid client certificate of our CA could be uploaded to another zone as its own. The step sends it again
+# each run; by hand, docs/runbook.md says how. HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
 set -euo pipefail
 
 root=${HONEYDUE_ROOT:-}
@@ -24,13 +27,22 @@ env_file=$root/etc/honeydue/origin-gate.env
 . "$env_file"
 ca_file=$root/usr/local/lib/honeydue/edge/origin-ca-root.pem
 [[ -r $ca_file ]] || { echo "served-certificate.sh [$NODE_NAME]: $ca_file is missing" >&2; exit 1; }
-client=()
-if [[ -n ${CLIENT_CERT:-} ]]; then
-    client=(-cert "$root$CLIENT_CERT" -key "$root$CLIENT_KEY")
-fi
-
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+key_file=${CLIENT_KEY:+$root$CLIENT_KEY}
+trap 'rm -rf "$work"; [[ -z $key_file ]] || rm -f "$key_file"' EXIT
+
+client=() stranger=()
+if [[ -n ${CLIENT_CERT:-} ]]; then
+    [[ -s $key_file ]] || {
+        echo "served-certificate.sh [$NODE_NAME]: the probe's key $key_file is missing: the step sends it on stdin and it is removed after each run (docs/runbook.md: a run by hand)" >&2
+        exit 1
+    }
+    client=(-cert "$root$CLIENT_CERT" -key "$key_file")
+    # A client certificate of no CA of ours: Traefik must refuse it, or it does not verify client certificates at all.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=origin gate stranger" \
+        -keyout "$work/stranger.key" -out "$work/stranger.pem" >/dev/null 2>&1
+    stranger=(-cert "$work/stranger.pem" -key "$work/stranger.key")
+fi
 
 # Whether a TLS 1.2 handshake with SNI $1 (and the s_client options after it) completes.
 handshake() {
@@ -78,8 +90,13 @@ check() {
         if ! handshake "$host" "${client[@]}"; then
             problems+=("refuses the probe certificate of the origin-pull CA")
         fi
-        if handshake "$host"; then
+        if handshake "$host" "${stranger[@]}"; then
+            problems+=("accepts a client certificate of another CA: client certificates are not verified")
+        fi
+        if [[ $CLIENT_AUTH == required ]] && handshake "$host"; then
             problems+=("answers a client without a certificate: Authenticated Origin Pulls are not enforced")
+        elif [[ $CLIENT_AUTH != required ]] && ! handshake "$host"; then
+            problems+=("refuses a client without a certificate: in phase 1 an edge that does not present ours must be served")
         fi
     fi
     rm -f "$leaf" "$chain"
