@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from typing import Any
 
@@ -20,6 +22,30 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _str_representer)
 
 
+def _memoized(dump: Any) -> Any:
+    """`dump`, remembered per document: PyYAML's pure-Python emitter took a tenth of an offline evaluation's CPU,
+    and the plan, the scenarios and the tests render the same documents hundreds of times in one process. The key
+    is the document's JSON (insertion order kept: it is the order without sort_keys); a document JSON can't spell
+    exactly is dumped each time."""
+
+    @functools.lru_cache(maxsize=256)
+    def cached(document: str, sort_keys: bool) -> str:
+        return str(dump(json.loads(document), sort_keys=sort_keys))
+
+    @functools.wraps(dump)
+    def wrapper(data: Any, *, sort_keys: bool) -> str:
+        try:
+            document = json.dumps(data, allow_nan=False)
+        except (TypeError, ValueError):
+            return str(dump(data, sort_keys=sort_keys))
+        if json.loads(document) != data:  # e.g. a tuple, or a non-string key: not what PyYAML would be given
+            return str(dump(data, sort_keys=sort_keys))
+        return cached(document, sort_keys)
+
+    return wrapper
+
+
+@_memoized
 def dump_readable(data: Any, *, sort_keys: bool) -> str:
     return yaml.dump(data, Dumper=_BlockDumper, sort_keys=sort_keys, width=1000, default_flow_style=False)
 
@@ -49,6 +75,7 @@ def _quoted_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _QuotedDumper.add_representer(str, _quoted_representer)
 
 
+@_memoized
 def dump_quoted(data: Any, *, sort_keys: bool) -> str:
     """YAML with every string quoted, for consumers with other typing rules than PyYAML's.
 
