@@ -80,7 +80,7 @@ HAND_BUILT: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 HAND_BUILT_SETTINGS = {
     "ssl_automatic_mode": "auto",  # Cloudflare's default since its 2024 rollout
-    "0rtt": "on",  # on by default for Free zones when 0-RTT came out (blog.cloudflare.com/introducing-0-rtt)
+    "0rtt": "on",  # off by default (Cloudflare's 0-RTT docs); on here as the worst case an older zone may hold
     "tls_1_3": "zrt",  # what the API reads while 0-RTT is on (offline.side_effects.zone_setting_read)
     "always_use_https": "off",
     # min_tls_version is absent: production already holds the program's 1.2, an adopted setting whose options

@@ -164,7 +164,10 @@ def update_refusal(type_: str, properties: tuple[str, ...]) -> str:
     resource.go L117, model.go L31-L32 MarshalForPatch); with none of them changed the body is `{}`
     (internal/apijson/encoder.go L673-L683), which Cloudflare refuses with error 1007 (pulumi-cloudflare#1319).
     An option change alone (ignoreChanges, protect, import) never gets here: without a provider diff the engine
-    takes a same step and calls no Update (pulumi/pulumi step_generator.go continueStepsFromDiff, L1876-L1911)."""
+    takes a same step and calls no Update (pulumi/pulumi step_generator.go continueStepsFromDiff, L1876-L1911).
+    Blind spot: a value only semantically equal to the state's (a number, a list read back as a tuple) also sends
+    `{}`; this looks at changed inputs only, so the guard there is tests/test_edge.py's check that every setting's
+    value is a string."""
     if type_ != ZONE_SETTING:
         return ""
     fields = {p.removesuffix(" (unknown)").split(".")[0].split("[")[0] for p in properties}

@@ -67,7 +67,9 @@ def _single(directory: Path, name: str) -> list[dict[str, Any]]:
     data = _load(path)
     if not isinstance(data, dict) or not data.get("success", True) or not isinstance(data.get("result"), dict):
         raise ValueError(f"{name}: not a successful Cloudflare API response with a `result` object")
-    return [dict(data["result"])]
+    # The item is named by the file, not by the answer's `id`: the ssl_automatic_mode endpoint's documented
+    # example names itself `ssl_tls_configuration_mode`, and the match is by setting id.
+    return [{**data["result"], "id": name.removeprefix("cloudflare-").removesuffix(".json").replace("-", "_")}]
 
 
 @dataclass(frozen=True)
