@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -22,7 +22,11 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _str_representer)
 
 
-def _memoized(dump: Any) -> Any:
+class _Dump(Protocol):
+    def __call__(self, data: Any, *, sort_keys: bool) -> str: ...
+
+
+def _memoized(dump: _Dump) -> _Dump:
     """`dump`, remembered per document: PyYAML's pure-Python emitter took a tenth of an offline evaluation's CPU,
     and the plan, the scenarios and the tests render the same documents hundreds of times in one process. The key
     is the document's JSON (insertion order kept: it is the order without sort_keys); a document JSON can't spell
@@ -30,16 +34,16 @@ def _memoized(dump: Any) -> Any:
 
     @functools.lru_cache(maxsize=256)
     def cached(document: str, sort_keys: bool) -> str:
-        return str(dump(json.loads(document), sort_keys=sort_keys))
+        return dump(json.loads(document), sort_keys=sort_keys)
 
     @functools.wraps(dump)
     def wrapper(data: Any, *, sort_keys: bool) -> str:
         try:
             document = json.dumps(data, allow_nan=False)
         except (TypeError, ValueError):
-            return str(dump(data, sort_keys=sort_keys))
+            return dump(data, sort_keys=sort_keys)
         if json.loads(document) != data:  # e.g. a tuple, or a non-string key: not what PyYAML would be given
-            return str(dump(data, sort_keys=sort_keys))
+            return dump(data, sort_keys=sort_keys)
         return cached(document, sort_keys)
 
     return wrapper
