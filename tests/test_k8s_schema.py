@@ -159,7 +159,7 @@ def tls_option_problems(document: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("required", "auth_type"), [(False, "VerifyClientCertIfGiven"), (True, "RequireAndVerifyClientCert")]
+    ("required", "auth_type"), [(False, "RequestClientCert"), (True, "RequireAndVerifyClientCert")]
 )
 def test_the_tls_option_the_chart_renders_validates_against_the_bundled_crd(required: bool, auth_type: str) -> None:
     config = helm_chart_config(

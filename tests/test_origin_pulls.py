@@ -81,7 +81,8 @@ def test_strict_turns_origin_pulls_on_after_the_upload_and_the_ssl_switch_then_w
     assert active.inputs["interpreter"] == ["/bin/bash", "-c"]
     certificate_id = _out(strict_plan, upload, "certificateId")
     assert active.inputs["environment"] == active_wait_environment("0123456789abcdef0123456789abcdef", certificate_id)
-    assert active.inputs["triggers"] == [certificate_id]  # a renewed upload is waited for again
+    # A renewed upload is waited for again, and so is the deployment before phase 2 requires it.
+    assert active.inputs["triggers"] == [certificate_id, "optional"]
     assert "CLOUDFLARE_API_TOKEN" not in json.dumps(active.inputs["environment"])  # from the run's environment
 
 
@@ -95,7 +96,7 @@ def test_phase_1_traefik_verifies_a_certificate_when_given_and_waits_for_nothing
     assert strict_plan.waits_for(chart, ca_secret) and not strict_plan.waits_for(chart, active)
     values = yaml.safe_load(chart.inputs["spec"]["valuesContent"])
     assert values["tlsOptions"] == {
-        "default": {"clientAuth": {"secretNames": [CLIENT_CA_SECRET], "clientAuthType": "VerifyClientCertIfGiven"}}
+        "default": {"clientAuth": {"secretNames": [CLIENT_CA_SECRET], "clientAuthType": "RequestClientCert"}}
     }
     # The CA certificate alone: no private key in the Secret Traefik reads.
     ca = strict_plan.get(SELF_SIGNED, "honeydue-origin-pulls-ca")
@@ -176,17 +177,23 @@ ZONE, CERT, TOKEN = "z" * 32, "c" * 32, "TOKEN-origin-pull-active-test"
 
 
 class FakeCloudflare:
-    """GET /zones/<zone>/origin_tls_client_auth/<id>: the next status of `statuses` (the last one repeats)."""
+    """GET /zones/<zone>/origin_tls_client_auth/<id>: the next status of `statuses` (the last one repeats);
+    GET /zones/<zone>/origin_tls_client_auth/settings: `{"enabled": enabled}` (Get Enablement Setting for Zone)."""
 
-    def __init__(self, statuses: list[str], code: int = 200) -> None:
+    def __init__(self, statuses: list[str], code: int = 200, *, enabled: bool = True) -> None:
         self.statuses, self.code, self.seen = list(statuses), code, []  # type: list[str], int, list[tuple[str, str]]
+        self.enabled = enabled
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fake.seen.append((self.path, self.headers.get("Authorization", "")))
-                status = fake.statuses.pop(0) if len(fake.statuses) > 1 else fake.statuses[0]
-                body = {"success": True, "result": {"id": CERT, "status": status}}
+                body: dict[str, Any]
+                if self.path.endswith("/origin_tls_client_auth/settings"):
+                    body = {"success": True, "result": {"enabled": fake.enabled}}
+                else:
+                    status = fake.statuses.pop(0) if len(fake.statuses) > 1 else fake.statuses[0]
+                    body = {"success": True, "result": {"id": CERT, "status": status}}
                 if fake.code != 200:
                     body = {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
                 data = json.dumps(body).encode()
@@ -246,8 +253,9 @@ def test_the_wait_passes_once_the_certificate_is_active(cloudflare: list[FakeClo
     cloudflare.append(fake)
     run = wait(fake, tmp_path, deadline=20)
     assert run.returncode == 0, run.stderr
-    assert f"certificate {CERT} is active" in run.stdout
-    assert [path for path, _ in fake.seen] == [f"/client/v4/zones/{ZONE}/origin_tls_client_auth/{CERT}"] * 3
+    assert f"certificate {CERT} is active" in run.stdout and "Origin Pulls are enabled" in run.stdout
+    certificate, settings = (f"/client/v4/zones/{ZONE}/origin_tls_client_auth/{leaf}" for leaf in (CERT, "settings"))
+    assert [path for path, _ in fake.seen] == [certificate] * 3 + [settings]
     assert {auth for _, auth in fake.seen} == {f"Bearer {TOKEN}"}
     assert TOKEN not in (tmp_path / "curl-args").read_text()  # the token reached curl on stdin, not in its argv
 
@@ -262,6 +270,17 @@ def test_the_wait_gives_up_at_its_deadline_naming_the_last_status(
     assert run.stderr.strip().endswith(
         f"certificate {CERT} is still pending_deployment after 2s; Traefik was not told to require it"
     )
+
+
+def test_an_active_certificate_with_the_setting_off_is_not_enough(
+    cloudflare: list[FakeCloudflare], tmp_path: Path
+) -> None:
+    """Review item 3: the edge presents an active upload only while zone-level origin pulls are enabled."""
+    fake = FakeCloudflare(["active"], enabled=False)
+    cloudflare.append(fake)
+    run = wait(fake, tmp_path, deadline=1)
+    assert run.returncode == 1 and fake.seen[-1][0].endswith("/origin_tls_client_auth/settings")
+    assert "is still active, but zone-level Authenticated Origin Pulls are not enabled (settings: false)" in run.stderr
 
 
 def test_the_wait_stops_at_once_on_a_status_that_will_not_become_active(

@@ -308,7 +308,7 @@ def test_to_strict_origin_pulls_go_on_after_the_switch_and_nothing_requires_them
     values = outcome("ssl-flexible-to-strict").program.get(
         "kubernetes:helm.cattle.io/v1:HelmChartConfig", "kube-system-helmchartconfig-traefik"
     )
-    assert "clientAuthType: 'VerifyClientCertIfGiven'" in values.inputs["spec"]["valuesContent"]
+    assert "clientAuthType: 'RequestClientCert'" in values.inputs["spec"]["valuesContent"]
 
 
 def test_phase_2_requires_the_certificate_once_deployed_then_checks_every_server() -> None:

@@ -1,8 +1,8 @@
 """The SSL cut-over: the one place that orders Cloudflare's SSL mode against what the origin serves.
 
 Switching the mode must never drop traffic:
-- to full/strict (phase 1 of Authenticated Origin Pulls): the origin serves the Origin CA certificate and verifies a
-  client certificate of our origin-pull CA when one is presented, serving a client without one; a gate step per
+- to full/strict (phase 1 of Authenticated Origin Pulls): the origin serves the Origin CA certificate and asks for a
+  client certificate, serving any (Cloudflare's shared one included) or none, verifying nothing; a gate step per
   server checks that (edge/origin_gate.py); then Cloudflare demands HTTPS; then, the zone in Full or higher as
   Cloudflare asks, origin pulls go on and a step waits until Cloudflare deploys our certificate (edge/origin_pulls.py).
   Nothing here proves that Cloudflare presents it on the next pull, so nothing requires it yet.

@@ -7,9 +7,10 @@ runs scripts/edge/served-certificate.sh there: it connects to 127.0.0.1:443 (the
 firewall admits 443 only from Cloudflare, so nothing outside could check it) with SNI for each public hostname,
 verifies the chain against Cloudflare's Origin CA root for that hostname and compares the served leaf with the
 issued certificate, retrying until a deadline. With Authenticated Origin Pulls (edge/origin_pulls.py) it also
-presents a probe certificate of the origin-pull CA, which each hostname must accept, and a certificate of no CA of
-ours, which it must refuse (client certificates are verified); in phase 1 a client without a certificate must be
-served (Cloudflare may not present ours yet), in phase 2 (originPullsRequired) refused.
+presents a probe certificate of the origin-pull CA, which each hostname must accept. In phase 1 (Traefik's
+RequestClientCert: any certificate or none, nothing verified, since Cloudflare may present its shared certificate
+rather than ours yet) a client without a certificate must be served; in phase 2 (originPullsRequired) a client
+without one and a certificate of no CA of ours must be refused (client certificates are verified).
 
 A server's proxied DNS records and its pool endpoint wait for its gate step in full/strict (components/stack.py),
 so a new, replaced or returning server gets traffic only once it serves the certificate. A released server
@@ -67,8 +68,8 @@ GATE_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m", delete="5m")
 RELEASED = "echo 'released (replaceableNodes): no DNS record and no pool endpoint, nothing to check until it returns'"
 
 ClientAuth = Literal["optional", "required"]
-"""With Authenticated Origin Pulls, what Traefik's TLSOption promises: phase 1 verifies a certificate when one is
-presented and serves a client without one, phase 2 (originPullsRequired) refuses a client without one."""
+"""With Authenticated Origin Pulls, what Traefik's TLSOption promises: phase 1 serves any certificate or none
+(RequestClientCert), phase 2 (originPullsRequired) refuses a client without a certificate of our CA."""
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*(?P<body>[A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----", re.ASCII)
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*", re.ASCII)
@@ -109,8 +110,8 @@ def gate_env(
     client_auth: ClientAuth | None = None,
 ) -> str:
     """/etc/honeydue/origin-gate.env: what the script checks on one node; `client_auth`: that the node accepts the
-    probe's certificate, refuses one of another CA, and serves ("optional") or refuses ("required") a client
-    without one."""
+    probe's certificate and serves a client without one ("optional"), or refuses a client without one and one of
+    another CA ("required")."""
     if not hostnames:
         raise ValueError("no hostname to check")
     if not _SHA256.fullmatch(sha256):
@@ -177,7 +178,7 @@ class OriginGateArgs:
     """The servers (the nodes DNS points at) by node name, each `after` its K3s converged."""
     probe: ClientCertificate | None = None
     """With Authenticated Origin Pulls: the probe certificate of the origin-pull CA. The gate then also checks that
-    each hostname accepts the probe and refuses a certificate of another CA."""
+    each hostname accepts the probe (and in phase 2 refuses a certificate of another CA)."""
     client_auth: ClientAuth = "optional"
     """With `probe`: whether a client without a certificate must be served (phase 1) or refused (phase 2)."""
     released: frozenset[int] = frozenset()

@@ -4,8 +4,9 @@ Allowing only Cloudflare's ranges proves a request came through Cloudflare, not 
 account can proxy to the node addresses with our Host header and skip our zone's settings. So in full/strict mode
 Cloudflare presents a client certificate of our own CA (uploaded to the zone, zone-level, not per hostname; the
 shared certificate of global pulls would prove only Cloudflare) and Traefik verifies it (components/k8s/traefik.py),
-in two phases (edge/cutover.py): phase 1 verifies a certificate when one is presented and serves without one, so
-nothing breaks if Cloudflare does not present ours; phase 2 (originPullsRequired) refuses a client without one.
+in two phases (edge/cutover.py): phase 1 asks for a certificate and serves any or none, verifying nothing, so
+nothing breaks while Cloudflare presents its shared certificate or none instead of ours; phase 2 (originPullsRequired)
+refuses a client without one of our CA.
 Flexible mode reaches the origins over HTTP, where no client certificate exists: there the setting is off and
 nothing but the firewall's Cloudflare ranges stands between any Cloudflare account and the origins (README).
 
@@ -150,8 +151,10 @@ class OriginPulls(pulumi.ComponentResource):
             environment=pulumi.Output.all(args.zone_id, upload.certificate_id).apply(
                 lambda v: active_wait_environment(str(v[0]), str(v[1]))
             ),
-            # A new upload (a renewed client certificate) is waited for again.
-            triggers=[upload.certificate_id],
+            # A new upload (a renewed client certificate) is waited for again, and so is the phase: phase 2's
+            # TLSOption waits for this step (`ready`), so going to phase 2 checks the upload and the setting again
+            # rather than trusting a run of phase 1, which may be long past.
+            triggers=[upload.certificate_id, "required" if self.required else "optional"],
             add_previous_output_in_env=False,
             opts=child_options(self, opts, depends_on=[upload, self.settings], custom_timeouts=ACTIVE_TIMEOUTS),
         )

@@ -49,24 +49,28 @@ def ingress_endpoint_values(hostname: str) -> dict[str, Any]:
     }
 
 
-CLIENT_AUTH_TYPES = {False: "VerifyClientCertIfGiven", True: "RequireAndVerifyClientCert"}
+CLIENT_AUTH_TYPES = {False: "RequestClientCert", True: "RequireAndVerifyClientCert"}
 """What the default TLSOption demands of every HTTPS client with Authenticated Origin Pulls, by phase
-(originPullsRequired): phase 1 verifies a certificate when one is presented (one of another CA fails the handshake)
-and serves a client without one, so a Cloudflare edge that does not present ours yet still gets an answer; phase 2
-refuses a client without one (traefik v3.6.10 pkg/tls/tlsmanager.go buildTLSConfig: tls.VerifyClientCertIfGiven,
+(originPullsRequired). Phase 1 asks for a certificate and accepts any or none, verifying nothing: until our upload is
+active (or with global Authenticated Origin Pulls on) an edge may present Cloudflare's shared certificate, which
+VerifyClientCertIfGiven would refuse in the handshake (525 for every visitor). The access log's TLSClientSubject
+still shows what was presented (pkg/middlewares/accesslog/logger.go, from req.TLS.PeerCertificates). Phase 2 refuses
+a client without a certificate of our CA (traefik v3.6.10 pkg/tls/tlsmanager.go buildTLSConfig: tls.RequestClientCert,
 tls.RequireAndVerifyClientCert)."""
 
 
 def client_auth_values(ca_secret_name: str, *, required: bool) -> dict[str, Any]:
-    """The chart's `tlsOptions`: Traefik's `default` TLSOption (every router without options of its own) verifies
-    client certificates against the CA in `ca_secret_name`, and with `required` refuses a client without one.
+    """The chart's `tlsOptions`: Traefik's `default` TLSOption (every router without options of its own) asks every
+    client for a certificate; with `required` it verifies it against the CA in `ca_secret_name` and refuses a client
+    without one. Phase 1 names the same Secret, so phase 2 changes the type only.
 
     The chart renders each entry as a TLSOption in Traefik's namespace (templates/tlsoption.yaml of traefik-helm-chart
     v39.0.5, the chart K3s v1.34.6 bundles: traefik-39.0.501+up39.0.5, k3s manifests/traefik.yaml); Traefik reads
     `clientAuth.secretNames` from that namespace, key `tls.ca` or `ca.crt` (traefik v3.6.10
     pkg/provider/kubernetes/crd/kubernetes.go buildTLSOptions, getCABlocks), and a TLSOption named `default` replaces
-    the default options (tls.DefaultTLSConfigName). A missing Secret fails closed: either type without a CA is
-    refused when the TLS config is built (pkg/tls/tlsmanager.go buildTLSConfig, "CAFiles is required").
+    the default options (tls.DefaultTLSConfigName). A missing Secret fails closed in phase 2: RequireAndVerifyClientCert
+    without a CA is refused when the TLS config is built (pkg/tls/tlsmanager.go buildTLSConfig, "CAFiles is
+    required"); RequestClientCert needs no CA and verifies nothing either way.
     """
     return {"default": {"clientAuth": {"secretNames": [ca_secret_name], "clientAuthType": CLIENT_AUTH_TYPES[required]}}}
 

@@ -13,13 +13,20 @@
 # CONNECT_TIMEOUT; rendered by components/edge/origin_gate.py) and the root next to this script
 # (/usr/local/lib/honeydue/edge/origin-ca-root.pem). With Authenticated Origin Pulls also CLIENT_AUTH (optional or
 # required: the phase) and CLIENT_CERT and CLIENT_KEY (paths of a probe certificate of the origin-pull CA): then each
-# hostname must also accept the probe's certificate, refuse a certificate of another CA (made here, thrown away), and
-# serve (optional) or refuse (required) a client without one. The probe's key is removed when the run ends, however
-# it ends: a valid client certificate of our CA could be uploaded to another zone as its own. The step sends it again
+# hostname must also accept the probe's certificate; in phase 1 (optional: Traefik's RequestClientCert, which verifies
+# nothing, so an edge presenting Cloudflare's shared certificate is served too) serve a client without one; in phase 2
+# (required) refuse a client without one and a certificate of another CA (made here, thrown away). The probe's key is
+# removed when the run ends, however it ends, even when an input is missing: a valid client certificate of our CA
+# could be uploaded to another zone as its own. The step sends it again
 # each run; by hand, docs/runbook.md says how. HONEYDUE_ROOT (unset on nodes) prefixes every path for tests.
 set -euo pipefail
 
 root=${HONEYDUE_ROOT:-}
+# The probe's key (origin_gate.PROBE_KEY_PATH) and the trap first: the step writes the key before this script runs, so
+# every exit below, the missing-input ones included, must remove it.
+key_file=$root/etc/honeydue/origin-pull-probe.key
+work=
+trap '[[ -z $work ]] || rm -rf "$work"; rm -f "$key_file"' EXIT
 env_file=$root/etc/honeydue/origin-gate.env
 [[ -r $env_file ]] || { echo "served-certificate.sh: $env_file is missing; the remote command writes it first" >&2; exit 1; }
 # Assignments only, every value shell-quoted (components/edge/origin_gate.py, gate_env).
@@ -28,8 +35,10 @@ env_file=$root/etc/honeydue/origin-gate.env
 ca_file=$root/usr/local/lib/honeydue/edge/origin-ca-root.pem
 [[ -r $ca_file ]] || { echo "served-certificate.sh [$NODE_NAME]: $ca_file is missing" >&2; exit 1; }
 work=$(mktemp -d)
-key_file=${CLIENT_KEY:+$root$CLIENT_KEY}
-trap 'rm -rf "$work"; [[ -z $key_file ]] || rm -f "$key_file"' EXIT
+if [[ -n ${CLIENT_KEY:-} && $root$CLIENT_KEY != "$key_file" ]]; then
+    echo "served-certificate.sh [$NODE_NAME]: CLIENT_KEY=$CLIENT_KEY is not the probe key's path this script removes" >&2
+    exit 1
+fi
 
 client=() stranger=()
 if [[ -n ${CLIENT_CERT:-} ]]; then
@@ -38,7 +47,10 @@ if [[ -n ${CLIENT_CERT:-} ]]; then
         exit 1
     }
     client=(-cert "$root$CLIENT_CERT" -key "$key_file")
-    # A client certificate of no CA of ours: Traefik must refuse it, or it does not verify client certificates at all.
+fi
+if [[ ${CLIENT_AUTH:-} == required ]]; then
+    # A client certificate of no CA of ours: in phase 2 Traefik must refuse it, or it does not verify client
+    # certificates at all. Not in phase 1: RequestClientCert accepts it by design.
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=origin gate stranger" \
         -keyout "$work/stranger.key" -out "$work/stranger.pem" >/dev/null 2>&1
     stranger=(-cert "$work/stranger.pem" -key "$work/stranger.key")
@@ -90,12 +102,14 @@ check() {
         if ! handshake "$host" "${client[@]}"; then
             problems+=("refuses the probe certificate of the origin-pull CA")
         fi
-        if handshake "$host" "${stranger[@]}"; then
-            problems+=("accepts a client certificate of another CA: client certificates are not verified")
-        fi
-        if [[ $CLIENT_AUTH == required ]] && handshake "$host"; then
-            problems+=("answers a client without a certificate: Authenticated Origin Pulls are not enforced")
-        elif [[ $CLIENT_AUTH != required ]] && ! handshake "$host"; then
+        if [[ $CLIENT_AUTH == required ]]; then
+            if handshake "$host" "${stranger[@]}"; then
+                problems+=("accepts a client certificate of another CA: client certificates are not verified")
+            fi
+            if handshake "$host"; then
+                problems+=("answers a client without a certificate: Authenticated Origin Pulls are not enforced")
+            fi
+        elif ! handshake "$host"; then
             problems+=("refuses a client without a certificate: in phase 1 an edge that does not present ours must be served")
         fi
     fi
