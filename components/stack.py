@@ -261,7 +261,6 @@ def build(config: StackConfig) -> Stack | None:
             # The servers DNS points at, once their K3s converged (a replaced server's gate waits for its install).
             gate_targets={h.node.name: replace(_node_target(h), after=cluster.converged[h.node.name]) for h in servers},
             released=_released(config, servers),
-            leaving_https=_served_https(this_stack),
         ),
         serve_origin,
         cloud,
@@ -291,15 +290,6 @@ def build(config: StackConfig) -> Stack | None:
         origin_pulls=cutover.origin_pulls_state,
         dns=dns,
         zone_id=zone_id,
-    )
-
-
-def _served_https(this_stack: pulumi.StackReference) -> bool:
-    """Whether the last `up` left the origins serving HTTPS to Cloudflare: full/strict, or a stack deployed by a
-    program without the originPulls output (it may have been). Not a new stack, nor one already in flexible."""
-    previous = stack_output_now(this_stack, ORIGIN_PULLS_OUTPUT)
-    return previous in ("optional", "required") or (
-        previous is None and bool(stack_output_now(this_stack, "k3sVersion"))
     )
 
 

@@ -7,6 +7,7 @@ a password) is recorded in `known_secrets` so the plan writer can prove it never
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import zlib
 from collections.abc import Callable
@@ -130,6 +131,14 @@ def _origin_pulls_certificate(name: str, inputs: dict[str, Any], secrets: dict[s
     return {"certificateId": _digest("aop", name).hex()[:32], "status": "pending_deployment", "enabled": True}
 
 
+def _zone_setting(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    # Cloudflare stamps modified_on on each edit: a time that changes with the value written and stays while it does
+    # not (what the settle step after the `ssl` setting triggers on, components/edge/tls.py).
+    seconds = int.from_bytes(_digest("modified", name, repr(inputs.get("value")))[:4], "big") % (365 * 24 * 3600)
+    stamp = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(seconds=seconds)
+    return {"modifiedOn": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
 def _remote_command(name: str, inputs: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
     return {"stdout": "", "stderr": ""}
 
@@ -168,6 +177,7 @@ OUTPUTS: dict[str, Callable[[str, dict[str, Any], dict[str, str]], dict[str, Any
     "tls:index/selfSignedCert:SelfSignedCert": _tls_certificate,
     "tls:index/locallySignedCert:LocallySignedCert": _tls_certificate,
     AOP_CERTIFICATE: _origin_pulls_certificate,
+    "cloudflare:index/zoneSetting:ZoneSetting": _zone_setting,
     "command:local:Command": _remote_command,
     "kubernetes:core/v1:Secret": _k8s_secret,
 }

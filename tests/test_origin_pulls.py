@@ -1,7 +1,7 @@
 """Authenticated Origin Pulls (issue 25 item 2): origins answer only for our zone in full/strict mode.
 
 The program as it registers (mock engine): our CA, the client certificate uploaded to the zone with its key secret;
-phase 1 (sslMode strict): Traefik verifies a certificate when one is presented and serves without, the gates, the
+phase 1 (sslMode strict): Traefik asks for a certificate, serves any or none and verifies nothing, the gates, the
 `ssl` setting, then origin pulls on and the wait until Cloudflare deploys the upload; phase 2 (originPullsRequired)
 only after phase 1 finished (its order: tests/test_scenarios.py, origin-pulls-required); off in flexible mode once
 Traefik stopped asking. The wait (scripts/edge/origin-pull-active.sh) runs for real against a local stand-in of
@@ -86,7 +86,7 @@ def test_strict_turns_origin_pulls_on_after_the_upload_and_the_ssl_switch_then_w
     assert "CLOUDFLARE_API_TOKEN" not in json.dumps(active.inputs["environment"])  # from the run's environment
 
 
-def test_phase_1_traefik_verifies_a_certificate_when_given_and_waits_for_nothing_of_cloudflare(
+def test_phase_1_traefik_asks_for_a_certificate_verifies_none_and_waits_for_nothing_of_cloudflare(
     strict_plan: Plan,
 ) -> None:
     active = strict_plan.get(LOCAL, "honeydue-origin-pulls-active")

@@ -270,7 +270,11 @@ def test_after_a_ca_rotation_replacing_the_kubeconfig_step_brings_the_new_ca_to_
 def test_flexible_to_strict_serves_the_origin_certificate_before_cloudflare_demands_it() -> None:
     diff = outcome("ssl-flexible-to-strict").diff
     changes = touched(diff)
-    assert "replace" not in changes.values() and "delete" not in changes.values()
+    # Only flexible's wait after the PATCH goes, and its delete runs nothing (a create-only local command).
+    assert "replace" not in changes.values()
+    assert [n for n, a in changes.items() if a == "delete"] == ["honeydue-edge-tls-settle"]
+    held = {r.name: r for r in outcome("ssl-flexible-to-strict").state}
+    assert "delete" not in held["honeydue-edge-tls-settle"].inputs
     assert changes["honeydue-edge-tls-ssl"] == "update"
     serving = [n for n, a in changes.items() if a == "create" and n.endswith("origin-tls")]
     serving += ["kube-system-helmchartconfig-traefik", "honeydue-ingress-honeydue-tls"]
@@ -287,7 +291,7 @@ def test_flexible_to_strict_serves_the_origin_certificate_before_cloudflare_dema
 
 
 def test_to_strict_origin_pulls_go_on_after_the_switch_and_nothing_requires_them_yet() -> None:
-    """Issue 25 item 2, phase 1: Traefik verifies a certificate when one is presented (the CA Secret first), the gates
+    """Issue 25 item 2, phase 1: Traefik asks for a certificate and verifies none (the CA Secret first), the gates
     (which present the probe) and the switch; then, the zone in Full or higher as Cloudflare asks, origin pulls on
     and the wait for the upload's deployment. Nothing on the origin waits for Cloudflare's side."""
     diff = outcome("ssl-flexible-to-strict").diff
@@ -317,7 +321,13 @@ def test_phase_2_requires_the_certificate_once_deployed_then_checks_every_server
     item = outcome("origin-pulls-required")
     diff = item.diff
     gates = [f"honeydue-origin-gate-{i}" for i in (1, 2, 3)]
-    assert touched(diff) == {"kube-system-helmchartconfig-traefik": "update", **dict.fromkeys(gates, "replace")}
+    # The wait for the deployed upload runs again (its triggers hold the phase, review item 3): phase 2 requires
+    # the certificate on what Cloudflare reports now, not on a phase-1 run that may be long past.
+    assert touched(diff) == {
+        "kube-system-helmchartconfig-traefik": "update",
+        "honeydue-origin-pulls-active": "replace",
+        **dict.fromkeys(gates, "replace"),
+    }
     assert diff.forced_before("honeydue-origin-pulls-active", "kube-system-helmchartconfig-traefik")
     assert all(diff.forced_before("kube-system-helmchartconfig-traefik", g) for g in gates)
     # The setting no longer waits for the ssl switch, which waits for the gates, which wait for Traefik.

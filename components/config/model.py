@@ -194,7 +194,7 @@ class EdgeConfig:
     """Cloudflare account id: the pool and its monitor live in the account (loadBalancer only)."""
     origin_pulls_required: bool = False
     """Phase 2 of Authenticated Origin Pulls (full/strict only): Traefik refuses a client without our certificate.
-    False (phase 1): it verifies a certificate when one is presented and serves without one."""
+    False (phase 1): it asks for a certificate and serves any or none (RequestClientCert), verifying nothing."""
 
 
 @dataclass(frozen=True, kw_only=True)

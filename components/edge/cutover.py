@@ -9,7 +9,7 @@ Switching the mode must never drop traffic:
 - phase 2 (originPullsRequired, once phase 1 finished and the operator saw Cloudflare present it: docs/runbook.md):
   origin pulls on and deployed first, then Traefik refuses a client without our certificate, then the gates check
   that it does;
-- to flexible: Cloudflare switches to HTTP first, then (coming from full/strict) a bounded wait (edge/tls.py
+- to flexible: Cloudflare switches to HTTP first, then (whenever the setting was written) a bounded wait (edge/tls.py
   SETTLE_SECONDS), then the origin may stop serving its certificate and asking for client certificates, then origin
   pulls are switched off.
 "Serves" is checked, not assumed: Kubernetes accepting the objects is not Traefik serving them.
@@ -56,9 +56,6 @@ class CutoverArgs:
     """The servers DNS points at, by node name, each `after` its K3s converged: where the gate runs."""
     released: frozenset[int] = frozenset()
     """Indices of the servers in replaceableNodes: their gate checks nothing until they return."""
-    leaving_https: bool = False
-    """Flexible: the last `up` left the origins serving HTTPS to Cloudflare (or may have), so the switch waits
-    after the `ssl` PATCH before the origin stops (edge/tls.py SETTLE_SECONDS)."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +121,13 @@ def ssl_cutover(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.Reso
 
 def _to_flexible(args: CutoverArgs, serve_origin: ServeOrigin, cloud: pulumi.ResourceOptions) -> Cutover:
     """Cloudflare to HTTP, the wait, the origin without certificates, origin pulls off."""
-    settle = SETTLE_SECONDS if args.leaving_https else 0
+    # The wait after the PATCH is always declared and runs whenever the `ssl` setting was written (edge/tls.py): an
+    # origin may still serve HTTPS to an edge in full/strict even when the stack's outputs say flexible (a failed
+    # `up` towards full/strict). A new stack pays it once.
     edge_tls = EdgeTls(
-        naming.EDGE_TLS, EdgeTlsArgs(zone_id=args.zone_id, ssl_mode=args.ssl_mode, settle_seconds=settle), cloud
+        naming.EDGE_TLS,
+        EdgeTlsArgs(zone_id=args.zone_id, ssl_mode=args.ssl_mode, settle_seconds=SETTLE_SECONDS),
+        cloud,
     )
     served = serve_origin(None, None, [edge_tls.settled])
     # Off only once Traefik was told to stop asking for client certificates (HTTP needs none anyway).

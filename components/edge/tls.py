@@ -101,11 +101,15 @@ class EdgeTls(pulumi.ComponentResource):
         self.ssl_setting = self.settings["ssl"]
         self.settled = self.ssl_setting
         if args.settle_seconds > 0:
-            # Runs where `pulumi up` runs and only when created: a switch to this mode (triggers), not every `up`.
+            # Runs where `pulumi up` runs and only when created: whenever the `ssl` setting was written (its
+            # modified_on, which Cloudflare sets on each edit and the provider reads back: terraform-provider-
+            # cloudflare v5 internal/services/zone_setting/model.go ModifiedOn, computed), not on every `up`. Not the
+            # stack's record of the last mode: an `up` that failed after the switch to full/strict leaves that
+            # record behind, and the way back must wait all the same.
             self.settled = command.local.Command(
                 f"{name}-settle",
                 create=f"sleep {int(args.settle_seconds)}",
-                triggers=[args.ssl_mode],
+                triggers=[self.ssl_setting.modified_on],
                 add_previous_output_in_env=False,
                 opts=child_options(self, opts, depends_on=[self.ssl_setting]),
             )
