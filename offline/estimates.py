@@ -182,7 +182,7 @@ ESTIMATES: tuple[Estimate, ...] = (
              seconds=180, basis="Cloudflare deploys an uploaded client certificate 'within a few minutes' (pending_"
                                 "deployment -> active), polled every 10 s; bounded at 15 min (edge/origin_pulls.py)"),
     Estimate(step="wait: the ssl switch reaches the edge", type="command:local:Command", name="*-edge-tls-settle",
-             seconds=60, basis="a fixed sleep of edge/tls.py SETTLE_SECONDS: only in an `up` that leaves full/strict"),
+             seconds=60, basis="a fixed sleep of edge/tls.py SETTLE_SECONDS: flexible, ssl setting written"),
     # --- Kubernetes (pulumi-kubernetes await logic: provider/pkg/await/*) ----------------------------
     Estimate(step="Kubernetes object (not awaited)", type=K8S, seconds=1, when=skips_await,
              basis="pulumi.com/skipAwait: one API create, no await"),

@@ -144,7 +144,7 @@ def test_resources_md_lists_a_component_s_waits_once_and_marks_retired_steps(pro
 
     text = resources_markdown(prod_plan)
     apps = text.split("## honeydue:apps:Apps honeydue-apps", 1)[1].split("\n## ", 1)[0]
-    assert "also waits for what the component waits for: honeydue-edge-tls-ssl, honeydue-k3s-1-ready" in apps
+    assert "also waits for what the component waits for: honeydue-edge-tls-settle, honeydue-k3s-1-ready" in apps
     policy = next(ln for ln in apps.splitlines() if "| honeydue-networkpolicy-admin-egress |" in ln)
     assert policy.split(" | ")[4] == "namespace-honeydue"
     retired = sorted(r.name for r in prod_plan.registrations if is_retired(r))

@@ -345,7 +345,7 @@ def test_to_flexible_traefik_stops_asking_before_cloudflare_stops_presenting() -
     changes = touched(diff)
     assert changes["honeydue-origin-pulls-settings"] == "update"  # off: the provider's delete would leave it on
     # Review item 3: a bounded wait after the PATCH, before the origin gives up HTTPS (edge/tls.py SETTLE_SECONDS),
-    # on the machine running `up`; created (and so run) only in an `up` that leaves full/strict.
+    # on the machine running `up`; created (and so run) whenever the setting is written in flexible (its modified_on).
     assert changes["honeydue-edge-tls-settle"] == "create"
     settle = outcome("ssl-strict-to-flexible").program.get("command:local:Command", "honeydue-edge-tls-settle")
     assert settle.inputs["create"] == f"sleep {SETTLE_SECONDS}" and SETTLE_SECONDS == 60
