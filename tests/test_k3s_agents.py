@@ -193,6 +193,7 @@ LATER_COMPONENTS = (
     "honeydue:edge:OriginPulls",
     "traefik.io/v1alpha1:Middleware",
     "::honeydue-k3s-traefik-crds",
+    "::honeydue-edge-tls-settle",
 )
 
 
