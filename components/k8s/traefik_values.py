@@ -103,6 +103,19 @@ def access_log_values() -> dict[str, Any]:
     }
 
 
+def _public_entrypoint(port: int, trusted: list[str]) -> dict[str, Any]:
+    """One of the two entrypoints Cloudflare reaches (see the comments in `traefik_values`). Fresh lists each
+    time: the YAML dump then carries no anchors."""
+    return {
+        "port": port,
+        "asDefault": True,
+        "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
+        "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
+        # No access log but for the routers that ask for one (`access_log_values`).
+        "observability": {"accessLogs": False},
+    }
+
+
 def traefik_values(
     cloudflare_cidrs: Sequence[str],
     tls_secret_name: str | None,
@@ -154,22 +167,8 @@ def traefik_values(
             # `asDefault`: a router that names no entrypoint joins these two only, never `metrics` (9100, reachable
             # from the private network, without these middlewares); Traefik otherwise puts it on every entrypoint
             # but `traefik` (v3.6.10 cmd/traefik/traefik.go L408-L435). Today's Ingresses name theirs anyway.
-            "web": {
-                "port": 80,
-                "asDefault": True,
-                "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
-                "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
-                # No access log but for the routers that ask for one (`access_log_values`).
-                "observability": {"accessLogs": False},
-            },
-            "websecure": {
-                "port": 443,
-                "asDefault": True,
-                "forwardedHeaders": {"trustedIPs": list(trusted), "insecure": False},
-                "http": {"middlewares": list(ENTRYPOINT_MIDDLEWARES)},
-                # No access log but for the routers that ask for one (`access_log_values`).
-                "observability": {"accessLogs": False},
-            },
+            "web": _public_entrypoint(80, trusted),
+            "websecure": _public_entrypoint(443, trusted),
             # ping/dashboard (8080) and metrics (9100) still bind on the host: never in a Service, and
             # the node firewall closes both ports from outside.
             "traefik": {"expose": {"default": False}},
